@@ -1,0 +1,200 @@
+use std::path::Path;
+
+use super::*;
+use crate::scenario::model::Value;
+use crate::stats::Verdict;
+
+fn scenario(extra: &str) -> Scenario {
+    let text = format!(
+        r#"
+[experiment]
+name = "t"
+description = "test"
+[target]
+kind = "sim"
+model_config = "llama-3.1-8b"
+gpu = "h100-sxm"
+[vars.fixed]
+requests = 10
+[vars.sweep]
+request_rate = [5, 10]
+flavour = ["a", "b", "c"]
+{extra}
+"#
+    );
+    crate::scenario::parse(&text, Path::new("t.toml"), &[]).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Ten repetitions whose TTFT mean is `base` × (1 + small deterministic jitter) and whose
+/// throughput is 1000 / that.
+fn cell(rate: i64, flavour: &str, base: f64) -> CellResults {
+    let swept: Vars = [
+        ("flavour".to_string(), Value::Str(flavour.into())),
+        ("request_rate".to_string(), Value::Int(rate)),
+    ]
+    .into_iter()
+    .collect();
+    let mut vars = swept.clone();
+    vars.insert("requests".into(), Value::Int(10));
+    let jitter = [
+        0.01, -0.012, 0.004, -0.003, 0.008, -0.009, 0.0, 0.006, -0.005, 0.002,
+    ];
+    let reps = jitter
+        .iter()
+        .enumerate()
+        .map(|(i, j)| {
+            let mut summary = RepetitionSummary::default();
+            let ttft = base * (1.0 + j);
+            summary.values.insert("ttft.mean".into(), ttft);
+            summary
+                .values
+                .insert("output_throughput".into(), 1000.0 / ttft);
+            summary.values.insert("error_rate".into(), 0.0);
+            RepResult {
+                round: i as u32,
+                order: i,
+                summary,
+                wall_seconds: 1.0,
+                client_cpu_seconds: None,
+            }
+        })
+        .collect();
+    CellResults {
+        id: cell_label(&swept),
+        vars,
+        swept,
+        reps,
+    }
+}
+
+fn cells(slow_c: f64) -> Vec<CellResults> {
+    let mut out = Vec::new();
+    for rate in [5, 10] {
+        out.push(cell(rate, "a", 0.100));
+        // `b` differs from `a` only by a label the server ignores: same distribution,
+        // different jitter order.
+        let mut b = cell(rate, "b", 0.100);
+        for r in &mut b.reps {
+            r.summary.values.insert(
+                "ttft.mean".into(),
+                0.100 * (1.0 + 0.003 * ((r.round % 3) as f64 - 1.0)),
+            );
+        }
+        out.push(b);
+        out.push(cell(rate, "c", 0.100 * slow_c));
+    }
+    out
+}
+
+#[test]
+fn adjacent_levels_are_compared_at_each_load_level_and_never_across_loads() {
+    let s = scenario("[analysis]\nprimary = [\"ttft.mean\"]\nload = [\"request_rate\"]");
+    let a = analyze(&s, &cells(1.10));
+    let pairs: Vec<(String, String)> = a
+        .comparisons
+        .iter()
+        .map(|c| (c.change.clone(), c.at.clone()))
+        .collect();
+    assert_eq!(
+        pairs,
+        vec![
+            ("flavour=a → b".to_string(), "request_rate=5".to_string()),
+            ("flavour=b → c".to_string(), "request_rate=5".to_string()),
+            ("flavour=a → b".to_string(), "request_rate=10".to_string()),
+            ("flavour=b → c".to_string(), "request_rate=10".to_string()),
+        ]
+    );
+}
+
+#[test]
+fn an_ignored_variable_is_no_change_and_a_ten_percent_slower_server_is_a_regression() {
+    let s = scenario(
+        "[analysis]\nprimary = [\"ttft.mean\", \"output_throughput\"]\nload = [\"request_rate\"]",
+    );
+    let a = analyze(&s, &cells(1.10));
+    for c in &a.comparisons {
+        if c.change == "flavour=a → b" {
+            assert!(
+                matches!(c.verdict, Verdict::NoChange | Verdict::WithinNoise),
+                "{} {}: {:?}",
+                c.metric,
+                c.at,
+                c.verdict
+            );
+        } else {
+            assert_eq!(c.verdict, Verdict::Regression, "{} {}", c.metric, c.at);
+        }
+    }
+    // Holm over the whole family: 4 pairs × 2 metrics.
+    assert_eq!(a.comparisons.len(), 8);
+    assert!(
+        a.comparisons
+            .iter()
+            .all(|c| c.p_holm >= c.comparison.p_value().unwrap())
+    );
+}
+
+#[test]
+fn every_cell_is_compared_with_the_declared_baseline_at_its_own_load_level() {
+    let s = scenario(
+        "[analysis]\nprimary = [\"ttft.mean\"]\nload = [\"request_rate\"]\nbaseline = { flavour = \"a\", request_rate = 5 }",
+    );
+    let a = analyze(&s, &cells(1.10));
+    let base: Vec<&ComparisonRow> = a
+        .comparisons
+        .iter()
+        .filter(|c| c.kind == ComparisonKind::Baseline)
+        .collect();
+    // The baseline names request_rate too, so only the rate-5 cells have a baseline.
+    let changes: Vec<&str> = base.iter().map(|c| c.change.as_str()).collect();
+    assert_eq!(changes, vec!["flavour=a → b", "flavour=a → c"]);
+}
+
+#[test]
+fn checks_are_judged_on_the_unfavourable_confidence_bound() {
+    // Mean TTFT is 100 ms, but the upper 95 % bound is above 100.4 ms: `< 100.4ms` fails
+    // although the mean passes; `< 110ms` passes.
+    let s = scenario("[checks]\n\"ttft.mean\" = \"< 100.4ms\"\n\"output_throughput\" = \"> 9000\"");
+    let a = analyze(&s, &[cell(5, "a", 0.100)]);
+    let by_metric = |m: &str| a.checks.iter().find(|c| c.metric == m).unwrap();
+    let ttft = by_metric("ttft.mean");
+    assert!(!ttft.passed);
+    assert!(ttft.judged.unwrap() > 0.1004);
+    assert!(by_metric("output_throughput").passed);
+    assert!(a.checks_failed());
+
+    let s = scenario("[checks]\n\"ttft.mean\" = \"< 110ms\"");
+    assert!(!analyze(&s, &[cell(5, "a", 0.100)]).checks_failed());
+}
+
+#[test]
+fn a_check_on_an_unmeasured_metric_fails_with_its_reason() {
+    let s = scenario("[checks]\n\"tpot.mean\" = \"< 50ms\"");
+    let a = analyze(&s, &[cell(5, "a", 0.100)]);
+    assert_eq!(
+        a.checks[0].reason.as_deref(),
+        Some("not measured in this cell")
+    );
+    assert!(!a.checks[0].passed);
+}
+
+#[test]
+fn failures_and_missing_repetitions_are_warned_about() {
+    let s = scenario("");
+    let mut c = cell(5, "a", 0.100);
+    c.reps.truncate(7);
+    c.reps[0].summary.sent = 10;
+    c.reps[0].summary.completed = 8;
+    c.reps[0].summary.failures.insert("http".into(), 2);
+    c.reps[0]
+        .summary
+        .failure_examples
+        .push("HTTP 503: busy".into());
+    let a = analyze(&s, &[c]);
+    let text = a.warnings.join("\n");
+    assert!(text.contains("only 7 of 10 repetitions finished"), "{text}");
+    assert!(
+        text.contains("2 of 10 requests failed (http: 2); e.g. \"HTTP 503: busy\""),
+        "{text}"
+    );
+}

@@ -1,0 +1,234 @@
+//! The application: each subcommand as a short pipeline over the library's stages
+//! (scenario → plan → run → metrics → analysis → report). The only place that prints results.
+
+mod estimate;
+mod finish;
+mod serve;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+
+use crate::cli::{Cli, Command, EstimateArgs, RunArgs, ServeArgs, TargetArgs};
+use crate::plan::Plan;
+use crate::run::{self, RunEnd};
+use crate::scenario::{self, Scenario};
+use crate::store::{self, Manifest, RunDir};
+
+pub use finish::{finish_run, load_results};
+
+/// How a command ended, when it did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Everything fine.
+    Ok,
+    /// The run finished but a declared check failed.
+    ChecksFailed,
+    /// Ctrl-C: finished repetitions are kept.
+    Interrupted,
+}
+
+impl Status {
+    /// The process exit code.
+    pub fn code(self) -> u8 {
+        match self {
+            Status::Ok => 0,
+            Status::ChecksFailed => 1,
+            Status::Interrupted => 130,
+        }
+    }
+}
+
+/// Runs one command line.
+pub fn run(cli: Cli) -> anyhow::Result<Status> {
+    match cli.command {
+        Command::Validate { paths } => validate(&paths),
+        Command::Plan { scenario, target } => {
+            let plan = load_plan(&scenario, &target)?;
+            print!("{}", plan.render());
+            Ok(Status::Ok)
+        }
+        Command::Run(args) => runtime()?.block_on(run_command(args)),
+        Command::Report {
+            run_dir,
+            template,
+            stdout,
+        } => report(&run_dir, template.as_deref(), stdout),
+        Command::Estimate(args) => estimate(&args),
+        Command::Serve(args) => runtime()?.block_on(serve(args)),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn validate(paths: &[PathBuf]) -> anyhow::Result<Status> {
+    let (mut files, mut bad) = (0usize, 0usize);
+    for root in paths {
+        if !root.exists() {
+            bail!("{}: no such file or folder", root.display());
+        }
+        for path in scenario::discover(root) {
+            files += 1;
+            match scenario::load(&path) {
+                Ok(s) => {
+                    let cells = crate::matrix::expand(&s).map(|c| c.len()).unwrap_or(0);
+                    println!(
+                        "ok    {} ({cells} cells × {} repetitions)",
+                        path.display(),
+                        s.experiment.repetitions
+                    );
+                }
+                Err(errors) => {
+                    bad += 1;
+                    eprintln!("{errors}");
+                }
+            }
+        }
+    }
+    if files == 0 {
+        bail!(
+            "no *.toml scenario files found under {}",
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if bad > 0 {
+        bail!("{bad} of {files} scenario files have problems");
+    }
+    Ok(Status::Ok)
+}
+
+/// Loads a scenario with `--set` and `--target` applied, and plans it.
+fn load_plan(path: &Path, target: &TargetArgs) -> anyhow::Result<Plan> {
+    let scenario = load_scenario(path, None, target)?;
+    Plan::build(scenario).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+fn load_scenario(path: &Path, text: Option<&str>, target: &TargetArgs) -> anyhow::Result<Scenario> {
+    let overrides = target
+        .set
+        .iter()
+        .map(|s| scenario::Override::parse(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let loaded = match text {
+        Some(text) => scenario::parse(text, path, &overrides),
+        None => scenario::load_with_overrides(path, &overrides),
+    };
+    let mut scenario = loaded.map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(url) = &target.target {
+        scenario
+            .set_target_url(url)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    Ok(scenario)
+}
+
+async fn run_command(args: RunArgs) -> anyhow::Result<Status> {
+    let show_progress = !args.no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let (plan, dir, mut manifest) = match &args.resume {
+        Some(run_dir) => resume(run_dir)?,
+        None => {
+            let path = args
+                .scenario
+                .as_deref()
+                .context("a scenario file is required")?;
+            let plan = load_plan(path, &args.target)?;
+            let manifest = finish::new_manifest(&plan, path, &args.target);
+            let dir = RunDir::create(&args.out, &manifest, &plan.scenario.text)?;
+            (plan, dir, manifest)
+        }
+    };
+    eprintln!("run directory: {}", dir.root().display());
+    let end = run::execute(&plan, &dir, show_progress).await?;
+    manifest.status = match end {
+        RunEnd::Complete => "complete".into(),
+        RunEnd::Interrupted => "interrupted".into(),
+    };
+    manifest.ended = Some(store::now_rfc3339());
+    dir.write_manifest(&manifest)?;
+    let checks_failed = finish_run(&dir, &manifest, &plan, None, true)?;
+    if end == RunEnd::Interrupted {
+        eprintln!(
+            "interrupted: continue with `exp run --resume {}`",
+            dir.root().display()
+        );
+        return Ok(Status::Interrupted);
+    }
+    Ok(if checks_failed {
+        Status::ChecksFailed
+    } else {
+        Status::Ok
+    })
+}
+
+/// Reopens a run directory and rebuilds its plan from the saved scenario and overrides.
+fn resume(run_dir: &Path) -> anyhow::Result<(Plan, RunDir, Manifest)> {
+    let (dir, mut manifest) = RunDir::open(run_dir)?;
+    let plan = saved_plan(&dir, &manifest)?;
+    if plan
+        .cells
+        .iter()
+        .map(|c| c.id.to_string())
+        .collect::<Vec<_>>()
+        != manifest
+            .cells
+            .iter()
+            .map(|c| c.id.clone())
+            .collect::<Vec<_>>()
+    {
+        bail!(
+            "{}: the saved scenario no longer expands to the recorded cells (was exp upgraded?); start a new run",
+            run_dir.display()
+        );
+    }
+    manifest.status = "running".into();
+    dir.write_manifest(&manifest)?;
+    Ok((plan, dir, manifest))
+}
+
+/// The plan of a saved run: its scenario copy with the recorded overrides.
+fn saved_plan(dir: &RunDir, manifest: &Manifest) -> anyhow::Result<Plan> {
+    let text = dir.scenario_text()?;
+    let target = TargetArgs {
+        target: manifest.target_override.clone(),
+        set: manifest.overrides.clone(),
+    };
+    let scenario = load_scenario(Path::new(&manifest.scenario_file), Some(&text), &target)
+        .with_context(|| {
+            format!(
+                "{}: the saved scenario no longer loads",
+                dir.root().display()
+            )
+        })?;
+    Plan::build(scenario).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+fn report(run_dir: &Path, template: Option<&Path>, stdout: bool) -> anyhow::Result<Status> {
+    let (dir, manifest) = RunDir::open(run_dir)?;
+    let plan = saved_plan(&dir, &manifest)?;
+    let checks_failed = finish_run(&dir, &manifest, &plan, template, !stdout)?;
+    Ok(if checks_failed {
+        Status::ChecksFailed
+    } else {
+        Status::Ok
+    })
+}
+
+fn estimate(args: &EstimateArgs) -> anyhow::Result<Status> {
+    let text = estimate::run(args)?;
+    print!("{text}");
+    Ok(Status::Ok)
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<Status> {
+    serve::run(args).await?;
+    Ok(Status::Ok)
+}

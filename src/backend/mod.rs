@@ -1,0 +1,70 @@
+//! Client side of the OpenAI-compatible streaming protocol: turns a [`RequestSpec`] into one
+//! HTTP request and the server's event stream into a [`RequestRecord`].
+//!
+//! [`openai`] owns the connection pool and the request; [`sse`] decodes the event stream
+//! (pure); the private modules build bodies, parse chunks and classify failures.
+//!
+//! [`RequestSpec`]: crate::workload::work::RequestSpec
+//! [`RequestRecord`]: crate::record::RequestRecord
+
+mod failure;
+pub mod openai;
+mod request;
+pub mod sse;
+mod stream;
+mod wire;
+
+#[cfg(test)]
+mod failure_tests;
+#[cfg(test)]
+mod tests;
+
+pub use openai::{ApiKind, Client, ClientConfig};
+
+/// Why a client could not be built, or a side request (`/models`) failed. Per-request
+/// failures are not errors: they are recorded in the request's outcome.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The base URL does not parse or is not http.
+    #[error("invalid base URL `{url}`: {reason} (hint: it should look like http://host:port/v1)")]
+    InvalidUrl {
+        /// The URL as configured.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An https URL, which this build cannot speak.
+    #[error(
+        "`{url}` uses https, but this build of exp has no TLS support \
+         (hint: use plain http://, e.g. through a local port-forward or an ssh tunnel)"
+    )]
+    TlsUnsupported {
+        /// The URL as configured.
+        url: String,
+    },
+    /// A configured header name or value is not valid HTTP (the value is never shown).
+    #[error("invalid header `{name}`: {reason}")]
+    InvalidHeader {
+        /// The header name as configured.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The HTTP client could not be built.
+    #[error("could not build the HTTP client: {0}")]
+    Build(String),
+    /// A side request could not be sent or its body not read.
+    #[error("request failed: {0}")]
+    Request(String),
+    /// A side request got a non-2xx answer.
+    #[error("server answered {status}: {body}")]
+    Status {
+        /// HTTP status.
+        status: u16,
+        /// Start of the reply body.
+        body: String,
+    },
+    /// A side request's reply could not be understood.
+    #[error("could not decode the reply: {0}")]
+    Decode(String),
+}

@@ -1,0 +1,273 @@
+//! The OpenAI-compatible client: one connection pool per target, one streaming request per
+//! [`Client::send`], one [`RequestRecord`] back, never an error and never a retry.
+//!
+//! Timing follows `reference/metrics.md`: `sent` is taken immediately before the request is
+//! handed to the connection pool, and every content event gets the arrival instant of the
+//! network read that completed it (taken before parsing). Plain `http://` only: this build has
+//! no TLS, and a benchmark should not measure a TLS stack by accident.
+
+use std::time::{Duration, Instant};
+
+use reqwest::Url;
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
+use serde::Deserialize;
+
+use super::BackendError;
+use super::failure::{Redactor, error_chain, is_secret_header, truncate};
+use super::request::{self, BodyOptions};
+use super::stream;
+use crate::record::RequestRecord;
+use crate::workload::work::RequestSpec;
+
+/// Which OpenAI route requests go to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiKind {
+    /// `POST {base}/completions` with `prompt`.
+    Completions,
+    /// `POST {base}/chat/completions` with `messages`.
+    Chat,
+}
+
+/// Everything a [`Client`] needs; built from the scenario's target.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Completions or chat.
+    pub kind: ApiKind,
+    /// Base URL including the API prefix, e.g. `http://127.0.0.1:8000/v1`.
+    pub base_url: String,
+    /// `model` sent in every request.
+    pub model: String,
+    /// Extra headers sent with every request (name, value).
+    pub headers: Vec<(String, String)>,
+    /// Sent as `Authorization: Bearer …`; never written to records or messages.
+    pub api_key: Option<String>,
+    /// Limit for a whole request, from send to the end of the stream.
+    pub timeout: Duration,
+    /// Limit on silence while waiting for the response body (no bytes at all, keep-alive
+    /// comments count as bytes). The wait for response headers is bounded by `timeout` only.
+    pub idle_timeout: Duration,
+    /// Ask the server to ignore EOS and generate exactly `max_tokens` (`ignore_eos`, plus
+    /// `min_tokens` for servers that need it).
+    pub ignore_eos: bool,
+    /// Ask for vLLM's `stream_options.continuous_usage_stats` (cumulative usage on every chunk,
+    /// which gives tokens per chunk). Only for servers that accept it (vLLM, SGLang, TRT-LLM).
+    pub continuous_usage_stats: bool,
+    /// Most requests expected in flight at once: the pool keeps at least this many idle
+    /// connections, and nothing in the client limits concurrency.
+    pub max_connections: usize,
+}
+
+/// A client for one target. Cheap to share behind an `Arc`; all requests share one pool.
+pub struct Client {
+    http: reqwest::Client,
+    url: Url,
+    models_url: Url,
+    cfg: ClientConfig,
+    redactor: Redactor,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("url", &self.url.as_str())
+            .field("model", &self.cfg.model)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Validates the configuration and builds the connection pool.
+    pub fn new(cfg: ClientConfig) -> Result<Client, BackendError> {
+        let base = parse_base(&cfg.base_url)?;
+        let route = match cfg.kind {
+            ApiKind::Completions => "completions",
+            ApiKind::Chat => "chat/completions",
+        };
+        let url = join(&base, route)?;
+        let models_url = join(&base, "models")?;
+        let (headers, redactor) = default_headers(&cfg, &base)?;
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .tcp_nodelay(true)
+            .pool_max_idle_per_host(cfg.max_connections.max(1))
+            .no_proxy()
+            .build()
+            .map_err(|e| BackendError::Build(error_chain(&e)))?;
+        Ok(Client {
+            http,
+            url,
+            models_url,
+            cfg,
+            redactor,
+        })
+    }
+
+    /// The configuration this client was built from.
+    pub fn config(&self) -> &ClientConfig {
+        &self.cfg
+    }
+
+    /// Sends one streaming request and records what happened. Instants in the record are
+    /// nanoseconds from `origin`; `scheduled_ns` is copied in. Failures are recorded in
+    /// [`RequestRecord::outcome`], never retried.
+    pub async fn send(
+        &self,
+        req: &RequestSpec,
+        index: u64,
+        origin: Instant,
+        scheduled_ns: u64,
+    ) -> RequestRecord {
+        let body = request::render(
+            req,
+            BodyOptions {
+                kind: self.cfg.kind,
+                model: &self.cfg.model,
+                ignore_eos: self.cfg.ignore_eos,
+                continuous_usage_stats: self.cfg.continuous_usage_stats,
+            },
+        );
+        let mut record = RequestRecord {
+            index,
+            scheduled_ns,
+            sent_ns: None,
+            chunks: Vec::with_capacity(req.max_tokens.min(4096) as usize),
+            done_ns: None,
+            input_tokens: None,
+            output_tokens: None,
+            requested_input_tokens: Some(req.input_tokens),
+            requested_output_tokens: Some(req.max_tokens),
+            finish_reason: None,
+            outcome: crate::record::Outcome::Ok,
+        };
+        let http_req = self
+            .http
+            .post(self.url.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(reqwest::header::ACCEPT, "text/event-stream")
+            .body(body)
+            .build();
+        let http_req = match http_req {
+            Ok(r) => r,
+            Err(e) => {
+                let failure = stream::send_error(&e);
+                record.outcome = self.redactor.outcome(failure);
+                return record;
+            }
+        };
+        let limits = stream::Limits {
+            timeout: self.cfg.timeout,
+            idle: self.cfg.idle_timeout,
+        };
+        let sent = Instant::now();
+        record.sent_ns = Some(stream::ns_since(origin, sent));
+        let result =
+            stream::exchange(&self.http, http_req, sent, limits, origin, &mut record).await;
+        record.done_ns = record.chunks.last().map(|c| c.at_ns);
+        if let Err(failure) = result {
+            record.outcome = self.redactor.outcome(failure);
+        }
+        record
+    }
+
+    /// The model ids the server lists at `GET {base}/models`, in its order (the first is the
+    /// usual default).
+    pub async fn list_models(&self) -> Result<Vec<String>, BackendError> {
+        #[derive(Deserialize)]
+        struct Models {
+            data: Vec<Model>,
+        }
+        #[derive(Deserialize)]
+        struct Model {
+            id: String,
+        }
+        let clean = |e: &reqwest::Error| self.redactor.clean(&error_chain(e));
+        let fut = self
+            .http
+            .get(self.models_url.clone())
+            .timeout(self.cfg.timeout)
+            .send();
+        let resp = fut.await.map_err(|e| BackendError::Request(clean(&e)))?;
+        let status = resp.status();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| BackendError::Request(clean(&e)))?;
+        if !status.is_success() {
+            let body = truncate(&self.redactor.clean(&String::from_utf8_lossy(&bytes)), 500);
+            return Err(BackendError::Status {
+                status: status.as_u16(),
+                body,
+            });
+        }
+        let models: Models = serde_json::from_slice(&bytes)
+            .map_err(|e| BackendError::Decode(format!("{}: {e}", self.models_url)))?;
+        Ok(models.data.into_iter().map(|m| m.id).collect())
+    }
+}
+
+/// Parses the base URL and refuses what this build cannot or should not talk to.
+fn parse_base(base_url: &str) -> Result<Url, BackendError> {
+    let trimmed = base_url.trim_end_matches('/');
+    let url = Url::parse(trimmed).map_err(|e| BackendError::InvalidUrl {
+        url: base_url.to_owned(),
+        reason: e.to_string(),
+    })?;
+    match url.scheme() {
+        "http" => Ok(url),
+        "https" => Err(BackendError::TlsUnsupported {
+            url: base_url.to_owned(),
+        }),
+        other => Err(BackendError::InvalidUrl {
+            url: base_url.to_owned(),
+            reason: format!("scheme `{other}` is not http"),
+        }),
+    }
+}
+
+/// `{base}/{route}` (the base keeps its path, e.g. `/v1`).
+fn join(base: &Url, route: &str) -> Result<Url, BackendError> {
+    let joined = format!("{}/{route}", base.as_str().trim_end_matches('/'));
+    Url::parse(&joined).map_err(|e| BackendError::InvalidUrl {
+        url: joined,
+        reason: e.to_string(),
+    })
+}
+
+/// Headers sent with every request, and the redactor that knows their secrets.
+fn default_headers(cfg: &ClientConfig, base: &Url) -> Result<(HeaderMap, Redactor), BackendError> {
+    let mut redactor = Redactor::default();
+    if let Some(pw) = base.password() {
+        redactor.add(pw);
+    }
+    let mut map = HeaderMap::new();
+    map.insert(
+        USER_AGENT,
+        HeaderValue::from_static(concat!("exp/", env!("CARGO_PKG_VERSION"))),
+    );
+    for (name, value) in &cfg.headers {
+        let invalid = |reason: String| BackendError::InvalidHeader {
+            name: name.clone(),
+            reason,
+        };
+        let hname = HeaderName::from_bytes(name.as_bytes()).map_err(|e| invalid(e.to_string()))?;
+        let mut hvalue = HeaderValue::from_str(value)
+            .map_err(|_| invalid("value has characters not allowed in a header".into()))?;
+        if is_secret_header(name) {
+            hvalue.set_sensitive(true);
+            redactor.add(value);
+        }
+        map.insert(hname, hvalue);
+    }
+    if let Some(key) = &cfg.api_key {
+        let mut v = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
+            BackendError::InvalidHeader {
+                name: "authorization".into(),
+                reason: "the API key has characters not allowed in a header".into(),
+            }
+        })?;
+        v.set_sensitive(true);
+        redactor.add(key);
+        map.insert(AUTHORIZATION, v);
+    }
+    Ok((map, redactor))
+}

@@ -1,0 +1,294 @@
+//! One request/response exchange: status and content-type checks, then the SSE stream read
+//! chunk by chunk under the total and idle limits, filling a [`RequestRecord`].
+//!
+//! Classification (first match wins): no connection → `connect`; total limit passed →
+//! `timeout`; no bytes for the idle limit → `idle_timeout`; non-2xx → `http`; a 2xx that is
+//! not `text/event-stream` → `protocol`; an `error` object in the stream → `stream_error`;
+//! a payload that is not JSON → `protocol`; the stream ended with neither `[DONE]` nor a
+//! `finish_reason` → `incomplete`; it finished without content → `empty`.
+
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt;
+use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
+use tokio::time::{Instant as TokioInstant, timeout_at};
+
+use super::failure::{Failure, error_chain, truncate};
+use super::sse::{SseDecoder, SseEvent};
+use super::wire::{self, Content, StreamChunk};
+use crate::record::{Chunk, FailureReason, RequestRecord};
+
+/// Most bytes of an error reply read for its message.
+const ERROR_BODY_BYTES: usize = 8 * 1024;
+
+/// Largest event accepted; a stream that never completes a line fails instead of growing.
+const MAX_EVENT_BYTES: usize = 8 * 1024 * 1024;
+
+/// The time limits of one request.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Whole request.
+    pub timeout: Duration,
+    /// Silence while reading the body.
+    pub idle: Duration,
+}
+
+/// Nanoseconds from `origin` to `at` (0 if `at` is earlier).
+pub(crate) fn ns_since(origin: Instant, at: Instant) -> u64 {
+    u64::try_from(at.saturating_duration_since(origin).as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Classifies an error from sending the request (before any response).
+pub(crate) fn send_error(e: &reqwest::Error) -> Failure {
+    let reason = if e.is_connect() {
+        FailureReason::Connect
+    } else if e.is_timeout() {
+        FailureReason::Timeout
+    } else {
+        FailureReason::Incomplete
+    };
+    Failure::new(reason, error_chain(e))
+}
+
+/// Sends `req` (sent at `sent`) and reads its stream into `rec`.
+pub(crate) async fn exchange(
+    http: &reqwest::Client,
+    req: reqwest::Request,
+    sent: Instant,
+    limits: Limits,
+    origin: Instant,
+    rec: &mut RequestRecord,
+) -> Result<(), Failure> {
+    let deadline = TokioInstant::from_std(sent + limits.timeout);
+    let timed_out = || Failure::new(FailureReason::Timeout, timeout_text(limits.timeout));
+    let response = match timeout_at(deadline, http.execute(req)).await {
+        Err(_) => return Err(timed_out()),
+        Ok(Err(e)) => return Err(send_error(&e)),
+        Ok(Ok(r)) => r,
+    };
+    let status = response.status();
+    if !status.is_success() {
+        return Err(http_failure(response, deadline).await);
+    }
+    let content_type = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let content_type = content_type.unwrap_or("").to_ascii_lowercase();
+    if !content_type.starts_with("text/event-stream") {
+        return Err(not_a_stream(response, &content_type, deadline).await);
+    }
+    read_stream(response, deadline, limits, origin, rec).await
+}
+
+fn timeout_text(limit: Duration) -> String {
+    format!("request did not finish within the {limit:?} timeout")
+}
+
+/// A non-2xx reply: status, `Retry-After` when given, and the start of the body.
+async fn http_failure(mut response: reqwest::Response, deadline: TokioInstant) -> Failure {
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok());
+    let retry_after = retry_after
+        .map(|v| format!(" (retry-after: {v})"))
+        .unwrap_or_default();
+    let body = read_some(&mut response, deadline).await;
+    Failure {
+        reason: FailureReason::Http,
+        http_status: Some(status.as_u16()),
+        message: format!("{status}{retry_after}: {}", truncate(body.trim(), 500)),
+    }
+}
+
+/// A 2xx reply that is not an event stream (e.g. the server ignored `stream: true`).
+async fn not_a_stream(
+    mut response: reqwest::Response,
+    content_type: &str,
+    deadline: TokioInstant,
+) -> Failure {
+    let body = read_some(&mut response, deadline).await;
+    let what = if content_type.contains("json") {
+        "a non-streaming JSON reply"
+    } else if content_type.is_empty() {
+        "a reply without a content type"
+    } else {
+        "a reply that is not an event stream"
+    };
+    let message = format!(
+        "expected text/event-stream, got {what} ({content_type}): {}",
+        truncate(body.trim(), 300)
+    );
+    Failure::new(FailureReason::Protocol, message)
+}
+
+/// Up to [`ERROR_BODY_BYTES`] of the body as text, stopping at the deadline or any error.
+async fn read_some(response: &mut reqwest::Response, deadline: TokioInstant) -> String {
+    let mut buf = Vec::new();
+    while buf.len() < ERROR_BODY_BYTES {
+        match timeout_at(deadline, response.chunk()).await {
+            Ok(Ok(Some(bytes))) => buf.extend_from_slice(&bytes),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// What the stream has told so far, beyond the chunks themselves.
+#[derive(Debug)]
+struct StreamState {
+    /// `[DONE]` arrived.
+    done: bool,
+    /// Every content chunk so far carried a cumulative `completion_tokens` (vLLM's
+    /// `continuous_usage_stats`), so per-chunk token counts are known.
+    continuous: bool,
+    /// Highest cumulative `completion_tokens` seen.
+    cumulative: u32,
+}
+
+impl Default for StreamState {
+    fn default() -> Self {
+        StreamState {
+            done: false,
+            continuous: true,
+            cumulative: 0,
+        }
+    }
+}
+
+/// Reads the event stream until it ends, filling `rec`.
+async fn read_stream(
+    mut response: reqwest::Response,
+    deadline: TokioInstant,
+    limits: Limits,
+    origin: Instant,
+    rec: &mut RequestRecord,
+) -> Result<(), Failure> {
+    let mut decoder = SseDecoder::new();
+    let mut state = StreamState::default();
+    let mut idle_at = TokioInstant::now() + limits.idle;
+    loop {
+        let read = timeout_at(idle_at.min(deadline), response.chunk()).await;
+        let now = Instant::now();
+        let bytes = match read {
+            Err(_) if deadline <= idle_at => {
+                return Err(Failure::new(
+                    FailureReason::Timeout,
+                    timeout_text(limits.timeout),
+                ));
+            }
+            Err(_) => return Err(idle_failure(limits.idle)),
+            Ok(Ok(Some(bytes))) => bytes,
+            Ok(Ok(None)) => {
+                decoder.finish();
+                drain(&mut decoder, &mut state, ns_since(origin, now), rec)?;
+                return finish(&state, rec, None);
+            }
+            Ok(Err(e)) => return finish(&state, rec, Some(error_chain(&e))),
+        };
+        idle_at = TokioInstant::from_std(now) + limits.idle;
+        decoder.feed(&bytes);
+        drain(&mut decoder, &mut state, ns_since(origin, now), rec)?;
+        if decoder.buffered() > MAX_EVENT_BYTES {
+            let message = format!("an event exceeded {MAX_EVENT_BYTES} bytes without ending");
+            return Err(Failure::new(FailureReason::Protocol, message));
+        }
+        if state.done {
+            // Read the end of the body if it is already here, so the connection goes back
+            // to the pool; never wait for it (the measurement is over).
+            while let Some(Ok(Some(_))) = response.chunk().now_or_never() {}
+            return finish(&state, rec, None);
+        }
+    }
+}
+
+fn idle_failure(idle: Duration) -> Failure {
+    Failure::new(
+        FailureReason::IdleTimeout,
+        format!("no bytes for {idle:?} mid-stream"),
+    )
+}
+
+/// Applies every complete event in the decoder, all stamped `at_ns`.
+fn drain(
+    decoder: &mut SseDecoder,
+    state: &mut StreamState,
+    at_ns: u64,
+    rec: &mut RequestRecord,
+) -> Result<(), Failure> {
+    while let Some(event) = decoder.next_event() {
+        match event {
+            SseEvent::Done => state.done = true,
+            SseEvent::Data(_) if state.done => {}
+            SseEvent::Data(payload) => apply(payload, state, at_ns, rec)?,
+        }
+    }
+    Ok(())
+}
+
+/// Applies one `data:` payload.
+fn apply(
+    payload: &[u8],
+    state: &mut StreamState,
+    at_ns: u64,
+    rec: &mut RequestRecord,
+) -> Result<(), Failure> {
+    let chunk = StreamChunk::parse(payload).map_err(|e| {
+        let text = String::from_utf8_lossy(payload);
+        let message = format!("malformed JSON in stream ({e}): {}", truncate(&text, 200));
+        Failure::new(FailureReason::Protocol, message)
+    })?;
+    if chunk.error.is_some() {
+        return Err(Failure::new(
+            FailureReason::StreamError,
+            wire::error_message(payload),
+        ));
+    }
+    let mut delta = None;
+    if let Some(usage) = chunk.usage {
+        // The last non-null count wins: some servers send zeros before the real usage.
+        if let Some(p) = usage.prompt_tokens {
+            rec.input_tokens = Some(p);
+        }
+        if let Some(c) = usage.completion_tokens {
+            rec.output_tokens = Some(c);
+            delta = Some(c.saturating_sub(state.cumulative));
+            state.cumulative = state.cumulative.max(c);
+        }
+    }
+    let content = chunk.content();
+    if content != Content::None {
+        // A count that did not grow (e.g. Ollama's zeros) says nothing about this chunk.
+        state.continuous &= delta.is_some();
+        let tokens = delta.filter(|&d| state.continuous && d > 0);
+        rec.chunks.push(Chunk {
+            at_ns,
+            tokens,
+            reasoning: content == Content::Reasoning,
+        });
+    }
+    if let Some(reason) = chunk.finish_reason()
+        && rec.finish_reason.as_deref() != Some(reason)
+    {
+        rec.finish_reason = Some(reason.to_owned());
+    }
+    Ok(())
+}
+
+/// The outcome once the stream has ended (`broken` carries a transport error, if any).
+fn finish(state: &StreamState, rec: &RequestRecord, broken: Option<String>) -> Result<(), Failure> {
+    if !state.done && rec.finish_reason.is_none() {
+        let message = match broken {
+            Some(e) => format!("stream broke before [DONE] or a finish reason: {e}"),
+            None => "stream closed before [DONE] or a finish reason".to_owned(),
+        };
+        return Err(Failure::new(FailureReason::Incomplete, message));
+    }
+    if rec.chunks.is_empty() {
+        let message = "stream finished without generated content";
+        return Err(Failure::new(FailureReason::Empty, message));
+    }
+    Ok(())
+}

@@ -1,0 +1,153 @@
+//! Command-line interface: clap types, converted into `app` requests here and nowhere else.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// exp: did this change make LLM serving faster, cheaper or worse — and is the difference real?
+#[derive(Debug, Parser)]
+#[command(name = "exp", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check scenario files (every *.toml under each folder) and list every problem.
+    Validate {
+        /// Scenario files or folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Print the expanded matrix, run order, request count and estimated time; sends nothing.
+    Plan {
+        /// The scenario file.
+        scenario: PathBuf,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// Run a scenario and write its run directory and report.
+    Run(RunArgs),
+    /// Re-render the report of a run directory from its saved results.
+    Report {
+        /// The run directory (reports/<scenario>/<run-id>/).
+        run_dir: PathBuf,
+        /// A minijinja template to render instead of the embedded one.
+        #[arg(long)]
+        template: Option<PathBuf>,
+        /// Print the report to standard output instead of rewriting report.md.
+        #[arg(long)]
+        stdout: bool,
+    },
+    /// Roofline estimate of a model on a GPU: parameters, FLOPs, memory, TTFT/TPOT floors.
+    Estimate(EstimateArgs),
+    /// Serve an OpenAI-compatible streaming endpoint: the simulated engine in real time, or a
+    /// server with fixed timing (to measure a proxy, or exp itself).
+    Serve(ServeArgs),
+}
+
+/// `--target` and `--set`, shared by `plan` and `run`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct TargetArgs {
+    /// Base URL of an OpenAI-compatible server (e.g. http://127.0.0.1:8000/v1); overrides
+    /// `[target] base_url` and switches a simulated scenario to `openai-completions`.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Override a scenario value for this run, e.g. `--set experiment.repetitions=3` or
+    /// `--set vars.sweep.request_rate=[5,10]`; recorded in the manifest.
+    #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
+    pub set: Vec<String>,
+}
+
+/// `exp run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The scenario file (omit with --resume).
+    #[arg(required_unless_present = "resume")]
+    pub scenario: Option<PathBuf>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Where run directories go.
+    #[arg(long, default_value = "reports")]
+    pub out: PathBuf,
+    /// Continue an interrupted run without redoing finished repetitions.
+    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["scenario", "set", "target"])]
+    pub resume: Option<PathBuf>,
+    /// Do not draw the progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// `exp estimate`.
+#[derive(Debug, Args)]
+pub struct EstimateArgs {
+    /// Model: catalog name (llama-3.1-8b, qwen2.5-32b, …) or path to a config.json.
+    #[arg(long)]
+    pub model: String,
+    /// GPU: catalog name (h100-sxm, h20, a100-80gb, …) or path to a GPU TOML file.
+    #[arg(long)]
+    pub gpu: String,
+    /// Prompt tokens.
+    #[arg(long, default_value_t = 1024)]
+    pub prompt: u32,
+    /// Output tokens.
+    #[arg(long, default_value_t = 1024)]
+    pub output: u32,
+    /// Concurrent sequences in a decode batch.
+    #[arg(long, default_value_t = 1)]
+    pub batch: u32,
+    /// Tensor-parallel degree.
+    #[arg(long, default_value_t = 1)]
+    pub tp: u32,
+    /// `full` counts everything and applies the memory bound; `seed` reproduces the seed
+    /// documents' simplified formulas.
+    #[arg(long, value_enum, default_value_t = EstimateMethod::Full)]
+    pub method: EstimateMethod,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Estimation method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EstimateMethod {
+    /// Count norms, head and attention; apply compute and memory bounds.
+    Full,
+    /// The seed documents' simplified formulas, unrounded.
+    Seed,
+}
+
+/// `exp serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Fixed timing, e.g. `ttft=100ms,itl=10ms`.
+    #[arg(long, conflicts_with = "sim")]
+    pub fixed: Option<String>,
+    /// Serve the simulated engine in real time.
+    #[arg(long)]
+    pub sim: bool,
+    /// Model for --sim (catalog name or config.json).
+    #[arg(long, default_value = "llama-3.1-8b")]
+    pub model: String,
+    /// GPU for --sim (catalog name or GPU TOML).
+    #[arg(long, default_value = "h100-sxm")]
+    pub gpu: String,
+    /// Tensor-parallel degree for --sim.
+    #[arg(long, default_value_t = 1)]
+    pub tp: u32,
+    /// Most concurrent sequences for --sim.
+    #[arg(long, default_value_t = 256)]
+    pub max_num_seqs: u32,
+    /// Token budget per step for --sim.
+    #[arg(long, default_value_t = 8192)]
+    pub max_num_batched_tokens: u32,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to listen on.
+    #[arg(long, default_value_t = 8000)]
+    pub port: u16,
+}

@@ -1,0 +1,115 @@
+//! GPU catalog, TOML files and efficiency presets.
+
+use super::close;
+use crate::hw::{Efficiency, Gpu, HwError};
+
+#[test]
+fn catalog_has_the_required_gpus_with_their_figures() {
+    let h20 = Gpu::by_name("h20").unwrap();
+    assert_eq!(
+        (h20.bf16_dense_tflops, h20.fp8_dense_tflops),
+        (148.0, Some(296.0))
+    );
+    assert_eq!(h20.memory_bytes, 96 << 30);
+    assert_eq!(
+        (h20.bandwidth_bytes_per_s, h20.interconnect_bytes_per_s),
+        (4.0e12, 450e9)
+    );
+    let l20 = Gpu::by_name("L20").unwrap();
+    assert_eq!(
+        (l20.bf16_dense_tflops, l20.bandwidth_bytes_per_s),
+        (119.5, 864e9)
+    );
+    assert!(l20.source.starts_with("approximate"));
+    for name in [
+        "H100-SXM",
+        "H100-PCIe",
+        "H200",
+        "B200",
+        "A100-40GB",
+        "A100-80GB",
+        "L40S",
+        "L4",
+        "A10G",
+        "RTX-4090",
+        "MI300X",
+        "Ascend-910B",
+    ] {
+        let gpu = Gpu::by_name(name).unwrap_or_else(|| panic!("{name} missing"));
+        assert!(
+            gpu.validate(name).is_ok() && !gpu.source.is_empty(),
+            "{name}"
+        );
+    }
+    assert_eq!(Gpu::catalog().len(), 14);
+}
+
+#[test]
+fn nvidia_smi_names_and_loose_spellings_resolve() {
+    assert_eq!(
+        Gpu::by_name("NVIDIA H100 80GB HBM3").unwrap().name,
+        "H100-SXM"
+    );
+    assert_eq!(Gpu::by_name("a100_sxm4_80gb").unwrap().name, "A100-80GB");
+    assert_eq!(Gpu::by_name("rtx 4090").unwrap().name, "RTX-4090");
+    assert_eq!(Gpu::load("mi300x").unwrap().name, "MI300X");
+}
+
+#[test]
+fn a_user_toml_file_loads_and_unknown_keys_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("my-gpu.toml");
+    let text = "name = \"Lab GPU\"\nbf16_dense_tflops = 500.0\nmemory_bytes = 68719476736\n\
+                bandwidth_bytes_per_s = 2.5e12\ninterconnect_bytes_per_s = 1e11\n";
+    std::fs::write(&path, text).unwrap();
+    let gpu = Gpu::load(path.to_str().unwrap()).unwrap();
+    assert_eq!((gpu.name.as_str(), gpu.fp8_dense_tflops), ("Lab GPU", None));
+    assert!(gpu.source.starts_with("user file"));
+    let typo = Gpu::from_toml_str(&format!("{text}bandwith = 1.0\n"), "typo.toml").unwrap_err();
+    assert!(matches!(typo, HwError::GpuToml { .. }));
+    assert!(typo.to_string().contains("bandwith"), "{typo}");
+    let zero = text.replace("500.0", "0.0");
+    let err = Gpu::from_toml_str(&zero, "zero.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("bf16_dense_tflops"), "{err}");
+}
+
+#[test]
+fn unknown_gpu_suggests_and_explains_the_file_format() {
+    let err = Gpu::load("H100-SMX").unwrap_err().to_string();
+    assert!(err.contains("did you mean `H100-SXM`?"), "{err}");
+    assert!(
+        err.contains("bf16_dense_tflops") && err.contains("H20, H100-SXM"),
+        "{err}"
+    );
+}
+
+#[test]
+fn calibrated_presets_follow_blis_by_family() {
+    let pair = |name: &str| {
+        let e = Efficiency::calibrated(&Gpu::by_name(name).unwrap());
+        (e.prefill_compute, e.decode_compute)
+    };
+    assert_eq!(pair("H100-SXM"), (0.45, 0.30));
+    assert_eq!(pair("H20"), (0.45, 0.30));
+    assert_eq!(pair("A100-40GB"), (0.38, 0.18));
+    assert_eq!(pair("L40S"), (0.32, 0.08));
+    assert_eq!(pair("L4"), (0.32, 0.08));
+    let e = Efficiency::calibrated(&Gpu::by_name("MI300X").unwrap());
+    close(e.step_overhead_s, 126e-6, 1e-12);
+    close(e.per_layer_overhead_s, 32e-6, 1e-12);
+    assert!(
+        Efficiency::calibration_basis(&Gpu::by_name("MI300X").unwrap()).starts_with("uncalibrated")
+    );
+    assert_eq!(Efficiency::ideal().memory, 1.0);
+}
+
+#[test]
+fn efficiency_round_trips_through_toml() {
+    let e = Efficiency::calibrated(&Gpu::by_name("A100-80GB").unwrap());
+    let text = toml::to_string(&e).unwrap();
+    let back: Efficiency = toml::from_str(&text).unwrap();
+    assert_eq!(back, e);
+    assert!(toml::from_str::<Efficiency>(&format!("{text}extra = 1\n")).is_err());
+}

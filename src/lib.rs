@@ -1,0 +1,30 @@
+//! exp: did this change make LLM serving faster, cheaper or worse — and is the difference
+//! real?
+//!
+//! Data flow, one module per stage:
+//! `scenario` (TOML → validated [`scenario::Scenario`]) → `matrix` (cells, run order) →
+//! `plan` → `workload` (requests and arrivals of a repetition) → `run` (the tokio driver over
+//! `backend`, or the `sim` engine built on `hw`) → `store` (run directory) → `metrics`
+//! (per request, per repetition) → `analysis` (across repetitions, with `stats`) → `report`.
+//! `app` wires the stages for each subcommand; `cli` is the only module that knows clap.
+
+pub mod analysis;
+pub mod app;
+pub mod backend;
+pub mod cli;
+pub mod hw;
+pub mod matrix;
+pub mod metrics;
+pub mod plan;
+pub mod record;
+pub mod report;
+pub mod run;
+pub mod scenario;
+pub mod seed;
+pub mod serve;
+pub mod sim;
+pub mod stats;
+pub mod store;
+pub mod theory;
+pub mod units;
+pub mod workload;

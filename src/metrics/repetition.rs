@@ -1,0 +1,239 @@
+//! Per-repetition summaries (metrics.md, "Per repetition"): one number per metric name, the
+//! sample unit of every statistic across repetitions. Pure.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::names::LATENCY_STATS;
+use super::request::{RequestMetrics, derive, itl_gaps};
+use crate::record::{Outcome, RequestRecord};
+use crate::stats;
+
+/// The summary of one repetition: metric name → value (SI units), plus counts the report
+/// needs for warnings.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct RepetitionSummary {
+    /// `ttft.p99`, `output_throughput`, … → value. Metrics undefined in this repetition
+    /// (e.g. `tpot` when every request produced one token) are absent, never NaN.
+    pub values: BTreeMap<String, f64>,
+    /// Requests sent.
+    pub sent: u64,
+    /// Requests that finished ok.
+    pub completed: u64,
+    /// Failed requests by reason (`http`, `timeout`, …).
+    pub failures: BTreeMap<String, u64>,
+    /// First few distinct failure messages, for the report.
+    pub failure_examples: Vec<String>,
+    /// Ok requests whose generated length was below the requested `max_tokens`.
+    pub short_outputs: u64,
+    /// Ok requests whose output length came from counting chunks (no usage from the server).
+    pub estimated_lengths: u64,
+    /// Ok requests where per-chunk token counts disagree with the server's usage.
+    pub token_mismatches: u64,
+    /// Successful requests with enough samples for each percentile (for tail warnings).
+    pub latency_samples: u64,
+}
+
+/// Summarises one repetition's records against the scenario's per-request SLOs.
+pub fn summarize(records: &[RequestRecord], slo: &BTreeMap<String, Duration>) -> RepetitionSummary {
+    let mut s = RepetitionSummary::default();
+    let mut per_metric: BTreeMap<&'static str, Vec<f64>> = BTreeMap::new();
+    let mut itl = Vec::new();
+    let (mut out_tokens, mut in_tokens, mut good, mut e2e_sum, mut chunks) =
+        (0u64, 0u64, 0u64, 0.0, 0u64);
+    let mut sends: Vec<u64> = Vec::with_capacity(records.len());
+    let mut scheduled: Vec<u64> = Vec::with_capacity(records.len());
+    let (mut window_start, mut window_end) = (u64::MAX, 0u64);
+
+    for rec in records {
+        scheduled.push(rec.scheduled_ns);
+        window_start = window_start.min(rec.scheduled_ns);
+        let Some(sent) = rec.sent_ns else { continue };
+        s.sent += 1;
+        sends.push(sent);
+        let m = derive(rec);
+        if let Some(q) = m.queue_delay {
+            per_metric.entry("queue_delay").or_default().push(q);
+        }
+        window_end = window_end.max(rec.done_ns.unwrap_or(sent));
+        match &rec.outcome {
+            Outcome::Failed {
+                reason, message, ..
+            } => {
+                *s.failures.entry(reason.as_str().to_string()).or_default() += 1;
+                if s.failure_examples.len() < 5 && !s.failure_examples.contains(message) {
+                    s.failure_examples.push(message.clone());
+                }
+                continue;
+            }
+            Outcome::Ok => {}
+        }
+        s.completed += 1;
+        push_latencies(&m, &mut per_metric);
+        itl.extend(itl_gaps(&rec.chunks));
+        chunks += rec.chunks.len() as u64;
+        out_tokens += u64::from(m.output_tokens);
+        in_tokens += u64::from(rec.input_tokens.or(rec.requested_input_tokens).unwrap_or(0));
+        e2e_sum += m.e2e.unwrap_or(0.0);
+        if meets_slo(&m, rec, slo) {
+            good += 1;
+        }
+        s.estimated_lengths += u64::from(m.output_tokens_estimated);
+        if rec
+            .requested_output_tokens
+            .is_some_and(|want| m.output_tokens < want)
+        {
+            s.short_outputs += 1;
+        }
+        if token_mismatch(rec) {
+            s.token_mismatches += 1;
+        }
+    }
+    per_metric.insert("itl", itl);
+    s.latency_samples = s.completed;
+
+    for (name, mut values) in per_metric {
+        insert_stats(&mut s.values, name, &mut values);
+    }
+    let duration = window_end.saturating_sub(window_start) as f64 / 1e9;
+    let v = &mut s.values;
+    v.insert("requests".into(), s.sent as f64);
+    v.insert("completed".into(), s.completed as f64);
+    v.insert("failed".into(), (s.sent - s.completed) as f64);
+    if s.sent > 0 {
+        v.insert(
+            "error_rate".into(),
+            (s.sent - s.completed) as f64 / s.sent as f64,
+        );
+        v.insert("slo_attainment".into(), good as f64 / s.sent as f64);
+    }
+    if duration > 0.0 {
+        v.insert("duration".into(), duration);
+        v.insert("request_throughput".into(), s.completed as f64 / duration);
+        v.insert("output_throughput".into(), out_tokens as f64 / duration);
+        v.insert(
+            "total_throughput".into(),
+            (out_tokens + in_tokens) as f64 / duration,
+        );
+        v.insert("goodput".into(), good as f64 / duration);
+        v.insert("concurrency".into(), e2e_sum / duration);
+    }
+    if let Some(rate) = rate_of(&mut sends) {
+        v.insert("achieved_rate".into(), rate);
+    }
+    if let Some(rate) = rate_of(&mut scheduled) {
+        v.insert("scheduled_rate".into(), rate);
+    }
+    if chunks > 0 {
+        v.insert("tokens_per_chunk".into(), out_tokens as f64 / chunks as f64);
+    }
+    if s.completed > 0 {
+        v.insert(
+            "output_length_shortfall".into(),
+            s.short_outputs as f64 / s.completed as f64,
+        );
+    }
+    s
+}
+
+fn push_latencies(m: &RequestMetrics, per_metric: &mut BTreeMap<&'static str, Vec<f64>>) {
+    let pairs = [
+        ("ttft", m.ttft),
+        ("ttft_sched", m.ttft_sched),
+        ("ttfo", m.ttfo),
+        ("e2e", m.e2e),
+        ("e2e_sched", m.e2e_sched),
+        ("tpot", m.tpot),
+        ("ntpot", m.ntpot),
+        ("tps", m.tps),
+        ("decode_tps", m.decode_tps),
+    ];
+    for (name, value) in pairs {
+        if let Some(x) = value {
+            per_metric.entry(name).or_default().push(x);
+        }
+    }
+}
+
+/// Inserts `<name>.<stat>` for every stat of [`LATENCY_STATS`] (type 7 percentiles).
+fn insert_stats(out: &mut BTreeMap<String, f64>, name: &str, values: &mut [f64]) {
+    if values.is_empty() {
+        return;
+    }
+    values.sort_by(f64::total_cmp);
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = if values.len() > 1 {
+        values.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    for stat in LATENCY_STATS {
+        let x = match *stat {
+            "mean" => mean,
+            "std" => var.sqrt(),
+            "min" => values[0],
+            "max" => values[values.len() - 1],
+            "p50" => quantile(values, 0.50),
+            "p90" => quantile(values, 0.90),
+            "p95" => quantile(values, 0.95),
+            "p99" => quantile(values, 0.99),
+            other => unreachable!("LATENCY_STATS has no {other}"),
+        };
+        out.insert(format!("{name}.{stat}"), x);
+    }
+}
+
+/// Type-7 quantile of a sorted, non-empty slice.
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    stats::quantile(sorted, q).expect("summaries are computed over non-empty samples")
+}
+
+/// (n − 1) / (last − first) over instants, or `None` with fewer than two distinct instants.
+fn rate_of(instants: &mut [u64]) -> Option<f64> {
+    if instants.len() < 2 {
+        return None;
+    }
+    instants.sort_unstable();
+    let span = (instants[instants.len() - 1] - instants[0]) as f64 / 1e9;
+    (span > 0.0).then(|| (instants.len() - 1) as f64 / span)
+}
+
+fn meets_slo(m: &RequestMetrics, rec: &RequestRecord, slo: &BTreeMap<String, Duration>) -> bool {
+    slo.iter().all(|(name, limit)| {
+        let limit = limit.as_secs_f64();
+        let value = match name.as_str() {
+            "ttft" => m.ttft,
+            "ttft_sched" => m.ttft_sched,
+            "ttfo" => m.ttfo,
+            "e2e" => m.e2e,
+            "e2e_sched" => m.e2e_sched,
+            "tpot" => m.tpot.or(Some(0.0)),
+            "ntpot" => m.ntpot,
+            // A request meets an ITL bound when its worst gap does.
+            "itl" => Some(itl_gaps(&rec.chunks).fold(0.0, f64::max)),
+            _ => None,
+        };
+        value.is_some_and(|v| v <= limit)
+    })
+}
+
+fn token_mismatch(rec: &RequestRecord) -> bool {
+    let (Some(usage), true) = (
+        rec.output_tokens,
+        rec.chunks.iter().all(|c| c.tokens.is_some()),
+    ) else {
+        return false;
+    };
+    if rec.chunks.is_empty() {
+        return false;
+    }
+    let counted: u32 = rec.chunks.iter().filter_map(|c| c.tokens).sum();
+    counted != usage
+}
+
+#[cfg(test)]
+#[path = "repetition_tests.rs"]
+mod tests;

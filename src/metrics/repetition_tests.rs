@@ -1,0 +1,119 @@
+use super::*;
+use crate::record::{Chunk, FailureReason, Outcome, RequestRecord};
+
+const MS: u64 = 1_000_000;
+
+/// Request `i` scheduled at i·100 ms, sent 1 ms late, first token 50 ms later, then
+/// `tokens − 1` more tokens 10 ms apart.
+fn ok(i: u64, tokens: u32) -> RequestRecord {
+    let sched = i * 100 * MS;
+    let sent = sched + MS;
+    let chunks: Vec<Chunk> = (0..u64::from(tokens))
+        .map(|k| Chunk {
+            at_ns: sent + 50 * MS + k * 10 * MS,
+            tokens: Some(1),
+            reasoning: false,
+        })
+        .collect();
+    RequestRecord {
+        index: i,
+        scheduled_ns: sched,
+        sent_ns: Some(sent),
+        done_ns: chunks.last().map(|c| c.at_ns),
+        chunks,
+        input_tokens: Some(100),
+        output_tokens: Some(tokens),
+        requested_input_tokens: Some(100),
+        requested_output_tokens: Some(4),
+        finish_reason: Some("length".into()),
+        outcome: Outcome::Ok,
+    }
+}
+
+fn failed(i: u64) -> RequestRecord {
+    RequestRecord {
+        chunks: vec![],
+        done_ns: None,
+        output_tokens: None,
+        outcome: Outcome::Failed {
+            reason: FailureReason::Http,
+            http_status: Some(500),
+            message: "boom".into(),
+        },
+        ..ok(i, 1)
+    }
+}
+
+#[test]
+fn throughputs_and_rates_follow_the_definitions() {
+    // 4 ok requests of 4 tokens, one failure sent at 401 ms. Window: 0 → max(last done =
+    // 301+50+30 = 381 ms, the failure's send at 401 ms).
+    let recs = vec![ok(0, 4), ok(1, 4), ok(2, 4), ok(3, 4), failed(4)];
+    let s = summarize(&recs, &BTreeMap::new());
+    let v = &s.values;
+    let dur = 0.401;
+    let close = |k: &str, want: f64| {
+        let got = v[k];
+        assert!((got - want).abs() < 1e-9, "{k}: got {got}, want {want}");
+    };
+    close("duration", dur);
+    close("request_throughput", 4.0 / dur);
+    close("output_throughput", 16.0 / dur);
+    close("total_throughput", (16.0 + 400.0) / dur);
+    close("error_rate", 0.2);
+    close("ttft.mean", 0.050);
+    close("ttft_sched.p50", 0.051);
+    close("tpot.mean", 0.010);
+    close("itl.p99", 0.010);
+    close("e2e.max", 0.080);
+    close("queue_delay.p99", 0.001);
+    // 5 sends at 1, 101, …, 401 ms: (5 − 1) / 0.4 s.
+    close("achieved_rate", 10.0);
+    close("scheduled_rate", 10.0);
+    // Little's law: 4 × 80 ms of e2e over the window.
+    close("concurrency", 0.320 / dur);
+    close("tokens_per_chunk", 1.0);
+    assert_eq!(s.failures["http"], 1);
+    assert_eq!(s.failure_examples, vec!["boom".to_string()]);
+}
+
+#[test]
+fn goodput_counts_only_ok_requests_within_every_slo() {
+    let recs = vec![ok(0, 4), ok(1, 2), failed(2)];
+    let slo = BTreeMap::from([("e2e".to_string(), Duration::from_millis(70))]);
+    let s = summarize(&recs, &slo);
+    // Only the 2-token request (e2e 60 ms) meets e2e ≤ 70 ms; the failure never counts.
+    assert!((s.values["slo_attainment"] - 1.0 / 3.0).abs() < 1e-12);
+    assert_eq!(s.short_outputs, 1);
+    assert!((s.values["output_length_shortfall"] - 0.5).abs() < 1e-12);
+}
+
+#[test]
+fn single_token_requests_leave_tpot_absent_not_nan() {
+    let s = summarize(&[ok(0, 1), ok(1, 1)], &BTreeMap::new());
+    assert!(!s.values.contains_key("tpot.mean"));
+    assert!(s.values.values().all(|x| x.is_finite()));
+}
+
+#[test]
+fn percentiles_are_type_7() {
+    // TTFTs of 1..=10 ms: p90 by linear interpolation is 9.1 ms.
+    let recs: Vec<RequestRecord> = (1..=10u64)
+        .map(|k| {
+            let mut r = ok(k, 1);
+            r.chunks[0].at_ns = r.sent_ns.unwrap() + k * MS;
+            r.done_ns = Some(r.chunks[0].at_ns);
+            r
+        })
+        .collect();
+    let s = summarize(&recs, &BTreeMap::new());
+    assert!((s.values["ttft.p90"] - 0.0091).abs() < 1e-12);
+}
+
+#[test]
+fn per_chunk_counts_that_disagree_with_usage_are_flagged() {
+    let mut r = ok(0, 4);
+    r.output_tokens = Some(5);
+    let s = summarize(&[r], &BTreeMap::new());
+    assert_eq!(s.token_mismatches, 1);
+}

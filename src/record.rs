@@ -1,0 +1,189 @@
+//! The raw per-request record: what happened to one request, as instants, never as derived
+//! durations (metrics are derived later, in `metrics`, from these instants).
+//!
+//! Instants are integer nanoseconds from the repetition's origin (a monotonic clock for real
+//! runs, virtual time for the simulated engine). The wall-clock time of every origin is kept in
+//! the repetition's completion marker, so instants never depend on the system clock.
+//!
+//! Records are written as one JSON object per line (`records/<cell>/rep-NNN.jsonl`); field
+//! names are short because a long run writes millions of chunks.
+
+use serde::{Deserialize, Serialize};
+
+/// One streamed event that carried generated content (text or reasoning text).
+///
+/// Role-only deltas, keep-alive comments, the trailing usage chunk and `[DONE]` are not chunks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chunk {
+    /// Arrival instant of the network read that completed this event (ns from the origin).
+    #[serde(rename = "t")]
+    pub at_ns: u64,
+    /// Tokens this event carried, when the server or the engine says so.
+    #[serde(rename = "n", default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<u32>,
+    /// True when the event carried only reasoning content (`reasoning`/`reasoning_content`).
+    #[serde(rename = "r", default, skip_serializing_if = "is_false")]
+    pub reasoning: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// Everything observed about one measured request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestRecord {
+    /// Index of the request in the repetition's workload (0-based, measured requests only).
+    #[serde(rename = "i")]
+    pub index: u64,
+    /// When the arrival process said the request should be sent.
+    pub scheduled_ns: u64,
+    /// When the request was handed to the connection; `None` if it never was (e.g. the
+    /// repetition's deadline passed first).
+    #[serde(default)]
+    pub sent_ns: Option<u64>,
+    /// Every content chunk, in arrival order.
+    #[serde(default)]
+    pub chunks: Vec<Chunk>,
+    /// Arrival of the last content chunk (`None` when no content arrived).
+    #[serde(default)]
+    pub done_ns: Option<u64>,
+    /// Prompt tokens as counted by the server (`usage.prompt_tokens`).
+    #[serde(default)]
+    pub input_tokens: Option<u32>,
+    /// Generated tokens as counted by the server (`usage.completion_tokens`).
+    #[serde(default)]
+    pub output_tokens: Option<u32>,
+    /// Prompt tokens the workload intended to send (exact with a tokenizer, else approximate).
+    #[serde(default)]
+    pub requested_input_tokens: Option<u32>,
+    /// The `max_tokens` asked for. Never used as the count of generated tokens.
+    #[serde(default)]
+    pub requested_output_tokens: Option<u32>,
+    /// `finish_reason` of the last choice, when the server gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish_reason: Option<String>,
+    /// Success, or the failure with its reason.
+    pub outcome: Outcome,
+}
+
+/// How a request ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Outcome {
+    /// The stream completed (`[DONE]` or a finish reason) with content.
+    Ok,
+    /// The request failed; it still counts in error rate and goodput.
+    Failed {
+        /// What kind of failure.
+        reason: FailureReason,
+        /// HTTP status, when the server answered with one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        http_status: Option<u16>,
+        /// The server's or the transport's own words (truncated, secrets redacted).
+        message: String,
+    },
+}
+
+impl Outcome {
+    /// True for [`Outcome::Ok`].
+    pub fn is_ok(&self) -> bool {
+        matches!(self, Outcome::Ok)
+    }
+}
+
+/// Why a request failed. Closed set so reports can count by reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureReason {
+    /// Could not connect (refused, DNS, TLS).
+    Connect,
+    /// The server answered with a non-2xx status.
+    Http,
+    /// The whole request took longer than the scenario's request timeout.
+    Timeout,
+    /// No bytes arrived for longer than the idle timeout mid-stream.
+    IdleTimeout,
+    /// The server sent an error object inside the stream.
+    StreamError,
+    /// The reply broke the protocol (malformed JSON, wrong content type, not a stream).
+    Protocol,
+    /// The connection closed before `[DONE]` or a finish reason.
+    Incomplete,
+    /// The stream finished without any generated content.
+    Empty,
+    /// The request was still running when the repetition's grace period ended, or the run was
+    /// interrupted.
+    Cancelled,
+    /// The simulated engine could never fit the request (prompt larger than the KV cache).
+    Rejected,
+}
+
+impl FailureReason {
+    /// The snake_case name used in files and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureReason::Connect => "connect",
+            FailureReason::Http => "http",
+            FailureReason::Timeout => "timeout",
+            FailureReason::IdleTimeout => "idle_timeout",
+            FailureReason::StreamError => "stream_error",
+            FailureReason::Protocol => "protocol",
+            FailureReason::Incomplete => "incomplete",
+            FailureReason::Empty => "empty",
+            FailureReason::Cancelled => "cancelled",
+            FailureReason::Rejected => "rejected",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_round_trips_through_json_with_short_chunk_fields() {
+        let rec = RequestRecord {
+            index: 3,
+            scheduled_ns: 1_000,
+            sent_ns: Some(1_200),
+            chunks: vec![
+                Chunk {
+                    at_ns: 50_000,
+                    tokens: Some(1),
+                    reasoning: false,
+                },
+                Chunk {
+                    at_ns: 60_000,
+                    tokens: None,
+                    reasoning: true,
+                },
+            ],
+            done_ns: Some(60_000),
+            input_tokens: Some(512),
+            output_tokens: Some(2),
+            requested_input_tokens: Some(512),
+            requested_output_tokens: Some(2),
+            finish_reason: Some("length".into()),
+            outcome: Outcome::Ok,
+        };
+        let line = serde_json::to_string(&rec).unwrap();
+        assert!(line.contains(r#"{"t":50000,"n":1}"#), "{line}");
+        assert!(line.contains(r#"{"t":60000,"r":true}"#), "{line}");
+        assert_eq!(serde_json::from_str::<RequestRecord>(&line).unwrap(), rec);
+    }
+
+    #[test]
+    fn failure_serialises_with_reason_and_status() {
+        let out = Outcome::Failed {
+            reason: FailureReason::Http,
+            http_status: Some(429),
+            message: "rate limited".into(),
+        };
+        let s = serde_json::to_string(&out).unwrap();
+        assert_eq!(
+            s,
+            r#"{"status":"failed","reason":"http","http_status":429,"message":"rate limited"}"#
+        );
+    }
+}

@@ -1,0 +1,69 @@
+//! The report: a view model built from the manifest and the analysis, rendered by minijinja
+//! (strict undefined variables, no HTML escaping: Markdown is not HTML). The embedded template
+//! is `templates/report.md.j2`; users may copy it and pass `--template`.
+
+mod model;
+
+pub use model::{ReportModel, build};
+
+use std::path::Path;
+
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+
+/// The embedded default template.
+pub const DEFAULT_TEMPLATE: &str = include_str!("../../templates/report.md.j2");
+
+/// A template that could not be read or rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// The template file could not be read.
+    #[error("cannot read template {path}: {source}")]
+    Read {
+        /// The template path.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// minijinja refused the template or the data (e.g. an undefined variable).
+    #[error("template {name}: {source:#}")]
+    Render {
+        /// Template name.
+        name: String,
+        /// minijinja's error (with line).
+        source: minijinja::Error,
+    },
+}
+
+/// Renders the view model with the embedded template or `template` if given.
+pub fn render(model: &ReportModel, template: Option<&Path>) -> Result<String, ReportError> {
+    let (name, source) = match template {
+        Some(path) => (
+            path.display().to_string(),
+            std::fs::read_to_string(path).map_err(|source| ReportError::Read {
+                path: path.display().to_string(),
+                source,
+            })?,
+        ),
+        None => ("report.md.j2".to_string(), DEFAULT_TEMPLATE.to_string()),
+    };
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_auto_escape_callback(|_| AutoEscape::None);
+    env.set_syntax(
+        minijinja::syntax::SyntaxConfig::builder()
+            .trim_blocks(true)
+            .keep_trailing_newline(true)
+            .build()
+            .expect("default delimiters are valid"),
+    );
+    let err = |source| ReportError::Render {
+        name: name.clone(),
+        source,
+    };
+    env.add_template_owned(name.clone(), source).map_err(err)?;
+    let tmpl = env.get_template(&name).map_err(err)?;
+    tmpl.render(minijinja::value::Serde(model)).map_err(err)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,518 @@
+//! The report's view model: every number pre-formatted with its unit, so templates only lay
+//! things out. Its fields are the template contract documented in README.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::analysis::{Analysis, CellResults};
+use crate::metrics::names::{self, Better, Unit};
+use crate::scenario::model::Scenario;
+use crate::stats::{Interval, Verdict};
+use crate::store::Manifest;
+use crate::units;
+
+/// Everything a report template can use.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportModel {
+    /// Layout version of this model.
+    pub schema_version: u32,
+    /// `exp report: <name>`.
+    pub title: String,
+    /// The scenario's description.
+    pub description: String,
+    /// One line summarising verdicts and checks, if there are any.
+    pub verdict_line: Option<String>,
+    /// Scenario file and hash.
+    pub scenario: ScenarioView,
+    /// Run identity and environment.
+    pub run: RunView,
+    /// Design of the experiment.
+    pub design: DesignView,
+    /// For simulated runs: which model, GPU and preset produced the numbers.
+    pub simulated: Option<String>,
+    /// The fixed variables.
+    pub fixed: Vec<NameValue>,
+    /// Check outcomes.
+    pub checks: Vec<CheckView>,
+    /// One table per shown metric.
+    pub tables: Vec<MetricTable>,
+    /// Comparisons with verdicts.
+    pub comparisons: Vec<ComparisonView>,
+    /// How comparisons were made (tests, corrections, thresholds).
+    pub comparison_note: String,
+    /// Warnings.
+    pub warnings: Vec<String>,
+    /// Per-repetition key values.
+    pub repetitions: Vec<RepetitionView>,
+    /// Metric definitions for the footnote.
+    pub definitions: Vec<NameValue>,
+}
+
+/// Scenario identity.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioView {
+    /// Path as given.
+    pub file: String,
+    /// First 12 hex digits of its SHA-256.
+    pub sha256_short: String,
+}
+
+/// Run identity.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunView {
+    /// Run id.
+    pub id: String,
+    /// `complete`, `interrupted`, …
+    pub status: String,
+    /// Start (RFC 3339).
+    pub started: String,
+    /// End, if finished.
+    pub ended: Option<String>,
+    /// What executed the requests.
+    pub executor: String,
+    /// exp version.
+    pub exp_version: String,
+    /// git revision of the working directory.
+    pub git_revision: Option<String>,
+    /// Host name.
+    pub host: Option<String>,
+    /// `--set` overrides (secrets redacted).
+    pub overrides: Vec<String>,
+}
+
+/// Design summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct DesignView {
+    /// Cells.
+    pub cells: usize,
+    /// Planned repetitions per cell.
+    pub repetitions: u32,
+    /// Run order, in words.
+    pub order: String,
+    /// Experiment seed.
+    pub seed: u64,
+}
+
+/// A name and a text.
+#[derive(Debug, Clone, Serialize)]
+pub struct NameValue {
+    /// Name.
+    pub name: String,
+    /// Value or text.
+    pub value: String,
+    /// Same as value (definitions read better as `text`).
+    pub text: String,
+}
+
+impl NameValue {
+    fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
+        let value = value.into();
+        NameValue {
+            name: name.into(),
+            text: value.clone(),
+            value,
+        }
+    }
+}
+
+/// One check outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckView {
+    /// Cell label.
+    pub cell: String,
+    /// Metric.
+    pub metric: String,
+    /// Condition as written.
+    pub condition: String,
+    /// The CI bound judged, formatted.
+    pub bound: String,
+    /// `pass` or `**FAIL**` (with the reason).
+    pub result: String,
+}
+
+/// A metric across cells.
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricTable {
+    /// Metric name.
+    pub name: String,
+    /// Readable title (`TTFT p99`).
+    pub title: String,
+    /// Unit in words.
+    pub unit: String,
+    /// `↓ better` or `↑ better`.
+    pub better: String,
+    /// One row per cell.
+    pub rows: Vec<MetricRow>,
+}
+
+/// One cell's description of a metric.
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricRow {
+    /// Cell label.
+    pub cell: String,
+    /// Repetitions.
+    pub n: usize,
+    /// `mean ± std`.
+    pub mean_std: String,
+    /// `[low, high]`.
+    pub ci: String,
+    /// CV in %.
+    pub cv: String,
+}
+
+/// One comparison row.
+#[derive(Debug, Clone, Serialize)]
+pub struct ComparisonView {
+    /// What changed.
+    pub change: String,
+    /// What was held fixed.
+    pub at: String,
+    /// Metric.
+    pub metric: String,
+    /// Baseline mean ± std.
+    pub base: String,
+    /// Candidate mean ± std.
+    pub cand: String,
+    /// Relative change and its CI.
+    pub delta: String,
+    /// Welch p.
+    pub p: String,
+    /// Holm-adjusted p.
+    pub p_holm: String,
+    /// Hedges' g.
+    pub g: String,
+    /// Verdict, bold when it is a change, with τ and the MDE when useful.
+    pub verdict: String,
+    /// The bare verdict label.
+    pub label: String,
+}
+
+/// Key values of one repetition.
+#[derive(Debug, Clone, Serialize)]
+pub struct RepetitionView {
+    /// Cell label.
+    pub cell: String,
+    /// Round.
+    pub round: u32,
+    /// Requests sent.
+    pub requests: u64,
+    /// Requests that succeeded.
+    pub ok: u64,
+    /// Output throughput.
+    pub output_throughput: String,
+    /// Mean TTFT.
+    pub ttft_mean: String,
+    /// p99 TTFT.
+    pub ttft_p99: String,
+    /// Mean TPOT.
+    pub tpot_mean: String,
+    /// Mean E2E.
+    pub e2e_mean: String,
+    /// p99 queue delay.
+    pub queue_delay_p99: String,
+}
+
+/// Metrics shown in tables after the primary ones, when measured.
+const SHOWN: &[&str] = &[
+    "request_throughput",
+    "output_throughput",
+    "goodput",
+    "slo_attainment",
+    "error_rate",
+    "ttft.mean",
+    "ttft.p99",
+    "tpot.mean",
+    "itl.p99",
+    "e2e.mean",
+    "e2e.p99",
+    "queue_delay.p99",
+    "concurrency",
+    "mfu",
+    "mbu",
+];
+
+/// Builds the view model of a run.
+pub fn build(
+    manifest: &Manifest,
+    scenario: &Scenario,
+    cells: &[CellResults],
+    analysis: &Analysis,
+    simulated: Option<String>,
+) -> ReportModel {
+    ReportModel {
+        schema_version: crate::store::SCHEMA_VERSION,
+        title: format!("exp report: {}", manifest.scenario_name),
+        description: scenario.experiment.description.trim().to_string(),
+        verdict_line: verdict_line(analysis),
+        scenario: ScenarioView {
+            file: manifest.scenario_file.clone(),
+            sha256_short: manifest.scenario_sha256.chars().take(12).collect(),
+        },
+        run: RunView {
+            id: manifest.run_id.clone(),
+            status: manifest.status.clone(),
+            started: manifest.started.clone(),
+            ended: manifest.ended.clone(),
+            executor: manifest.executor.clone(),
+            exp_version: manifest.exp_version.clone(),
+            git_revision: manifest.git_revision.clone(),
+            host: manifest.host.clone(),
+            overrides: manifest.overrides.clone(),
+        },
+        design: DesignView {
+            cells: cells.len(),
+            repetitions: manifest.repetitions,
+            order: format!("{:?}", manifest.order)
+                .to_lowercase()
+                .replace("randomizedblocks", "randomized blocks"),
+            seed: manifest.seed,
+        },
+        simulated,
+        fixed: scenario
+            .vars
+            .fixed
+            .iter()
+            .map(|(k, v)| NameValue::new(k, v.to_string()))
+            .collect(),
+        checks: analysis.checks.iter().map(check_view).collect(),
+        tables: tables(scenario, analysis),
+        comparisons: analysis.comparisons.iter().map(comparison_view).collect(),
+        comparison_note: format!(
+            "Adjacent levels of each swept variable with every other variable fixed{}. Sample = one value per repetition. Δ = candidate / baseline − 1 with its Fieller 95 % CI; p = Welch's t-test; Holm over all {} comparisons; g = Hedges' g; verdicts follow statistics.md §2.6 with τ = the noise threshold, α = {}.",
+            if scenario.analysis.baseline.is_some() {
+                ", and every cell against the declared baseline"
+            } else {
+                ""
+            },
+            analysis.comparisons.len(),
+            scenario.analysis.alpha
+        ),
+        warnings: analysis.warnings.clone(),
+        repetitions: repetitions(cells),
+        definitions: definitions(),
+    }
+}
+
+fn verdict_line(analysis: &Analysis) -> Option<String> {
+    let mut parts = Vec::new();
+    let failed = analysis.checks.iter().filter(|c| !c.passed).count();
+    if !analysis.checks.is_empty() {
+        parts.push(if failed == 0 {
+            format!("all {} checks passed", analysis.checks.len())
+        } else {
+            format!("{failed} of {} checks FAILED", analysis.checks.len())
+        });
+    }
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for c in &analysis.comparisons {
+        *counts.entry(c.verdict.to_string()).or_default() += 1;
+    }
+    if !counts.is_empty() {
+        let text: Vec<String> = counts.iter().map(|(v, n)| format!("{n} {v}")).collect();
+        parts.push(format!("comparisons: {}", text.join(", ")));
+    }
+    (!parts.is_empty()).then(|| parts.join(" · "))
+}
+
+fn check_view(c: &crate::analysis::CheckOutcome) -> CheckView {
+    CheckView {
+        cell: c.cell.clone(),
+        metric: c.metric.clone(),
+        condition: c.condition.clone(),
+        bound: c
+            .judged
+            .map_or("—".into(), |v| units::metric_value(&c.metric, v)),
+        result: match (&c.passed, &c.reason) {
+            (true, _) => "pass".into(),
+            (false, Some(r)) => format!("**FAIL** ({r})"),
+            (false, None) => "**FAIL**".into(),
+        },
+    }
+}
+
+fn title(name: &str) -> String {
+    let (base, stat) = name.split_once('.').unwrap_or((name, ""));
+    let base = match base {
+        "ttft" | "tpot" | "itl" | "e2e" | "tps" => base.to_uppercase(),
+        other => other.replace('_', " "),
+    };
+    if stat.is_empty() {
+        base
+    } else {
+        format!("{base} {stat}")
+    }
+}
+
+fn tables(scenario: &Scenario, analysis: &Analysis) -> Vec<MetricTable> {
+    let mut names_shown: Vec<String> = scenario.analysis.primary.clone();
+    for n in SHOWN {
+        if !names_shown.iter().any(|s| s == n) {
+            names_shown.push(n.to_string());
+        }
+    }
+    names_shown
+        .into_iter()
+        .filter(|m| analysis.cells.iter().any(|c| c.metrics.contains_key(m)))
+        .map(|metric| {
+            let info = names::info(&metric);
+            let rows = analysis
+                .cells
+                .iter()
+                .map(|c| match c.metrics.get(&metric) {
+                    Some(d) => MetricRow {
+                        cell: c.label.clone(),
+                        n: d.n,
+                        mean_std: format!(
+                            "{} ± {}",
+                            units::metric_value(&metric, d.mean),
+                            d.std
+                                .map_or("—".into(), |s| units::metric_value(&metric, s))
+                        ),
+                        ci: match (d.ci_low, d.ci_high) {
+                            (Some(l), Some(h)) => format!(
+                                "[{}, {}]",
+                                units::metric_value(&metric, l),
+                                units::metric_value(&metric, h)
+                            ),
+                            _ => "—".into(),
+                        },
+                        cv: d.cv.map_or("—".into(), units::percent),
+                    },
+                    None => MetricRow {
+                        cell: c.label.clone(),
+                        n: 0,
+                        mean_std: "—".into(),
+                        ci: "—".into(),
+                        cv: "—".into(),
+                    },
+                })
+                .collect();
+            MetricTable {
+                title: title(&metric),
+                unit: match info.map(|i| i.unit) {
+                    Some(Unit::Seconds) => "time",
+                    Some(Unit::TokensPerSecond) => "tokens/s",
+                    Some(Unit::RequestsPerSecond) => "requests/s",
+                    Some(Unit::Fraction) => "%",
+                    _ => "count",
+                }
+                .into(),
+                better: match info.map(|i| i.better) {
+                    Some(Better::Higher) => "↑ better",
+                    _ => "↓ better",
+                }
+                .into(),
+                name: metric,
+                rows,
+            }
+        })
+        .collect()
+}
+
+fn comparison_view(c: &crate::analysis::ComparisonRow) -> ComparisonView {
+    let m = &c.metric;
+    let fmt_desc = |d: &crate::stats::Description| {
+        format!(
+            "{} ± {}",
+            units::metric_value(m, d.mean),
+            d.std.map_or("—".into(), |s| units::metric_value(m, s))
+        )
+    };
+    let cmp = &c.comparison;
+    let delta = match &cmp.relative {
+        Some(r) => match r.fieller {
+            Interval::Bounded { low, high } => format!(
+                "{} [{}, {}]",
+                units::signed_percent(r.change),
+                units::signed_percent(low),
+                units::signed_percent(high)
+            ),
+            Interval::Unbounded => format!("{} [unbounded]", units::signed_percent(r.change)),
+        },
+        None => "—".into(),
+    };
+    let label = c.verdict.to_string();
+    let mut verdict = match c.verdict {
+        Verdict::Regression | Verdict::Improvement => format!("**{label}**"),
+        _ => label.clone(),
+    };
+    verdict.push_str(&format!(" (τ {})", units::percent(c.tau)));
+    if let (Verdict::Inconclusive, Some(mde)) = (c.verdict, cmp.mde) {
+        verdict.push_str(&format!(", MDE {}", units::percent(mde)));
+    }
+    ComparisonView {
+        change: c.change.clone(),
+        at: c.at.clone(),
+        metric: m.clone(),
+        base: fmt_desc(&cmp.baseline),
+        cand: fmt_desc(&cmp.candidate),
+        delta,
+        p: cmp.p_value().map_or("—".into(), units::p_value),
+        p_holm: units::p_value(c.p_holm),
+        g: cmp
+            .hedges
+            .as_ref()
+            .map_or("—".into(), |h| format!("{:+.2}", h.g)),
+        verdict,
+        label,
+    }
+}
+
+fn repetitions(cells: &[CellResults]) -> Vec<RepetitionView> {
+    let mut out = Vec::new();
+    for cell in cells {
+        let label = crate::analysis::cell_label(&cell.swept);
+        for rep in &cell.reps {
+            let v = &rep.summary.values;
+            let f = |name: &str| {
+                v.get(name)
+                    .map_or("—".into(), |x| units::metric_value(name, *x))
+            };
+            out.push(RepetitionView {
+                cell: label.clone(),
+                round: rep.round,
+                requests: rep.summary.sent,
+                ok: rep.summary.completed,
+                output_throughput: f("output_throughput"),
+                ttft_mean: f("ttft.mean"),
+                ttft_p99: f("ttft.p99"),
+                tpot_mean: f("tpot.mean"),
+                e2e_mean: f("e2e.mean"),
+                queue_delay_p99: f("queue_delay.p99"),
+            });
+        }
+    }
+    out
+}
+
+fn definitions() -> Vec<NameValue> {
+    [
+        ("ttft", "first content chunk − sent"),
+        (
+            "ttft_sched",
+            "first content chunk − scheduled send (includes client queueing)",
+        ),
+        ("tpot", "(e2e − ttft) / (output tokens − 1)"),
+        ("itl", "gap between consecutive content chunks"),
+        ("e2e", "last content chunk − sent"),
+        ("queue_delay", "sent − scheduled (client lateness)"),
+        (
+            "output_throughput",
+            "Σ output tokens (server usage) / window",
+        ),
+        ("goodput", "requests ok and within every SLO / window"),
+        (
+            "window",
+            "first scheduled send → last measured request done",
+        ),
+        ("percentiles", "type 7 (linear interpolation, as NumPy)"),
+        (
+            "per repetition",
+            "each metric is one number per repetition; statistics use those numbers",
+        ),
+    ]
+    .into_iter()
+    .map(|(n, t)| NameValue::new(n, t))
+    .collect()
+}

@@ -1,0 +1,273 @@
+//! The one tokio driver: releases a repetition's requests to a [`Sender`] according to its
+//! arrival process, and hands every finished record to a channel (the writer lives off the hot
+//! path). Send times are computed ahead from the seeded process; lateness is never hidden: a
+//! request the driver releases late keeps its `scheduled` instant, and the gap shows as
+//! `queue_delay`.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::record::{FailureReason, Outcome, RequestRecord};
+use crate::workload::work::{Arrivals, RepetitionWork, RequestSource, RequestSpec};
+
+/// Sends one request and observes it. Implemented by the OpenAI client; tests use fakes.
+pub trait Sender: Send + Sync + 'static {
+    /// Sends `req` now; `scheduled_ns` is its scheduled instant (ns after `origin`). The
+    /// returned record's instants are relative to `origin`.
+    fn send(
+        &self,
+        req: RequestSpec,
+        index: u64,
+        origin: std::time::Instant,
+        scheduled_ns: u64,
+    ) -> impl Future<Output = RequestRecord> + Send;
+}
+
+/// What the driver observed about the repetition as a whole.
+#[derive(Debug, Clone)]
+pub struct DriveReport {
+    /// The origin of every instant in the records.
+    pub origin: std::time::Instant,
+    /// Wall-clock time of the origin.
+    pub origin_wall: SystemTime,
+    /// Measured requests released.
+    pub released: u64,
+}
+
+/// Lead time between preparing the schedule and its first send, so the first request is not
+/// late by construction.
+const LEAD: Duration = Duration::from_millis(5);
+
+/// Runs warm-up, then the measured requests of `work`, sending each finished record to `out`.
+pub async fn drive<S: Sender>(
+    sender: Arc<S>,
+    work: &RepetitionWork,
+    out: mpsc::UnboundedSender<RequestRecord>,
+) -> DriveReport {
+    warm_up(&sender, work).await;
+    let origin = Instant::now() + LEAD;
+    let origin_wall = SystemTime::now() + LEAD;
+    let release_end = work.duration.map(|d| origin + d);
+    let ctx = Ctx {
+        sender,
+        origin,
+        hard_end: release_end.map(|end| end + work.grace),
+        out,
+    };
+    let released = match &work.arrivals {
+        Arrivals::Open {
+            offsets_ns,
+            max_concurrency,
+        } => {
+            let cap = max_concurrency.map(|c| Arc::new(Semaphore::new(c.get() as usize)));
+            open_loop(&ctx, work, offsets_ns, cap, release_end).await
+        }
+        Arrivals::Closed { concurrency } => {
+            closed_loop(&ctx, work, concurrency.get(), release_end).await
+        }
+        Arrivals::Batch { size } => batch_loop(&ctx, work, size.get(), release_end).await,
+    };
+    DriveReport {
+        origin: origin.into_std(),
+        origin_wall,
+        released,
+    }
+}
+
+struct Ctx<S> {
+    sender: Arc<S>,
+    origin: Instant,
+    hard_end: Option<Instant>,
+    out: mpsc::UnboundedSender<RequestRecord>,
+}
+
+impl<S> Clone for Ctx<S> {
+    fn clone(&self) -> Self {
+        Ctx {
+            sender: self.sender.clone(),
+            origin: self.origin,
+            hard_end: self.hard_end,
+            out: self.out.clone(),
+        }
+    }
+}
+
+impl<S: Sender> Ctx<S> {
+    fn ns_since_origin(&self, t: Instant) -> u64 {
+        t.saturating_duration_since(self.origin).as_nanos() as u64
+    }
+
+    /// Sends one request and forwards its record; past the hard deadline (duration + grace)
+    /// the request is cancelled and recorded as such.
+    async fn run_one(&self, req: RequestSpec, index: u64, scheduled_ns: u64) {
+        let started = self.ns_since_origin(Instant::now());
+        let (requested_in, requested_out) = (req.input_tokens, req.max_tokens);
+        let fut = self
+            .sender
+            .send(req, index, self.origin.into_std(), scheduled_ns);
+        let rec = match self.hard_end {
+            None => fut.await,
+            Some(end) => match tokio::time::timeout_at(end, fut).await {
+                Ok(rec) => rec,
+                Err(_) => RequestRecord {
+                    index,
+                    scheduled_ns,
+                    sent_ns: Some(started),
+                    chunks: Vec::new(),
+                    done_ns: None,
+                    input_tokens: None,
+                    output_tokens: None,
+                    requested_input_tokens: Some(requested_in),
+                    requested_output_tokens: Some(requested_out),
+                    finish_reason: None,
+                    outcome: Outcome::Failed {
+                        reason: FailureReason::Cancelled,
+                        http_status: None,
+                        message: "still running when the repetition's grace period ended".into(),
+                    },
+                },
+            },
+        };
+        // The receiver only goes away when the run is being torn down.
+        let _ = self.out.send(rec);
+    }
+}
+
+async fn open_loop<S: Sender>(
+    ctx: &Ctx<S>,
+    work: &RepetitionWork,
+    offsets_ns: &[u64],
+    cap: Option<Arc<Semaphore>>,
+    release_end: Option<Instant>,
+) -> u64 {
+    let mut tasks = JoinSet::new();
+    let limit = work.requests.unwrap_or(u64::MAX);
+    let mut released = 0;
+    for (i, &offset) in offsets_ns.iter().enumerate() {
+        let i = i as u64;
+        let at = ctx.origin + Duration::from_nanos(offset);
+        if i >= limit || release_end.is_some_and(|end| at >= end) {
+            break;
+        }
+        // Build the request before waiting, so text generation never delays a send.
+        let req = work.source.request(i);
+        tokio::time::sleep_until(at).await;
+        let permit = match &cap {
+            Some(sem) => Some(sem.clone().acquire_owned().await.expect("semaphore open")),
+            None => None,
+        };
+        let ctx = ctx.clone();
+        tasks.spawn(async move {
+            ctx.run_one(req, i, offset).await;
+            drop(permit);
+        });
+        released += 1;
+        reap(&mut tasks);
+    }
+    while tasks.join_next().await.is_some() {}
+    released
+}
+
+async fn closed_loop<S: Sender>(
+    ctx: &Ctx<S>,
+    work: &RepetitionWork,
+    concurrency: u32,
+    release_end: Option<Instant>,
+) -> u64 {
+    let next = Arc::new(AtomicU64::new(0));
+    let released = Arc::new(AtomicU64::new(0));
+    let limit = work.requests.unwrap_or(u64::MAX);
+    let mut tasks = JoinSet::new();
+    for _ in 0..concurrency {
+        let (ctx, next, released) = (ctx.clone(), next.clone(), released.clone());
+        let source = work.source.clone();
+        tasks.spawn(async move {
+            loop {
+                if release_end.is_some_and(|end| Instant::now() >= end) {
+                    break;
+                }
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= limit {
+                    break;
+                }
+                released.fetch_add(1, Ordering::Relaxed);
+                let req = source.request(i);
+                let scheduled = ctx.ns_since_origin(Instant::now());
+                ctx.run_one(req, i, scheduled).await;
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    released.load(Ordering::Relaxed)
+}
+
+async fn batch_loop<S: Sender>(
+    ctx: &Ctx<S>,
+    work: &RepetitionWork,
+    size: u32,
+    release_end: Option<Instant>,
+) -> u64 {
+    let limit = work.requests.unwrap_or(u64::MAX);
+    let mut i = 0u64;
+    while i < limit && !release_end.is_some_and(|end| Instant::now() >= end) {
+        let scheduled = ctx.ns_since_origin(Instant::now());
+        let mut tasks = JoinSet::new();
+        for _ in 0..size {
+            if i >= limit {
+                break;
+            }
+            let (ctx, req) = (ctx.clone(), work.source.request(i));
+            tasks.spawn(async move { ctx.run_one(req, i, scheduled).await });
+            i += 1;
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+    i
+}
+
+/// Drops finished task handles so a long open-loop run does not accumulate them.
+fn reap(tasks: &mut JoinSet<()>) {
+    while tasks.try_join_next().is_some() {}
+}
+
+/// Sends the warm-up requests and discards them: closed-loop at the repetition's concurrency
+/// (batch size for batch mode, one at a time for open loop).
+async fn warm_up<S: Sender>(sender: &Arc<S>, work: &RepetitionWork) {
+    if work.warmup == 0 {
+        return;
+    }
+    let width = match &work.arrivals {
+        Arrivals::Closed { concurrency } => concurrency.get(),
+        Arrivals::Batch { size } => size.get(),
+        Arrivals::Open { .. } => 1,
+    }
+    .min(work.warmup);
+    let next = Arc::new(AtomicU64::new(0));
+    let origin = std::time::Instant::now();
+    let mut tasks = JoinSet::new();
+    for _ in 0..width {
+        let (sender, next) = (sender.clone(), next.clone());
+        let source: Arc<dyn RequestSource> = work.warmup_source.clone();
+        let total = u64::from(work.warmup);
+        tasks.spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total {
+                    break;
+                }
+                let _discarded = sender.send(source.request(i), i, origin, 0).await;
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+#[cfg(test)]
+#[path = "driver_tests.rs"]
+mod tests;

@@ -1,0 +1,227 @@
+//! What executes a cell's repetitions: the simulated engine (virtual time, on a blocking
+//! thread) or the OpenAI client behind the tokio driver. Both produce the same records, which
+//! are written as they arrive.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
+
+use tokio::sync::mpsc;
+
+use super::driver::{self, Sender};
+use crate::backend::{ApiKind, BackendError, Client, ClientConfig};
+use crate::hw::{Deployment, HwError};
+use crate::record::RequestRecord;
+use crate::scenario::model::{ArrivalConfig, CellConfig, TargetKind};
+use crate::sim::{self, EngineParams, SimError};
+use crate::store::{RepWriter, StoreError};
+use crate::workload::work::{RepetitionWork, RequestSpec};
+
+/// A cell's target could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecutorError {
+    /// The hardware model refused the cell (unknown model or GPU, weights do not fit, …).
+    #[error("{0}")]
+    Hardware(#[from] HwError),
+    /// The simulated engine refused its parameters.
+    #[error("simulated engine: {0}")]
+    Sim(#[from] SimError),
+    /// The HTTP client could not be built or the server could not be asked for its model.
+    #[error("{0}")]
+    Backend(#[from] BackendError),
+    /// Something the scenario must say.
+    #[error("{0}")]
+    Config(String),
+}
+
+/// A finished repetition, ready for its completion marker.
+pub struct RepOutcome {
+    /// The writer holding the repetition's records.
+    pub writer: RepWriter,
+    /// Wall-clock time of the records' origin.
+    pub origin_wall: SystemTime,
+    /// Executor details for the marker (simulator statistics).
+    pub details: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The executor of one cell.
+pub enum CellExecutor {
+    /// The simulated engine with its step-cost model.
+    Sim {
+        /// Model × GPU × TP with the preset's efficiencies.
+        deployment: Arc<Deployment>,
+        /// Scheduler and memory settings.
+        params: EngineParams,
+    },
+    /// An OpenAI-compatible server.
+    Http(Arc<Client>),
+}
+
+impl Sender for Client {
+    fn send(
+        &self,
+        req: RequestSpec,
+        index: u64,
+        origin: std::time::Instant,
+        scheduled_ns: u64,
+    ) -> impl std::future::Future<Output = RequestRecord> + Send {
+        async move { Client::send(self, &req, index, origin, scheduled_ns).await }
+    }
+}
+
+impl CellExecutor {
+    /// Sets up the executor of a cell: builds the deployment and engine parameters for the
+    /// simulator, or the client (asking the server for its model when none is named).
+    pub async fn new(
+        cell: &CellConfig,
+        planned_requests: Option<u64>,
+    ) -> Result<Self, ExecutorError> {
+        let t = &cell.target;
+        match t.kind {
+            TargetKind::Sim => {
+                let deployment = crate::theory::deployment(cell)?.ok_or_else(|| {
+                    ExecutorError::Config(
+                        "kind = \"sim\" needs `model_config` and `gpu` in [target]".into(),
+                    )
+                })?;
+                let sim = t
+                    .sim
+                    .as_ref()
+                    .ok_or_else(|| ExecutorError::Config("missing simulator settings".into()))?;
+                let kv = deployment.kv_capacity_tokens(sim.gpu_memory_utilization)?;
+                let mut params = EngineParams::new(
+                    cell.engine.max_num_seqs.get(),
+                    cell.engine.max_num_batched_tokens.get(),
+                    kv,
+                );
+                params.block_size = sim.block_size;
+                params.noise_cv = sim.noise_cv;
+                params.validate()?;
+                Ok(CellExecutor::Sim {
+                    deployment: Arc::new(deployment),
+                    params,
+                })
+            }
+            kind => {
+                let api_key = match &t.api_key_env {
+                    Some(var) => Some(std::env::var(var).map_err(|_| {
+                        ExecutorError::Config(format!(
+                            "[target] api_key_env = \"{var}\", but the environment variable {var} is not set"
+                        ))
+                    })?),
+                    None => None,
+                };
+                let mut cfg = ClientConfig {
+                    kind: if kind == TargetKind::OpenaiChat {
+                        ApiKind::Chat
+                    } else {
+                        ApiKind::Completions
+                    },
+                    base_url: t.base_url.clone().unwrap_or_default(),
+                    model: t.model.clone().unwrap_or_default(),
+                    headers: t
+                        .headers
+                        .iter()
+                        .map(|h| (h.name.clone(), h.value.clone()))
+                        .collect(),
+                    api_key,
+                    timeout: t.timeout,
+                    idle_timeout: t.idle_timeout,
+                    ignore_eos: t.ignore_eos,
+                    continuous_usage_stats: false,
+                    max_connections: in_flight_hint(cell, planned_requests),
+                };
+                if cfg.model.is_empty() {
+                    let probe = Client::new(cfg.clone())?;
+                    let models = probe.list_models().await?;
+                    cfg.model = models.into_iter().next().ok_or_else(|| {
+                        ExecutorError::Config(format!(
+                            "{}/models lists no model; set `model` in [target]",
+                            cfg.base_url.trim_end_matches('/')
+                        ))
+                    })?;
+                }
+                Ok(CellExecutor::Http(Arc::new(Client::new(cfg)?)))
+            }
+        }
+    }
+
+    /// True for the simulated engine.
+    pub fn is_simulated(&self) -> bool {
+        matches!(self, CellExecutor::Sim { .. })
+    }
+
+    /// Runs one repetition, appending its records to `writer` as they complete.
+    pub async fn run(
+        &self,
+        work: &RepetitionWork,
+        mut writer: RepWriter,
+        seed: u64,
+        finished: Arc<AtomicU64>,
+    ) -> Result<RepOutcome, StoreError> {
+        match self {
+            CellExecutor::Sim { deployment, params } => {
+                let (work, deployment, params) = (work.clone(), deployment.clone(), *params);
+                let origin_wall = SystemTime::now();
+                let result = tokio::task::spawn_blocking(move || {
+                    let run = sim::run_repetition(&work, &params, deployment.as_ref(), seed);
+                    (run, writer)
+                })
+                .await
+                .expect("the simulator does not panic");
+                let (run, mut writer) = result;
+                let run = run.map_err(|e| StoreError::Format {
+                    path: "simulated engine".into(),
+                    message: e.to_string(),
+                })?;
+                for rec in &run.records {
+                    writer.append(rec)?;
+                }
+                finished.store(run.records.len() as u64, Ordering::Relaxed);
+                let mut details = serde_json::Map::new();
+                let stats = &run.stats;
+                details.insert("sim_steps".into(), stats.steps.into());
+                details.insert("sim_preemptions".into(), stats.preemptions.into());
+                details.insert("sim_rejected".into(), stats.rejected.into());
+                details.insert("sim_peak_running".into(), stats.peak_running.into());
+                details.insert("sim_peak_kv_usage".into(), stats.peak_kv_usage.into());
+                details.insert("sim_window_ns".into(), stats.window_ns.into());
+                Ok(RepOutcome {
+                    writer,
+                    origin_wall,
+                    details,
+                })
+            }
+            CellExecutor::Http(client) => {
+                let (tx, mut rx) = mpsc::unbounded_channel::<RequestRecord>();
+                let writer_task = tokio::spawn(async move {
+                    while let Some(rec) = rx.recv().await {
+                        writer.append(&rec)?;
+                        finished.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok::<_, StoreError>(writer)
+                });
+                let report = driver::drive(client.clone(), work, tx).await;
+                let writer = writer_task.await.expect("the writer task does not panic")?;
+                Ok(RepOutcome {
+                    writer,
+                    origin_wall: report.origin_wall,
+                    details: Default::default(),
+                })
+            }
+        }
+    }
+}
+
+/// Requests likely in flight at once, so the connection pool never caps them.
+fn in_flight_hint(cell: &CellConfig, planned: Option<u64>) -> usize {
+    let w = &cell.workload;
+    let from_arrival = match &w.arrival {
+        ArrivalConfig::Closed { concurrency } => u64::from(concurrency.get()),
+        ArrivalConfig::Batch { size } => u64::from(size.get()),
+        _ => w
+            .max_concurrency
+            .map_or(planned.unwrap_or(1024).min(10_000), |c| u64::from(c.get())),
+    };
+    from_arrival.max(1) as usize
+}

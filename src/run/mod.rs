@@ -1,0 +1,149 @@
+//! Running a plan: every (round, cell) slot of the schedule becomes one repetition, executed
+//! by the simulated engine or the HTTP driver, written to the run directory as it completes,
+//! and marked complete only after its records are durable. Ctrl-C stops between records:
+//! finished repetitions stay, the partial one is redone by `--resume`.
+
+pub mod driver;
+mod executor;
+mod progress;
+
+pub use executor::{CellExecutor, ExecutorError};
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+use std::time::Instant;
+
+use crate::plan::Plan;
+use crate::seed;
+use crate::store::{RepMarker, RunDir, SCHEMA_VERSION, StoreError};
+use crate::workload::{self, Datasets, WorkloadSeeds};
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunEnd {
+    /// Every slot of the schedule is complete.
+    Complete,
+    /// Ctrl-C arrived; finished repetitions are on disk.
+    Interrupted,
+}
+
+/// Errors that stop a run (a failing request never does: it is recorded).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Writing results failed; nothing after this point can be trusted to be kept.
+    #[error("cannot write results: {0}")]
+    Store(#[from] StoreError),
+    /// The workload of a cell could not be built (dataset unreadable, …).
+    #[error("cell {cell}: {source}")]
+    Workload {
+        /// The cell id.
+        cell: String,
+        /// What went wrong.
+        source: workload::WorkloadError,
+    },
+    /// The target could not be set up for a cell (no model, bad hardware, …).
+    #[error("cell {cell}: {source}")]
+    Executor {
+        /// The cell id.
+        cell: String,
+        /// What went wrong.
+        source: ExecutorError,
+    },
+}
+
+/// Derives the seeds of a repetition's workload streams: they ignore the cell, so within one
+/// round every cell sees the same requests at the same offsets (common random numbers).
+pub fn workload_seeds(experiment_seed: u64, round: u32) -> WorkloadSeeds {
+    WorkloadSeeds {
+        arrivals: seed::derive(experiment_seed, None, round, "arrivals"),
+        prompts: seed::derive(experiment_seed, None, round, "prompts"),
+        lengths: seed::derive(experiment_seed, None, round, "lengths"),
+        warmup: seed::derive(experiment_seed, None, round, "warmup"),
+    }
+}
+
+/// Executes every slot of `plan` that `dir` does not already hold as complete.
+pub async fn execute(plan: &Plan, dir: &RunDir, show_progress: bool) -> Result<RunEnd, RunError> {
+    let done: BTreeSet<(String, u32)> = dir.completed()?;
+    let todo: Vec<_> = plan
+        .schedule
+        .iter()
+        .filter(|s| !done.contains(&(plan.cells[s.cell].id.to_string(), s.round)))
+        .collect();
+    let mut progress = progress::Progress::new(show_progress, plan.schedule.len(), done.len());
+    let base_dir = plan
+        .scenario
+        .source
+        .parent()
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    let datasets = Datasets::new();
+    let mut executors: HashMap<usize, CellExecutor> = HashMap::new();
+    let seed = plan.scenario.experiment.seed;
+
+    for slot in todo {
+        let cell = &plan.cells[slot.cell];
+        let cell_id = cell.id.to_string();
+        let config = &plan.configs[slot.cell];
+        let work = datasets
+            .build(
+                &config.workload,
+                &workload_seeds(seed, slot.round),
+                &base_dir,
+            )
+            .map_err(|source| RunError::Workload {
+                cell: cell_id.clone(),
+                source,
+            })?;
+        if !executors.contains_key(&slot.cell) {
+            let exec = CellExecutor::new(config, work.requests)
+                .await
+                .map_err(|source| RunError::Executor {
+                    cell: cell_id.clone(),
+                    source,
+                })?;
+            executors.insert(slot.cell, exec);
+        }
+        let exec = &executors[&slot.cell];
+        progress.start(&cell_id, slot.round, work.requests);
+        let writer = dir.start_repetition(&cell_id, slot.round)?;
+        let engine_seed = seed::derive(seed, Some(&cell_id), slot.round, "engine");
+        let started = Instant::now();
+        let cpu_before = process_cpu_seconds();
+        let outcome = tokio::select! {
+            out = exec.run(&work, writer, engine_seed, progress.counter()) => out?,
+            _ = tokio::signal::ctrl_c() => {
+                progress.abandon("interrupted: finished repetitions are kept");
+                return Ok(RunEnd::Interrupted);
+            }
+        };
+        let marker = RepMarker {
+            schema_version: SCHEMA_VERSION,
+            cell_id: cell_id.clone(),
+            round: slot.round,
+            records: 0,
+            origin_wall: humantime::format_rfc3339_nanos(outcome.origin_wall).to_string(),
+            wall_seconds: started.elapsed().as_secs_f64(),
+            client_cpu_seconds: match (cpu_before, process_cpu_seconds()) {
+                (Some(a), Some(b)) if !exec.is_simulated() => Some(b - a),
+                _ => None,
+            },
+            details: outcome.details,
+        };
+        outcome.writer.finish(marker)?;
+        progress.finish_one();
+    }
+    progress.done();
+    Ok(RunEnd::Complete)
+}
+
+/// User + system CPU seconds of this process so far.
+pub fn process_cpu_seconds() -> Option<f64> {
+    // SAFETY: getrusage writes into the zeroed struct we own and has no other effects.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    (rc == 0).then(|| {
+        let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        tv(usage.ru_utime) + tv(usage.ru_stime)
+    })
+}

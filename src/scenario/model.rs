@@ -1,0 +1,384 @@
+//! Validated scenario types. Only these leave `scenario/`: every value here has been checked
+//! (ranges, units, references), so later stages never re-validate.
+//!
+//! Two levels: [`Scenario`] is the whole file (with templates and sweeps unexpanded), and
+//! [`CellConfig`] is what one cell of the matrix means once its variables are substituted
+//! (see `Scenario::resolve`).
+
+use std::collections::BTreeMap;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A variable's value in a cell. TOML integers, floats, strings and booleans.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum Value {
+    /// A boolean.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A float (never NaN or infinite).
+    Float(f64),
+    /// A string.
+    Str(String),
+}
+
+impl Value {
+    /// The value as a number, if it is one.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Int(i) => Some(*i as f64),
+            Value::Float(f) => Some(*f),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Float(x) => write!(f, "{x}"),
+            Value::Str(s) => write!(f, "{s}"),
+        }
+    }
+}
+
+/// The variables of one cell, by name (ordered, so ids and tables are deterministic).
+pub type Vars = BTreeMap<String, Value>;
+
+/// A whole validated scenario file.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// The file it came from.
+    pub source: PathBuf,
+    /// The file's text as read (copied into every run directory, hashed in the manifest).
+    pub text: String,
+    /// `[experiment]`.
+    pub experiment: Experiment,
+    /// `[vars]`: fixed values, sweeps, linked groups, exclusions, labels.
+    pub vars: VarSpec,
+    /// `[slo]`: per-request thresholds, by per-request metric name (`ttft`, `tpot`, `e2e`, …).
+    pub slo: BTreeMap<String, Duration>,
+    /// `[checks]`: cell-level assertions, in file order.
+    pub checks: Vec<Check>,
+    /// `[analysis]`.
+    pub analysis: Analysis,
+    /// `[report]`.
+    pub report: ReportSpec,
+    /// Warnings found while validating (e.g. fewer than 10 repetitions); they go in the report.
+    pub warnings: Vec<String>,
+    /// The `--set` overrides applied, as typed (`key=value`), in order; record them with the
+    /// run, since `text` does not include them.
+    pub overrides: Vec<String>,
+    /// `[target]`, validated, templates unrendered (see `Scenario::resolve`).
+    pub(super) target: super::target::TargetSpec,
+    /// `[workload]`, validated, before the cell's variables fill it in.
+    pub(super) workload: super::workload::WorkloadSpec,
+    /// Where each key was written, for errors found after validation.
+    pub(super) locs: super::error::Locs,
+}
+
+/// `[experiment]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Experiment {
+    /// Slug used for the run directory (`[a-z0-9_-]`, 1–64 chars).
+    pub name: String,
+    /// Free text: what this scenario tests.
+    pub description: String,
+    /// Root of every random stream.
+    pub seed: u64,
+    /// Repetitions per cell (≥ 1; fewer than 10 is warned about).
+    pub repetitions: NonZeroU32,
+    /// Order in which (cell, repetition) pairs run.
+    pub order: RunOrder,
+}
+
+/// Order of (cell, repetition) pairs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunOrder {
+    /// Each repetition round visits every cell once, in a fresh seeded order (default).
+    RandomizedBlocks,
+    /// Rounds visit cells in matrix order (for debugging; confounds drift with variables).
+    Sequential,
+}
+
+/// `[vars]`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct VarSpec {
+    /// `[vars.fixed]`: the same value in every cell.
+    pub fixed: Vars,
+    /// `[vars.sweep]`: each variable's levels, in declaration order (ranges expanded).
+    pub sweep: Vec<(String, Vec<Value>)>,
+    /// `[vars.linked.<group>]`: variables that move together; every list in a group has the
+    /// same length and position `i` of each forms one level of the group.
+    pub linked: Vec<LinkedGroup>,
+    /// `exclude = ["concurrency > max_num_seqs", …]`: minijinja expressions; a cell where
+    /// any is true is skipped.
+    pub exclude: Vec<String>,
+    /// `labels = ["tp"]`: engine variables that only label cells (nothing acts on them).
+    pub labels: Vec<String>,
+}
+
+/// A group of linked variables.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkedGroup {
+    /// The group's name (`shape` in `[vars.linked.shape]`).
+    pub name: String,
+    /// Variable name → its levels (all lists the same length).
+    pub vars: Vec<(String, Vec<Value>)>,
+}
+
+/// One `[checks]` entry: `"ttft.p99" = "< 800ms"`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Check {
+    /// Summary metric name (`ttft.p99`, `error_rate`, `output_throughput`…).
+    pub metric: String,
+    /// Comparison.
+    pub op: CheckOp,
+    /// Threshold in the metric's base unit (seconds for latencies, 1/s for rates, fraction for
+    /// ratios).
+    pub threshold: f64,
+    /// The text as written, for messages.
+    pub text: String,
+}
+
+/// Comparison of a check. `<`/`<=` are judged on the upper 95 % confidence bound of the cell's
+/// mean, `>`/`>=` on the lower bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckOp {
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+}
+
+/// `[analysis]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Analysis {
+    /// Significance level (default 0.05).
+    pub alpha: f64,
+    /// Primary metrics (summary names); default `output_throughput`, `ttft.mean`, `ttft.p99`,
+    /// `tpot.mean`, `itl.p99`, `e2e.mean`.
+    pub primary: Vec<String>,
+    /// Practical-significance thresholds τ as fractions, overriding the defaults per metric.
+    pub thresholds: BTreeMap<String, f64>,
+    /// Variables that are load levels (default `request_rate`, `concurrency`).
+    pub load: Vec<String>,
+    /// A baseline cell, by variable values; every other cell is compared with it.
+    pub baseline: Option<Vars>,
+    /// CV above which a cell is warned about, as a fraction (default 0.05 for means and
+    /// throughput; tails use twice this).
+    pub cv_warn: f64,
+}
+
+/// `[report]`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ReportSpec {
+    /// A template to render instead of the embedded `templates/report.md.j2`.
+    pub template: Option<PathBuf>,
+}
+
+/// What one cell means: the scenario with the cell's variables substituted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CellConfig {
+    /// The target to measure.
+    pub target: TargetConfig,
+    /// The load and the prompts.
+    pub workload: WorkloadConfig,
+    /// Engine variables (act on the simulated engine or a launched server).
+    pub engine: EngineConfig,
+}
+
+/// Kind of target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TargetKind {
+    /// The built-in simulated engine, in virtual time.
+    Sim,
+    /// `POST {base_url}/completions`, streaming.
+    OpenaiCompletions,
+    /// `POST {base_url}/chat/completions`, streaming.
+    OpenaiChat,
+}
+
+/// `[target]`, rendered for one cell.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetConfig {
+    /// Which protocol (or the simulator).
+    pub kind: TargetKind,
+    /// Base URL including `/v1` (HTTP kinds).
+    pub base_url: Option<String>,
+    /// Model name to send; `None` means the first one the server lists at `/v1/models`.
+    pub model: Option<String>,
+    /// Name of the environment variable holding the API key (the key is never stored).
+    pub api_key_env: Option<String>,
+    /// Extra headers: (name, value, secret). Secret values are never written anywhere.
+    pub headers: Vec<Header>,
+    /// Total time limit per request.
+    pub timeout: Duration,
+    /// Longest silence allowed mid-stream.
+    pub idle_timeout: Duration,
+    /// Send `ignore_eos: true` so the output length is forced (default true).
+    pub ignore_eos: bool,
+    /// A local `tokenizer.json` for exact prompt lengths, if given.
+    pub tokenizer: Option<PathBuf>,
+    /// The hardware the target runs on, for theory (MFU/MBU) and the simulator.
+    pub hardware: Option<HardwareConfig>,
+    /// Simulator settings (only for `kind = "sim"`).
+    pub sim: Option<SimConfig>,
+}
+
+/// An extra HTTP header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// Header name.
+    pub name: String,
+    /// Header value (rendered).
+    pub value: String,
+    /// Never written to disk or printed when true.
+    pub secret: bool,
+}
+
+/// Model and GPU of a deployment: `[target] model_config`, `gpu`, `gpus`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HardwareConfig {
+    /// Catalog name (`llama-3.1-8b`) or path to a Hugging Face `config.json`.
+    pub model_config: String,
+    /// Catalog name (`h100-sxm`) or path to a GPU TOML file.
+    pub gpu: String,
+    /// GPUs serving one replica (tensor parallel group × replicas).
+    pub gpus: NonZeroU32,
+}
+
+/// `[target]` settings specific to the simulated engine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimConfig {
+    /// `ideal`, `calibrated`, or a path to a profile written by `exp calibrate`.
+    pub preset: String,
+    /// Coefficient of variation of step-time noise (default 0.02; 0 = bit-identical runs).
+    pub noise_cv: f64,
+    /// Share of GPU memory the engine may use (default 0.9).
+    pub gpu_memory_utilization: f64,
+    /// KV-cache block size in tokens (default 16).
+    pub block_size: u32,
+}
+
+/// Engine variables of a cell (`tp`, `max_num_seqs`, `max_num_batched_tokens`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// Tensor-parallel degree (default 1).
+    pub tp: NonZeroU32,
+    /// Most sequences in one batch (default 256).
+    pub max_num_seqs: NonZeroU32,
+    /// Token budget per step (default 8192).
+    pub max_num_batched_tokens: NonZeroU32,
+}
+
+/// The workload of one cell.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkloadConfig {
+    /// Where prompts come from.
+    pub prompts: PromptSource,
+    /// Mean prompt length in tokens (`prompt_tokens`).
+    pub prompt_tokens: u32,
+    /// How prompt lengths vary around the mean.
+    pub prompt_dist: LengthDist,
+    /// Requested output length (`output_tokens`).
+    pub output_tokens: u32,
+    /// How output lengths vary around the mean.
+    pub output_dist: LengthDist,
+    /// The release process.
+    pub arrival: ArrivalConfig,
+    /// Cap on in-flight requests for open-loop arrivals.
+    pub max_concurrency: Option<NonZeroU32>,
+    /// Measured requests per repetition (`requests`); at least one of this and `duration`.
+    pub requests: Option<u64>,
+    /// Length of a repetition (`duration`).
+    pub duration: Option<Duration>,
+    /// Warm-up requests per repetition, sent and discarded.
+    pub warmup: u32,
+    /// Drain time for requests in flight at the deadline.
+    pub grace: Duration,
+}
+
+/// Where prompts come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PromptSource {
+    /// Seeded synthetic text of the requested length.
+    Synthetic,
+    /// Groups of prompts sharing a prefix (system-prompt / RAG traffic).
+    SharedPrefix {
+        /// Number of distinct prefixes.
+        groups: NonZeroU32,
+        /// Tokens in each shared prefix (part of `prompt_tokens`).
+        prefix_tokens: u32,
+    },
+    /// One JSON object per line with a `prompt` string (optional `output_tokens`).
+    Jsonl(PathBuf),
+    /// A ShareGPT-format JSON array (first human turn is the prompt).
+    ShareGpt(PathBuf),
+}
+
+/// Distribution of a length around its mean.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LengthDist {
+    /// Every request has exactly the mean.
+    Fixed,
+    /// Uniform in [mean·(1−spread), mean·(1+spread)].
+    Uniform {
+        /// Relative half-width.
+        spread: f64,
+    },
+    /// Normal with this coefficient of variation, truncated at 1.
+    Normal {
+        /// std / mean.
+        cv: f64,
+    },
+    /// Lognormal with this σ of the log, scaled so the mean is the mean.
+    Lognormal {
+        /// σ of ln(length).
+        sigma: f64,
+    },
+}
+
+/// The arrival process of one cell.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ArrivalConfig {
+    /// Exponential gaps at `rate` per second.
+    Poisson {
+        /// Requests per second.
+        rate: f64,
+    },
+    /// Gamma gaps with mean 1/rate and shape `burstiness` (1 = Poisson; < 1 burstier).
+    Gamma {
+        /// Requests per second.
+        rate: f64,
+        /// Gamma shape.
+        burstiness: f64,
+    },
+    /// Evenly spaced sends.
+    Constant {
+        /// Requests per second.
+        rate: f64,
+    },
+    /// Closed loop with this many requests in flight.
+    Closed {
+        /// Requests in flight.
+        concurrency: NonZeroU32,
+    },
+    /// Batch mode: `size` requests together, wait for all, repeat.
+    Batch {
+        /// BS.
+        size: NonZeroU32,
+    },
+    /// Replay of a JSONL trace of `{"timestamp": seconds, "input_tokens": n, "output_tokens": n}`.
+    Trace(PathBuf),
+}

@@ -1,0 +1,207 @@
+//! Raw document → [`Scenario`]: walks every top-level table, collecting all problems, then
+//! checks what spans tables (engine variables against the target, variables the arrival
+//! process needs). Matrix-level checks (cell count, exclusions, baseline, per-cell
+//! rendering) run afterwards in `scenario::load`.
+
+use std::num::NonZeroU32;
+
+use super::doc::{Node, Origin, Table};
+use super::error::{Locs, closest};
+use super::model::{Experiment, RunOrder, Scenario, TargetKind, VarSpec};
+use super::read::Ctx;
+use super::target::TargetSpec;
+use super::wellknown::ENGINE_VARS;
+use super::workload::WorkloadSpec;
+use super::{analysis, target, vars, workload};
+
+const TOP_KEYS: &[&str] = &[
+    "experiment",
+    "target",
+    "vars",
+    "workload",
+    "slo",
+    "checks",
+    "analysis",
+    "report",
+];
+
+/// Validates a whole document. `None` when any error was recorded in `ctx`.
+pub(crate) fn validate(
+    ctx: &mut Ctx,
+    root: &Node,
+    text: &str,
+    overrides: Vec<String>,
+) -> Option<Scenario> {
+    let locs = ctx.locs(root);
+    let t = ctx.table("", root, TOP_KEYS)?;
+    let experiment = experiment(ctx, t.get("experiment"), root);
+    let (var_spec, names) = vars::validate(ctx, t.get("vars"));
+    let target = target::validate(ctx, t.get("target"), root, &names);
+    let workload = workload::validate(ctx, t.get("workload"));
+    let slo = analysis::slo(ctx, t.get("slo"));
+    let checks = analysis::checks(ctx, t.get("checks"));
+    let analysis = analysis::analysis(ctx, t.get("analysis"), &names);
+    let report = analysis::report(ctx, t.get("report"));
+    if let (Some(target), Some(workload)) = (&target, &workload) {
+        // A misspelt [workload] key may be the arrival the user meant; don't guess.
+        let typo = t.get("workload").is_some_and(workload::has_unknown_keys);
+        cross_check(ctx, &locs, target, (workload, typo), &var_spec, &names);
+    }
+    if !ctx.errors.is_empty() {
+        return None;
+    }
+    Some(Scenario {
+        source: ctx.path().to_path_buf(),
+        text: text.to_string(),
+        experiment: experiment?,
+        vars: var_spec,
+        slo,
+        checks,
+        analysis: analysis?,
+        report: report?,
+        warnings: std::mem::take(&mut ctx.warnings),
+        overrides,
+        target: target?,
+        workload: workload?,
+        locs,
+    })
+}
+
+fn experiment(ctx: &mut Ctx, node: Option<&Node>, root: &Node) -> Option<Experiment> {
+    let Some(node) = node else {
+        let hint = "add [experiment] with `name` and `description`";
+        ctx.error(
+            &root.origin,
+            "experiment",
+            "missing required table [experiment]",
+            Some(hint.into()),
+        );
+        return None;
+    };
+    let t = ctx.table(
+        "experiment",
+        node,
+        &["name", "description", "seed", "repetitions", "order"],
+    )?;
+    let name = experiment_name(ctx, t, &node.origin);
+    let description = description(ctx, t, &node.origin);
+    let seed = t.get("seed").map_or(Some(0), |n| {
+        ctx.int("experiment.seed", n, 0, i64::MAX, None)
+    });
+    let hint = Some("repetitions per cell; 10 or more for trustworthy confidence intervals");
+    let reps = t.get("repetitions").map_or(Some(10), |n| {
+        ctx.int("experiment.repetitions", n, 1, 100_000, hint)
+    });
+    let order = t.get("order").map_or(Some("randomized-blocks"), |n| {
+        ctx.choice("experiment.order", n, &["randomized-blocks", "sequential"])
+    });
+    if let Some(r @ 1..=9) = reps {
+        ctx.warnings.push(format!(
+            "experiment.repetitions = {r}: fewer than 10 repetitions give wide confidence intervals and weak significance tests"
+        ));
+    }
+    Some(Experiment {
+        name: name?,
+        description: description?,
+        seed: seed? as u64,
+        repetitions: NonZeroU32::new(reps? as u32)?,
+        order: if order? == "sequential" {
+            RunOrder::Sequential
+        } else {
+            RunOrder::RandomizedBlocks
+        },
+    })
+}
+
+/// `name`: a slug, since it names the results directory (and so must not escape it).
+fn experiment_name(ctx: &mut Ctx, t: &Table, origin: &Origin) -> Option<String> {
+    let hint = "add `name = \"my_experiment\"` (it names the results directory)";
+    let n = ctx.require("experiment", (t, origin), "name", hint)?;
+    let s = ctx.string("experiment.name", n)?;
+    let slug = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-';
+    if (1..=64).contains(&s.len()) && s.chars().all(slug) {
+        return Some(s.to_string());
+    }
+    let hint = "it names the results directory: use 1 to 64 characters of a-z, 0-9, `_` and `-`";
+    ctx.error(
+        &n.origin,
+        "experiment.name",
+        format!("{s:?} is not a valid name"),
+        Some(hint.into()),
+    );
+    None
+}
+
+fn description(ctx: &mut Ctx, t: &Table, origin: &Origin) -> Option<String> {
+    let hint = "add `description = \"what this experiment tests\"`";
+    let n = ctx.require("experiment", (t, origin), "description", hint)?;
+    let s = ctx.string("experiment.description", n)?;
+    if s.trim().is_empty() {
+        ctx.error(
+            &n.origin,
+            "experiment.description",
+            "must not be empty",
+            Some(hint.into()),
+        );
+        return None;
+    }
+    Some(s.to_string())
+}
+
+/// Checks that need both `[target]`/`[workload]` and `[vars]`.
+fn cross_check(
+    ctx: &mut Ctx,
+    locs: &Locs,
+    target: &TargetSpec,
+    (workload, workload_typo): (&WorkloadSpec, bool),
+    spec: &VarSpec,
+    names: &[String],
+) {
+    let declared = |n: &str| names.iter().any(|x| x == n);
+    // A label that is a typo of `n` (already reported) counts as labelling `n`.
+    let labelled = |n: &str| {
+        spec.labels.iter().any(|l| {
+            l == n || (!declared(l) && closest(l, names.iter().map(String::as_str)) == Some(n))
+        })
+    };
+    for var in ENGINE_VARS.iter().copied().filter(|v| declared(v)) {
+        if target.kind != TargetKind::Sim && !labelled(var) {
+            let what = if var == "tp" {
+                "tensor-parallel degree".to_string()
+            } else {
+                format!("`{var}`")
+            };
+            let message = format!(
+                "`{var}` is an engine variable, but kind = {:?} measures a fixed server",
+                kind_name(target.kind)
+            );
+            let hint = format!(
+                "a fixed external server cannot change its {what}; mark it as a label with `labels = [\"{var}\"]` or use kind = \"sim\""
+            );
+            ctx.errors
+                .push(locs.error(&locs.var_key(var), message, Some(hint)));
+        }
+        if target.kind == TargetKind::Sim && labelled(var) {
+            ctx.warnings.push(format!(
+                "vars.labels: `{var}` is a label, but the simulator still acts on it"
+            ));
+        }
+    }
+    if let Some(var) = workload
+        .arrival
+        .required_var()
+        .filter(|v| !declared(v) && !workload_typo)
+    {
+        ctx.errors
+            .push(workload::missing(locs, workload.arrival, var));
+    }
+}
+
+/// The kind as written in the file.
+pub(crate) fn kind_name(kind: TargetKind) -> &'static str {
+    match kind {
+        TargetKind::Sim => "sim",
+        TargetKind::OpenaiCompletions => "openai-completions",
+        TargetKind::OpenaiChat => "openai-chat",
+    }
+}

@@ -1,0 +1,375 @@
+//! `[workload]`: the arrival process, prompt source and length distributions, validated into a
+//! [`WorkloadSpec`]; the cell's well-known variables (`request_rate`, `prompt_tokens`, …) turn
+//! it into a [`WorkloadConfig`] in `Scenario::resolve`.
+
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::doc::{Kind, Node, Origin, Table};
+use super::error::{Locs, ScenarioError, join_key};
+use super::model::{ArrivalConfig, LengthDist, PromptSource, Vars, WorkloadConfig};
+use super::read::{Ctx, Range};
+use super::wellknown::{self, Problem};
+
+const KEYS: &[&str] = &[
+    "arrival",
+    "prompts",
+    "shared_prefix",
+    "prompt_dist",
+    "output_dist",
+    "trace",
+    "warmup",
+    "grace",
+    "max_concurrency",
+];
+const ARRIVALS: &[&str] = &["poisson", "gamma", "constant", "closed", "batch", "trace"];
+const ARRIVAL_KINDS: [ArrivalKind; 6] = [
+    ArrivalKind::Poisson,
+    ArrivalKind::Gamma,
+    ArrivalKind::Constant,
+    ArrivalKind::Closed,
+    ArrivalKind::Batch,
+    ArrivalKind::Trace,
+];
+
+/// The arrival process before the cell's numbers are known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ArrivalKind {
+    Poisson,
+    Gamma,
+    Constant,
+    Closed,
+    Batch,
+    Trace,
+}
+
+impl ArrivalKind {
+    /// The variable this arrival process needs, if any.
+    pub(crate) fn required_var(self) -> Option<&'static str> {
+        match self {
+            ArrivalKind::Poisson | ArrivalKind::Gamma | ArrivalKind::Constant => {
+                Some("request_rate")
+            }
+            ArrivalKind::Closed => Some("concurrency"),
+            ArrivalKind::Batch => Some("batch_size"),
+            ArrivalKind::Trace => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        ARRIVALS[self as usize]
+    }
+}
+
+/// `[workload]`, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct WorkloadSpec {
+    pub arrival: ArrivalKind,
+    pub prompts: PromptSource,
+    pub prompt_dist: LengthDist,
+    pub output_dist: LengthDist,
+    pub trace: Option<PathBuf>,
+    pub warmup: u32,
+    pub grace: Duration,
+    pub max_concurrency: Option<NonZeroU32>,
+}
+
+/// Validates `[workload]` (absent means all defaults).
+pub(crate) fn validate(ctx: &mut Ctx, node: Option<&Node>) -> Option<WorkloadSpec> {
+    let empty = Node::new(Origin::File(0..0), Kind::Table(Table::default()));
+    let node = node.unwrap_or(&empty);
+    let t = ctx.table("workload", node, KEYS)?;
+    let arrival = match t.get("arrival") {
+        None => Some(ArrivalKind::Poisson),
+        Some(n) => ctx
+            .choice("workload.arrival", n, ARRIVALS)
+            .map(|a| ARRIVAL_KINDS[ARRIVALS.iter().position(|x| *x == a).unwrap_or(0)]),
+    };
+    let prompts = prompts(ctx, node);
+    let dist = |ctx: &mut Ctx, name: &str| {
+        t.get(name).map_or(Some(LengthDist::Fixed), |n| {
+            length_dist(ctx, &join_key("workload", name), n)
+        })
+    };
+    let prompt_dist = dist(ctx, "prompt_dist");
+    let output_dist = dist(ctx, "output_dist");
+    let trace = t
+        .get("trace")
+        .map(|n| ctx.path_value("workload.trace", n, true));
+    let warmup = t.get("warmup").map_or(Some(5), |n| {
+        ctx.int("workload.warmup", n, 0, 1_000_000, None)
+    });
+    let grace = t.get("grace").map_or(Some(Duration::from_secs(30)), |n| {
+        ctx.duration("workload.grace", n, Duration::from_secs(86400))
+    });
+    let max_concurrency = t
+        .get("max_concurrency")
+        .map(|n| ctx.int("workload.max_concurrency", n, 1, 1_000_000, None));
+    let arrival = arrival?;
+    arrival_rules(ctx, t, &node.origin, arrival);
+    Some(WorkloadSpec {
+        arrival,
+        prompts: prompts?,
+        prompt_dist: prompt_dist?,
+        output_dist: output_dist?,
+        trace: trace.flatten(),
+        warmup: warmup? as u32,
+        grace: grace?,
+        max_concurrency: max_concurrency
+            .flatten()
+            .and_then(|n| NonZeroU32::new(n as u32)),
+    })
+}
+
+/// `trace` goes with arrival = "trace" only; `max_concurrency` with open-loop arrivals only.
+fn arrival_rules(ctx: &mut Ctx, t: &Table, origin: &Origin, arrival: ArrivalKind) {
+    let at = |k: &str| {
+        t.entries
+            .iter()
+            .find(|e| e.key == k)
+            .map(|e| e.key_origin.clone())
+    };
+    match (arrival, at("trace")) {
+        (ArrivalKind::Trace, None) => {
+            let hint = "arrival = \"trace\" replays a JSONL file: `trace = \"traces/x.jsonl\"`";
+            ctx.require("workload", (t, origin), "trace", hint);
+        }
+        (ArrivalKind::Trace, Some(_)) | (_, None) => {}
+        (other, Some(origin)) => {
+            let hint = "set arrival = \"trace\" to replay it, or remove `trace`";
+            let message = format!("not used by arrival = {:?}", other.name());
+            ctx.error(&origin, "workload.trace", message, Some(hint.into()));
+        }
+    }
+    if let (ArrivalKind::Closed | ArrivalKind::Batch, Some(origin)) =
+        (arrival, at("max_concurrency"))
+    {
+        let hint = "it caps open-loop arrivals; closed and batch modes are bounded by `concurrency` / `batch_size`";
+        let message = format!("not used by arrival = {:?}", arrival.name());
+        ctx.error(
+            &origin,
+            "workload.max_concurrency",
+            message,
+            Some(hint.into()),
+        );
+    }
+}
+
+/// Whether a `[workload]` table has keys it should not.
+pub(crate) fn has_unknown_keys(node: &Node) -> bool {
+    node.as_table()
+        .is_some_and(|t| t.entries.iter().any(|e| !KEYS.contains(&e.key.as_str())))
+}
+
+fn prompts(ctx: &mut Ctx, node: &Node) -> Option<PromptSource> {
+    let t = node.as_table()?;
+    let shared = t.entries.iter().find(|e| e.key == "shared_prefix");
+    let source = match t.get("prompts") {
+        None => PromptSource::Synthetic,
+        Some(n) if matches!(n.kind, Kind::Table(_)) => {
+            let pt = ctx.table("workload.prompts", n, &["jsonl", "sharegpt"])?;
+            let [e] = pt.entries.as_slice() else {
+                let hint = "write `prompts = { jsonl = \"prompts.jsonl\" }` or `{ sharegpt = \"sg.json\" }`";
+                ctx.error(
+                    &n.origin,
+                    "workload.prompts",
+                    "needs exactly one of `jsonl` and `sharegpt`",
+                    Some(hint.into()),
+                );
+                return None;
+            };
+            let path = ctx.path_value(&join_key("workload.prompts", &e.key), &e.value, true)?;
+            if e.key == "jsonl" {
+                PromptSource::Jsonl(path)
+            } else {
+                PromptSource::ShareGpt(path)
+            }
+        }
+        Some(n) => match ctx.choice("workload.prompts", n, &["synthetic", "shared-prefix"])? {
+            "synthetic" => PromptSource::Synthetic,
+            _ => {
+                let hint = "add `shared_prefix = { groups = 8, prefix_tokens = 256 }`";
+                let s = ctx.require("workload", (t, &node.origin), "shared_prefix", hint)?;
+                return shared_prefix(ctx, s);
+            }
+        },
+    };
+    if let Some(e) = shared {
+        let hint = "set prompts = \"shared-prefix\" to use it, or remove it";
+        ctx.error(
+            &e.key_origin,
+            "workload.shared_prefix",
+            "only used with prompts = \"shared-prefix\"",
+            Some(hint.into()),
+        );
+    }
+    Some(source)
+}
+
+fn shared_prefix(ctx: &mut Ctx, node: &Node) -> Option<PromptSource> {
+    let key = "workload.shared_prefix";
+    let t = ctx.table(key, node, &["groups", "prefix_tokens"])?;
+    let hint = "write `shared_prefix = { groups = 8, prefix_tokens = 256 }`";
+    let groups = ctx.require(key, (t, &node.origin), "groups", hint);
+    let groups = groups.and_then(|n| ctx.int(&join_key(key, "groups"), n, 1, 1_000_000, None));
+    let prefix = ctx.require(key, (t, &node.origin), "prefix_tokens", hint);
+    let prefix =
+        prefix.and_then(|n| ctx.int(&join_key(key, "prefix_tokens"), n, 1, 10_000_000, None));
+    Some(PromptSource::SharedPrefix {
+        groups: NonZeroU32::new(groups? as u32)?,
+        prefix_tokens: prefix? as u32,
+    })
+}
+
+fn length_dist(ctx: &mut Ctx, key: &str, node: &Node) -> Option<LengthDist> {
+    let hint = "write \"fixed\", `{ uniform = 0.2 }`, `{ normal = 0.1 }` or `{ lognormal = 0.5 }`";
+    if let Kind::Str(text) = &node.kind {
+        if text != "fixed" {
+            ctx.error(
+                &node.origin,
+                key,
+                format!("unknown distribution {text:?}"),
+                Some(hint.into()),
+            );
+            return None;
+        }
+        return Some(LengthDist::Fixed);
+    }
+    let t = ctx.table(key, node, &["uniform", "normal", "lognormal"])?;
+    let [e] = t.entries.as_slice() else {
+        ctx.error(
+            &node.origin,
+            key,
+            "needs exactly one distribution",
+            Some(hint.into()),
+        );
+        return None;
+    };
+    let k = join_key(key, &e.key);
+    Some(match e.key.as_str() {
+        "uniform" => LengthDist::Uniform {
+            spread: ctx.number(
+                &k,
+                &e.value,
+                Range::above(0.0).below(1.0),
+                Some("relative half-width, e.g. 0.2"),
+            )?,
+        },
+        "normal" => LengthDist::Normal {
+            cv: ctx.number(
+                &k,
+                &e.value,
+                Range::above(0.0).up_to(10.0),
+                Some("std / mean, e.g. 0.1"),
+            )?,
+        },
+        "lognormal" => LengthDist::Lognormal {
+            sigma: ctx.number(
+                &k,
+                &e.value,
+                Range::above(0.0).up_to(5.0),
+                Some("σ of ln(length), e.g. 0.5"),
+            )?,
+        },
+        _ => return None,
+    })
+}
+
+impl WorkloadSpec {
+    /// The workload of one cell.
+    pub(crate) fn render(&self, vars: &Vars, locs: &Locs) -> Result<WorkloadConfig, ScenarioError> {
+        let arrival = self.arrival(vars, locs)?;
+        let prompt_tokens = count(vars, locs, "prompt_tokens", Some(512))?.unwrap_or(512) as u32;
+        if let PromptSource::SharedPrefix { prefix_tokens, .. } = self.prompts
+            && prefix_tokens >= prompt_tokens
+        {
+            let message = format!(
+                "prefix_tokens ({prefix_tokens}) must be below prompt_tokens ({prompt_tokens})"
+            );
+            let hint = "the shared prefix is part of each prompt; lower it or raise prompt_tokens";
+            return Err(locs.error(
+                "workload.shared_prefix.prefix_tokens",
+                message,
+                Some(hint.into()),
+            ));
+        }
+        let duration = wellknown::duration_var(vars).map_err(|p| fail(locs, "duration", p))?;
+        let requests = count(vars, locs, "requests", None)?;
+        Ok(WorkloadConfig {
+            prompts: self.prompts.clone(),
+            prompt_tokens,
+            prompt_dist: self.prompt_dist,
+            output_tokens: count(vars, locs, "output_tokens", Some(128))?.unwrap_or(128) as u32,
+            output_dist: self.output_dist,
+            arrival,
+            max_concurrency: self.max_concurrency,
+            requests: if requests.is_none() && duration.is_none() {
+                Some(100)
+            } else {
+                requests
+            },
+            duration,
+            warmup: self.warmup,
+            grace: self.grace,
+        })
+    }
+
+    fn arrival(&self, vars: &Vars, locs: &Locs) -> Result<ArrivalConfig, ScenarioError> {
+        let rate = || {
+            let r = wellknown::positive(vars, "request_rate", None)
+                .map_err(|p| fail(locs, "request_rate", p))?;
+            r.ok_or_else(|| missing(locs, self.arrival, "request_rate"))
+        };
+        let needed = |name: &str| -> Result<NonZeroU32, ScenarioError> {
+            let n =
+                count(vars, locs, name, None)?.ok_or_else(|| missing(locs, self.arrival, name))?;
+            Ok(NonZeroU32::new(n as u32).unwrap_or(NonZeroU32::MIN))
+        };
+        Ok(match self.arrival {
+            ArrivalKind::Poisson => ArrivalConfig::Poisson { rate: rate()? },
+            ArrivalKind::Constant => ArrivalConfig::Constant { rate: rate()? },
+            ArrivalKind::Gamma => {
+                let b = wellknown::positive(vars, "burstiness", Some(1.0))
+                    .map_err(|p| fail(locs, "burstiness", p))?;
+                ArrivalConfig::Gamma {
+                    rate: rate()?,
+                    burstiness: b.unwrap_or(1.0),
+                }
+            }
+            ArrivalKind::Closed => ArrivalConfig::Closed {
+                concurrency: needed("concurrency")?,
+            },
+            ArrivalKind::Batch => ArrivalConfig::Batch {
+                size: needed("batch_size")?,
+            },
+            ArrivalKind::Trace => ArrivalConfig::Trace(self.trace.clone().unwrap_or_default()),
+        })
+    }
+}
+
+/// A problem with a cell's variable, located where the variable was declared.
+fn fail(locs: &Locs, name: &str, p: Problem) -> ScenarioError {
+    locs.error(&locs.var_key(name), p.message, p.hint)
+}
+
+/// A count variable of the cell, or `default`.
+fn count(
+    vars: &Vars,
+    locs: &Locs,
+    name: &str,
+    default: Option<u64>,
+) -> Result<Option<u64>, ScenarioError> {
+    wellknown::count(vars, name, default).map_err(|p| fail(locs, name, p))
+}
+
+/// The error for an arrival process whose variable is not defined.
+pub(crate) fn missing(locs: &Locs, arrival: ArrivalKind, name: &str) -> ScenarioError {
+    let example = if name == "request_rate" { "10" } else { "8" };
+    let message = format!(
+        "arrival = {:?} needs the variable `{name}`, which is not defined",
+        arrival.name()
+    );
+    let hint = format!("add `{name} = {example}` to [vars.fixed], or sweep it in [vars.sweep]");
+    locs.error("workload.arrival", message, Some(hint))
+}

@@ -1,0 +1,279 @@
+//! Routes and handlers of the fixed-timing server, and the token stream that paces a reply.
+//!
+//! Token `k` (0-based) is handed to the HTTP layer at the absolute deadline
+//! `received + ttft + k·itl` (both scaled by the slowdown), so timer jitter never accumulates.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures_util::Stream;
+use serde_json::json;
+use tokio::time::Sleep;
+
+use super::frames::{DONE, Frames, RouteFrames, TOKEN_TEXT};
+use super::request::GenRequest;
+use super::truth::{Route, TruthEntry, TruthLog, TruthRecorder};
+
+/// Largest request body read (long prompts given as token ids are large).
+const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+/// Everything the handlers share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    /// Effective time to first token (slowdown applied).
+    pub ttft: Duration,
+    /// Effective gap between tokens (slowdown applied).
+    pub itl: Duration,
+    /// Model name in replies and `/v1/models`.
+    pub model: String,
+    /// Header recorded in the truth log and echoed in the reply.
+    pub echo: Option<HeaderName>,
+    /// Where truth entries go, when kept.
+    pub truth: Option<Arc<TruthLog>>,
+    /// Pre-rendered frames.
+    pub frames: Frames,
+    /// Next request sequence number.
+    pub seq: AtomicU64,
+}
+
+impl Shared {
+    /// Deadline of token `k` for a request received at `received`.
+    fn deadline(&self, received: Instant, k: u32) -> tokio::time::Instant {
+        tokio::time::Instant::from_std(received + self.ttft + self.itl * k)
+    }
+}
+
+/// The server's routes.
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/v1/completions", post(completions))
+        .route("/v1/chat/completions", post(chat))
+        .route("/v1/models", get(models))
+        .route("/health", get(|| async { StatusCode::OK }))
+        .with_state(shared)
+}
+
+async fn completions(State(s): State<Arc<Shared>>, req: Request) -> Response {
+    generate(s, Route::Completions, req).await
+}
+
+async fn chat(State(s): State<Arc<Shared>>, req: Request) -> Response {
+    generate(s, Route::Chat, req).await
+}
+
+async fn models(State(s): State<Arc<Shared>>) -> Response {
+    let body = json!({"object":"list","data":[{"id":s.model,"object":"model","created":0,"owned_by":"exp"}]});
+    axum::Json(body).into_response()
+}
+
+/// An OpenAI-shaped error reply.
+fn bad_request(message: String) -> Response {
+    let body =
+        json!({"error":{"message":message,"type":"invalid_request_error","param":null,"code":400}});
+    (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
+}
+
+async fn generate(s: Arc<Shared>, route: Route, req: Request) -> Response {
+    // Taking the request whole avoids copying its header map, as the `HeaderMap` extractor does.
+    let (parts, body) = req.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(b) => b,
+        Err(e) => return bad_request(format!("could not read the body: {e}")),
+    };
+    let headers = parts.headers;
+    let received = Instant::now();
+    let req: GenRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(format!("invalid JSON body: {e}")),
+    };
+    let chat = route == Route::Chat;
+    let Some(prompt_tokens) = req.prompt_tokens(chat) else {
+        let field = if chat { "messages" } else { "prompt" };
+        return bad_request(format!("`{field}` is required"));
+    };
+    let echoed = s
+        .echo
+        .as_ref()
+        .and_then(|h| Some((h.clone(), headers.get(h)?.clone())));
+    let entry = TruthEntry {
+        seq: s.seq.fetch_add(1, Ordering::Relaxed),
+        request_id: echoed
+            .as_ref()
+            .and_then(|(_, v)| v.to_str().ok().map(str::to_owned)),
+        route,
+        stream: req.stream(),
+        received,
+        first_token: None,
+        last_token: None,
+        prompt_tokens,
+        tokens_written: 0,
+        completed: false,
+    };
+    let truth = TruthRecorder::new(s.truth.clone(), entry);
+    let mut response = if req.stream() {
+        stream_reply(s, route, &req, truth)
+    } else {
+        whole_reply(s, route, &req, truth).await
+    };
+    if let Some((name, value)) = echoed {
+        response.headers_mut().insert(name, value);
+    }
+    response
+}
+
+fn stream_reply(s: Arc<Shared>, route: Route, req: &GenRequest, truth: TruthRecorder) -> Response {
+    let received = truth.entry.received;
+    let first = Box::pin(tokio::time::sleep_until(s.deadline(received, 0)));
+    let stream = TokenStream {
+        role_pending: route == Route::Chat,
+        route,
+        n: req.output_tokens(),
+        k: 0,
+        include_usage: req.include_usage(),
+        continuous: req.continuous_usage(),
+        phase: Phase::Tokens,
+        sleep: first,
+        truth,
+        shared: s,
+    };
+    let mut response = Response::new(Body::from_stream(stream));
+    let h = response.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// A non-streaming reply, handed over when the last token would have been.
+async fn whole_reply(
+    s: Arc<Shared>,
+    route: Route,
+    req: &GenRequest,
+    mut truth: TruthRecorder,
+) -> Response {
+    let n = req.output_tokens();
+    tokio::time::sleep_until(s.deadline(truth.entry.received, n.saturating_sub(1))).await;
+    let text = TOKEN_TEXT.repeat(n as usize);
+    let p = truth.entry.prompt_tokens;
+    let usage =
+        json!({"prompt_tokens":p,"completion_tokens":n,"total_tokens":u64::from(p)+u64::from(n)});
+    let body = match route {
+        Route::Completions => json!({"id":"cmpl-fixed","object":"text_completion","created":0,
+            "model":s.model,"choices":[{"index":0,"text":text,"logprobs":null,"finish_reason":"length"}],
+            "usage":usage}),
+        Route::Chat => json!({"id":"chatcmpl-fixed","object":"chat.completion","created":0,
+            "model":s.model,"choices":[{"index":0,"message":{"role":"assistant","content":text},
+            "logprobs":null,"finish_reason":"length"}],"usage":usage}),
+    };
+    let response = axum::Json(body).into_response();
+    let now = Instant::now();
+    if n > 0 {
+        truth.entry.first_token = Some(now);
+        truth.entry.last_token = Some(now);
+    }
+    truth.entry.tokens_written = n;
+    truth.complete();
+    response
+}
+
+/// Where a stream is after its tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Tokens,
+    Usage,
+    Done,
+    End,
+}
+
+/// The body of a streamed reply: role delta (chat), paced tokens, usage, `[DONE]`.
+struct TokenStream {
+    shared: Arc<Shared>,
+    route: Route,
+    /// Tokens to write.
+    n: u32,
+    /// Next token.
+    k: u32,
+    role_pending: bool,
+    include_usage: bool,
+    continuous: bool,
+    phase: Phase,
+    sleep: Pin<Box<Sleep>>,
+    truth: TruthRecorder,
+}
+
+impl TokenStream {
+    fn frames(&self) -> &RouteFrames {
+        self.shared.frames.route(self.route)
+    }
+
+    /// The frame of token `k` (or the finish-only frame when no token is asked for).
+    fn token_frame(&self) -> Bytes {
+        let f = self.frames();
+        let last = self.k + 1 >= self.n;
+        let base = match (self.n, last) {
+            (0, _) => &f.empty_last,
+            (_, true) => &f.last,
+            _ => &f.token,
+        };
+        if self.continuous {
+            let written = (self.k + 1).min(self.n);
+            f.with_usage(base, self.truth.entry.prompt_tokens, written)
+        } else {
+            base.clone()
+        }
+    }
+}
+
+impl Stream for TokenStream {
+    type Item = Result<Bytes, Infallible>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.role_pending {
+            this.role_pending = false;
+            return Poll::Ready(this.frames().role.clone().map(Ok));
+        }
+        match this.phase {
+            Phase::Tokens => {
+                ready!(this.sleep.as_mut().poll(cx));
+                let frame = this.token_frame();
+                if this.n > 0 {
+                    this.truth.token(Instant::now());
+                }
+                this.k += 1;
+                if this.k >= this.n {
+                    this.phase = if this.include_usage {
+                        Phase::Usage
+                    } else {
+                        Phase::Done
+                    };
+                } else {
+                    let next = this.shared.deadline(this.truth.entry.received, this.k);
+                    this.sleep.as_mut().reset(next);
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Phase::Usage => {
+                this.phase = Phase::Done;
+                let usage = this.frames().usage(this.truth.entry.prompt_tokens, this.n);
+                Poll::Ready(Some(Ok(usage)))
+            }
+            Phase::Done => {
+                this.phase = Phase::End;
+                this.truth.complete();
+                Poll::Ready(Some(Ok(Bytes::from_static(DONE))))
+            }
+            Phase::End => Poll::Ready(None),
+        }
+    }
+}

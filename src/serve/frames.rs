@@ -1,0 +1,192 @@
+//! The SSE frames the fixed server writes, rendered once per server so a token costs a
+//! reference-count increment, not a JSON serialisation.
+//!
+//! Shapes follow vLLM: every token is one `data: {json}\n\n` event whose text is `" tok"`;
+//! the last token's event carries `finish_reason: "length"`; with `include_usage` a chunk with
+//! `choices: []` and `usage` follows; `data: [DONE]` ends the stream. Chat streams start with
+//! a role-only delta, sent as soon as the request is received.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::truth::Route;
+
+/// The text of every generated token.
+pub const TOKEN_TEXT: &str = " tok";
+
+/// Pre-rendered frames for one route.
+#[derive(Debug, Clone)]
+pub(crate) struct RouteFrames {
+    /// Chat only: the role-only first delta.
+    pub role: Option<Bytes>,
+    /// A token that is not the last.
+    pub token: Bytes,
+    /// The last token (`finish_reason: "length"`).
+    pub last: Bytes,
+    /// No token at all but finished (`max_tokens: 0`).
+    pub empty_last: Bytes,
+    /// JSON up to (not including) the point where `"usage":…}` is appended.
+    head: String,
+}
+
+/// Frames for both routes.
+#[derive(Debug, Clone)]
+pub(crate) struct Frames {
+    completions: RouteFrames,
+    chat: RouteFrames,
+}
+
+/// The `[DONE]` frame.
+pub(crate) const DONE: &[u8] = b"data: [DONE]\n\n";
+
+impl Frames {
+    /// Renders every constant frame for `model`.
+    pub fn new(model: &str) -> Self {
+        let model = serde_json::to_string(model).expect("a string serialises");
+        Frames {
+            completions: completions(&model),
+            chat: chat(&model),
+        }
+    }
+
+    /// The frames of `route`.
+    pub fn route(&self, route: Route) -> &RouteFrames {
+        match route {
+            Route::Completions => &self.completions,
+            Route::Chat => &self.chat,
+        }
+    }
+}
+
+fn frame(json: &str) -> Bytes {
+    let mut b = BytesMut::with_capacity(json.len() + 8);
+    b.put_slice(b"data: ");
+    b.put_slice(json.as_bytes());
+    b.put_slice(b"\n\n");
+    b.freeze()
+}
+
+fn completions(model: &str) -> RouteFrames {
+    let head =
+        format!(r#"{{"id":"cmpl-fixed","object":"text_completion","created":0,"model":{model}"#);
+    let choice = |text: &str, finish: &str| {
+        format!(
+            r#"{head},"choices":[{{"index":0,"text":"{text}","logprobs":null,"finish_reason":{finish}}}]}}"#
+        )
+    };
+    RouteFrames {
+        role: None,
+        token: frame(&choice(TOKEN_TEXT, "null")),
+        last: frame(&choice(TOKEN_TEXT, r#""length""#)),
+        empty_last: frame(&choice("", r#""length""#)),
+        head,
+    }
+}
+
+fn chat(model: &str) -> RouteFrames {
+    let head = format!(
+        r#"{{"id":"chatcmpl-fixed","object":"chat.completion.chunk","created":0,"model":{model}"#
+    );
+    let choice = |delta: &str, finish: &str| {
+        format!(
+            r#"{head},"choices":[{{"index":0,"delta":{delta},"logprobs":null,"finish_reason":{finish}}}]}}"#
+        )
+    };
+    let content = format!(r#"{{"content":"{TOKEN_TEXT}"}}"#);
+    RouteFrames {
+        role: Some(frame(&choice(
+            r#"{"role":"assistant","content":""}"#,
+            "null",
+        ))),
+        token: frame(&choice(&content, "null")),
+        last: frame(&choice(&content, r#""length""#)),
+        empty_last: frame(&choice(r#"{"content":""}"#, r#""length""#)),
+        head,
+    }
+}
+
+/// `"usage":{…}` for the given counts.
+fn usage_json(prompt: u32, completion: u32) -> String {
+    format!(
+        r#""usage":{{"prompt_tokens":{prompt},"completion_tokens":{completion},"total_tokens":{}}}"#,
+        u64::from(prompt) + u64::from(completion)
+    )
+}
+
+impl RouteFrames {
+    /// The trailing usage chunk (`choices: []`).
+    pub fn usage(&self, prompt: u32, completion: u32) -> Bytes {
+        frame(&format!(
+            r#"{},"choices":[],{}}}"#,
+            self.head,
+            usage_json(prompt, completion)
+        ))
+    }
+
+    /// `base` (one of this route's frames) with cumulative usage added, as vLLM's
+    /// `continuous_usage_stats` does on every chunk.
+    pub fn with_usage(&self, base: &Bytes, prompt: u32, completion: u32) -> Bytes {
+        // base = "data: {…}\n\n": reopen the object before its closing brace.
+        let open = &base[..base.len() - 3];
+        let usage = usage_json(prompt, completion);
+        let mut b = BytesMut::with_capacity(open.len() + usage.len() + 4);
+        b.put_slice(open);
+        b.put_u8(b',');
+        b.put_slice(usage.as_bytes());
+        b.put_slice(b"}\n\n");
+        b.freeze()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn parse(frame: &Bytes) -> Value {
+        let s = std::str::from_utf8(frame).unwrap();
+        let json = s
+            .strip_prefix("data: ")
+            .unwrap()
+            .strip_suffix("\n\n")
+            .unwrap();
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn completion_frames_are_valid_json_in_vllm_shape() {
+        let f = Frames::new("m\"q");
+        let r = f.route(Route::Completions);
+        let tok = parse(&r.token);
+        assert_eq!(tok["model"], json!("m\"q"));
+        assert_eq!(tok["choices"][0]["text"], json!(TOKEN_TEXT));
+        assert_eq!(tok["choices"][0]["finish_reason"], Value::Null);
+        assert_eq!(
+            parse(&r.last)["choices"][0]["finish_reason"],
+            json!("length")
+        );
+        let u = parse(&r.usage(3, 20));
+        assert_eq!(u["choices"], json!([]));
+        assert_eq!(
+            u["usage"],
+            json!({"prompt_tokens":3,"completion_tokens":20,"total_tokens":23})
+        );
+    }
+
+    #[test]
+    fn chat_frames_start_with_a_role_delta_and_carry_content() {
+        let f = Frames::new("m");
+        let r = f.route(Route::Chat);
+        let role = parse(r.role.as_ref().unwrap());
+        assert_eq!(
+            role["choices"][0]["delta"],
+            json!({"role":"assistant","content":""})
+        );
+        assert_eq!(
+            parse(&r.token)["choices"][0]["delta"]["content"],
+            json!(TOKEN_TEXT)
+        );
+        let cont = parse(&r.with_usage(&r.token, 4, 2));
+        assert_eq!(cont["usage"]["completion_tokens"], json!(2));
+        assert_eq!(cont["choices"][0]["delta"]["content"], json!(TOKEN_TEXT));
+    }
+}

@@ -1,0 +1,301 @@
+//! The virtual-time driver: runs one [`RepetitionWork`] through an [`Engine`] and writes the
+//! same [`RequestRecord`]s as the HTTP driver, with instants relative to the measured origin.
+//!
+//! Events at one instant are taken in Vidur's order: client arrivals first, then the end of
+//! the step in flight (its tokens, completions, and the releases they trigger), then the next
+//! step's start. Warm-up requests run first, closed-loop at the arrivals' concurrency (one at a
+//! time for open loop), and are not recorded; the measured origin is the instant the last one
+//! finishes, so the engine (and its noise stream) carries over but no request does.
+
+use crate::record::{Chunk, FailureReason, Outcome, RequestRecord};
+use crate::workload::work::RepetitionWork;
+
+use super::engine::{Emission, Engine};
+use super::phase::{Phase, Release};
+use super::{EngineParams, SimError, StepCost};
+
+/// Interval of the gauge time series in [`SimStats::samples`] (100 ms of virtual time).
+pub const SAMPLE_INTERVAL_NS: u64 = 100_000_000;
+
+/// Rejections in a row with nothing in flight (so virtual time cannot move) before giving up.
+const MAX_REJECTIONS_IN_A_ROW: u64 = 100_000;
+
+/// Engine gauges at one instant of the measured window.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GaugeSample {
+    /// Instant (ns from the measured origin), a multiple of [`SAMPLE_INTERVAL_NS`].
+    pub t_ns: u64,
+    /// Requests running.
+    pub running: u32,
+    /// Requests waiting in the engine's queue (not the client's).
+    pub waiting: u32,
+    /// KV-cache usage in [0, 1].
+    pub kv_usage: f64,
+}
+
+/// What the engine did during the measured window.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SimStats {
+    /// Steps that ended inside the window.
+    pub steps: u64,
+    /// Preemptions (recompute) inside the window.
+    pub preemptions: u64,
+    /// Measured requests refused because they could never fit in the KV cache.
+    pub rejected: u64,
+    /// Most requests running in one step.
+    pub peak_running: u32,
+    /// Highest KV-cache usage in one step, in [0, 1].
+    pub peak_kv_usage: f64,
+    /// Virtual time the warm-up took (ns), before the measured origin.
+    pub warmup_ns: u64,
+    /// Length of the measured window (ns): until the last completion, or the end of grace.
+    pub window_ns: u64,
+    /// Gauges every [`SAMPLE_INTERVAL_NS`] from the origin to the end of the window.
+    pub samples: Vec<GaugeSample>,
+}
+
+/// The result of one simulated repetition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimRun {
+    /// One record per measured request that was sent, in index order.
+    pub records: Vec<RequestRecord>,
+    /// Engine statistics over the measured window.
+    pub stats: SimStats,
+}
+
+/// Runs one repetition in virtual time. `seed` pins the step-time noise; with the same
+/// arguments the result is always identical.
+pub fn run_repetition<C: StepCost + ?Sized>(
+    work: &RepetitionWork,
+    params: &EngineParams,
+    cost: &C,
+    seed: u64,
+) -> Result<SimRun, SimError> {
+    let mut measured = Phase::measured(work)?;
+    let mut d = Driver {
+        engine: Engine::new(*params, cost, seed)?,
+        emitted: Vec::new(),
+        records: Vec::with_capacity(measured.limit.min(1 << 20) as usize),
+        stats: SimStats::default(),
+        recording: false,
+        next_sample: 0,
+        sample_origin: 0,
+    };
+    let origin = d.run_phase(&mut Phase::warmup(work), 0)?;
+    let preemptions_before = d.engine.preemptions();
+    d.recording = true;
+    d.next_sample = origin;
+    d.sample_origin = origin;
+    measured.set_origin(origin);
+    let end = d.run_phase(&mut measured, origin)?;
+    d.sample_until(end);
+    d.stats.preemptions = d.engine.preemptions() - preemptions_before;
+    d.stats.warmup_ns = origin;
+    d.stats.window_ns = end - origin;
+    Ok(SimRun {
+        records: d.records,
+        stats: d.stats,
+    })
+}
+
+struct Driver<'c, C: ?Sized> {
+    engine: Engine<&'c C>,
+    emitted: Vec<Emission>,
+    records: Vec<RequestRecord>,
+    stats: SimStats,
+    recording: bool,
+    next_sample: u64,
+    sample_origin: u64,
+}
+
+impl<C: StepCost + ?Sized> Driver<'_, C> {
+    /// Runs a phase from `now` to its end; returns the end instant.
+    fn run_phase(&mut self, p: &mut Phase<'_>, mut now: u64) -> Result<u64, SimError> {
+        self.fill(p, now)?;
+        let mut step_end: Option<u64> = None;
+        loop {
+            match (step_end, p.next_arrival()) {
+                (Some(end), Some(a)) if a <= end => self.arrive(p, a)?,
+                (Some(end), _) if end > p.grace_end => return Ok(p.grace_end),
+                (Some(end), _) => {
+                    self.complete(p, end)?;
+                    step_end = None;
+                    now = end;
+                }
+                (None, _) if !self.engine.is_idle() => {
+                    if now >= p.grace_end {
+                        return Ok(p.grace_end);
+                    }
+                    step_end = Some(self.step(now));
+                }
+                (None, Some(a)) => {
+                    now = a;
+                    self.arrive(p, a)?;
+                }
+                (None, None) => return Ok(now),
+            }
+        }
+    }
+
+    /// One open-loop arrival at `t`: it is sent now if a slot is free, else it waits.
+    fn arrive(&mut self, p: &mut Phase<'_>, t: u64) -> Result<(), SimError> {
+        self.sample_until(t);
+        if let Release::Open { arrived, .. } = &mut p.release {
+            *arrived += 1;
+        }
+        self.fill(p, t)
+    }
+
+    /// Starts a step at `now`; returns its end. Its tokens are kept for [`Self::complete`].
+    fn step(&mut self, now: u64) -> u64 {
+        self.sample_until(now);
+        let report = self.engine.next_step(now).expect("the engine has work");
+        self.emitted.clear();
+        self.emitted.extend_from_slice(report.emitted);
+        if self.recording {
+            self.stats.peak_running = self.stats.peak_running.max(report.running);
+            self.stats.peak_kv_usage = self.stats.peak_kv_usage.max(report.kv_usage);
+        }
+        report.end_ns
+    }
+
+    /// Delivers the tokens of the step that ended at `t`, then releases what completions allow.
+    fn complete(&mut self, p: &mut Phase<'_>, t: u64) -> Result<(), SimError> {
+        self.sample_until(t);
+        if self.recording {
+            self.stats.steps += 1;
+        }
+        for e in &self.emitted {
+            if self.recording {
+                deliver(
+                    &mut self.records[(e.id - p.id_base) as usize],
+                    e,
+                    t - p.origin,
+                );
+            }
+            if e.finished {
+                p.in_flight -= 1;
+            }
+        }
+        self.fill(p, t)
+    }
+
+    /// Releases every request the arrival process allows at `t`.
+    fn fill(&mut self, p: &mut Phase<'_>, t: u64) -> Result<(), SimError> {
+        loop {
+            let want = match p.release {
+                Release::Open { arrived, cap, .. } => {
+                    u64::from(p.in_flight < cap && p.sent < arrived)
+                }
+                Release::Closed { concurrency } => {
+                    u64::from(concurrency.saturating_sub(p.in_flight))
+                }
+                Release::Batch { size } => u64::from(size) * u64::from(p.in_flight == 0),
+            };
+            let n = want.min(p.releasable(t));
+            if n == 0 {
+                return Ok(());
+            }
+            for _ in 0..n {
+                self.send(p, t)?;
+            }
+        }
+    }
+
+    /// Sends the next request at `t` (recording it when measuring).
+    fn send(&mut self, p: &mut Phase<'_>, t: u64) -> Result<(), SimError> {
+        let index = p.sent;
+        p.sent += 1;
+        let scheduled = match p.release {
+            Release::Open { offsets, .. } => p.origin + offsets[index as usize],
+            _ => t,
+        };
+        let (input, output) = p.source.lengths(index);
+        let added = self.engine.add(p.id_base + index, input, output);
+        if self.recording {
+            let mut rec = new_record(index, scheduled - p.origin, t - p.origin, input, output);
+            if let Err(e) = &added {
+                rec.outcome = failed(FailureReason::Rejected, e.to_string());
+                self.stats.rejected += 1;
+            }
+            self.records.push(rec);
+        }
+        if added.is_ok() {
+            p.in_flight += 1;
+            p.rejected_in_a_row = 0;
+        } else if p.in_flight == 0 {
+            p.rejected_in_a_row += 1;
+            if p.rejected_in_a_row >= MAX_REJECTIONS_IN_A_ROW && p.limit == u64::MAX {
+                return Err(SimError::NoProgress {
+                    rejected: p.rejected_in_a_row,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Records gauge samples for every sample instant up to `t` (state just before `t`).
+    fn sample_until(&mut self, t: u64) {
+        if !self.recording {
+            return;
+        }
+        while self.next_sample <= t {
+            self.stats.samples.push(GaugeSample {
+                t_ns: self.next_sample - self.sample_origin,
+                running: self.engine.running() as u32,
+                waiting: self.engine.waiting() as u32,
+                kv_usage: self.engine.kv_usage(),
+            });
+            self.next_sample += SAMPLE_INTERVAL_NS;
+        }
+    }
+}
+
+/// A freshly sent request's record; it stays `Cancelled` unless its last token arrives.
+fn new_record(
+    index: u64,
+    scheduled_ns: u64,
+    sent_ns: u64,
+    input: u32,
+    output: u32,
+) -> RequestRecord {
+    RequestRecord {
+        index,
+        scheduled_ns,
+        sent_ns: Some(sent_ns),
+        chunks: Vec::with_capacity(output as usize),
+        done_ns: None,
+        input_tokens: None,
+        output_tokens: None,
+        requested_input_tokens: Some(input),
+        requested_output_tokens: Some(output),
+        finish_reason: None,
+        outcome: failed(FailureReason::Cancelled, CANCELLED.to_owned()),
+    }
+}
+
+const CANCELLED: &str = "still running when the repetition's grace period ended";
+
+fn failed(reason: FailureReason, message: String) -> Outcome {
+    Outcome::Failed {
+        reason,
+        http_status: None,
+        message,
+    }
+}
+
+/// Adds one token at `t_ns` (relative) to a record, and closes it on the last token.
+fn deliver(rec: &mut RequestRecord, e: &Emission, t_ns: u64) {
+    rec.chunks.push(Chunk {
+        at_ns: t_ns,
+        tokens: Some(1),
+        reasoning: false,
+    });
+    rec.done_ns = Some(t_ns);
+    if e.finished {
+        rec.input_tokens = rec.requested_input_tokens;
+        rec.output_tokens = Some(rec.chunks.len() as u32);
+        rec.finish_reason = Some("length".to_owned());
+        rec.outcome = Outcome::Ok;
+    }
+}

@@ -1,0 +1,99 @@
+//! Durable file writing: records appended through a buffer, synced before the completion
+//! marker, and whole files replaced atomically (temporary file, sync, rename).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use super::{RepMarker, StoreError};
+use crate::record::RequestRecord;
+
+/// Appends one repetition's records; [`RepWriter::finish`] makes them durable and marks the
+/// repetition complete.
+#[derive(Debug)]
+pub struct RepWriter {
+    stem: PathBuf,
+    records_path: PathBuf,
+    out: BufWriter<File>,
+    count: u64,
+    line: Vec<u8>,
+}
+
+impl RepWriter {
+    pub(super) fn create(stem: PathBuf) -> Result<Self, StoreError> {
+        if let Some(dir) = stem.parent() {
+            fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        }
+        let records_path = stem.with_extension("jsonl");
+        // A stale marker from an earlier attempt must not survive a redo.
+        let _ = fs::remove_file(stem.with_extension("done.json"));
+        let file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(&records_path)
+            .map_err(|e| StoreError::io(&records_path, e))?;
+        Ok(RepWriter {
+            stem,
+            records_path,
+            out: BufWriter::with_capacity(1 << 16, file),
+            count: 0,
+            line: Vec::with_capacity(1024),
+        })
+    }
+
+    /// Appends one record as a JSON line.
+    pub fn append(&mut self, rec: &RequestRecord) -> Result<(), StoreError> {
+        self.line.clear();
+        serde_json::to_writer(&mut self.line, rec).expect("records serialise");
+        self.line.push(b'\n');
+        self.out
+            .write_all(&self.line)
+            .map_err(|e| StoreError::io(&self.records_path, e))?;
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Records appended so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Flushes and syncs the records, then writes the completion marker atomically.
+    pub fn finish(self, mut marker: RepMarker) -> Result<(), StoreError> {
+        let path = self.records_path;
+        let file = self
+            .out
+            .into_inner()
+            .map_err(|e| StoreError::io(&path, e.into_error()))?;
+        file.sync_all().map_err(|e| StoreError::io(&path, e))?;
+        marker.records = self.count;
+        let text = serde_json::to_vec_pretty(&marker).expect("marker serialises");
+        write_atomic(&self.stem.with_extension("done.json"), &text)
+    }
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file beside it, synced, then renamed.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let write = || -> std::io::Result<()> {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)?;
+        // Make the rename itself durable.
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    };
+    write().map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        StoreError::io(path, e)
+    })
+}

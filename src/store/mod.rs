@@ -1,0 +1,209 @@
+//! The run directory: everything a run writes, and everything `exp report` and
+//! `exp run --resume` read back. Results are on disk first; reports are a pure function of
+//! what is here.
+//!
+//! Layout (documented in README, "Run directory"):
+//! ```text
+//! reports/<scenario>/<run-id>/
+//!   scenario.toml                 the scenario file as given
+//!   manifest.json                 versions, host, seeds, overrides, cells, schedule, times
+//!   records/<cell-id>/rep-NNN.jsonl       one RequestRecord per line, appended as they complete
+//!   records/<cell-id>/rep-NNN.done.json   completion marker, written after the records are synced
+//!   summary.json                  per repetition and per cell (atomically replaced)
+//!   report.md                     rendered report (atomically replaced)
+//! ```
+//! A repetition counts only once its marker exists; a records file without a marker is a
+//! partial repetition from an interrupted run and is redone by `--resume`.
+
+mod files;
+mod manifest;
+
+pub use files::{RepWriter, write_atomic};
+pub use manifest::{CellEntry, Manifest, RepMarker, SCHEMA_VERSION, now_rfc3339};
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use crate::record::RequestRecord;
+
+/// Errors reading or writing a run directory. Each names the path.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// An I/O error on a named path.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A file that is not what this version of exp expects.
+    #[error("{path}: {message}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, and what to do.
+        message: String,
+    },
+}
+
+impl StoreError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// An open run directory.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    root: PathBuf,
+}
+
+impl RunDir {
+    /// Creates `<out>/<scenario>/<run_id>/` (refusing an existing one) and writes the scenario
+    /// copy and the manifest.
+    pub fn create(
+        out: &Path,
+        manifest: &Manifest,
+        scenario_text: &str,
+    ) -> Result<Self, StoreError> {
+        let root = out.join(&manifest.scenario_name).join(&manifest.run_id);
+        if root.exists() {
+            return Err(StoreError::Format {
+                path: root,
+                message: "run directory already exists; pick another --out or wait a second".into(),
+            });
+        }
+        fs::create_dir_all(root.join("records")).map_err(|e| StoreError::io(&root, e))?;
+        let dir = RunDir { root };
+        write_atomic(&dir.root.join("scenario.toml"), scenario_text.as_bytes())?;
+        dir.write_manifest(manifest)?;
+        Ok(dir)
+    }
+
+    /// Opens an existing run directory (for `report` and `--resume`).
+    pub fn open(root: &Path) -> Result<(Self, Manifest), StoreError> {
+        let dir = RunDir {
+            root: root.to_path_buf(),
+        };
+        let manifest = manifest::read(&dir.manifest_path())?;
+        Ok((dir, manifest))
+    }
+
+    /// The directory's path.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn manifest_path(&self) -> PathBuf {
+        self.root.join("manifest.json")
+    }
+
+    /// Replaces the manifest atomically.
+    pub fn write_manifest(&self, manifest: &Manifest) -> Result<(), StoreError> {
+        let text = serde_json::to_vec_pretty(manifest).expect("manifest serialises");
+        write_atomic(&self.manifest_path(), &text)
+    }
+
+    /// The scenario text saved with the run.
+    pub fn scenario_text(&self) -> Result<String, StoreError> {
+        let path = self.root.join("scenario.toml");
+        fs::read_to_string(&path).map_err(|e| StoreError::io(&path, e))
+    }
+
+    fn rep_stem(&self, cell_id: &str, round: u32) -> PathBuf {
+        self.root
+            .join("records")
+            .join(cell_id)
+            .join(format!("rep-{round:03}"))
+    }
+
+    /// Starts writing repetition `round` of a cell (truncating a partial file left by an
+    /// interrupted run).
+    pub fn start_repetition(&self, cell_id: &str, round: u32) -> Result<RepWriter, StoreError> {
+        RepWriter::create(self.rep_stem(cell_id, round))
+    }
+
+    /// Every (cell id, round) whose completion marker exists.
+    pub fn completed(&self) -> Result<BTreeSet<(String, u32)>, StoreError> {
+        let mut done = BTreeSet::new();
+        let records = self.root.join("records");
+        let Ok(cells) = fs::read_dir(&records) else {
+            return Ok(done);
+        };
+        for cell in cells {
+            let cell = cell.map_err(|e| StoreError::io(&records, e))?;
+            let cell_id = cell.file_name().to_string_lossy().into_owned();
+            let entries = fs::read_dir(cell.path()).map_err(|e| StoreError::io(&cell.path(), e))?;
+            for entry in entries {
+                let name = entry
+                    .map_err(|e| StoreError::io(&cell.path(), e))?
+                    .file_name();
+                let name = name.to_string_lossy();
+                if let Some(round) = name
+                    .strip_prefix("rep-")
+                    .and_then(|rest| rest.strip_suffix(".done.json"))
+                    .and_then(|n| n.parse::<u32>().ok())
+                {
+                    done.insert((cell_id.clone(), round));
+                }
+            }
+        }
+        Ok(done)
+    }
+
+    /// The completion marker of a finished repetition.
+    pub fn marker(&self, cell_id: &str, round: u32) -> Result<RepMarker, StoreError> {
+        let path = self.rep_stem(cell_id, round).with_extension("done.json");
+        let text = fs::read(&path).map_err(|e| StoreError::io(&path, e))?;
+        serde_json::from_slice(&text).map_err(|e| StoreError::Format {
+            path,
+            message: format!("unreadable completion marker: {e}"),
+        })
+    }
+
+    /// Reads the records of a finished repetition, calling `f` on each (streamed, not held).
+    pub fn for_each_record(
+        &self,
+        cell_id: &str,
+        round: u32,
+        mut f: impl FnMut(RequestRecord),
+    ) -> Result<(), StoreError> {
+        let path = self.rep_stem(cell_id, round).with_extension("jsonl");
+        let file = fs::File::open(&path).map_err(|e| StoreError::io(&path, e))?;
+        for (n, line) in BufReader::new(file).lines().enumerate() {
+            let line = line.map_err(|e| StoreError::io(&path, e))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let rec = serde_json::from_str(&line).map_err(|e| StoreError::Format {
+                path: path.clone(),
+                message: format!("line {}: not a request record: {e}", n + 1),
+            })?;
+            f(rec);
+        }
+        Ok(())
+    }
+
+    /// Reads all records of a finished repetition.
+    pub fn records(&self, cell_id: &str, round: u32) -> Result<Vec<RequestRecord>, StoreError> {
+        let mut out = Vec::new();
+        self.for_each_record(cell_id, round, |r| out.push(r))?;
+        Ok(out)
+    }
+
+    /// Writes `name` (e.g. `summary.json`, `report.md`) atomically inside the run directory.
+    pub fn write_file(&self, name: &str, bytes: &[u8]) -> Result<PathBuf, StoreError> {
+        let path = self.root.join(name);
+        write_atomic(&path, bytes)?;
+        Ok(path)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,142 @@
+use super::*;
+use crate::record::{Outcome, RequestRecord};
+use crate::scenario::model::RunOrder;
+
+fn manifest() -> Manifest {
+    Manifest {
+        schema_version: SCHEMA_VERSION,
+        exp_version: "0.1.0".into(),
+        git_revision: None,
+        host: None,
+        run_id: "r1".into(),
+        scenario_name: "demo".into(),
+        scenario_file: "demo.toml".into(),
+        scenario_sha256: "00".into(),
+        overrides: vec![],
+        target_override: None,
+        seed: 1,
+        repetitions: 2,
+        order: RunOrder::RandomizedBlocks,
+        executor: "sim".into(),
+        cells: vec![],
+        schedule: vec![],
+        started: now_rfc3339(),
+        ended: None,
+        status: "running".into(),
+        warnings: vec![],
+    }
+}
+
+fn marker(cell: &str, round: u32) -> RepMarker {
+    RepMarker {
+        schema_version: SCHEMA_VERSION,
+        cell_id: cell.into(),
+        round,
+        records: 0,
+        origin_wall: now_rfc3339(),
+        wall_seconds: 0.1,
+        client_cpu_seconds: None,
+        details: Default::default(),
+    }
+}
+
+fn rec(i: u64) -> RequestRecord {
+    RequestRecord {
+        index: i,
+        scheduled_ns: i,
+        sent_ns: Some(i),
+        chunks: vec![],
+        done_ns: None,
+        input_tokens: None,
+        output_tokens: None,
+        requested_input_tokens: None,
+        requested_output_tokens: None,
+        finish_reason: None,
+        outcome: Outcome::Ok,
+    }
+}
+
+#[test]
+fn only_repetitions_with_a_marker_count_as_complete() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = RunDir::create(tmp.path(), &manifest(), "x = 1").unwrap();
+    let mut w = dir.start_repetition("cell-a", 0).unwrap();
+    w.append(&rec(0)).unwrap();
+    w.append(&rec(1)).unwrap();
+    w.finish(marker("cell-a", 0)).unwrap();
+    // An interrupted repetition: records written, no marker.
+    let mut partial = dir.start_repetition("cell-a", 1).unwrap();
+    partial.append(&rec(0)).unwrap();
+    drop(partial);
+
+    let done = dir.completed().unwrap();
+    assert_eq!(
+        done.into_iter().collect::<Vec<_>>(),
+        vec![("cell-a".to_string(), 0)]
+    );
+    assert_eq!(dir.records("cell-a", 0).unwrap(), vec![rec(0), rec(1)]);
+    assert_eq!(dir.marker("cell-a", 0).unwrap().records, 2);
+
+    // Reopening reads the same manifest; redoing a repetition truncates its partial file.
+    let (again, m) = RunDir::open(dir.root()).unwrap();
+    assert_eq!(m, manifest());
+    let w = again.start_repetition("cell-a", 1).unwrap();
+    w.finish(marker("cell-a", 1)).unwrap();
+    assert!(again.records("cell-a", 1).unwrap().is_empty());
+}
+
+#[test]
+fn redoing_a_finished_repetition_removes_its_old_marker_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = RunDir::create(tmp.path(), &manifest(), "").unwrap();
+    dir.start_repetition("c", 0)
+        .unwrap()
+        .finish(marker("c", 0))
+        .unwrap();
+    let _w = dir.start_repetition("c", 0).unwrap();
+    assert!(dir.completed().unwrap().is_empty());
+}
+
+#[test]
+fn a_manifest_from_a_newer_exp_is_refused_with_advice() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = RunDir::create(tmp.path(), &manifest(), "").unwrap();
+    let path = dir.root().join("manifest.json");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        &format!("\"schema_version\": {SCHEMA_VERSION}"),
+        "\"schema_version\": 99",
+    );
+    std::fs::write(&path, text).unwrap();
+    let err = RunDir::open(dir.root()).unwrap_err().to_string();
+    assert!(
+        err.ends_with(
+            "written by a newer exp (schema_version 99, this exp reads ≤ 1); upgrade exp"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_unwritable_output_folder_is_a_clear_error() {
+    let err =
+        RunDir::create(Path::new("/proc/exp-cannot-write-here"), &manifest(), "").unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("/proc/exp-cannot-write-here/demo/r1"),
+        "{err}"
+    );
+}
+
+#[test]
+fn atomic_write_replaces_whole_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("summary.json");
+    write_atomic(&p, b"first version, long").unwrap();
+    write_atomic(&p, b"second").unwrap();
+    assert_eq!(std::fs::read(&p).unwrap(), b"second");
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        1,
+        "no temporary file left"
+    );
+}

@@ -1,0 +1,94 @@
+//! Formatting of values in their units for reports and terminal output: seconds as µs/ms/s,
+//! rates with their unit, fractions as percentages, always with a sensible number of
+//! significant digits.
+
+use crate::metrics::names::{self, Unit};
+
+/// `0.0123` → `12.3 ms`; `2.5` → `2.50 s`; `0.0000421` → `42.1 µs`.
+pub fn seconds(s: f64) -> String {
+    let a = s.abs();
+    if a >= 1.0 {
+        format!("{} s", sig(s, 3))
+    } else if a >= 1e-3 {
+        format!("{} ms", sig(s * 1e3, 3))
+    } else if a == 0.0 {
+        "0 ms".to_string()
+    } else {
+        format!("{} µs", sig(s * 1e6, 3))
+    }
+}
+
+/// A number with at least `digits` significant digits, never in exponent notation, and no
+/// more decimals than needed for that (e.g. `sig(2413.37, 3)` = `2413`, `sig(0.01234, 3)` =
+/// `0.0123`).
+pub fn sig(x: f64, digits: i32) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return format!("{x}");
+    }
+    let magnitude = x.abs().log10().floor() as i32;
+    let mut decimals = (digits - 1 - magnitude).max(0) as usize;
+    // 9.996 at 3 digits rounds up to 10.00: one decimal fewer keeps 3 digits (10.0).
+    let rounded: f64 = format!("{x:.decimals$}").parse().unwrap_or(x);
+    if decimals > 0 && rounded.abs() >= 10f64.powi(magnitude + 1) {
+        decimals -= 1;
+    }
+    format!("{x:.decimals$}")
+}
+
+/// A value of the named metric in its unit: `ttft.p99` 0.25 → `250 ms`; `error_rate` 0.012 →
+/// `1.20 %`; `output_throughput` 2413.4 → `2413 tok/s`.
+pub fn metric_value(name: &str, v: f64) -> String {
+    match names::info(name).map(|i| i.unit) {
+        Some(Unit::Seconds) => seconds(v),
+        Some(Unit::TokensPerSecond) => format!("{} tok/s", sig(v, 4)),
+        Some(Unit::RequestsPerSecond) => format!("{} req/s", sig(v, 3)),
+        Some(Unit::Fraction) => percent(v),
+        Some(Unit::Count) | None => sig(v, 3),
+    }
+}
+
+/// `0.0123` → `1.23 %`.
+pub fn percent(fraction: f64) -> String {
+    format!("{} %", sig(fraction * 100.0, 3))
+}
+
+/// Signed percentage: `0.083` → `+8.30 %`, `-0.015` → `−1.50 %`.
+pub fn signed_percent(fraction: f64) -> String {
+    let text = percent(fraction.abs());
+    if fraction < 0.0 {
+        format!("−{text}")
+    } else {
+        format!("+{text}")
+    }
+}
+
+/// A p-value with two significant digits, in scientific notation below 1e−3.
+pub fn p_value(p: f64) -> String {
+    if p < 1e-3 {
+        let e = p.log10().floor() as i32;
+        let m = p / 10f64.powi(e);
+        format!("{m:.1}e{e}")
+    } else {
+        sig(p, 2)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_shown_in_readable_units() {
+        assert_eq!(seconds(0.0123), "12.3 ms");
+        assert_eq!(seconds(2.5), "2.50 s");
+        assert_eq!(seconds(0.0000421), "42.1 µs");
+        assert_eq!(metric_value("ttft.p99", 0.25), "250 ms");
+        assert_eq!(metric_value("error_rate", 0.012), "1.20 %");
+        assert_eq!(metric_value("output_throughput", 2413.37), "2413 tok/s");
+        assert_eq!(signed_percent(-0.015), "−1.50 %");
+        assert_eq!(p_value(0.061), "0.061");
+        assert_eq!(p_value(1.3e-6), "1.3e-6");
+        assert_eq!(sig(0.01234, 3), "0.0123");
+        assert_eq!(sig(9.99999, 3), "10.0");
+    }
+}

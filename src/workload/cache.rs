@@ -1,0 +1,100 @@
+//! Loaded datasets and traces, kept for the life of the process (or of a [`Datasets`] value) so a
+//! large file is read and parsed once, not once per repetition. Entries are keyed by the resolved
+//! (canonical, where possible) path; failed loads are not cached.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+use super::dataset::Dataset;
+use super::error::WorkloadError;
+use super::trace::Trace;
+
+/// Format of a prompt dataset file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DatasetFormat {
+    /// One JSON object per line with `prompt`.
+    Jsonl,
+    /// A ShareGPT JSON array.
+    ShareGpt,
+}
+
+/// A cache of loaded datasets and traces, shared by every repetition that uses them.
+#[derive(Debug, Default)]
+pub struct Datasets {
+    datasets: Mutex<HashMap<(DatasetFormat, PathBuf), Arc<Dataset>>>,
+    traces: Mutex<HashMap<PathBuf, Arc<Trace>>>,
+}
+
+fn key(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+impl Datasets {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The process-wide cache used by [`super::build`].
+    pub fn global() -> &'static Datasets {
+        static GLOBAL: OnceLock<Datasets> = OnceLock::new();
+        GLOBAL.get_or_init(Datasets::new)
+    }
+
+    /// The dataset at `path` (already resolved against the scenario's directory), loaded on
+    /// first use.
+    pub fn dataset(
+        &self,
+        format: DatasetFormat,
+        path: &Path,
+    ) -> Result<Arc<Dataset>, WorkloadError> {
+        // Holding the lock while loading makes concurrent callers wait instead of parsing twice.
+        let mut map = self.datasets.lock().unwrap_or_else(PoisonError::into_inner);
+        let k = (format, key(path));
+        if let Some(d) = map.get(&k) {
+            return Ok(Arc::clone(d));
+        }
+        let d = Arc::new(match format {
+            DatasetFormat::Jsonl => Dataset::load_jsonl(path)?,
+            DatasetFormat::ShareGpt => Dataset::load_sharegpt(path)?,
+        });
+        map.insert(k, Arc::clone(&d));
+        Ok(d)
+    }
+
+    /// The trace at `path` (already resolved), loaded on first use.
+    pub fn trace(&self, path: &Path) -> Result<Arc<Trace>, WorkloadError> {
+        let mut map = self.traces.lock().unwrap_or_else(PoisonError::into_inner);
+        let k = key(path);
+        if let Some(t) = map.get(&k) {
+            return Ok(Arc::clone(t));
+        }
+        let t = Arc::new(Trace::load(path)?);
+        map.insert(k, Arc::clone(&t));
+        Ok(t)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn a_file_is_loaded_once_and_shared() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        writeln!(file, "{{\"prompt\": \"one two\"}}").unwrap();
+        let cache = Datasets::new();
+        let a = cache.dataset(DatasetFormat::Jsonl, file.path()).unwrap();
+        // Changing the file does not matter any more: the cached copy is served.
+        writeln!(file, "not json").unwrap();
+        let b = cache.dataset(DatasetFormat::Jsonl, file.path()).unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(
+            Datasets::new()
+                .dataset(DatasetFormat::Jsonl, file.path())
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,169 @@
+//! What one repetition sends, and when: [`build`] turns a cell's [`WorkloadConfig`] and the
+//! repetition's seeds into a [`RepetitionWork`] — the arrival process and deterministic sources
+//! of measured and warm-up requests.
+//!
+//! The seeds come from the experiment seed and the repetition, never from the cell, and every
+//! per-request quantity is drawn on request `i`'s own stream, so all cells of a repetition see
+//! the same requests at the same offsets as far as their settings allow (common random numbers:
+//! a cell with a higher rate gets the same arrival variates, scaled).
+
+pub mod arrivals;
+pub mod cache;
+pub mod dataset;
+pub mod error;
+mod jsonl;
+mod lengths;
+mod sharegpt;
+mod stream;
+mod synthetic;
+pub mod trace;
+pub mod words;
+pub mod work;
+
+use std::path::Path;
+use std::sync::Arc;
+
+pub use cache::{DatasetFormat, Datasets};
+pub use error::WorkloadError;
+
+use crate::scenario::model::{ArrivalConfig, PromptSource, WorkloadConfig};
+use lengths::{LengthDraw, LengthPlan};
+use stream::Purpose;
+use synthetic::{PrefixGroups, SyntheticSource};
+use trace::{Trace, TracePrompts};
+use work::{RepetitionWork, RequestSource};
+
+/// The random seeds of one repetition's workload (derived by the caller from the experiment seed
+/// and the repetition index, independent of the cell).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkloadSeeds {
+    /// Open-loop arrival gaps.
+    pub arrivals: u64,
+    /// Prompt text, dataset order and shared prefixes.
+    pub prompts: u64,
+    /// Prompt and output lengths.
+    pub lengths: u64,
+    /// Everything about warm-up requests (shared prefixes excepted: warm-up warms the same ones).
+    pub warmup: u64,
+}
+
+/// Builds one repetition's work, loading datasets and traces through the process-wide
+/// [`Datasets`] cache. Relative dataset and trace paths are resolved against `base_dir` (the
+/// scenario file's directory).
+pub fn build(
+    cfg: &WorkloadConfig,
+    seeds: &WorkloadSeeds,
+    base_dir: &Path,
+) -> Result<RepetitionWork, WorkloadError> {
+    Datasets::global().build(cfg, seeds, base_dir)
+}
+
+/// Seeds of one request source.
+#[derive(Clone, Copy)]
+struct SourceSeeds {
+    text: u64,
+    lengths: u64,
+    prefix: u64,
+}
+
+impl Datasets {
+    /// [`build`] with this cache.
+    pub fn build(
+        &self,
+        cfg: &WorkloadConfig,
+        seeds: &WorkloadSeeds,
+        base_dir: &Path,
+    ) -> Result<RepetitionWork, WorkloadError> {
+        lengths::check(cfg.prompt_dist, "prompt length")?;
+        lengths::check(cfg.output_dist, "output length")?;
+        if let PromptSource::SharedPrefix { prefix_tokens, .. } = cfg.prompts
+            && prefix_tokens >= cfg.prompt_tokens
+        {
+            return Err(WorkloadError::Invalid(format!(
+                "`prefix_tokens` ({prefix_tokens}) must be less than `prompt_tokens` ({}): \
+                 the prefix is part of the prompt",
+                cfg.prompt_tokens
+            )));
+        }
+        let trace = match &cfg.arrival {
+            ArrivalConfig::Trace(path) => Some(self.trace(&base_dir.join(path))?),
+            _ => None,
+        };
+        let (arrivals, requests) = arrivals::build(cfg, seeds.arrivals, trace.as_deref())?;
+        let measured = SourceSeeds {
+            text: seeds.prompts,
+            lengths: seeds.lengths,
+            prefix: seeds.prompts,
+        };
+        let warm = SourceSeeds {
+            text: seeds.warmup,
+            lengths: seeds.warmup,
+            prefix: seeds.prompts,
+        };
+        Ok(RepetitionWork {
+            warmup: cfg.warmup,
+            source: self.source(cfg, measured, trace.as_ref(), base_dir)?,
+            warmup_source: self.source(cfg, warm, trace.as_ref(), base_dir)?,
+            requests,
+            duration: cfg.duration,
+            grace: cfg.grace,
+            arrivals,
+        })
+    }
+
+    fn source(
+        &self,
+        cfg: &WorkloadConfig,
+        seeds: SourceSeeds,
+        trace: Option<&Arc<Trace>>,
+        base_dir: &Path,
+    ) -> Result<Arc<dyn RequestSource>, WorkloadError> {
+        let plan = LengthPlan::new(
+            LengthDraw::new(
+                cfg.prompt_tokens,
+                cfg.prompt_dist,
+                seeds.lengths,
+                Purpose::InputLength,
+            ),
+            LengthDraw::new(
+                cfg.output_tokens,
+                cfg.output_dist,
+                seeds.lengths,
+                Purpose::OutputLength,
+            ),
+            trace.cloned(),
+        );
+        let inner: Arc<dyn RequestSource> = match &cfg.prompts {
+            PromptSource::Synthetic => Arc::new(SyntheticSource::new(plan, seeds.text, None)),
+            PromptSource::SharedPrefix {
+                groups,
+                prefix_tokens,
+            } => {
+                let prefix = PrefixGroups {
+                    groups: *groups,
+                    tokens: *prefix_tokens,
+                    seed: seeds.prefix,
+                };
+                Arc::new(SyntheticSource::new(plan, seeds.text, Some(prefix)))
+            }
+            PromptSource::Jsonl(path) => {
+                let data = self.dataset(DatasetFormat::Jsonl, &base_dir.join(path))?;
+                Arc::new(dataset::DatasetSource::new(data, seeds.text, plan))
+            }
+            PromptSource::ShareGpt(path) => {
+                let data = self.dataset(DatasetFormat::ShareGpt, &base_dir.join(path))?;
+                Arc::new(dataset::DatasetSource::new(data, seeds.text, plan))
+            }
+        };
+        Ok(match trace {
+            Some(trace) if trace.has_prompts() => Arc::new(TracePrompts {
+                inner,
+                trace: Arc::clone(trace),
+            }),
+            _ => inner,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,105 @@
+//! The work of one repetition, as data: which requests, and when or how they are released.
+//! Both executors (the HTTP driver and the simulated engine) consume exactly this, so a
+//! scenario means the same thing on a real server and in simulation.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One chat message for `openai-chat` targets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatMessage {
+    /// `system`, `user` or `assistant`.
+    pub role: String,
+    /// The message text.
+    pub content: String,
+}
+
+/// The prompt of one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Prompt {
+    /// A completion prompt (`/v1/completions`); chat targets wrap it as one user message.
+    Text(String),
+    /// A chat conversation (`/v1/chat/completions`); completion targets join the contents.
+    Chat(Vec<ChatMessage>),
+}
+
+/// One request to send: its prompt and its length targets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestSpec {
+    /// The prompt text.
+    pub prompt: Prompt,
+    /// Prompt tokens intended (exact for synthetic prompts measured by the target's
+    /// tokenizer; an approximation otherwise — the server's usage gives the truth).
+    pub input_tokens: u32,
+    /// `max_tokens` to ask for (with `ignore_eos` where the target honours it).
+    pub max_tokens: u32,
+}
+
+/// Deterministic source of the requests of one repetition: request `i` is always the same for
+/// a given (seed, repetition), whatever the cell, so cells see common random numbers.
+pub trait RequestSource: Send + Sync {
+    /// Token lengths of request `i` (input, max output) without building its text; the
+    /// simulated engine needs only these.
+    fn lengths(&self, i: u64) -> (u32, u32);
+    /// The full request `i`.
+    fn request(&self, i: u64) -> RequestSpec;
+}
+
+/// How requests are released to the target.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arrivals {
+    /// Open loop: request `i` is scheduled at `offsets_ns[i]` (ns from the repetition origin,
+    /// non-decreasing, first one 0). With `max_concurrency`, a request due while that many are
+    /// in flight waits for a free slot (the wait shows in `queue_delay` and `ttft_sched`).
+    Open {
+        /// Scheduled send offsets, one per measured request.
+        offsets_ns: Vec<u64>,
+        /// Optional cap on requests in flight.
+        max_concurrency: Option<NonZeroU32>,
+    },
+    /// Closed loop: keep exactly `concurrency` requests in flight; each completion releases
+    /// the next request at once (its scheduled time is the completion instant).
+    Closed {
+        /// Requests in flight.
+        concurrency: NonZeroU32,
+    },
+    /// Batch mode: send `size` requests together, wait for all of them, repeat.
+    Batch {
+        /// Requests per batch (BS).
+        size: NonZeroU32,
+    },
+}
+
+/// Everything an executor needs to run one repetition of one cell.
+#[derive(Clone)]
+pub struct RepetitionWork {
+    /// Requests sent first and discarded (not recorded), in order, closed-loop at the
+    /// repetition's concurrency (or one at a time for open loop).
+    pub warmup: u32,
+    /// Source of measured requests (index 0..) and of warm-up requests (separate stream).
+    pub source: Arc<dyn RequestSource>,
+    /// Source of warm-up requests.
+    pub warmup_source: Arc<dyn RequestSource>,
+    /// Measured requests to release; `None` means "until `duration` ends" (closed/batch).
+    pub requests: Option<u64>,
+    /// Stop releasing requests this long after the origin; requests in flight then are
+    /// drained for `grace` and counted; unsent ones are not recorded.
+    pub duration: Option<Duration>,
+    /// How long in-flight requests may finish after `duration`.
+    pub grace: Duration,
+    /// The release process.
+    pub arrivals: Arrivals,
+}
+
+impl std::fmt::Debug for RepetitionWork {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RepetitionWork")
+            .field("warmup", &self.warmup)
+            .field("requests", &self.requests)
+            .field("duration", &self.duration)
+            .field("grace", &self.grace)
+            .field("arrivals", &self.arrivals)
+            .finish_non_exhaustive()
+    }
+}
