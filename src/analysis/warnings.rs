@@ -18,6 +18,7 @@ pub(super) fn collect(
     comparisons: &[ComparisonRow],
 ) -> Vec<String> {
     let mut out: Vec<String> = scenario.warnings.clone();
+    let mut per_cell: Vec<(String, String)> = Vec::new();
     let planned = scenario.experiment.repetitions.get() as usize;
     for (cell, desc) in cells.iter().zip(described) {
         let label = &desc.label;
@@ -30,8 +31,9 @@ pub(super) fn collect(
         failures(cell, label, &mut out);
         client(cell, label, &mut out);
         outputs(cell, label, &mut out);
-        noise(scenario, cell, desc, &mut out);
+        noise(scenario, cell, desc, &mut per_cell);
     }
+    out.extend(group_by_message(per_cell, described.len()));
     for c in comparisons.iter().filter(|c| c.comparison.tests_disagree) {
         out.push(format!(
             "{} {} at {}: Welch and Brunner–Munzel disagree (difference driven by shape or outliers)",
@@ -132,8 +134,33 @@ fn outputs(cell: &CellResults, label: &str, out: &mut Vec<String>) {
     }
 }
 
-fn noise(scenario: &Scenario, cell: &CellResults, desc: &CellAnalysis, out: &mut Vec<String>) {
-    let label = &desc.label;
+/// Joins identical messages about several cells into one line.
+fn group_by_message(items: Vec<(String, String)>, cells: usize) -> Vec<String> {
+    let mut grouped: Vec<(String, Vec<String>)> = Vec::new();
+    for (cell, message) in items {
+        match grouped.iter_mut().find(|(m, _)| *m == message) {
+            Some((_, labels)) => labels.push(cell),
+            None => grouped.push((message, vec![cell])),
+        }
+    }
+    grouped
+        .into_iter()
+        .map(|(message, labels)| match labels.len() {
+            1 => format!("cell {}: {message}", labels[0]),
+            n if n == cells && n > 1 => format!("all {n} cells: {message}"),
+            _ => format!("cells {}: {message}", labels.join(", ")),
+        })
+        .collect()
+}
+
+/// Noise, tail sufficiency and drift of the primary metrics (statistics.md §2.7).
+fn noise(
+    scenario: &Scenario,
+    cell: &CellResults,
+    desc: &CellAnalysis,
+    out: &mut Vec<(String, String)>,
+) {
+    let label = desc.label.clone();
     let cv_warn = scenario.analysis.cv_warn;
     let requests = cell
         .reps
@@ -141,6 +168,7 @@ fn noise(scenario: &Scenario, cell: &CellResults, desc: &CellAnalysis, out: &mut
         .map(|r| r.summary.completed)
         .min()
         .unwrap_or(0);
+    let (mut thin_tails, mut noisy) = (Vec::new(), Vec::new());
     for metric in &scenario.analysis.primary {
         let Some(d) = desc.metrics.get(metric) else {
             continue;
@@ -148,40 +176,72 @@ fn noise(scenario: &Scenario, cell: &CellResults, desc: &CellAnalysis, out: &mut
         let tail = names::info(metric).is_some_and(|i| i.tail);
         let limit = if tail { 2.0 * cv_warn } else { cv_warn };
         if let Some(cv) = d.cv.filter(|cv| *cv > limit) {
-            out.push(format!(
-                "cell {label}: run-to-run CV of {metric} is {} (> {})",
+            noisy.push(format!(
+                "{metric} {} (> {})",
                 units::percent(cv),
                 units::percent(limit)
             ));
         }
         if metric.ends_with(".p99") && !stats::tail_is_reliable(requests as usize, 0.99) {
-            out.push(format!(
-                "cell {label}: {metric} from {requests} requests per repetition is unreliable (needs ≥ 1000)"
-            ));
+            thin_tails.push(metric.as_str());
         }
-        let mut ordered: Vec<(usize, f64)> = cell
-            .reps
-            .iter()
-            .filter_map(|r| Some((r.order, *r.summary.values.get(metric)?)))
-            .collect();
-        ordered.sort_by_key(|(o, _)| *o);
-        let values: Vec<f64> = ordered.into_iter().map(|(_, v)| v).collect();
-        let tau = scenario
-            .analysis
-            .thresholds
-            .get(metric)
-            .copied()
-            .unwrap_or_else(|| names::default_threshold(metric));
-        if let Some(mk) = stats::mann_kendall(&values)
-            && mk.p < 0.05
-            && mk.relative_drift.is_some_and(|d| d.abs() >= tau / 2.0)
-        {
-            out.push(format!(
-                "cell {label}: {metric} drifts {} over {} repetitions (Mann–Kendall p = {})",
-                units::signed_percent(mk.relative_drift.unwrap_or(0.0)),
-                values.len(),
-                units::p_value(mk.p)
-            ));
+        if let Some(text) = drift(scenario, cell, metric) {
+            out.push((label.clone(), text));
         }
     }
+    if !noisy.is_empty() {
+        out.push((
+            label.clone(),
+            format!("high run-to-run CV: {}", noisy.join(", ")),
+        ));
+    }
+    if !thin_tails.is_empty() {
+        out.push((
+            label,
+            format!(
+                "{} from {requests} requests per repetition {} unreliable (p99 needs ≥ 1000)",
+                thin_tails.join(", "),
+                if thin_tails.len() == 1 { "is" } else { "are" }
+            ),
+        ));
+    }
+}
+
+/// Values of a metric in execution order.
+fn in_run_order(cell: &CellResults, metric: &str) -> Vec<f64> {
+    let mut ordered: Vec<(usize, f64)> = cell
+        .reps
+        .iter()
+        .filter_map(|r| Some((r.order, *r.summary.values.get(metric)?)))
+        .collect();
+    ordered.sort_by_key(|(o, _)| *o);
+    ordered.into_iter().map(|(_, v)| v).collect()
+}
+
+/// A drift warning when Mann–Kendall finds a trend of at least τ/2 over the run, unless the
+/// scheduled arrival rate drifts the same way: then the workload's realisation, not the
+/// system, moved (open-loop throughput follows the offered rate).
+fn drift(scenario: &Scenario, cell: &CellResults, metric: &str) -> Option<String> {
+    let values = in_run_order(cell, metric);
+    let tau = scenario
+        .analysis
+        .thresholds
+        .get(metric)
+        .copied()
+        .unwrap_or_else(|| names::default_threshold(metric));
+    let mk = stats::mann_kendall(&values)?;
+    let d = mk.relative_drift?;
+    if mk.p >= 0.05 || d.abs() < tau / 2.0 {
+        return None;
+    }
+    let offered = stats::mann_kendall(&in_run_order(cell, "scheduled_rate"));
+    if offered.is_some_and(|o| o.p < 0.05 && o.s.signum() == mk.s.signum()) {
+        return None;
+    }
+    Some(format!(
+        "{metric} drifts {} over {} repetitions (Mann–Kendall p = {})",
+        units::signed_percent(d),
+        values.len(),
+        units::p_value(mk.p)
+    ))
 }

@@ -16,7 +16,7 @@ use crate::store::{self, CellEntry, Manifest, RunDir, SCHEMA_VERSION};
 use crate::units;
 
 /// The manifest of a new run.
-pub(super) fn new_manifest(plan: &Plan, path: &Path, target: &TargetArgs) -> Manifest {
+pub fn new_manifest(plan: &Plan, path: &Path, target: &TargetArgs) -> Manifest {
     use sha2::{Digest, Sha256};
     let exp = &plan.scenario.experiment;
     let hash = Sha256::digest(plan.scenario.text.as_bytes());

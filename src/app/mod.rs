@@ -15,7 +15,7 @@ use crate::run::{self, RunEnd};
 use crate::scenario::{self, Scenario};
 use crate::store::{self, Manifest, RunDir};
 
-pub use finish::{finish_run, load_results};
+pub use finish::{finish_run, load_results, new_manifest};
 
 /// How a command ended, when it did not fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

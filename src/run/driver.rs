@@ -215,7 +215,7 @@ async fn batch_loop<S: Sender>(
 ) -> u64 {
     let limit = work.requests.unwrap_or(u64::MAX);
     let mut i = 0u64;
-    while i < limit && !release_end.is_some_and(|end| Instant::now() >= end) {
+    while i < limit && release_end.is_none_or(|end| Instant::now() < end) {
         let scheduled = ctx.ns_since_origin(Instant::now());
         let mut tasks = JoinSet::new();
         for _ in 0..size {

@@ -95,16 +95,14 @@ pub async fn execute(plan: &Plan, dir: &RunDir, show_progress: bool) -> Result<R
                 cell: cell_id.clone(),
                 source,
             })?;
-        if !executors.contains_key(&slot.cell) {
-            let exec = CellExecutor::new(config, work.requests)
-                .await
-                .map_err(|source| RunError::Executor {
-                    cell: cell_id.clone(),
-                    source,
-                })?;
-            executors.insert(slot.cell, exec);
-        }
-        let exec = &executors[&slot.cell];
+        let exec = match executors.entry(slot.cell) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(
+                CellExecutor::new(config, work.requests)
+                    .await
+                    .map_err(|source| RunError::Executor { cell: cell_id.clone(), source })?,
+            ),
+        };
         progress.start(&cell_id, slot.round, work.requests);
         let writer = dir.start_repetition(&cell_id, slot.round)?;
         let engine_seed = seed::derive(seed, Some(&cell_id), slot.round, "engine");

@@ -1,0 +1,196 @@
+//! End to end over HTTP against exp's own fixed-timing server, whose truth is its log of when
+//! it actually wrote each first and last token (not its configuration).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use exp::analysis::{self, ComparisonRow};
+use exp::backend::{ApiKind, Client, ClientConfig};
+use exp::plan::Plan;
+use exp::record::RequestRecord;
+use exp::serve::{self, FixedServerHandle, FixedTiming};
+use exp::stats::Verdict;
+use exp::store::RunDir;
+use exp::workload::work::{Arrivals, Prompt, RepetitionWork, RequestSource, RequestSpec};
+
+async fn server(ttft_ms: u64, itl_ms: u64, slowdown: f64) -> FixedServerHandle {
+    let mut timing = FixedTiming::new(
+        Duration::from_millis(ttft_ms),
+        Duration::from_millis(itl_ms),
+    );
+    timing.slowdown = slowdown;
+    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    serve::spawn_fixed(addr, timing).await.unwrap()
+}
+
+struct Words;
+impl RequestSource for Words {
+    fn lengths(&self, _i: u64) -> (u32, u32) {
+        (8, 20)
+    }
+    fn request(&self, i: u64) -> RequestSpec {
+        RequestSpec {
+            prompt: Prompt::Text(format!("the quick brown fox {i} jumps over it")),
+            input_tokens: 8,
+            max_tokens: 20,
+        }
+    }
+}
+
+/// exp's TTFT and E2E per request agree with the server's own log within 1 ms on average.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ttft_and_e2e_agree_with_the_servers_write_log() {
+    let srv = server(50, 5, 1.0).await;
+    let client = Client::new(ClientConfig {
+        kind: ApiKind::Completions,
+        base_url: srv.base_url(),
+        model: "exp-fixed".into(),
+        headers: vec![],
+        api_key: None,
+        timeout: Duration::from_secs(30),
+        idle_timeout: Duration::from_secs(10),
+        ignore_eos: true,
+        continuous_usage_stats: false,
+        max_connections: 16,
+    })
+    .unwrap();
+    let n = 30u64;
+    let work = RepetitionWork {
+        warmup: 3,
+        source: Arc::new(Words),
+        warmup_source: Arc::new(Words),
+        requests: Some(n),
+        duration: None,
+        grace: Duration::from_secs(5),
+        // Sends 40 ms apart: each request's arrival at the server is unambiguous.
+        arrivals: Arrivals::Open {
+            offsets_ns: (0..n).map(|i| i * 40_000_000).collect(),
+            max_concurrency: None,
+        },
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let report = exp::run::driver::drive(Arc::new(client), &work, tx).await;
+    let mut records: Vec<RequestRecord> = Vec::new();
+    while let Some(r) = rx.recv().await {
+        records.push(r);
+    }
+    records.sort_by_key(|r| r.index);
+    assert_eq!(records.len(), n as usize);
+
+    let truth = srv.truth();
+    let (mut ttft_err, mut e2e_err) = (0.0f64, 0.0f64);
+    for rec in &records {
+        assert!(rec.outcome.is_ok(), "{:?}", rec.outcome);
+        assert_eq!(rec.output_tokens, Some(20), "tokens from usage");
+        let sent = report.origin + Duration::from_nanos(rec.sent_ns.unwrap());
+        // The server entry received closest after the send.
+        let entry = truth
+            .iter()
+            .filter(|t| t.received >= sent)
+            .min_by_key(|t| t.received - sent)
+            .expect("the server logged the request");
+        let first = entry.first_token.unwrap();
+        let last = entry.last_token.unwrap();
+        let measured_ttft = (rec.chunks[0].at_ns - rec.sent_ns.unwrap()) as f64 / 1e9;
+        let measured_e2e = (rec.done_ns.unwrap() - rec.sent_ns.unwrap()) as f64 / 1e9;
+        // Truth: from our send to the server's write; the send → receive hop belongs to the
+        // request, so it is part of both.
+        ttft_err += measured_ttft - (first - sent).as_secs_f64();
+        e2e_err += measured_e2e - (last - sent).as_secs_f64();
+    }
+    let (ttft_err, e2e_err) = (ttft_err / n as f64, e2e_err / n as f64);
+    println!(
+        "mean error vs server log: ttft {:.3} ms, e2e {:.3} ms",
+        ttft_err * 1e3,
+        e2e_err * 1e3
+    );
+    assert!(ttft_err.abs() < 1e-3, "mean TTFT error {ttft_err}");
+    assert!(e2e_err.abs() < 1e-3, "mean E2E error {e2e_err}");
+    srv.shutdown().await.unwrap();
+}
+
+/// Runs a two-cell scenario through the whole pipeline and returns its comparisons.
+async fn compare_two_cells(scenario_text: &str) -> Vec<ComparisonRow> {
+    let out = tempfile::tempdir().unwrap();
+    let scenario = exp::scenario::parse(scenario_text, Path::new("e2e.toml"), &[])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let plan = Plan::build(scenario).unwrap();
+    let manifest = exp::app::new_manifest(&plan, Path::new("e2e.toml"), &Default::default());
+    let dir = RunDir::create(out.path(), &manifest, &plan.scenario.text).unwrap();
+    let end = exp::run::execute(&plan, &dir, false).await.unwrap();
+    assert_eq!(end, exp::run::RunEnd::Complete);
+    let cells = exp::app::load_results(&dir, &manifest, &plan).unwrap();
+    analysis::analyze(&plan.scenario, &cells).comparisons
+}
+
+fn two_cell_scenario(sweep: &str, base_url: &str, header: &str) -> String {
+    format!(
+        r#"
+[experiment]
+name = "e2e"
+description = "two cells"
+seed = 1
+repetitions = 10
+[target]
+kind = "openai-completions"
+base_url = "{base_url}"
+model = "exp-fixed"
+headers = {{ "x-dummy" = "{header}" }}
+[vars.fixed]
+prompt_tokens = 16
+output_tokens = 12
+requests = 16
+concurrency = 4
+[vars.sweep]
+{sweep}
+[workload]
+arrival = "closed"
+warmup = 4
+[analysis]
+primary = ["ttft.mean", "tpot.mean", "e2e.mean", "output_throughput"]
+"#
+    )
+}
+
+/// Issue 2: cells that differ only in something the server ignores are never a regression.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_variable_the_server_ignores_is_no_change() {
+    let srv = server(30, 3, 1.0).await;
+    let text = two_cell_scenario("dummy = [\"a\", \"b\"]", &srv.base_url(), "{{ dummy }}");
+    let rows = compare_two_cells(&text).await;
+    assert_eq!(rows.len(), 4);
+    for r in &rows {
+        assert!(
+            matches!(r.verdict, Verdict::NoChange | Verdict::WithinNoise),
+            "{}: {} ({:?})",
+            r.metric,
+            r.verdict,
+            r.comparison.relative.as_ref().map(|x| x.change)
+        );
+    }
+}
+
+/// Issue 2: the same pair with one side's server 10 % slower is a regression in latency.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ten_percent_slower_server_is_a_regression() {
+    let fast = server(30, 3, 1.0).await;
+    let slow = server(30, 3, 1.1).await;
+    let (a, b) = (fast.addr().port(), slow.addr().port());
+    let text = two_cell_scenario(
+        &format!("port = [{a}, {b}]"),
+        "http://127.0.0.1:{{ port }}/v1",
+        "x",
+    );
+    let rows = compare_two_cells(&text).await;
+    for r in &rows {
+        assert_eq!(
+            r.verdict,
+            Verdict::Regression,
+            "{}: {:?}",
+            r.metric,
+            r.comparison.relative.as_ref().map(|x| x.change)
+        );
+    }
+}
