@@ -172,7 +172,12 @@ pub fn finish_run(
     write: bool,
 ) -> anyhow::Result<bool> {
     let cells = load_results(dir, manifest, plan)?;
-    let analysis = analysis::analyze(&plan.scenario, &cells);
+    let mut analysis = analysis::analyze(&plan.scenario, &cells);
+    if plan.configs.iter().any(|c| c.target.kind != TargetKind::Sim && c.target.tokenizer.is_none()) {
+        analysis.warnings.push(
+            "prompt lengths are approximate (synthetic prompts are counted in words, not the model's tokens); input token counts and throughputs use the server's usage".into(),
+        );
+    }
     let summary = SummaryFile {
         schema_version: SCHEMA_VERSION,
         run_id: &manifest.run_id,
