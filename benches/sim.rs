@@ -26,8 +26,15 @@ fn main() {
         warmup: 0,
         grace: Duration::from_secs(30),
     };
-    let seeds = WorkloadSeeds { arrivals: 1, prompts: 2, lengths: 3, warmup: 4 };
-    let work = Datasets::new().build(&cfg, &seeds, std::path::Path::new(".")).expect("workload");
+    let seeds = WorkloadSeeds {
+        arrivals: 1,
+        prompts: 2,
+        lengths: 3,
+        warmup: 4,
+    };
+    let work = Datasets::new()
+        .build(&cfg, &seeds, std::path::Path::new("."))
+        .expect("workload");
     let model = ModelConfig::load("llama-3.1-8b").expect("catalog model");
     let gpu = Gpu::load("h100-sxm").expect("catalog gpu");
     let (w, kv) = (model.dtype, model.default_kv_dtype());
@@ -39,11 +46,23 @@ fn main() {
     let run = sim::run_repetition(&work, &params, deployment.as_ref(), 7).expect("simulation");
     let wall = start.elapsed().as_secs_f64();
     let chunks: usize = run.records.iter().map(|r| r.chunks.len()).sum();
-    println!("simulated engine: {requests} requests (512 in, 128 out, Poisson 2000/s, past capacity)");
+    println!(
+        "simulated engine: {requests} requests (512 in, 128 out, Poisson 2000/s, past capacity)"
+    );
     println!("  wall time           {wall:.2} s");
-    println!("  simulated requests  {:.0} per wall-clock second (target ≥ 20000)", requests as f64 / wall);
-    println!("  simulated tokens    {:.0} per wall-clock second", chunks as f64 / wall);
-    println!("  engine steps        {} ({:.0} per second)", run.stats.steps, run.stats.steps as f64 / wall);
+    println!(
+        "  simulated requests  {:.0} per wall-clock second (target ≥ 20000)",
+        requests as f64 / wall
+    );
+    println!(
+        "  simulated tokens    {:.0} per wall-clock second",
+        chunks as f64 / wall
+    );
+    println!(
+        "  engine steps        {} ({:.0} per second)",
+        run.stats.steps,
+        run.stats.steps as f64 / wall
+    );
 
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("rep.jsonl");
@@ -56,5 +75,9 @@ fn main() {
     std::io::Write::flush(&mut out).expect("flush");
     let wall = start.elapsed().as_secs_f64();
     let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-    println!("writing records: {requests} records, {:.1} MB in {wall:.2} s ({:.0} records/s)", bytes as f64 / 1e6, requests as f64 / wall);
+    println!(
+        "writing records: {requests} records, {:.1} MB in {wall:.2} s ({:.0} records/s)",
+        bytes as f64 / 1e6,
+        requests as f64 / wall
+    );
 }

@@ -194,3 +194,63 @@ async fn a_ten_percent_slower_server_is_a_regression() {
         );
     }
 }
+
+/// Issue 6: an API key and a header marked secret never reach the run directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_never_reach_the_run_directory() {
+    let srv = server(5, 1, 1.0).await;
+    let key = "sk-exp-test-4f1d2c9a77";
+    let header_secret = "hdr-secret-9b3e51";
+    // SAFETY: this test owns this variable name; no other test reads or writes it.
+    unsafe { std::env::set_var("EXP_E2E_SECRET_KEY", key) };
+    let text = format!(
+        r#"
+[experiment]
+name = "secrets"
+description = "secrets must not leak"
+repetitions = 2
+[target]
+kind = "openai-chat"
+base_url = "{}"
+model = "exp-fixed"
+api_key_env = "EXP_E2E_SECRET_KEY"
+headers = {{ "x-plain" = "visible", "x-token" = {{ value = "{header_secret}", secret = true }} }}
+[vars.fixed]
+requests = 4
+concurrency = 2
+[workload]
+arrival = "closed"
+warmup = 0
+"#,
+        srv.base_url()
+    );
+    let out = tempfile::tempdir().unwrap();
+    let scenario = exp::scenario::parse(&text, Path::new("secrets.toml"), &[])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let plan = Plan::build(scenario).unwrap();
+    let manifest = exp::app::new_manifest(&plan, Path::new("secrets.toml"), &Default::default());
+    let dir = RunDir::create(out.path(), &manifest, &plan.scenario.text).unwrap();
+    exp::run::execute(&plan, &dir, false).await.unwrap();
+    exp::app::finish_run(&dir, &manifest, &plan, None, true).unwrap();
+    let mut files = 0;
+    for entry in walkdir::WalkDir::new(out.path())
+        .into_iter()
+        .filter_map(Result::ok)
+    {
+        if entry.file_type().is_file() {
+            files += 1;
+            let bytes = std::fs::read(entry.path()).unwrap();
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(!text.contains(key), "API key in {}", entry.path().display());
+            // The scenario copy holds the header value as the user wrote it; nothing else may.
+            if entry.file_name() != "scenario.toml" {
+                assert!(
+                    !text.contains(header_secret),
+                    "secret header in {}",
+                    entry.path().display()
+                );
+            }
+        }
+    }
+    assert!(files >= 6, "run directory written ({files} files)");
+}

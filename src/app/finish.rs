@@ -173,7 +173,11 @@ pub fn finish_run(
 ) -> anyhow::Result<bool> {
     let cells = load_results(dir, manifest, plan)?;
     let mut analysis = analysis::analyze(&plan.scenario, &cells);
-    if plan.configs.iter().any(|c| c.target.kind != TargetKind::Sim && c.target.tokenizer.is_none()) {
+    if plan
+        .configs
+        .iter()
+        .any(|c| c.target.kind != TargetKind::Sim && c.target.tokenizer.is_none())
+    {
         analysis.warnings.push(
             "prompt lengths are approximate (synthetic prompts are counted in words, not the model's tokens); input token counts and throughputs use the server's usage".into(),
         );

@@ -100,7 +100,10 @@ pub async fn execute(plan: &Plan, dir: &RunDir, show_progress: bool) -> Result<R
             std::collections::hash_map::Entry::Vacant(e) => e.insert(
                 CellExecutor::new(config, work.requests)
                     .await
-                    .map_err(|source| RunError::Executor { cell: cell_id.clone(), source })?,
+                    .map_err(|source| RunError::Executor {
+                        cell: cell_id.clone(),
+                        source,
+                    })?,
             ),
         };
         progress.start(&cell_id, slot.round, work.requests);
