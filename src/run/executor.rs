@@ -58,14 +58,14 @@ pub enum CellExecutor {
 }
 
 impl Sender for Client {
-    fn send(
+    async fn send(
         &self,
         req: RequestSpec,
         index: u64,
         origin: std::time::Instant,
         scheduled_ns: u64,
-    ) -> impl std::future::Future<Output = RequestRecord> + Send {
-        async move { Client::send(self, &req, index, origin, scheduled_ns).await }
+    ) -> RequestRecord {
+        Client::send(self, &req, index, origin, scheduled_ns).await
     }
 }
 
