@@ -102,7 +102,7 @@ impl Plan {
         );
         let _ = writeln!(
             out,
-            "design    {} cell(s) × {} repetition(s), {:?} order, seed {}",
+            "design    {} cell(s) × {} repetition(s), {} order, seed {}",
             self.cells.len(),
             reps,
             exp.order,
@@ -112,7 +112,7 @@ impl Plan {
             "simulated engine (virtual time)".to_string()
         } else {
             let t = &self.configs[0].target;
-            format!("{:?} at {}", t.kind, t.base_url.as_deref().unwrap_or("?"))
+            format!("{} at {}", t.kind, t.base_url.as_deref().unwrap_or("?"))
         };
         let _ = writeln!(out, "target    {target}");
         let _ = writeln!(out, "\n  #  cell{:<32}  requests/rep  min time/rep", "");

@@ -26,12 +26,14 @@ pub enum ReportError {
         source: std::io::Error,
     },
     /// minijinja refused the template or the data (e.g. an undefined variable).
-    #[error("template {name}: {source:#}")]
+    #[error("template {name}: {source:#}{hint}")]
     Render {
         /// Template name.
         name: String,
         /// minijinja's error (with line).
         source: minijinja::Error,
+        /// For an undefined variable, a line naming what a template can use; else empty.
+        hint: String,
     },
 }
 
@@ -59,11 +61,30 @@ pub fn render(model: &ReportModel, template: Option<&Path>) -> Result<String, Re
     );
     let err = |source| ReportError::Render {
         name: name.clone(),
+        hint: undefined_hint(&source, model),
         source,
     };
     env.add_template_owned(name.clone(), source).map_err(err)?;
     let tmpl = env.get_template(&name).map_err(err)?;
     tmpl.render(minijinja::value::Serde(model)).map_err(err)
+}
+
+/// minijinja's debug block lists only the referenced names that exist, so for an undefined
+/// variable say which top-level names the view model has.
+fn undefined_hint(err: &minijinja::Error, model: &ReportModel) -> String {
+    if err.kind() != minijinja::ErrorKind::UndefinedError {
+        return String::new();
+    }
+    match serde_json::to_value(model) {
+        Ok(serde_json::Value::Object(map)) => {
+            let names: Vec<&str> = map.keys().map(String::as_str).collect();
+            format!(
+                "\nhint: a report template can use these top-level names: {}",
+                names.join(", ")
+            )
+        }
+        _ => String::new(),
+    }
 }
 
 #[cfg(test)]

@@ -184,6 +184,9 @@ async fn closed_loop<S: Sender>(
     let released = Arc::new(AtomicU64::new(0));
     let limit = work.requests.unwrap_or(u64::MAX);
     let mut tasks = JoinSet::new();
+    // Instants before the origin saturate to 0: a request sent during the lead time would be
+    // recorded as sent later than it was, and its TTFT understated by up to LEAD.
+    tokio::time::sleep_until(ctx.origin).await;
     for _ in 0..concurrency {
         let (ctx, next, released) = (ctx.clone(), next.clone(), released.clone());
         let source = work.source.clone();
@@ -215,6 +218,8 @@ async fn batch_loop<S: Sender>(
 ) -> u64 {
     let limit = work.requests.unwrap_or(u64::MAX);
     let mut i = 0u64;
+    // As in the closed loop: nothing is sent before the origin.
+    tokio::time::sleep_until(ctx.origin).await;
     while i < limit && release_end.is_none_or(|end| Instant::now() < end) {
         let scheduled = ctx.ns_since_origin(Instant::now());
         let mut tasks = JoinSet::new();

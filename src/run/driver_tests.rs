@@ -12,6 +12,8 @@ struct Fake {
     in_flight: AtomicU32,
     peak: AtomicU32,
     calls: AtomicU64,
+    /// Sends made before the origin (their instants would saturate to 0).
+    early: AtomicU32,
 }
 
 impl Sender for Fake {
@@ -23,6 +25,9 @@ impl Sender for Fake {
         scheduled_ns: u64,
     ) -> RequestRecord {
         self.calls.fetch_add(1, Ordering::SeqCst);
+        if std::time::Instant::now() < origin {
+            self.early.fetch_add(1, Ordering::SeqCst);
+        }
         let sent = origin.elapsed().as_nanos() as u64;
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.peak.fetch_max(now, Ordering::SeqCst);
@@ -152,6 +157,11 @@ async fn closed_loop_holds_exactly_its_concurrency() {
     assert_eq!(fake.peak.load(Ordering::SeqCst), 4);
     let indices: Vec<u64> = recs.iter().map(|r| r.index).collect();
     assert_eq!(indices, (0..40).collect::<Vec<_>>());
+    assert_eq!(
+        fake.early.load(Ordering::SeqCst),
+        0,
+        "sent before the origin"
+    );
 }
 
 #[tokio::test]
@@ -167,6 +177,11 @@ async fn batch_mode_sends_whole_batches_and_waits_for_them() {
     // Requests of one batch share their scheduled instant; the next batch starts after.
     assert_eq!(recs[0].scheduled_ns, recs[2].scheduled_ns);
     assert!(recs[3].scheduled_ns >= recs[2].done_ns.unwrap());
+    assert_eq!(
+        fake.early.load(Ordering::SeqCst),
+        0,
+        "sent before the origin"
+    );
 }
 
 #[tokio::test]

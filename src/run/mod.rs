@@ -9,6 +9,7 @@ mod progress;
 
 pub use executor::{CellExecutor, ExecutorError};
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::time::Instant;
@@ -80,6 +81,14 @@ pub async fn execute(plan: &Plan, dir: &RunDir, show_progress: bool) -> Result<R
     let datasets = Datasets::new();
     let mut executors: HashMap<usize, CellExecutor> = HashMap::new();
     let seed = plan.scenario.experiment.seed;
+    // One Ctrl-C listener for the whole run, polled once now: tokio installs the handler on
+    // the first poll and from then on remembers a signal even while no repetition is being
+    // awaited (while its records are synced, say). A listener made per repetition missed
+    // those, and the default handler was gone, so Ctrl-C was ignored.
+    let mut interrupt = std::pin::pin!(tokio::signal::ctrl_c());
+    if futures_util::FutureExt::now_or_never(&mut interrupt).is_some() {
+        return Ok(RunEnd::Interrupted);
+    }
 
     for slot in todo {
         let cell = &plan.cells[slot.cell];
@@ -95,28 +104,28 @@ pub async fn execute(plan: &Plan, dir: &RunDir, show_progress: bool) -> Result<R
                 cell: cell_id.clone(),
                 source,
             })?;
-        let exec = match executors.entry(slot.cell) {
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => e.insert(
-                CellExecutor::new(config, work.requests)
-                    .await
-                    .map_err(|source| RunError::Executor {
-                        cell: cell_id.clone(),
-                        source,
-                    })?,
-            ),
-        };
+        if let Entry::Vacant(entry) = executors.entry(slot.cell) {
+            let exec = CellExecutor::new(config, work.requests)
+                .await
+                .map_err(|source| RunError::Executor {
+                    cell: cell_id.clone(),
+                    source,
+                })?;
+            entry.insert(exec);
+        }
+        let exec = &executors[&slot.cell];
         progress.start(&cell_id, slot.round, work.requests);
         let writer = dir.start_repetition(&cell_id, slot.round)?;
         let engine_seed = seed::derive(seed, Some(&cell_id), slot.round, "engine");
         let started = Instant::now();
         let cpu_before = process_cpu_seconds();
         let outcome = tokio::select! {
-            out = exec.run(&work, writer, engine_seed, progress.counter()) => out?,
-            _ = tokio::signal::ctrl_c() => {
+            biased;
+            _ = &mut interrupt => {
                 progress.abandon("interrupted: finished repetitions are kept");
                 return Ok(RunEnd::Interrupted);
             }
+            out = exec.run(&work, writer, engine_seed, progress.counter()) => out?,
         };
         let marker = RepMarker {
             schema_version: SCHEMA_VERSION,

@@ -106,6 +106,16 @@ pub enum RunOrder {
     Sequential,
 }
 
+/// The scenario spelling (`randomized-blocks`, `sequential`), for plans and reports.
+impl std::fmt::Display for RunOrder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RunOrder::RandomizedBlocks => "randomized-blocks",
+            RunOrder::Sequential => "sequential",
+        })
+    }
+}
+
 /// `[vars]`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct VarSpec {
@@ -207,6 +217,17 @@ pub enum TargetKind {
     OpenaiCompletions,
     /// `POST {base_url}/chat/completions`, streaming.
     OpenaiChat,
+}
+
+/// The scenario spelling (`sim`, `openai-completions`, `openai-chat`), for plans and reports.
+impl std::fmt::Display for TargetKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TargetKind::Sim => "sim",
+            TargetKind::OpenaiCompletions => "openai-completions",
+            TargetKind::OpenaiChat => "openai-chat",
+        })
+    }
 }
 
 /// `[target]`, rendered for one cell.

@@ -112,11 +112,12 @@ async fn tokens_are_written_at_absolute_deadlines() {
     // idle, more on a busy machine); 199 relative 1 ms sleeps would add that lateness up
     // (measured here: 199 × `sleep(1ms)` takes about 400 ms, not 199 ms).
     assert!(
-        first >= Duration::from_millis(30) && first < Duration::from_millis(55),
+        first >= Duration::from_millis(30) && first < Duration::from_millis(130),
         "{first:?}"
     );
+    // Generous on a loaded machine: lateness of one wake-up, not of 199 accumulated ones.
     assert!(
-        last >= Duration::from_millis(229) && last < Duration::from_millis(260),
+        last >= Duration::from_millis(229) && last < Duration::from_millis(350),
         "{last:?}"
     );
 }

@@ -1,0 +1,132 @@
+//! `--target` against a real HTTP server (issue 2, "Done means"): `exp serve --fixed` runs as
+//! a separate process with known timing, `exp run --target` measures it; then the same run
+//! against a closed port records connect failures and still reports.
+
+mod common;
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::time::Duration;
+
+use common::{json, planned_slots, records, run, spawn, summary_n, text, wait_until};
+
+/// A port that was free a moment ago.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `exp run http_small.toml --target <url>` into `out`.
+fn run_against(url: &str, out: &Path, extra: &[&str]) -> common::Outcome {
+    let mut args = vec![
+        "run",
+        "tests/fixtures/cli/http_small.toml",
+        "--target",
+        url,
+        "--out",
+        out.to_str().unwrap(),
+        "--no-progress",
+    ];
+    args.extend_from_slice(extra);
+    run(args)
+}
+
+fn ms(ns: &serde_json::Value) -> f64 {
+    ns.as_u64().expect("nanoseconds") as f64 / 1e6
+}
+
+#[test]
+fn a_live_server_is_measured_with_its_known_timing() {
+    let port = free_port();
+    let server = spawn(common::exp([
+        "serve",
+        "--fixed",
+        "ttft=20ms,itl=2ms",
+        "--port",
+        &port.to_string(),
+    ]));
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    wait_until("exp serve to listen", || {
+        TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+    });
+    let url = format!("http://127.0.0.1:{port}/v1");
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = run_against(&url, out_dir.path(), &[]);
+    server.signal(libc::SIGKILL);
+    let _ = server.wait();
+    let out = out.expect_code(0);
+    let dir = out.run_dir();
+
+    let manifest = json(&dir.join("manifest.json"));
+    assert_eq!(manifest["target_override"], url.as_str());
+    let mut ttfts = Vec::new();
+    for (cell, round) in planned_slots(&dir) {
+        let recs = records(&dir, &cell, round);
+        assert_eq!(recs.len(), 6);
+        for r in recs {
+            assert_eq!(r["outcome"]["status"], "ok", "{r}");
+            // Token counts come from the server's usage report.
+            assert_eq!(r["output_tokens"], 8, "{r}");
+            assert!(r["input_tokens"].as_u64().is_some_and(|n| n > 0), "{r}");
+            assert_eq!(r["chunks"].as_array().unwrap().len(), 8, "{r}");
+            ttfts.push(ms(&r["chunks"][0]["t"]) - ms(&r["sent_ns"]));
+        }
+    }
+    // The server cannot answer before its 20 ms: no TTFT may be shorter (a request sent
+    // before the clock origin once read 17 ms). Above 20 ms is scheduling on a busy machine.
+    ttfts.sort_by(f64::total_cmp);
+    assert!(ttfts[0] >= 20.0, "TTFT below the server's 20 ms: {ttfts:?}");
+    let median = ttfts[ttfts.len() / 2];
+    assert!(median < 35.0, "median TTFT {median} ms: {ttfts:?}");
+    let summary = json(&dir.join("summary.json"));
+    let cell = &summary["cells"][0]["metrics"];
+    assert_eq!(cell["error_rate"]["mean"], 0.0);
+    assert!(text(&dir.join("report.md")).contains(&format!("openai-completions at {url}")));
+}
+
+#[test]
+fn a_closed_port_records_connect_failures_and_still_reports() {
+    let url = format!("http://127.0.0.1:{}/v1", free_port());
+    let out_dir = tempfile::tempdir().unwrap();
+    // A model name, so exp does not need to ask the (absent) server for one.
+    let out = run_against(&url, out_dir.path(), &["--set", "target.model=fixture"]);
+    // The scenario's `error_rate < 0.5` check fails: exit 1, not a crash.
+    let out = out.expect_code(1);
+    assert!(
+        out.stdout
+            .contains("check FAILED: default `error_rate < 0.5`")
+    );
+    let dir = out.run_dir();
+    for (cell, round) in planned_slots(&dir) {
+        for r in records(&dir, &cell, round) {
+            assert_eq!(r["outcome"]["status"], "failed", "{r}");
+            assert_eq!(r["outcome"]["reason"], "connect", "{r}");
+        }
+    }
+    let summary = json(&dir.join("summary.json"));
+    assert_eq!(summary["cells"][0]["metrics"]["error_rate"]["mean"], 1.0);
+    assert_eq!(summary_n(&dir).into_values().collect::<Vec<_>>(), [2]);
+    let report = text(&dir.join("report.md"));
+    assert!(
+        report.contains("| default | `error_rate < 0.5` | 100 % | **FAIL** |"),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_closed_port_without_a_model_name_fails_once_with_the_cause() {
+    let url = format!("http://127.0.0.1:{}/v1", free_port());
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = run_against(&url, out_dir.path(), &[]).expect_code(2);
+    let error = out.stderr.lines().last().unwrap();
+    assert!(
+        error.starts_with(&format!(
+            "error: cell default: request failed: error sending request for url ({url}/models)"
+        )),
+        "{error}"
+    );
+    assert_eq!(error.matches("Connection refused").count(), 1, "{error}");
+}
