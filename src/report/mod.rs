@@ -46,6 +46,17 @@ pub fn render(model: &ReportModel, template: Option<&Path>) -> Result<String, Re
         ),
         None => ("report.md.j2".to_string(), DEFAULT_TEMPLATE.to_string()),
     };
+    render_source(&name, &source, model)
+}
+
+/// Renders `context` with the template text `source` (called `name` in errors) under the
+/// report settings: strict undefined variables, no HTML escaping, `trim_blocks`, trailing
+/// newline kept. Shared by every Markdown exp writes (`report.md`, `compare.md`).
+pub fn render_source<T: serde::Serialize>(
+    name: &str,
+    source: &str,
+    context: &T,
+) -> Result<String, ReportError> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_auto_escape_callback(|_| AutoEscape::None);
@@ -57,12 +68,13 @@ pub fn render(model: &ReportModel, template: Option<&Path>) -> Result<String, Re
             .expect("default delimiters are valid"),
     );
     let err = |source| ReportError::Render {
-        name: name.clone(),
+        name: name.to_string(),
         source,
     };
-    env.add_template_owned(name.clone(), source).map_err(err)?;
-    let tmpl = env.get_template(&name).map_err(err)?;
-    tmpl.render(minijinja::value::Serde(model)).map_err(err)
+    env.add_template_owned(name.to_string(), source.to_string())
+        .map_err(err)?;
+    let tmpl = env.get_template(name).map_err(err)?;
+    tmpl.render(minijinja::value::Serde(context)).map_err(err)
 }
 
 #[cfg(test)]
