@@ -67,8 +67,8 @@ fn status(result: &CompareResult, fail_on: Option<FailOn>) -> Status {
     }
 }
 
-/// The terminal summary: environment problems on stderr, the verdict and changes on stdout.
-fn announce(c: &Compared) {
+/// Environment problems and statistical warnings, on stderr.
+fn warn(c: &Compared) {
     for d in &c.env.differences {
         match d.severity {
             Severity::Invalidates => eprintln!("warning: NOT COMPARABLE? {}", d.message),
@@ -79,6 +79,11 @@ fn announce(c: &Compared) {
     for w in &c.result.warnings {
         eprintln!("warning: {w}");
     }
+}
+
+/// The terminal summary: warnings on stderr, the verdict and the changes on stdout.
+fn announce(c: &Compared) {
+    warn(c);
     println!("{}", compare::report::verdict_line(&c.result));
     for r in c.result.rows.iter().filter(|r| {
         !matches!(
@@ -109,6 +114,7 @@ pub(super) fn command(args: &CompareArgs) -> anyhow::Result<Status> {
         }
         None => {
             print!("{}", c.markdown);
+            warn(&c);
             eprintln!("{}", compare::report::verdict_line(&c.result));
         }
     }

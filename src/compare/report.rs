@@ -185,7 +185,7 @@ fn is_change(v: Verdict) -> bool {
     )
 }
 
-/// `❌ regression — 1 regression · 5 no change (6 comparisons in 1 matched cell)`.
+/// `❌ regression — regression: 1 · no change: 5 (6 comparisons in 1 matched cell)`.
 pub fn verdict_line(result: &CompareResult) -> String {
     let head = match result.outcome() {
         Outcome::Invalid => format!(
@@ -201,7 +201,7 @@ pub fn verdict_line(result: &CompareResult) -> String {
         .iter()
         .filter_map(|&v| {
             let n = result.count(v);
-            (n > 0).then(|| format!("{n} {v}"))
+            (n > 0).then(|| format!("{v}: {n}"))
         })
         .collect();
     let cells = result.matching.matched.len();

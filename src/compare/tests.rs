@@ -313,7 +313,7 @@ fn the_markdown_leads_with_the_verdict_and_only_the_changed_rows() {
     let top = text.split("<details>").next().unwrap();
     assert!(
         top.contains(
-            "**❌ regression — 1 regression · 1 inconclusive (2 comparisons in 1 matched cell)**"
+            "**❌ regression — regression: 1 · inconclusive: 1 (2 comparisons in 1 matched cell)**"
         ),
         "{text}"
     );
