@@ -183,7 +183,13 @@ fn runs() -> Runs {
             &scenario("[8, 16]", 10),
             &same(1.0, 5),
         ),
-        few: write_run(out, "few", "5555eeee", &scenario("[2, 4]", 3), &same(1.0, 6)),
+        few: write_run(
+            out,
+            "few",
+            "5555eeee",
+            &scenario("[2, 4]", 3),
+            &same(1.0, 6),
+        ),
         _tmp: tmp,
     }
 }
@@ -240,10 +246,7 @@ fn the_verdicts_of_the_fixture_pairs() {
 
     let (_, slow, _) = exp_compare(&r.base, &r.slow, &[]);
     for cell in ["request_rate=2", "request_rate=4"] {
-        assert!(
-            slow.contains(&format!("| {cell} | ttft.mean | ")),
-            "{slow}"
-        );
+        assert!(slow.contains(&format!("| {cell} | ttft.mean | ")), "{slow}");
     }
     let ttft_rows: Vec<&str> = slow
         .lines()
@@ -276,7 +279,10 @@ fn the_markdown_matches_the_snapshot() {
     }
     let want = std::fs::read_to_string(SNAPSHOT)
         .expect("snapshot missing: run with UPDATE_SNAPSHOTS=1 to create it");
-    assert_eq!(got, want, "rerun with UPDATE_SNAPSHOTS=1 if the change is intended");
+    assert_eq!(
+        got, want,
+        "rerun with UPDATE_SNAPSHOTS=1 if the change is intended"
+    );
 }
 
 #[test]
@@ -308,7 +314,12 @@ fn run_with_a_baseline_writes_compare_md_into_the_new_run() {
         .path();
     let second = run(
         "branch",
-        &["--baseline", base.to_str().unwrap(), "--fail-on", "regression"],
+        &[
+            "--baseline",
+            base.to_str().unwrap(),
+            "--fail-on",
+            "regression",
+        ],
     );
     let stdout = String::from_utf8_lossy(&second.stdout);
     assert_eq!(second.status.code(), Some(0), "{second:?}");
@@ -320,7 +331,10 @@ fn run_with_a_baseline_writes_compare_md_into_the_new_run() {
         .path();
     let md = std::fs::read_to_string(new.join("compare.md")).unwrap();
     // Same scenario, same seed, same simulated engine: identical numbers, so no change.
-    assert!(md.contains("✅ no change beyond the noise thresholds"), "{md}");
+    assert!(
+        md.contains("✅ no change beyond the noise thresholds"),
+        "{md}"
+    );
     assert!(stdout.contains("comparison: "), "{stdout}");
 
     let missing = run("x", &["--baseline", "/no/such/run"]);

@@ -136,6 +136,7 @@ pub fn environment(
     Environment { rows, differences }
 }
 
+/// Differences in what was measured and with what: scenario, target, exp, overrides, host.
 fn differences(b: &Manifest, c: &Manifest) -> Vec<EnvDifference> {
     let mut out = Vec::new();
     let mut push = |severity, message: String| out.push(EnvDifference { severity, message });
@@ -187,6 +188,14 @@ fn differences(b: &Manifest, c: &Manifest) -> Vec<EnvDifference> {
             ),
         );
     }
+    out.extend(run_differences(b, c));
+    out
+}
+
+/// Differences in how the runs went: unfinished runs, a shared revision, different seeds.
+fn run_differences(b: &Manifest, c: &Manifest) -> Vec<EnvDifference> {
+    let mut out = Vec::new();
+    let mut push = |severity, message: String| out.push(EnvDifference { severity, message });
     for (side, m) in [("baseline", b), ("candidate", c)] {
         if m.status != "complete" {
             push(

@@ -214,7 +214,7 @@ fn no_matched_cell_or_only_invalid_verdicts_make_the_comparison_invalid() {
         &["request_rate"],
         &[("ttft.mean", &v)],
     );
-    let r = compare(&[a.clone()], &[b], &s);
+    let r = compare(std::slice::from_ref(&a), &[b], &s);
     assert_eq!(r.outcome(), Outcome::Invalid);
     assert_eq!(
         r.invalid_reason().as_deref(),

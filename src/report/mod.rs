@@ -2,8 +2,10 @@
 //! (strict undefined variables, no HTML escaping: Markdown is not HTML). The embedded template
 //! is `templates/report.md.j2`; users may copy it and pass `--template`.
 
+mod chart;
 mod model;
 
+pub use chart::ChartView;
 pub use model::{ReportModel, build};
 
 use std::path::Path;
