@@ -71,7 +71,9 @@ fn status(result: &CompareResult, fail_on: Option<FailOn>) -> Status {
 fn warn(c: &Compared) {
     for d in &c.env.differences {
         match d.severity {
-            Severity::Invalidates => eprintln!("warning: NOT COMPARABLE? {}", d.message),
+            Severity::Invalidates => {
+                eprintln!("warning: the runs may not be comparable: {}", d.message)
+            }
             Severity::Warning => eprintln!("warning: {}", d.message),
             Severity::Note => {}
         }
