@@ -44,6 +44,10 @@ pub enum Command {
     },
     /// Roofline estimate of a model on a GPU: parameters, FLOPs, memory, TTFT/TPOT floors.
     Estimate(EstimateArgs),
+    /// Compare a candidate run with a baseline run: every cell present in both, every primary
+    /// metric, with Δ, Fieller CI, Welch p (Holm-adjusted) and a verdict; writes Markdown for a
+    /// pull request. Exit 0 ok, 1 when --fail-on is met, 2 when nothing valid could be compared.
+    Compare(CompareArgs),
     /// Serve an OpenAI-compatible streaming endpoint: the simulated engine in real time, or a
     /// server with fixed timing (to measure a proxy, or exp itself).
     Serve(ServeArgs),
@@ -79,6 +83,37 @@ pub struct RunArgs {
     /// Do not draw the progress bar.
     #[arg(long)]
     pub no_progress: bool,
+    /// After the run, compare it with this earlier run directory (the baseline) and write
+    /// compare.md into the new run directory.
+    #[arg(long, value_name = "RUN_DIR")]
+    pub baseline: Option<PathBuf>,
+    /// With --baseline: exit 1 when the comparison finds this (and 2 when it is invalid).
+    #[arg(long, value_enum, requires = "baseline")]
+    pub fail_on: Option<FailOn>,
+}
+
+/// `exp compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The baseline run directory (e.g. the run on main).
+    pub baseline: PathBuf,
+    /// The candidate run directory (e.g. the run on the branch).
+    pub candidate: PathBuf,
+    /// Write the Markdown here instead of printing it.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Exit 1 when the comparison finds this.
+    #[arg(long, value_enum)]
+    pub fail_on: Option<FailOn>,
+}
+
+/// What makes a comparison fail (`--fail-on`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    /// Any `regression` verdict.
+    Regression,
+    /// Any regression, improvement, possible regression or possible improvement.
+    AnyChange,
 }
 
 /// `exp estimate`.

@@ -12,6 +12,7 @@ pub mod analysis;
 pub mod app;
 pub mod backend;
 pub mod cli;
+pub mod compare;
 pub mod hw;
 pub mod matrix;
 pub mod metrics;

@@ -1,5 +1,6 @@
 //! Thin entry point: parse the command line, run, map the outcome to an exit code
-//! (0 ok, 1 a declared check failed, 2 usage/scenario/run error, 130 interrupted).
+//! (0 ok, 1 a declared check failed or `--fail-on` was met, 2 usage/scenario/run error or an
+//! invalid comparison, 130 interrupted).
 
 use std::process::ExitCode;
 

@@ -1,6 +1,7 @@
 //! The application: each subcommand as a short pipeline over the library's stages
 //! (scenario → plan → run → metrics → analysis → report). The only place that prints results.
 
+mod compare;
 mod estimate;
 mod finish;
 mod serve;
@@ -26,6 +27,10 @@ pub enum Status {
     ChecksFailed,
     /// Ctrl-C: finished repetitions are kept.
     Interrupted,
+    /// `--fail-on` was met by a comparison with a baseline.
+    CompareFailed,
+    /// The comparison with a baseline is invalid (no matched cell, or every verdict invalid).
+    CompareInvalid,
 }
 
 impl Status {
@@ -35,6 +40,8 @@ impl Status {
             Status::Ok => 0,
             Status::ChecksFailed => 1,
             Status::Interrupted => 130,
+            Status::CompareFailed => 1,
+            Status::CompareInvalid => 2,
         }
     }
 }
@@ -56,6 +63,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
         } => report(&run_dir, template.as_deref(), stdout),
         Command::Estimate(args) => estimate(&args),
         Command::Serve(args) => runtime()?.block_on(serve(args)),
+        Command::Compare(args) => compare::command(&args),
     }
 }
 
@@ -133,6 +141,9 @@ fn load_scenario(path: &Path, text: Option<&str>, target: &TargetArgs) -> anyhow
 
 async fn run_command(args: RunArgs) -> anyhow::Result<Status> {
     let show_progress = !args.no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    if let Some(baseline) = &args.baseline {
+        compare::check_baseline(baseline)?;
+    }
     let (plan, dir, mut manifest) = match &args.resume {
         Some(run_dir) => resume(run_dir)?,
         None => {
@@ -161,6 +172,12 @@ async fn run_command(args: RunArgs) -> anyhow::Result<Status> {
             dir.root().display()
         );
         return Ok(Status::Interrupted);
+    }
+    if let Some(baseline) = &args.baseline {
+        let status = compare::after_run(&dir, baseline, args.fail_on)?;
+        if status != Status::Ok {
+            return Ok(status);
+        }
     }
     Ok(if checks_failed {
         Status::ChecksFailed

@@ -2,9 +2,11 @@
 //! (strict undefined variables, no HTML escaping: Markdown is not HTML). The embedded template
 //! is `templates/report.md.j2`; users may copy it and pass `--template`.
 
+mod chart;
 mod model;
 mod view;
 
+pub use chart::ChartView;
 pub use model::{ReportModel, build};
 
 use std::path::Path;
@@ -49,6 +51,17 @@ pub fn render(model: &ReportModel, template: Option<&Path>) -> Result<String, Re
         ),
         None => ("report.md.j2".to_string(), DEFAULT_TEMPLATE.to_string()),
     };
+    render_source(&name, &source, model)
+}
+
+/// Renders `context` with the template text `source` (called `name` in errors) under the
+/// report settings: strict undefined variables, no HTML escaping, `trim_blocks`, trailing
+/// newline kept. Shared by every Markdown exp writes (`report.md`, `compare.md`).
+pub fn render_source<T: serde::Serialize>(
+    name: &str,
+    source: &str,
+    context: &T,
+) -> Result<String, ReportError> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_auto_escape_callback(|_| AutoEscape::None);
@@ -60,18 +73,19 @@ pub fn render(model: &ReportModel, template: Option<&Path>) -> Result<String, Re
             .expect("default delimiters are valid"),
     );
     let err = |source| ReportError::Render {
-        name: name.clone(),
-        hint: undefined_hint(&source, model),
+        name: name.to_string(),
+        hint: undefined_hint(&source, context),
         source,
     };
-    env.add_template_owned(name.clone(), source).map_err(err)?;
-    let tmpl = env.get_template(&name).map_err(err)?;
-    tmpl.render(minijinja::value::Serde(model)).map_err(err)
+    env.add_template_owned(name.to_string(), source.to_string())
+        .map_err(err)?;
+    let tmpl = env.get_template(name).map_err(err)?;
+    tmpl.render(minijinja::value::Serde(context)).map_err(err)
 }
 
 /// minijinja's debug block lists only the referenced names that exist, so for an undefined
 /// variable say which top-level names the view model has.
-fn undefined_hint(err: &minijinja::Error, model: &ReportModel) -> String {
+fn undefined_hint<T: serde::Serialize>(err: &minijinja::Error, model: &T) -> String {
     if err.kind() != minijinja::ErrorKind::UndefinedError {
         return String::new();
     }

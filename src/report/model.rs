@@ -39,6 +39,8 @@ pub struct ReportModel {
     pub checks: Vec<CheckView>,
     /// One table per shown metric.
     pub tables: Vec<MetricTable>,
+    /// Mermaid charts of the primary metrics over the swept variable (sweeps only).
+    pub charts: Vec<super::ChartView>,
     /// Comparisons with verdicts.
     pub comparisons: Vec<ComparisonView>,
     /// How comparisons were made (tests, corrections, thresholds).
@@ -78,6 +80,9 @@ pub fn build(
     analysis: &Analysis,
     simulated: Option<String>,
 ) -> ReportModel {
+    let tables = tables(scenario, analysis);
+    let swept: Vec<&crate::scenario::model::Vars> = cells.iter().map(|c| &c.swept).collect();
+    let charts = super::chart::charts(scenario, &swept, &analysis.cells, &tables);
     ReportModel {
         schema_version: crate::store::SCHEMA_VERSION,
         title: format!("exp report: {}", manifest.scenario_name),
@@ -114,7 +119,8 @@ pub fn build(
             .map(|(k, v)| NameValue::new(k, v.to_string()))
             .collect(),
         checks: analysis.checks.iter().map(check_view).collect(),
-        tables: tables(scenario, analysis),
+        tables,
+        charts,
         comparisons: analysis.comparisons.iter().map(comparison_view).collect(),
         comparison_note: format!(
             "Adjacent levels of each swept variable with every other variable fixed{}. Sample = one value per repetition. Δ = candidate / baseline − 1 with its Fieller 95 % CI; p = Welch's t-test; Holm over all {} comparisons; g = Hedges' g; verdicts follow statistics.md §2.6 with τ = the noise threshold, α = {}.",

@@ -90,3 +90,119 @@ fn a_custom_template_with_an_undefined_variable_is_an_error_naming_it() {
         "exp report: demo · run-1 · 7"
     );
 }
+
+/// A rendered report of a sweep over `prompt_tokens` × `request_rate` where every repetition of
+/// a cell has TTFT = rate × 10 ms + prompt / 10 µs and throughput = 100 × rate tok/s.
+fn sweep_report(exclude: &str) -> String {
+    let text = format!(
+        "[experiment]\nname = \"sweep\"\ndescription = \"d\"\nrepetitions = 5\n[target]\nkind = \"sim\"\nmodel_config = \"llama-3.1-8b\"\ngpu = \"h100-sxm\"\n[vars.fixed]\nrequests = 5\n[vars.sweep]\nprompt_tokens = [100, 1000]\nrequest_rate = [1, 2, 4]\n[vars]\nexclude = [{exclude}]\n[analysis]\nprimary = [\"ttft.mean\", \"output_throughput\"]\n"
+    );
+    let scenario = crate::scenario::parse(&text, std::path::Path::new("s.toml"), &[]).unwrap();
+    let cells: Vec<CellResults> = crate::matrix::expand(&scenario)
+        .unwrap()
+        .into_iter()
+        .map(|c| {
+            let rate = c.vars["request_rate"].as_f64().unwrap();
+            let prompt = c.vars["prompt_tokens"].as_f64().unwrap();
+            let reps = (0..5)
+                .map(|round| {
+                    let mut summary = crate::metrics::RepetitionSummary::default();
+                    let jitter = 1.0 + 0.001 * f64::from(round);
+                    summary
+                        .values
+                        .insert("ttft.mean".into(), (rate * 0.01 + prompt * 1e-5) * jitter);
+                    summary
+                        .values
+                        .insert("output_throughput".into(), 100.0 * rate * jitter);
+                    crate::analysis::RepResult {
+                        round,
+                        order: round as usize,
+                        summary,
+                        wall_seconds: 1.0,
+                        client_cpu_seconds: None,
+                    }
+                })
+                .collect();
+            CellResults {
+                id: c.id.to_string(),
+                vars: c.vars,
+                swept: c.swept,
+                reps,
+            }
+        })
+        .collect();
+    let analysis = crate::analysis::analyze(&scenario, &cells);
+    let mut m = model();
+    let full = build(&manifest_of(&m), &scenario, &cells, &analysis, None);
+    m.charts = full.charts;
+    render(&m, None).unwrap()
+}
+
+fn manifest_of(m: &ReportModel) -> Manifest {
+    Manifest {
+        schema_version: SCHEMA_VERSION,
+        exp_version: m.run.exp_version.clone(),
+        git_revision: None,
+        host: None,
+        run_id: m.run.id.clone(),
+        scenario_name: "sweep".into(),
+        scenario_file: "s.toml".into(),
+        scenario_sha256: "00".into(),
+        overrides: vec![],
+        target_override: None,
+        seed: 1,
+        repetitions: 5,
+        order: RunOrder::RandomizedBlocks,
+        executor: "sim".into(),
+        cells: vec![],
+        schedule: vec![],
+        started: m.run.started.clone(),
+        ended: None,
+        status: "complete".into(),
+        warnings: vec![],
+    }
+}
+
+#[test]
+fn a_sweep_gets_one_mermaid_chart_per_primary_metric_over_the_load_variable() {
+    let text = sweep_report("");
+    assert_eq!(text.matches("```mermaid").count(), 2, "{text}");
+    let want = r##"```mermaid
+---
+config:
+  themeVariables:
+    xyChart:
+      plotColorPalette: "#1f77b4, #ff7f0e"
+---
+xychart-beta
+    title "TTFT mean by request_rate"
+    x-axis "request_rate" ["1", "2", "4"]
+    y-axis "TTFT mean (ms)" 0 --> 60
+    line [11.02, 21.04, 41.08]
+    line [20.04, 30.06, 50.1]
+```
+
+Lines: 🟦 `prompt_tokens=100` · 🟧 `prompt_tokens=1000`
+"##;
+    assert!(text.contains(want), "{text}");
+    assert!(
+        text.contains("    title \"output throughput by request_rate\"\n    x-axis \"request_rate\" [\"1\", \"2\", \"4\"]\n    y-axis \"output throughput (tok/s)\" 0 --> 500\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_line_with_an_excluded_cell_gets_its_own_chart() {
+    let text = sweep_report("\"prompt_tokens == 1000 and request_rate == 4\"");
+    assert_eq!(text.matches("```mermaid").count(), 4, "{text}");
+    assert!(
+        text.contains("    title \"TTFT mean by request_rate (prompt_tokens=1000)\"\n    x-axis \"request_rate\" [\"1\", \"2\"]\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_single_cell_report_has_no_charts() {
+    let text = render(&model(), None).unwrap();
+    assert!(!text.contains("```mermaid") && !text.contains("## Charts"));
+}

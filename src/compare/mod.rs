@@ -1,0 +1,294 @@
+//! `exp compare`: a candidate run against a baseline run, cell by cell (statistics.md
+//! §2.4–2.7). Pure: the two runs' cell results and the candidate's `[analysis]` settings in, a
+//! [`CompareResult`] out; [`report`] turns it (with the [`Environment`] of the two manifests)
+//! into the Markdown people attach to pull requests.
+//!
+//! For every matched cell (see [`match_cells`]) and every primary metric: both means ± sd,
+//! Δ = candidate / baseline − 1 with Fieller's CI, Welch's p, Holm over the whole family of
+//! testable (cell, metric) pairs, Hedges' g, the MDE and the verdict of §2.6 with τ from
+//! `[analysis] thresholds` or the metric's default.
+
+mod env;
+mod matching;
+pub mod report;
+
+#[cfg(test)]
+mod tests;
+
+pub use env::{EnvDifference, EnvRow, Environment, Severity, environment};
+pub use matching::{MatchedCell, Matching, VarDifference, match_cells};
+
+use serde::Serialize;
+
+use crate::analysis::{CellResults, rep_values};
+use crate::metrics::names::{self, Better};
+use crate::scenario::model::Analysis;
+use crate::stats::{self, Comparison, Direction, Verdict};
+use crate::units;
+
+/// Mean error rate of a cell above which its verdicts are `invalid` (statistics.md §2.7:
+/// failures above 1 % are an error, and latencies of the survivors are biased).
+pub const ERROR_RATE_LIMIT: f64 = 0.01;
+
+/// When a comparison should fail a CI job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailOn {
+    /// Any `regression` verdict.
+    Regression,
+    /// Any `regression`, `improvement`, `possible regression` or `possible improvement`.
+    AnyChange,
+}
+
+/// The headline of a comparison, most serious first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Nothing could be compared (see [`CompareResult::invalid_reason`]).
+    Invalid,
+    /// At least one `regression`.
+    Regression,
+    /// No regression, at least one `possible regression`.
+    PossibleRegression,
+    /// No regression of any kind, at least one (possible) improvement.
+    Improvement,
+    /// No verdict beyond the noise thresholds.
+    NoChange,
+}
+
+/// One (cell, primary metric) pair.
+#[derive(Debug, Clone, Serialize)]
+pub struct CompareRow {
+    /// Cell label.
+    pub cell: String,
+    /// Metric name.
+    pub metric: String,
+    /// The statistics; `None` when a side did not measure the metric.
+    pub comparison: Option<Comparison>,
+    /// Welch p adjusted by Holm over the family; `None` outside the family (invalid rows).
+    pub p_holm: Option<f64>,
+    /// Noise threshold τ (fraction).
+    pub tau: f64,
+    /// The verdict of statistics.md §2.6.
+    pub verdict: Verdict,
+    /// Why the verdict is `invalid`.
+    pub invalid: Option<String>,
+}
+
+/// Everything `exp compare` decided.
+#[derive(Debug, Clone, Serialize)]
+pub struct CompareResult {
+    /// Significance level.
+    pub alpha: f64,
+    /// Which cells were compared.
+    pub matching: Matching,
+    /// One row per matched cell × primary metric, cells in the candidate's order.
+    pub rows: Vec<CompareRow>,
+    /// Size of the Holm family (rows with a valid test).
+    pub family: usize,
+    /// Statistical warnings (failures, test disagreement, underpowered comparisons).
+    pub warnings: Vec<String>,
+}
+
+impl CompareResult {
+    /// Number of rows with `verdict`.
+    pub fn count(&self, verdict: Verdict) -> usize {
+        self.rows.iter().filter(|r| r.verdict == verdict).count()
+    }
+
+    /// Why nothing valid could be compared, or `None` when at least one verdict is valid.
+    pub fn invalid_reason(&self) -> Option<String> {
+        if self.matching.matched.is_empty() {
+            return Some("no cell is present in both runs".into());
+        }
+        if self.rows.is_empty() {
+            return Some("no primary metric was measured in the matched cells".into());
+        }
+        self.rows
+            .iter()
+            .all(|r| r.verdict == Verdict::Invalid)
+            .then(|| {
+                let first = self.rows[0].invalid.as_deref().unwrap_or("invalid data");
+                format!("every verdict is invalid (e.g. {first})")
+            })
+    }
+
+    /// The headline.
+    pub fn outcome(&self) -> Outcome {
+        let any = |v: &[Verdict]| self.rows.iter().any(|r| v.contains(&r.verdict));
+        if self.invalid_reason().is_some() {
+            Outcome::Invalid
+        } else if any(&[Verdict::Regression]) {
+            Outcome::Regression
+        } else if any(&[Verdict::PossibleRegression]) {
+            Outcome::PossibleRegression
+        } else if any(&[Verdict::Improvement, Verdict::PossibleImprovement]) {
+            Outcome::Improvement
+        } else {
+            Outcome::NoChange
+        }
+    }
+
+    /// True when `fail_on` is met (an invalid comparison is reported separately).
+    pub fn fails(&self, fail_on: FailOn) -> bool {
+        let failing: &[Verdict] = match fail_on {
+            FailOn::Regression => &[Verdict::Regression],
+            FailOn::AnyChange => &[
+                Verdict::Regression,
+                Verdict::Improvement,
+                Verdict::PossibleRegression,
+                Verdict::PossibleImprovement,
+            ],
+        };
+        self.rows.iter().any(|r| failing.contains(&r.verdict))
+    }
+}
+
+/// Compares `candidate` against `baseline` under the candidate's `[analysis]` settings.
+pub fn compare(
+    baseline: &[CellResults],
+    candidate: &[CellResults],
+    settings: &Analysis,
+) -> CompareResult {
+    let matching = match_cells(baseline, candidate);
+    let mut rows = Vec::new();
+    let mut warnings = Vec::new();
+    for m in &matching.matched {
+        let (a, b) = (&baseline[m.baseline], &candidate[m.candidate]);
+        let failed = failure_reason(a, b);
+        if let Some(reason) = &failed {
+            warnings.push(format!(
+                "cell {}: {reason}; its verdicts are invalid",
+                m.label
+            ));
+        }
+        for metric in &settings.primary {
+            if let Some(row) = row(&m.label, metric, a, b, settings, failed.as_deref()) {
+                rows.push(row);
+            }
+        }
+    }
+    let family: Vec<usize> = (0..rows.len())
+        .filter(|&i| rows[i].invalid.is_none())
+        .collect();
+    let raw: Vec<f64> = family
+        .iter()
+        .map(|&i| {
+            rows[i]
+                .comparison
+                .as_ref()
+                .and_then(Comparison::p_value)
+                .unwrap_or(1.0)
+        })
+        .collect();
+    for (&i, p) in family.iter().zip(stats::holm(&raw)) {
+        let row = &mut rows[i];
+        if let Some(c) = &row.comparison {
+            row.p_holm = Some(p);
+            row.verdict = stats::verdict(c, p, row.tau, settings.alpha);
+        }
+    }
+    warnings.extend(stat_warnings(&rows));
+    CompareResult {
+        alpha: settings.alpha,
+        matching,
+        rows,
+        family: family.len(),
+        warnings,
+    }
+}
+
+/// The row of one metric in one matched cell, with the verdict left for Holm unless invalid.
+fn row(
+    label: &str,
+    metric: &str,
+    a: &CellResults,
+    b: &CellResults,
+    settings: &Analysis,
+    failed: Option<&str>,
+) -> Option<CompareRow> {
+    let info = names::info(metric)?;
+    let direction = match info.better {
+        Better::Higher => Direction::HigherIsBetter,
+        Better::Lower => Direction::LowerIsBetter,
+    };
+    let tau = settings
+        .thresholds
+        .get(metric)
+        .copied()
+        .unwrap_or_else(|| names::default_threshold(metric));
+    let (va, vb) = (rep_values(a, metric), rep_values(b, metric));
+    if va.is_empty() && vb.is_empty() {
+        return None;
+    }
+    let comparison = stats::compare(&va, &vb, direction, settings.alpha);
+    let invalid = match &comparison {
+        Err(e) => Some(format!("{metric} not measured: {e}")),
+        Ok(_) if failed.is_some() => failed.map(str::to_string),
+        Ok(c) => stats::invalid_reason(c, 0.0, tau, settings.alpha).map(|r| r.to_string()),
+    };
+    Some(CompareRow {
+        cell: label.to_string(),
+        metric: metric.to_string(),
+        comparison: comparison.ok(),
+        p_holm: None,
+        tau,
+        verdict: Verdict::Invalid,
+        invalid,
+    })
+}
+
+/// Why a matched cell cannot be judged: too many failed requests on either side.
+fn failure_reason(a: &CellResults, b: &CellResults) -> Option<String> {
+    let rate = |c: &CellResults| {
+        let v = rep_values(c, "error_rate");
+        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+    };
+    let sides = [("baseline", rate(a)), ("candidate", rate(b))];
+    let bad: Vec<String> = sides
+        .iter()
+        .filter_map(|(side, r)| {
+            r.filter(|r| *r > ERROR_RATE_LIMIT)
+                .map(|r| format!("{} of {side} requests failed", units::percent(r)))
+        })
+        .collect();
+    (!bad.is_empty()).then(|| {
+        format!(
+            "{} (limit {})",
+            bad.join(", "),
+            units::percent(ERROR_RATE_LIMIT)
+        )
+    })
+}
+
+fn stat_warnings(rows: &[CompareRow]) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in rows {
+        let Some(c) = &r.comparison else { continue };
+        if r.invalid.is_none() && c.tests_disagree {
+            out.push(format!(
+                "cell {}, {}: Welch and Brunner–Munzel disagree (difference driven by shape or outliers)",
+                r.cell, r.metric
+            ));
+        }
+    }
+    let underpowered: Vec<&CompareRow> = rows
+        .iter()
+        .filter(|r| r.verdict == Verdict::Inconclusive)
+        .filter(|r| {
+            r.comparison
+                .as_ref()
+                .and_then(|c| c.mde)
+                .is_some_and(|mde| mde > r.tau)
+        })
+        .collect();
+    if let Some(first) = underpowered.first() {
+        out.push(format!(
+            "{} comparison(s) are underpowered (MDE above τ, e.g. {} at {}): add repetitions to both runs",
+            underpowered.len(),
+            first.metric,
+            first.cell
+        ));
+    }
+    out
+}
