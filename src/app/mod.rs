@@ -1,6 +1,7 @@
 //! The application: each subcommand as a short pipeline over the library's stages
 //! (scenario → plan → run → metrics → analysis → report). The only place that prints results.
 
+pub mod calibrate;
 mod estimate;
 mod finish;
 mod serve;
@@ -56,6 +57,17 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
         } => report(&run_dir, template.as_deref(), stdout),
         Command::Estimate(args) => estimate(&args),
         Command::Serve(args) => runtime()?.block_on(serve(args)),
+        Command::Calibrate {
+            run_dir,
+            out,
+            model,
+            gpu,
+        } => calibrate::run(
+            &run_dir,
+            out.as_deref(),
+            &calibrate::Hardware { model, gpu },
+        )
+        .map(|()| Status::Ok),
     }
 }
 
