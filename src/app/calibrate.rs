@@ -202,11 +202,12 @@ fn provenance(
     let cells = (0..used.len())
         .map(|k| {
             let mine: Vec<&Observation> = obs.iter().filter(|o| o.cell == k).collect();
-            let prompts: BTreeSet<u32> = mine.iter().map(|o| o.prompt_tokens).collect();
+            let prompts = mine.iter().map(|o| o.prompt_tokens);
             ProfileCell {
                 id: manifest.cells[used[k]].id.clone(),
                 requests: mine.len(),
-                prompt_tokens: prompts.into_iter().collect(),
+                prompt_tokens_min: prompts.clone().min().unwrap_or(0),
+                prompt_tokens_max: prompts.max().unwrap_or(0),
             }
         })
         .collect();

@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use super::lsq::{self, Problem};
 use super::predict;
 use super::select::Observation;
-use super::{CalibrateError, Calibration, CellModel, Fitted, PromptRow, Residuals};
+use super::{CalibrateError, Calibration, CellModel, CellRow, Fitted, Residuals};
 use crate::hw::{Deployment, Efficiency};
 
 /// Fewest requests that ran alone for a fit.
@@ -33,11 +33,20 @@ const MAX_OVERHEAD_US: f64 = 1e6;
 /// Smallest efficiency considered (1/η ≤ 1000).
 const MAX_INVERSE_EFFICIENCY: f64 = 1e3;
 
-fn distinct_prompts<'a>(obs: impl Iterator<Item = &'a Observation>) -> Vec<u32> {
-    let mut v: Vec<u32> = obs.map(|o| o.prompt_tokens).collect();
-    v.sort_unstable();
-    v.dedup();
-    v
+/// Longest over shortest prompt needed: per-token and fixed costs are told apart by the spread.
+const MIN_PROMPT_SPREAD: u32 = 2;
+
+/// Shortest and longest prompt (0, 0 for none).
+fn prompt_range<'a>(obs: impl Iterator<Item = &'a Observation>) -> (u32, u32) {
+    obs.fold(None, |acc: Option<(u32, u32)>, o| {
+        let p = o.prompt_tokens;
+        Some(acc.map_or((p, p), |(lo, hi)| (lo.min(p), hi.max(p))))
+    })
+    .unwrap_or((0, 0))
+}
+
+fn spread_enough((shortest, longest): (u32, u32)) -> bool {
+    u64::from(longest) >= u64::from(MIN_PROMPT_SPREAD) * u64::from(shortest.max(1))
 }
 
 /// Refuses data that cannot pin the parameters, saying what the scenario needs (also called
@@ -49,16 +58,17 @@ pub fn check_data(obs: &[Observation]) -> Result<(), CalibrateError> {
             needed: MIN_REQUESTS,
         });
     }
-    let prompts = distinct_prompts(obs.iter());
-    if prompts.len() < 2 {
-        return Err(CalibrateError::OnePromptLength { prompt: prompts[0] });
+    let (shortest, longest) = prompt_range(obs.iter());
+    if !spread_enough((shortest, longest)) {
+        return Err(CalibrateError::PromptsTooAlike { shortest, longest });
     }
     let with_tpot: Vec<&Observation> = obs.iter().filter(|o| o.tpot.is_some()).collect();
-    let tpot_prompts = distinct_prompts(with_tpot.iter().copied());
-    if with_tpot.len() < MIN_REQUESTS || tpot_prompts.len() < 2 {
+    let (shortest, longest) = prompt_range(with_tpot.iter().copied());
+    if with_tpot.len() < MIN_REQUESTS || !spread_enough((shortest, longest)) {
         return Err(CalibrateError::TooFewTpot {
             with_tpot: with_tpot.len(),
-            prompts: tpot_prompts.len(),
+            shortest,
+            longest,
             needed: MIN_REQUESTS,
         });
     }
@@ -217,7 +227,7 @@ pub fn calibrate(cells: &[CellModel], obs: &[Observation]) -> Result<Calibration
         ttft: Residuals::of(&ttft_residuals(cells, obs, efficiency)),
         tpot: Residuals::of(&tpot_residuals(cells, &tpot_obs, efficiency)),
         prefill_compute_bound: bounds.prefill_compute,
-        by_prompt: by_prompt(cells, obs, efficiency),
+        by_cell: by_cell(cells, obs, efficiency),
         warnings,
     })
 }
@@ -289,22 +299,26 @@ fn prefill_not_compute_bound(
     CalibrateError::PrefillNotComputeBound { longest, needed }
 }
 
-/// Measured and predicted means per prompt length.
-fn by_prompt(cells: &[CellModel], obs: &[Observation], eff: Efficiency) -> Vec<PromptRow> {
+/// Measured and predicted means per cell.
+fn by_cell(cells: &[CellModel], obs: &[Observation], eff: Efficiency) -> Vec<CellRow> {
     let deps = with_efficiency(cells, eff);
-    let mut rows: BTreeMap<u32, PromptRow> = BTreeMap::new();
+    let mut rows: BTreeMap<usize, CellRow> = BTreeMap::new();
     for o in obs {
         let Some(d) = deps[o.cell].as_ref() else {
             continue;
         };
-        let row = rows.entry(o.prompt_tokens).or_insert_with(|| PromptRow {
-            prompt_tokens: o.prompt_tokens,
-            ..PromptRow::default()
+        let row = rows.entry(o.cell).or_insert_with(|| CellRow {
+            cell: o.cell,
+            prompt_min: o.prompt_tokens,
+            prompt_max: o.prompt_tokens,
+            ..CellRow::default()
         });
+        row.prompt_min = row.prompt_min.min(o.prompt_tokens);
+        row.prompt_max = row.prompt_max.max(o.prompt_tokens);
         row.requests += 1;
         row.ttft_measured_s += o.ttft.as_secs_f64();
-        row.ttft_predicted_s +=
-            predict::ttft(d, o.prompt_tokens, cells[o.cell].chunk_budget).seconds;
+        let budget = cells[o.cell].chunk_budget;
+        row.ttft_predicted_s += predict::ttft(d, o.prompt_tokens, budget).seconds;
         if let (Some(t), Some(p)) = (o.tpot, predict::tpot(d, o.prompt_tokens, o.output_tokens)) {
             row.tpot_requests += 1;
             row.tpot_measured_s += t.as_secs_f64();

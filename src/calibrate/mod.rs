@@ -82,12 +82,16 @@ impl Residuals {
     }
 }
 
-/// Measured and predicted means for one prompt length.
+/// Measured and predicted means over one cell's requests that ran alone.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct PromptRow {
-    /// Prompt tokens.
-    pub prompt_tokens: u32,
-    /// Requests with this prompt length.
+pub struct CellRow {
+    /// Index of the cell (into the fit's cells).
+    pub cell: usize,
+    /// Shortest prompt, tokens.
+    pub prompt_min: u32,
+    /// Longest prompt, tokens.
+    pub prompt_max: u32,
+    /// Requests.
     pub requests: usize,
     /// Mean measured TTFT, seconds.
     pub ttft_measured_s: f64,
@@ -116,8 +120,8 @@ pub struct Calibration {
     pub tpot: Residuals,
     /// Requests whose modelled prefill was compute-bound (the ones that pin `prefill_compute`).
     pub prefill_compute_bound: usize,
-    /// Means per prompt length.
-    pub by_prompt: Vec<PromptRow>,
+    /// Measured and predicted means per cell.
+    pub by_cell: Vec<CellRow>,
     /// Things the user should know about the fit.
     pub warnings: Vec<String>,
 }
@@ -137,27 +141,32 @@ pub enum CalibrateError {
         /// The minimum.
         needed: usize,
     },
-    /// Every request that ran alone had the same prompt length.
+    /// The prompts that ran alone were all about the same length.
     #[error(
-        "every request that ran alone had a {prompt}-token prompt; calibration needs at least \
-         2 distinct prompt lengths to separate prefill compute from fixed costs, e.g. \
-         `[vars.sweep] prompt_tokens = [1024, 4096, 16384]`"
+        "the requests that ran alone had prompts of {shortest} to {longest} tokens; calibration \
+         needs prompt lengths at least a factor of 2 apart to separate per-token costs from \
+         fixed ones, e.g. `[vars.sweep] prompt_tokens = [1024, 4096, 16384]`"
     )]
-    OnePromptLength {
-        /// The one prompt length.
-        prompt: u32,
+    PromptsTooAlike {
+        /// Shortest prompt.
+        shortest: u32,
+        /// Longest prompt.
+        longest: u32,
     },
     /// Not enough TPOT data.
     #[error(
-        "{with_tpot} requests that ran alone have a TPOT (≥ 8 output tokens) over {prompts} \
-         prompt length(s); calibration needs at least {needed} over 2 or more prompt lengths: \
-         set `output_tokens` ≥ 64 (with ignore_eos) on every prompt length"
+        "{with_tpot} requests that ran alone have a TPOT (≥ 8 output tokens), with prompts of \
+         {shortest} to {longest} tokens; calibration needs at least {needed}, with prompt \
+         lengths a factor of 2 apart: set `output_tokens` ≥ 64 (with ignore_eos) on every \
+         prompt length"
     )]
     TooFewTpot {
         /// Requests with a TPOT.
         with_tpot: usize,
-        /// Distinct prompt lengths among them.
-        prompts: usize,
+        /// Shortest prompt among them (0 for none).
+        shortest: u32,
+        /// Longest prompt among them.
+        longest: u32,
         /// The minimum.
         needed: usize,
     },

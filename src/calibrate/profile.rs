@@ -90,8 +90,10 @@ pub struct ProfileCell {
     pub id: String,
     /// Requests of the cell that ran alone and were used.
     pub requests: usize,
-    /// Their distinct prompt lengths.
-    pub prompt_tokens: Vec<u32>,
+    /// Shortest prompt among them, tokens.
+    pub prompt_tokens_min: u32,
+    /// Longest prompt among them, tokens.
+    pub prompt_tokens_max: u32,
 }
 
 impl Profile {

@@ -68,6 +68,15 @@ fn residual_line(name: &str, r: &Residuals) -> String {
     )
 }
 
+/// `1024`, or `1019–1030` for a range.
+fn range(lo: u32, hi: u32) -> String {
+    if lo == hi {
+        lo.to_string()
+    } else {
+        format!("{lo}–{hi}")
+    }
+}
+
 /// Renders the report.
 pub fn render(c: &Calibration, ctx: &Context<'_>) -> String {
     let mut out = String::new();
@@ -83,37 +92,42 @@ pub fn render(c: &Calibration, ctx: &Context<'_>) -> String {
         ctx.counts.alone, ctx.counts.successful, c.tpot.n
     );
     for cell in ctx.cells {
-        let prompts: Vec<String> = cell.prompt_tokens.iter().map(u32::to_string).collect();
+        let prompts = range(cell.prompt_tokens_min, cell.prompt_tokens_max);
         let _ = writeln!(
             out,
-            "  {}: {} requests, prompt tokens {}",
-            cell.id,
-            cell.requests,
-            prompts.join(", ")
+            "  {}: {} requests, prompt tokens {prompts}",
+            cell.id, cell.requests
         );
     }
     let _ = writeln!(out, "\nfitted (± standard error):");
     for f in &c.fitted {
         let _ = writeln!(out, "  {}", fitted_value(f));
     }
-    let _ = writeln!(out, "kept from the starting preset:");
+    let _ = writeln!(out, "kept from the GPU's `calibrated` preset:");
     for (name, value, why) in kept(c) {
         let _ = writeln!(out, "  {name:<20} {value:>8}  {why}");
     }
     let _ = writeln!(out, "\nresiduals, (predicted − measured) / measured:");
     let _ = writeln!(out, "{}", residual_line("TTFT", &c.ttft));
     let _ = writeln!(out, "{}", residual_line("TPOT", &c.tpot));
+    let width = ctx
+        .cells
+        .iter()
+        .map(|c| c.id.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
     let _ = writeln!(
         out,
-        "\n{:>8}  {:>5}  {:>10}  {:>10}  {:>10}  {:>10}",
-        "prompt", "n", "TTFT", "predicted", "TPOT", "predicted"
+        "\n{:<width$}  {:>11}  {:>9}  {:>9}  {:>9}  {:>9}",
+        "cell", "prompt", "TTFT mean", "predicted", "TPOT mean", "predicted"
     );
-    for r in &c.by_prompt {
+    for r in &c.by_cell {
+        let id = ctx.cells.get(r.cell).map_or("?", |c| c.id.as_str());
         let _ = writeln!(
             out,
-            "{:>8}  {:>5}  {:>10}  {:>10}  {:>10}  {:>10}",
-            r.prompt_tokens,
-            r.requests,
+            "{id:<width$}  {:>11}  {:>9}  {:>9}  {:>9}  {:>9}",
+            range(r.prompt_min, r.prompt_max),
             units::seconds(r.ttft_measured_s),
             units::seconds(r.ttft_predicted_s),
             units::seconds(r.tpot_measured_s),

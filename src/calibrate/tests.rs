@@ -333,12 +333,16 @@ fn too_little_low_load_data_is_refused_with_what_the_scenario_needs() {
     );
     assert!(err.to_string().contains("concurrency = 1"), "{err}");
 
-    let one = synthetic(known(), &[2048], 12, &[0.0]);
-    let err = calibrate(&[cell(start())], &one).unwrap_err();
-    assert!(
-        err.to_string().contains("2 distinct prompt lengths"),
-        "{err}"
+    let alike = synthetic(known(), &[2048, 3000], 6, &[0.0]);
+    let err = calibrate(&[cell(start())], &alike).unwrap_err();
+    assert_eq!(
+        err,
+        CalibrateError::PromptsTooAlike {
+            shortest: 2048,
+            longest: 3000
+        }
     );
+    assert!(err.to_string().contains("factor of 2"), "{err}");
 
     let mut no_tpot = synthetic(known(), &[1024, 4096], 6, &[0.0]);
     no_tpot.iter_mut().for_each(|o| o.tpot = None);
@@ -367,7 +371,8 @@ fn profile_renders_parses_back_and_is_read_by_the_simulator() {
             cells: vec![ProfileCell {
                 id: "prompt_tokens=1024".into(),
                 requests: 40,
-                prompt_tokens: vec![1024],
+                prompt_tokens_min: 1024,
+                prompt_tokens_max: 1024,
             }],
             ..ProfileMeta::default()
         }),
@@ -395,4 +400,43 @@ fn profile_renders_parses_back_and_is_read_by_the_simulator() {
     assert!(Profile::parse(bare).unwrap().profile.is_none());
     let typo = format!("[profile]\nmodle = \"x\"\n{bare}");
     assert!(Profile::parse(&typo).unwrap_err().contains("modle"));
+}
+
+#[test]
+fn report_says_what_was_used_fitted_kept_and_how_well_it_predicts() {
+    let obs = synthetic(known(), &[1024, 16384], 6, &[0.0]);
+    let mut c = calibrate(&[cell(start())], &obs).unwrap();
+    c.warnings.push("a test warning".into());
+    let cells = [ProfileCell {
+        id: "prompt_tokens-1024".into(),
+        requests: 12,
+        prompt_tokens_min: 1024,
+        prompt_tokens_max: 16384,
+    }];
+    let ctx = report::Context {
+        model: "llama-3.1-8b",
+        gpu: "h100-sxm",
+        run_dir: "reports/x/1",
+        counts: Counts {
+            successful: 20,
+            alone: 12,
+        },
+        cells: &cells,
+        profile_path: "/abs/profile.toml",
+    };
+    let text = report::render(&c, &ctx);
+    for needle in [
+        "calibrated llama-3.1-8b on h100-sxm from reports/x/1",
+        "used 12 of 20 successful requests",
+        "prompt_tokens-1024: 12 requests, prompt tokens 1024–16384",
+        "prefill_compute      0.5500 ± ",
+        "memory               0.7000 ± ",
+        "step_overhead_s      200 µs ± ",
+        "decode_compute          0.300",
+        "TTFT  RMS ",
+        "warning: a test warning",
+        "sim_preset = \"/abs/profile.toml\"",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+    }
 }
