@@ -185,3 +185,78 @@ fn finish(p: &Problem<'_>, x: Vec<f64>, r: Vec<f64>, rss: f64, iterations: usize
         iterations,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn least_squares_recovers_a_line_and_its_standard_errors() {
+        // y = 2x + 3 with residuals ±0.1 alternating: the fit is exact in the mean.
+        let xs: Vec<f64> = (0..20).map(f64::from).collect();
+        let ys: Vec<f64> = xs
+            .iter()
+            .enumerate()
+            .map(|(i, x)| 2.0 * x + 3.0 + if i % 2 == 0 { 0.1 } else { -0.1 })
+            .collect();
+        let f = |p: &[f64]| -> Vec<f64> {
+            xs.iter()
+                .zip(&ys)
+                .map(|(x, y)| p[0] * x + p[1] - y)
+                .collect()
+        };
+        let fit = least_squares(
+            &Problem {
+                residuals: &f,
+                lower: vec![-100.0, -100.0],
+                upper: vec![100.0, 100.0],
+                scale: vec![1.0, 1.0],
+            },
+            &[0.0, 0.0],
+        );
+        // Ordinary least squares on this design: slope 2 − 0.2·Σ(x−x̄)s/Σ(x−x̄)², closed form below.
+        let xbar = 9.5;
+        let sxx: f64 = xs.iter().map(|x| (x - xbar).powi(2)).sum();
+        let sxy: f64 = xs.iter().zip(&ys).map(|(x, y)| (x - xbar) * y).sum();
+        let slope = sxy / sxx;
+        let intercept = ys.iter().sum::<f64>() / 20.0 - slope * xbar;
+        assert!((fit.params[0] - slope).abs() < 1e-7, "{:?}", fit.params);
+        assert!((fit.params[1] - intercept).abs() < 1e-6, "{:?}", fit.params);
+        let s2 = fit.rss / 18.0;
+        let se_slope = (s2 / sxx).sqrt();
+        assert!((fit.std_errors[0].unwrap() - se_slope).abs() < 1e-6 * se_slope.max(1.0));
+        assert_eq!(fit.at_bound, vec![false, false]);
+    }
+
+    #[test]
+    fn least_squares_stops_on_a_bound() {
+        // Minimum of (p − 5)² is at 5, but the box ends at 2.
+        let f = |p: &[f64]| vec![p[0] - 5.0, p[0] - 5.0];
+        let fit = least_squares(
+            &Problem {
+                residuals: &f,
+                lower: vec![0.0],
+                upper: vec![2.0],
+                scale: vec![1.0],
+            },
+            &[1.0],
+        );
+        assert_eq!(fit.params, vec![2.0]);
+        assert_eq!(fit.at_bound, vec![true]);
+    }
+
+    #[test]
+    fn solve_known_system_and_singular_matrix() {
+        let a = vec![
+            vec![2.0, 1.0, -1.0],
+            vec![-3.0, -1.0, 2.0],
+            vec![-2.0, 1.0, 2.0],
+        ];
+        let x = solve(&a, &[8.0, -11.0, -3.0]).unwrap();
+        for (got, want) in x.iter().zip([2.0, 3.0, -1.0]) {
+            assert!((got - want).abs() < 1e-12, "{x:?}");
+        }
+        let singular = vec![vec![1.0, 2.0], vec![2.0, 4.0]];
+        assert_eq!(solve(&singular, &[1.0, 2.0]), None);
+    }
+}
