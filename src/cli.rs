@@ -51,6 +51,22 @@ pub enum Command {
     /// Serve an OpenAI-compatible streaming endpoint: the simulated engine in real time, or a
     /// server with fixed timing (to measure a proxy, or exp itself).
     Serve(ServeArgs),
+    /// Fit the simulator's efficiency factors and step overhead to a run's low-load TTFT and
+    /// TPOT, and write a profile for `[target] sim_preset`.
+    Calibrate {
+        /// The run directory (reports/<scenario>/<run-id>/), e.g. of
+        /// scenarios/calibrate_low_load.toml run against your server.
+        run_dir: PathBuf,
+        /// Where to write the profile (default: <run-dir>/profile.toml).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Model (catalog name or config.json path); overrides `[target] model_config`.
+        #[arg(long)]
+        model: Option<String>,
+        /// GPU (catalog name or GPU TOML path); overrides `[target] gpu`.
+        #[arg(long)]
+        gpu: Option<String>,
+    },
 }
 
 /// `--target` and `--set`, shared by `plan` and `run`.

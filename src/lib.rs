@@ -11,6 +11,7 @@
 pub mod analysis;
 pub mod app;
 pub mod backend;
+pub mod calibrate;
 pub mod cli;
 pub mod compare;
 pub mod hw;

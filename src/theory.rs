@@ -25,7 +25,8 @@ pub fn deployment(cell: &CellConfig) -> Result<Option<Deployment>, HwError> {
 }
 
 /// The efficiency factors of a simulator preset: `ideal`, `calibrated`, or a TOML profile
-/// written by `exp calibrate` (the `[efficiency]` table).
+/// written by `exp calibrate` (the `[efficiency]` table; its optional `[profile]` metadata is
+/// checked for unknown keys, see [`crate::calibrate::Profile`]).
 pub fn efficiency(sim: &SimConfig, gpu: &Gpu) -> Result<Efficiency, HwError> {
     match sim.preset.as_str() {
         "ideal" => Ok(Efficiency::ideal()),
@@ -36,14 +37,9 @@ pub fn efficiency(sim: &SimConfig, gpu: &Gpu) -> Result<Efficiency, HwError> {
                     "sim_preset `{path}`: not `ideal` or `calibrated`, and not a readable profile: {e}"
                 ))
             })?;
-            #[derive(serde::Deserialize)]
-            struct Profile {
-                efficiency: Efficiency,
-            }
-            let profile: Profile = toml::from_str(&text).map_err(|e| {
+            let profile = crate::calibrate::Profile::parse(&text).map_err(|e| {
                 HwError::InvalidDeployment(format!("sim_preset `{path}`: not a profile: {e}"))
             })?;
-            profile.efficiency.validate()?;
             Ok(profile.efficiency)
         }
     }

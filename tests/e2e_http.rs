@@ -154,7 +154,8 @@ primary = ["ttft.mean", "tpot.mean", "e2e.mean", "output_throughput"]
     )
 }
 
-/// Issue 2: cells that differ only in something the server ignores are never a regression.
+/// Issue 2: cells that differ only in something the server ignores are `no change` or
+/// `within noise` (or `inconclusive` on a machine too loaded to resolve τ), never a change.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_variable_the_server_ignores_is_no_change() {
     let srv = server(30, 3, 1.0).await;
@@ -163,7 +164,9 @@ async fn a_variable_the_server_ignores_is_no_change() {
     assert_eq!(rows.len(), 4);
     for r in &rows {
         assert!(
-            matches!(r.verdict, Verdict::NoChange | Verdict::WithinNoise),
+            // `inconclusive` is the honest answer when a loaded test machine makes the CI wider
+            // than τ; what must never happen is a significant change.
+            matches!(r.verdict, Verdict::NoChange | Verdict::WithinNoise | Verdict::Inconclusive),
             "{}: {} ({:?})",
             r.metric,
             r.verdict,

@@ -1,6 +1,7 @@
 //! The application: each subcommand as a short pipeline over the library's stages
 //! (scenario → plan → run → metrics → analysis → report). The only place that prints results.
 
+pub mod calibrate;
 mod compare;
 mod estimate;
 mod finish;
@@ -64,6 +65,17 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Estimate(args) => estimate(&args),
         Command::Serve(args) => runtime()?.block_on(serve(args)),
         Command::Compare(args) => compare::command(&args),
+        Command::Calibrate {
+            run_dir,
+            out,
+            model,
+            gpu,
+        } => calibrate::run(
+            &run_dir,
+            out.as_deref(),
+            &calibrate::Hardware { model, gpu },
+        )
+        .map(|()| Status::Ok),
     }
 }
 
