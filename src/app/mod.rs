@@ -133,11 +133,20 @@ fn load_plan(path: &Path, target: &TargetArgs) -> anyhow::Result<Plan> {
 }
 
 fn load_scenario(path: &Path, text: Option<&str>, target: &TargetArgs) -> anyhow::Result<Scenario> {
-    let overrides = target
+    let mut overrides = target
         .set
         .iter()
         .map(|s| scenario::Override::parse(s))
         .collect::<Result<Vec<_>, _>>()?;
+    // `--target URL --set target.kind=openai-chat` on a simulated scenario: the new kind
+    // needs its base URL before validation.
+    if let Some(url) = &target.target
+        && overrides.iter().any(|o| o.key_path == "target.kind")
+    {
+        overrides.push(scenario::Override::parse(&format!(
+            "target.base_url={url}"
+        ))?);
+    }
     let loaded = match text {
         Some(text) => scenario::parse(text, path, &overrides),
         None => scenario::load_with_overrides(path, &overrides),
