@@ -38,9 +38,13 @@ pub enum Command {
         /// A minijinja template to render instead of the embedded one.
         #[arg(long)]
         template: Option<PathBuf>,
-        /// Print the report to standard output instead of rewriting report.md.
+        /// Print to standard output instead of writing into the run directory.
         #[arg(long)]
         stdout: bool,
+        /// `md` renders report.md; `json` and `csv` export the per-repetition and per-cell
+        /// tables (export.json; repetitions.csv and cells.csv) for plotting elsewhere.
+        #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
+        format: ReportFormat,
     },
     /// Roofline estimate of a model on a GPU: parameters, FLOPs, memory, TTFT/TPOT floors.
     Estimate(EstimateArgs),
@@ -201,4 +205,15 @@ pub struct ServeArgs {
     /// Port to listen on.
     #[arg(long, default_value_t = 8000)]
     pub port: u16,
+}
+
+/// Output of `exp report`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// The Markdown report.
+    Md,
+    /// Per-repetition and per-cell tables as JSON.
+    Json,
+    /// Per-repetition and per-cell tables as CSV.
+    Csv,
 }

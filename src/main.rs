@@ -8,6 +8,16 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = exp::cli::Cli::parse();
+    // `exp report --stdout | head`: a closed pipe ends a filter-like command quietly instead
+    // of panicking in println!. Commands that hold network connections keep SIGPIPE ignored,
+    // so a peer closing a socket is an error to record, never a signal that kills the run.
+    use exp::cli::Command;
+    if !matches!(cli.command, Command::Run(_) | Command::Serve(_)) {
+        // SAFETY: called before any other thread exists; SIG_DFL is always a valid action.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     match exp::app::run(cli) {
         Ok(status) => ExitCode::from(status.code()),
         Err(err) => {

@@ -161,16 +161,12 @@ struct RepetitionEntry<'a> {
     rep: &'a RepResult,
 }
 
-/// Summarises, analyses and reports a run directory; returns whether a check failed.
-/// With `write`, `summary.json` and `report.md` are (re)written; otherwise the report goes to
-/// standard output.
-pub fn finish_run(
+/// Reads a run back and analyses it, with the warnings that depend on the whole run.
+fn analyze_run(
     dir: &RunDir,
     manifest: &Manifest,
     plan: &Plan,
-    template: Option<&Path>,
-    write: bool,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<(Vec<CellResults>, Analysis)> {
     let cells = load_results(dir, manifest, plan)?;
     let mut analysis = analysis::analyze(&plan.scenario, &cells);
     if plan
@@ -182,6 +178,51 @@ pub fn finish_run(
             "prompt lengths are approximate (synthetic prompts are counted in words, not the model's tokens); input token counts and throughputs use the server's usage".into(),
         );
     }
+    Ok((cells, analysis))
+}
+
+/// `exp report --format json|csv`: writes `export.json`, or `repetitions.csv` and
+/// `cells.csv`, into the run directory (or prints them).
+pub(super) fn export(
+    dir: &RunDir,
+    manifest: &Manifest,
+    plan: &Plan,
+    format: crate::cli::ReportFormat,
+    stdout: bool,
+) -> anyhow::Result<()> {
+    use crate::report::export;
+    let (cells, analysis) = analyze_run(dir, manifest, plan)?;
+    let tables = export::tables(&cells, &analysis);
+    let files: Vec<(&str, String)> = match format {
+        crate::cli::ReportFormat::Json => {
+            vec![("export.json", serde_json::to_string_pretty(&tables)? + "\n")]
+        }
+        _ => vec![
+            ("repetitions.csv", export::repetitions_csv(&tables)),
+            ("cells.csv", export::cells_csv(&tables)),
+        ],
+    };
+    for (name, text) in files {
+        if stdout {
+            print!("{text}");
+        } else {
+            println!("{}", dir.write_file(name, text.as_bytes())?.display());
+        }
+    }
+    Ok(())
+}
+
+/// Summarises, analyses and reports a run directory; returns whether a check failed.
+/// With `write`, `summary.json` and `report.md` are (re)written; otherwise the report goes to
+/// standard output.
+pub fn finish_run(
+    dir: &RunDir,
+    manifest: &Manifest,
+    plan: &Plan,
+    template: Option<&Path>,
+    write: bool,
+) -> anyhow::Result<bool> {
+    let (cells, analysis) = analyze_run(dir, manifest, plan)?;
     let summary = SummaryFile {
         schema_version: SCHEMA_VERSION,
         run_id: &manifest.run_id,

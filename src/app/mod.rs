@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-use crate::cli::{Cli, Command, EstimateArgs, RunArgs, ServeArgs, TargetArgs};
+use crate::cli::{Cli, Command, EstimateArgs, ReportFormat, RunArgs, ServeArgs, TargetArgs};
 use crate::plan::Plan;
 use crate::run::{self, RunEnd};
 use crate::scenario::{self, Scenario};
@@ -61,7 +61,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
             run_dir,
             template,
             stdout,
-        } => report(&run_dir, template.as_deref(), stdout),
+            format,
+        } => report(&run_dir, template.as_deref(), stdout, format),
         Command::Estimate(args) => estimate(&args),
         Command::Serve(args) => runtime()?.block_on(serve(args)),
         Command::Compare(args) => compare::command(&args),
@@ -249,9 +250,18 @@ fn saved_plan(dir: &RunDir, manifest: &Manifest) -> anyhow::Result<Plan> {
     Plan::build(scenario).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-fn report(run_dir: &Path, template: Option<&Path>, stdout: bool) -> anyhow::Result<Status> {
+fn report(
+    run_dir: &Path,
+    template: Option<&Path>,
+    stdout: bool,
+    format: ReportFormat,
+) -> anyhow::Result<Status> {
     let (dir, manifest) = RunDir::open(run_dir)?;
     let plan = saved_plan(&dir, &manifest)?;
+    if format != ReportFormat::Md {
+        finish::export(&dir, &manifest, &plan, format, stdout)?;
+        return Ok(Status::Ok);
+    }
     let checks_failed = finish_run(&dir, &manifest, &plan, template, !stdout)?;
     Ok(if checks_failed {
         Status::ChecksFailed

@@ -3,6 +3,7 @@
 //! is `templates/report.md.j2`; users may copy it and pass `--template`.
 
 mod chart;
+pub mod export;
 mod model;
 mod view;
 
