@@ -179,7 +179,7 @@ mod tests {
                 let mut summary = RepetitionSummary::default();
                 summary
                     .values
-                    .insert("ttft.mean".into(), 0.1 + f64::from(round) * 0.01);
+                    .insert("ttft.mean".into(), 0.125 + f64::from(round) / 4.0);
                 if round > 0 {
                     summary.values.insert("tpot.mean".into(), 0.02);
                 }
