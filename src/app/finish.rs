@@ -173,11 +173,10 @@ pub fn finish_run(
 ) -> anyhow::Result<bool> {
     let cells = load_results(dir, manifest, plan)?;
     let mut analysis = analysis::analyze(&plan.scenario, &cells);
-    if plan.configs.iter().any(|c| c.target.kind != TargetKind::Sim && c.target.tokenizer.is_none()) {
-        analysis.warnings.push(
-            "prompt lengths are approximate (synthetic prompts are counted in words, not the model's tokens); input token counts and throughputs use the server's usage".into(),
-        );
-    }
+    let targets: Vec<_> = plan.configs.iter().map(|c| &c.target).collect();
+    analysis
+        .warnings
+        .extend(super::prompt_lengths::warnings(&targets, &cells));
     let summary = SummaryFile {
         schema_version: SCHEMA_VERSION,
         run_id: &manifest.run_id,

@@ -3,6 +3,7 @@
 
 mod estimate;
 mod finish;
+mod prompt_lengths;
 mod serve;
 
 use std::path::{Path, PathBuf};
