@@ -169,15 +169,10 @@ fn analyze_run(
 ) -> anyhow::Result<(Vec<CellResults>, Analysis)> {
     let cells = load_results(dir, manifest, plan)?;
     let mut analysis = analysis::analyze(&plan.scenario, &cells);
-    if plan
-        .configs
-        .iter()
-        .any(|c| c.target.kind != TargetKind::Sim && c.target.tokenizer.is_none())
-    {
-        analysis.warnings.push(
-            "prompt lengths are approximate (synthetic prompts are counted in words, not the model's tokens); input token counts and throughputs use the server's usage".into(),
-        );
-    }
+    let targets: Vec<_> = plan.configs.iter().map(|c| &c.target).collect();
+    analysis
+        .warnings
+        .extend(super::prompt_lengths::warnings(&targets, &cells));
     Ok((cells, analysis))
 }
 

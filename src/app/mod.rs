@@ -5,6 +5,7 @@ pub mod calibrate;
 mod compare;
 mod estimate;
 mod finish;
+mod prompt_lengths;
 mod serve;
 
 use std::path::{Path, PathBuf};

@@ -34,7 +34,23 @@ pub struct RepetitionSummary {
     pub token_mismatches: u64,
     /// Successful requests with enough samples for each percentile (for tail warnings).
     pub latency_samples: u64,
+    /// Ok requests with both the server's prompt count (`usage.prompt_tokens`) and the
+    /// client's (`requested_input_tokens`).
+    #[serde(default)]
+    pub prompt_counts_compared: u64,
+    /// Of those, requests where the server counted more than [`PROMPT_TOKEN_TOLERANCE`] tokens
+    /// more than the client (a chat template, or a different tokenizer).
+    #[serde(default)]
+    pub prompt_tokens_over: u64,
+    /// Of those, requests where the server counted more than [`PROMPT_TOKEN_TOLERANCE`] tokens
+    /// fewer than the client (a truncated prompt, or a different tokenizer).
+    #[serde(default)]
+    pub prompt_tokens_under: u64,
 }
+
+/// Tokens by which the server's prompt count may differ from the client's before a request
+/// counts as a mismatch: a BOS and other special tokens the client does not add.
+pub const PROMPT_TOKEN_TOLERANCE: u32 = 4;
 
 /// Summarises one repetition's records against the scenario's per-request SLOs.
 pub fn summarize(records: &[RequestRecord], slo: &BTreeMap<String, Duration>) -> RepetitionSummary {
@@ -90,6 +106,7 @@ pub fn summarize(records: &[RequestRecord], slo: &BTreeMap<String, Duration>) ->
         if token_mismatch(rec) {
             s.token_mismatches += 1;
         }
+        compare_prompt_counts(rec, &mut s);
     }
     per_metric.insert("itl", itl);
     s.latency_samples = s.completed;
@@ -218,6 +235,19 @@ fn meets_slo(m: &RequestMetrics, rec: &RequestRecord, slo: &BTreeMap<String, Dur
         };
         value.is_some_and(|v| v <= limit)
     })
+}
+
+/// Counts an ok request's prompt against the server's count of it.
+fn compare_prompt_counts(rec: &RequestRecord, s: &mut RepetitionSummary) {
+    let (Some(server), Some(client)) = (rec.input_tokens, rec.requested_input_tokens) else {
+        return;
+    };
+    s.prompt_counts_compared += 1;
+    if server > client.saturating_add(PROMPT_TOKEN_TOLERANCE) {
+        s.prompt_tokens_over += 1;
+    } else if client > server.saturating_add(PROMPT_TOKEN_TOLERANCE) {
+        s.prompt_tokens_under += 1;
+    }
 }
 
 fn token_mismatch(rec: &RequestRecord) -> bool {

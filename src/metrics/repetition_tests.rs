@@ -117,3 +117,26 @@ fn per_chunk_counts_that_disagree_with_usage_are_flagged() {
     let s = summarize(&[r], &BTreeMap::new());
     assert_eq!(s.token_mismatches, 1);
 }
+
+#[test]
+fn server_prompt_counts_beyond_the_tolerance_are_counted_by_direction() {
+    let with = |server: Option<u32>, client: Option<u32>| {
+        let mut r = ok(0, 4);
+        (r.input_tokens, r.requested_input_tokens) = (server, client);
+        r
+    };
+    // Client count 100: 104 and 96 are within 4 tokens, 105 is over, 95 under.
+    let recs = [
+        with(Some(100), Some(100)),
+        with(Some(104), Some(100)),
+        with(Some(96), Some(100)),
+        with(Some(105), Some(100)),
+        with(Some(95), Some(100)),
+        with(Some(95), None),
+        with(None, Some(100)),
+        failed(1),
+    ];
+    let s = summarize(&recs, &BTreeMap::new());
+    assert_eq!(s.prompt_counts_compared, 5);
+    assert_eq!((s.prompt_tokens_over, s.prompt_tokens_under), (1, 1));
+}

@@ -15,6 +15,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use crate::plan::Plan;
+use crate::scenario::model::TargetKind;
 use crate::seed;
 use crate::store::{RepMarker, RunDir, SCHEMA_VERSION, StoreError};
 use crate::workload::{self, Datasets, WorkloadSeeds};
@@ -94,11 +95,17 @@ pub async fn execute(plan: &Plan, dir: &RunDir, show_progress: bool) -> Result<R
         let cell = &plan.cells[slot.cell];
         let cell_id = cell.id.to_string();
         let config = &plan.configs[slot.cell];
+        // The simulated engine counts a prompt's tokens as given: its prompts stay in words.
+        let tokenizer = match config.target.kind {
+            TargetKind::Sim => None,
+            _ => config.target.tokenizer.as_deref(),
+        };
         let work = datasets
-            .build(
+            .build_with(
                 &config.workload,
                 &workload_seeds(seed, slot.round),
                 &base_dir,
+                tokenizer,
             )
             .map_err(|source| RunError::Workload {
                 cell: cell_id.clone(),

@@ -1,13 +1,15 @@
-//! Loaded datasets and traces, kept for the life of the process (or of a [`Datasets`] value) so a
-//! large file is read and parsed once, not once per repetition. Entries are keyed by the resolved
+//! Loaded datasets, traces and tokenizers, kept for the life of the process (or of a
+//! [`Datasets`] value) so a large file is read and parsed once, not once per repetition, and a
+//! dataset's token counts are computed once per tokenizer. Entries are keyed by the resolved
 //! (canonical, where possible) path; failed loads are not cached.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use super::dataset::Dataset;
+use super::dataset::{Dataset, TokenCounts};
 use super::error::WorkloadError;
+use super::tokenizer::ModelTokenizer;
 use super::trace::Trace;
 
 /// Format of a prompt dataset file.
@@ -19,12 +21,17 @@ pub enum DatasetFormat {
     ShareGpt,
 }
 
-/// A cache of loaded datasets and traces, shared by every repetition that uses them.
+/// A cache of loaded datasets, traces and tokenizers, shared by every repetition that uses them.
 #[derive(Debug, Default)]
 pub struct Datasets {
     datasets: Mutex<HashMap<(DatasetFormat, PathBuf), Arc<Dataset>>>,
     traces: Mutex<HashMap<PathBuf, Arc<Trace>>>,
+    tokenizers: Mutex<HashMap<PathBuf, Arc<ModelTokenizer>>>,
+    counts: Mutex<HashMap<CountsKey, Arc<TokenCounts>>>,
 }
+
+/// (dataset format, dataset path, tokenizer path).
+type CountsKey = (DatasetFormat, PathBuf, PathBuf);
 
 fn key(path: &Path) -> PathBuf {
     std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
@@ -73,6 +80,38 @@ impl Datasets {
         let t = Arc::new(Trace::load(path)?);
         map.insert(k, Arc::clone(&t));
         Ok(t)
+    }
+
+    /// The `tokenizer.json` at `path` (already resolved), loaded on first use.
+    pub fn tokenizer(&self, path: &Path) -> Result<Arc<ModelTokenizer>, WorkloadError> {
+        let mut map = self
+            .tokenizers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let k = key(path);
+        if let Some(t) = map.get(&k) {
+            return Ok(Arc::clone(t));
+        }
+        let t = Arc::new(ModelTokenizer::load(path)?);
+        map.insert(k, Arc::clone(&t));
+        Ok(t)
+    }
+
+    /// The token counts of the dataset at `path` under the tokenizer at `tokenizer` (both
+    /// already resolved), shared by every repetition.
+    pub fn token_counts(
+        &self,
+        format: DatasetFormat,
+        path: &Path,
+        tokenizer: &Path,
+    ) -> Result<Arc<TokenCounts>, WorkloadError> {
+        let data = self.dataset(format, path)?;
+        let tok = self.tokenizer(tokenizer)?;
+        let mut map = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        let counts = map
+            .entry((format, key(path), key(tokenizer)))
+            .or_insert_with(|| Arc::new(TokenCounts::new(data, tok)));
+        Ok(Arc::clone(counts))
     }
 }
 

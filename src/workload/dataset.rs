@@ -2,17 +2,20 @@
 //!
 //! A dataset is loaded once and shared ([`super::cache::Datasets`]); each source walks a seeded
 //! permutation of its entries, request `i` taking entry `order[i mod len]`. A dataset prompt's
-//! `input_tokens` is its word count, an approximation (the server's usage gives the truth); its
-//! output length is the line's own `output_tokens` when given, else the cell's rule.
+//! `input_tokens` is its token count under the target's tokenizer when there is one (counted on
+//! first use and kept, [`TokenCounts`]), else its word count, an approximation (the server's
+//! usage gives the truth); its output length is the line's own `output_tokens` when given, else
+//! the cell's rule.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rand::seq::SliceRandom;
 
 use super::error::WorkloadError;
 use super::lengths::LengthPlan;
 use super::stream::{self, Purpose};
+use super::tokenizer::{ModelTokenizer, TokenizerError};
 use super::work::{Prompt, RequestSource, RequestSpec};
 use super::{jsonl, sharegpt, words};
 
@@ -125,41 +128,120 @@ impl Dataset {
     }
 }
 
+/// The token counts of a dataset's prompts under one tokenizer, each counted on first use and
+/// shared by every repetition (a large dataset is never tokenized whole).
+pub struct TokenCounts {
+    data: Arc<Dataset>,
+    tokenizer: Arc<ModelTokenizer>,
+    counts: Vec<OnceLock<u32>>,
+}
+
+impl std::fmt::Debug for TokenCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenCounts")
+            .field("dataset", &self.data.path)
+            .field("tokenizer", &self.tokenizer.path())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenCounts {
+    /// Counts for `data` under `tokenizer`, none computed yet.
+    pub fn new(data: Arc<Dataset>, tokenizer: Arc<ModelTokenizer>) -> Self {
+        let counts = (0..data.entries.len()).map(|_| OnceLock::new()).collect();
+        Self {
+            data,
+            tokenizer,
+            counts,
+        }
+    }
+
+    /// Tokens of entry `index` (≥ 1), or why the tokenizer failed on it.
+    pub fn try_get(&self, index: usize) -> Result<u32, TokenizerError> {
+        if let Some(&n) = self.counts[index].get() {
+            return Ok(n);
+        }
+        let n = self
+            .tokenizer
+            .count(&self.data.entries[index].prompt)?
+            .max(1);
+        Ok(*self.counts[index].get_or_init(|| n))
+    }
+
+    /// Tokens of entry `index`; its word count where the tokenizer fails on it (which
+    /// [`super::build`] rules out for the first prompt a source serves).
+    pub fn get(&self, index: usize) -> u32 {
+        self.try_get(index)
+            .unwrap_or_else(|_| self.data.entries[index].words)
+    }
+}
+
 /// A [`RequestSource`] over a dataset, in a seeded order.
 #[derive(Debug, Clone)]
 pub(crate) struct DatasetSource {
     data: Arc<Dataset>,
     order: Vec<u32>,
     plan: LengthPlan,
+    counts: Option<Arc<TokenCounts>>,
 }
 
 impl DatasetSource {
     /// Serves `data` in the order given by `seed`; output lengths from `plan` unless a line
-    /// gives its own (a trace's lengths still win).
-    pub(crate) fn new(data: Arc<Dataset>, seed: u64, plan: LengthPlan) -> Self {
+    /// gives its own (a trace's lengths still win); prompt lengths from `counts` when given,
+    /// else word counts.
+    pub(crate) fn new(
+        data: Arc<Dataset>,
+        seed: u64,
+        plan: LengthPlan,
+        counts: Option<Arc<TokenCounts>>,
+    ) -> Self {
         // `Dataset::new` guarantees the length fits in u32.
         let mut order: Vec<u32> = (0..data.entries.len() as u32).collect();
         order.shuffle(&mut stream::sequential(seed, Purpose::Permutation));
-        Self { data, order, plan }
+        Self {
+            data,
+            order,
+            plan,
+            counts,
+        }
     }
 
-    fn entry(&self, i: u64) -> &Entry {
-        let slot = (i % self.order.len() as u64) as usize;
-        &self.data.entries[self.order[slot] as usize]
+    fn slot(&self, i: u64) -> usize {
+        self.order[(i % self.order.len() as u64) as usize] as usize
+    }
+
+    /// Counts request 0's prompt, so a tokenizer that cannot read this dataset fails the build.
+    pub(crate) fn check(&self) -> Result<(), TokenizerError> {
+        match &self.counts {
+            Some(c) => c.try_get(self.slot(0)).map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    fn input_tokens(&self, slot: usize) -> u32 {
+        match &self.counts {
+            Some(c) => c.get(slot),
+            None => self.data.entries[slot].words,
+        }
     }
 }
 
 impl RequestSource for DatasetSource {
     fn lengths(&self, i: u64) -> (u32, u32) {
-        let e = self.entry(i);
-        (e.words, self.plan.output(i, e.output_tokens))
+        let slot = self.slot(i);
+        let e = &self.data.entries[slot];
+        (
+            self.input_tokens(slot),
+            self.plan.output(i, e.output_tokens),
+        )
     }
 
     fn request(&self, i: u64) -> RequestSpec {
-        let e = self.entry(i);
+        let slot = self.slot(i);
+        let e = &self.data.entries[slot];
         RequestSpec {
             prompt: Prompt::Text(e.prompt.clone()),
-            input_tokens: e.words,
+            input_tokens: self.input_tokens(slot),
             max_tokens: self.plan.output(i, e.output_tokens),
         }
     }
@@ -234,7 +316,7 @@ mod tests {
             LengthDraw::new(99, LengthDist::Fixed, 0, Purpose::OutputLength),
             None,
         );
-        let src = DatasetSource::new(data.clone(), 4, plan.clone());
+        let src = DatasetSource::new(data.clone(), 4, plan.clone(), None);
         let mut seen: Vec<u32> = (0..10).map(|i| src.lengths(i).1).collect();
         assert_ne!(seen, (1..=10).collect::<Vec<_>>(), "shuffled");
         seen.sort();
@@ -245,7 +327,7 @@ mod tests {
             panic!()
         };
         assert_eq!(spec.input_tokens as usize, t.split_whitespace().count());
-        let again = DatasetSource::new(data, 4, plan);
+        let again = DatasetSource::new(data, 4, plan, None);
         assert_eq!(again.request(5), src.request(5));
     }
 }

@@ -1,6 +1,6 @@
 //! Errors of building a repetition's workload: unreadable or malformed datasets and traces, and
 //! workload settings that cannot be honoured. Every message names the file and the line (JSONL)
-//! or the array element (ShareGPT) and says what is wrong.
+//! or the array element (ShareGPT) and says what is wrong; tokenizer errors name the tokenizer.
 
 use std::path::PathBuf;
 
@@ -48,4 +48,7 @@ pub enum WorkloadError {
     /// The workload settings cannot be honoured (e.g. a shared prefix as long as the prompt).
     #[error("workload: {0}")]
     Invalid(String),
+    /// The target's tokenizer could not be loaded, or cannot measure or write these prompts.
+    #[error(transparent)]
+    Tokenizer(#[from] super::tokenizer::TokenizerError),
 }

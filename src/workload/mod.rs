@@ -6,6 +6,10 @@
 //! per-request quantity is drawn on request `i`'s own stream, so all cells of a repetition see
 //! the same requests at the same offsets as far as their settings allow (common random numbers:
 //! a cell with a higher rate gets the same arrival variates, scaled).
+//!
+//! Prompt lengths are in words unless the target has a tokenizer ([`Datasets::build_with`]):
+//! then synthetic prompts are exactly their drawn number of its tokens and dataset prompts are
+//! counted with it.
 
 pub mod arrivals;
 pub mod cache;
@@ -16,6 +20,7 @@ mod lengths;
 mod sharegpt;
 mod stream;
 mod synthetic;
+pub mod tokenizer;
 pub mod trace;
 pub mod words;
 pub mod work;
@@ -25,6 +30,7 @@ use std::sync::Arc;
 
 pub use cache::{DatasetFormat, Datasets};
 pub use error::WorkloadError;
+pub use tokenizer::{ModelTokenizer, TokenizerError};
 
 use crate::scenario::model::{ArrivalConfig, PromptSource, WorkloadConfig};
 use lengths::{LengthDraw, LengthPlan};
@@ -47,9 +53,9 @@ pub struct WorkloadSeeds {
     pub warmup: u64,
 }
 
-/// Builds one repetition's work, loading datasets and traces through the process-wide
-/// [`Datasets`] cache. Relative dataset and trace paths are resolved against `base_dir` (the
-/// scenario file's directory).
+/// Builds one repetition's work with prompt lengths in words, loading datasets and traces
+/// through the process-wide [`Datasets`] cache. Relative dataset and trace paths are resolved
+/// against `base_dir` (the scenario file's directory).
 pub fn build(
     cfg: &WorkloadConfig,
     seeds: &WorkloadSeeds,
@@ -60,10 +66,11 @@ pub fn build(
 
 /// Seeds of one request source.
 #[derive(Clone, Copy)]
-struct SourceSeeds {
+struct SourceSeeds<'t> {
     text: u64,
     lengths: u64,
     prefix: u64,
+    tokenizer: Option<&'t Path>,
 }
 
 impl Datasets {
@@ -73,6 +80,19 @@ impl Datasets {
         cfg: &WorkloadConfig,
         seeds: &WorkloadSeeds,
         base_dir: &Path,
+    ) -> Result<RepetitionWork, WorkloadError> {
+        self.build_with(cfg, seeds, base_dir, None)
+    }
+
+    /// [`build`] with this cache, prompt lengths in the tokens of the `tokenizer.json` at
+    /// `tokenizer` (already resolved) when given. Request 0 of each source is built here, so a
+    /// tokenizer that cannot write or count these prompts fails the build, not a request.
+    pub fn build_with(
+        &self,
+        cfg: &WorkloadConfig,
+        seeds: &WorkloadSeeds,
+        base_dir: &Path,
+        tokenizer: Option<&Path>,
     ) -> Result<RepetitionWork, WorkloadError> {
         lengths::check(cfg.prompt_dist, "prompt length")?;
         lengths::check(cfg.output_dist, "output length")?;
@@ -94,11 +114,13 @@ impl Datasets {
             text: seeds.prompts,
             lengths: seeds.lengths,
             prefix: seeds.prompts,
+            tokenizer,
         };
         let warm = SourceSeeds {
             text: seeds.warmup,
             lengths: seeds.warmup,
             prefix: seeds.prompts,
+            tokenizer,
         };
         Ok(RepetitionWork {
             warmup: cfg.warmup,
@@ -133,8 +155,12 @@ impl Datasets {
             ),
             trace.cloned(),
         );
+        let tokenizer = match seeds.tokenizer {
+            Some(path) => Some(self.tokenizer(path)?),
+            None => None,
+        };
         let inner: Arc<dyn RequestSource> = match &cfg.prompts {
-            PromptSource::Synthetic => Arc::new(SyntheticSource::new(plan, seeds.text, None)),
+            PromptSource::Synthetic => synthetic(plan, seeds.text, None, tokenizer.clone())?,
             PromptSource::SharedPrefix {
                 groups,
                 prefix_tokens,
@@ -144,26 +170,60 @@ impl Datasets {
                     tokens: *prefix_tokens,
                     seed: seeds.prefix,
                 };
-                Arc::new(SyntheticSource::new(plan, seeds.text, Some(prefix)))
+                synthetic(plan, seeds.text, Some(prefix), tokenizer.clone())?
             }
             PromptSource::Jsonl(path) => {
-                let data = self.dataset(DatasetFormat::Jsonl, &base_dir.join(path))?;
-                Arc::new(dataset::DatasetSource::new(data, seeds.text, plan))
+                self.dataset_source(DatasetFormat::Jsonl, &base_dir.join(path), seeds, plan)?
             }
             PromptSource::ShareGpt(path) => {
-                let data = self.dataset(DatasetFormat::ShareGpt, &base_dir.join(path))?;
-                Arc::new(dataset::DatasetSource::new(data, seeds.text, plan))
+                self.dataset_source(DatasetFormat::ShareGpt, &base_dir.join(path), seeds, plan)?
             }
         };
         Ok(match trace {
-            Some(trace) if trace.has_prompts() => Arc::new(TracePrompts {
-                inner,
-                trace: Arc::clone(trace),
-            }),
+            Some(trace) if trace.has_prompts() => {
+                let src = TracePrompts {
+                    inner,
+                    trace: Arc::clone(trace),
+                    tokenizer,
+                };
+                src.check()?;
+                Arc::new(src)
+            }
             _ => inner,
         })
     }
+
+    fn dataset_source(
+        &self,
+        format: DatasetFormat,
+        path: &Path,
+        seeds: SourceSeeds,
+        plan: LengthPlan,
+    ) -> Result<Arc<dyn RequestSource>, WorkloadError> {
+        let data = self.dataset(format, path)?;
+        let counts = match seeds.tokenizer {
+            Some(tok) => Some(self.token_counts(format, path, tok)?),
+            None => None,
+        };
+        let src = dataset::DatasetSource::new(data, seeds.text, plan, counts);
+        src.check()?;
+        Ok(Arc::new(src))
+    }
+}
+
+/// A synthetic source, checked against its tokenizer.
+fn synthetic(
+    plan: LengthPlan,
+    seed: u64,
+    prefix: Option<PrefixGroups>,
+    tokenizer: Option<Arc<ModelTokenizer>>,
+) -> Result<Arc<dyn RequestSource>, WorkloadError> {
+    let src = SyntheticSource::new(plan, seed, prefix, tokenizer);
+    src.check()?;
+    Ok(Arc::new(src))
 }
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_tokenizer;

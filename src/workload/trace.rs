@@ -1,12 +1,14 @@
 //! Replay traces: JSONL lines `{"timestamp": <seconds>, "input_tokens": n, "output_tokens": n}`,
 //! optionally with a `"prompt"` string (then `input_tokens` may be left out). Send offsets are
 //! relative to the first timestamp; per-request lengths override the cell's prompt and output
-//! lengths. Other keys are ignored, so richer trace formats can be replayed as they are.
+//! lengths (a line's prompt is counted with the target's tokenizer when there is one). Other
+//! keys are ignored, so richer trace formats can be replayed as they are.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::error::WorkloadError;
+use super::tokenizer::{ModelTokenizer, TokenizerError};
 use super::work::{Prompt, RequestSource, RequestSpec};
 use super::{jsonl, words};
 
@@ -128,19 +130,41 @@ impl Trace {
 }
 
 /// Serves a trace line's own `prompt` where it has one and defers to `inner` otherwise (whose
-/// lengths already follow the trace).
+/// lengths already follow the trace). With a tokenizer, a line's prompt is as long as the
+/// tokenizer counts it (one encode per request), whatever its `input_tokens` says.
 pub(crate) struct TracePrompts {
     /// The source for lines without a prompt.
     pub inner: Arc<dyn RequestSource>,
     /// The trace.
     pub trace: Arc<Trace>,
+    /// The target's tokenizer, if it has one.
+    pub tokenizer: Option<Arc<ModelTokenizer>>,
+}
+
+impl TracePrompts {
+    /// Counts the first line's prompt that has one, so a tokenizer that cannot read these
+    /// prompts fails the workload's build.
+    pub(crate) fn check(&self) -> Result<(), TokenizerError> {
+        let first = self.trace.entries.iter().find_map(|e| e.prompt.as_deref());
+        match (&self.tokenizer, first) {
+            (Some(tok), Some(text)) => tok.count(text).map(|_| ()),
+            _ => Ok(()),
+        }
+    }
+
+    fn input_tokens(&self, e: &TraceEntry, text: &str) -> u32 {
+        self.tokenizer
+            .as_ref()
+            .and_then(|t| t.count(text).ok())
+            .map_or(e.input_tokens, |n| n.max(1))
+    }
 }
 
 impl RequestSource for TracePrompts {
     fn lengths(&self, i: u64) -> (u32, u32) {
         let e = self.trace.entry(i);
-        match e.prompt {
-            Some(_) => (e.input_tokens, e.output_tokens),
+        match &e.prompt {
+            Some(text) => (self.input_tokens(e, text), e.output_tokens),
             None => self.inner.lengths(i),
         }
     }
@@ -150,7 +174,7 @@ impl RequestSource for TracePrompts {
         match &e.prompt {
             Some(text) => RequestSpec {
                 prompt: Prompt::Text(text.clone()),
-                input_tokens: e.input_tokens,
+                input_tokens: self.input_tokens(e, text),
                 max_tokens: e.output_tokens,
             },
             None => self.inner.request(i),

@@ -6,6 +6,9 @@
 //! about N tokens for a real model (the server's usage reports the truth), and exactly N for the
 //! built-in servers, whose tokenizer counts whitespace-separated words. 256 words make a byte one
 //! word, so a 64-bit code is exactly 8 words.
+//!
+//! Text is written by a [`Writer`] against a budget of tokens, each word costing what
+//! [`WordCosts`] says: one without a tokenizer, its measured tokens with one.
 
 use rand::Rng;
 
@@ -39,33 +42,126 @@ pub const WORDS: [&str; 256] = [
     "music", "those",
 ];
 
-fn push_word(out: &mut String, word: &str) {
-    if !out.is_empty() {
-        out.push(' ');
-    }
-    out.push_str(word);
+/// What each built-in word costs in a prompt, and which words pad one token at a time.
+///
+/// Without a tokenizer every word costs one (the prompt's length is its word count); with one,
+/// the costs are measured by [`super::tokenizer::ModelTokenizer`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct WordCosts {
+    /// Tokens of word `k` alone (the first word of a text).
+    first: [u32; 256],
+    /// Tokens that word `k` adds after a space (every later word).
+    rest: [u32; 256],
+    /// Filler words, indexed by a random byte modulo the length: the words that add one token,
+    /// or the cheapest ones when none does. Never empty.
+    filler: Vec<u8>,
 }
 
-/// Appends up to [`CODE_WORDS`] words spelling `code` (low byte first, so the first word differs
-/// between most codes) and returns how many were written (`limit` caps them).
-pub(crate) fn push_code(out: &mut String, code: u64, limit: u32) -> u32 {
-    let n = limit.min(CODE_WORDS);
-    for byte in code.to_le_bytes().into_iter().take(n as usize) {
-        push_word(out, WORDS[usize::from(byte)]);
+impl WordCosts {
+    /// One word, one token: lengths in words.
+    pub(crate) fn words() -> &'static WordCosts {
+        static WORDS_ONLY: std::sync::LazyLock<WordCosts> =
+            std::sync::LazyLock::new(|| WordCosts::new([1; 256], [1; 256]));
+        &WORDS_ONLY
     }
-    n
-}
 
-/// Appends `count` words drawn uniformly from [`WORDS`] with `rng`.
-pub(crate) fn push_random<R: Rng + ?Sized>(out: &mut String, rng: &mut R, count: u32) {
-    let mut left = count;
-    while left > 0 {
-        let bytes = rng.next_u64().to_le_bytes();
-        let take = left.min(8);
-        for &byte in &bytes[..take as usize] {
-            push_word(out, WORDS[usize::from(byte)]);
+    /// Costs as measured (each clamped to at least 1, so a budget always runs out).
+    pub(crate) fn new(first: [u32; 256], rest: [u32; 256]) -> Self {
+        let (first, rest) = (first.map(|c| c.max(1)), rest.map(|c| c.max(1)));
+        let cheapest = rest.iter().copied().min().unwrap_or(1);
+        let filler = (0..=255u8)
+            .filter(|&w| rest[usize::from(w)] == cheapest)
+            .collect();
+        Self {
+            first,
+            rest,
+            filler,
         }
-        left -= take;
+    }
+
+    /// Tokens word `w` adds to a text that is `empty` or not.
+    pub(crate) fn cost(&self, w: u8, empty: bool) -> u32 {
+        if empty {
+            self.first[usize::from(w)]
+        } else {
+            self.rest[usize::from(w)]
+        }
+    }
+
+    /// The filler word for a random `byte`.
+    pub(crate) fn filler(&self, byte: u8) -> u8 {
+        self.filler[usize::from(byte) % self.filler.len()]
+    }
+}
+
+/// Prompt text written word by word against a budget of tokens, counted with [`WordCosts`].
+pub(crate) struct Writer<'c> {
+    costs: &'c WordCosts,
+    text: String,
+    used: u32,
+}
+
+impl<'c> Writer<'c> {
+    /// An empty text with room for about `words` words.
+    pub(crate) fn new(costs: &'c WordCosts, words: u32) -> Self {
+        Self {
+            costs,
+            // Words average under 5 bytes plus a space.
+            text: String::with_capacity(words as usize * 6),
+            used: 0,
+        }
+    }
+
+    /// Tokens written so far, by the costs.
+    #[cfg(test)]
+    pub(crate) fn used(&self) -> u32 {
+        self.used
+    }
+
+    /// Appends word `w` if it keeps the text within `budget` tokens; returns whether it did.
+    pub(crate) fn push(&mut self, w: u8, budget: u32) -> bool {
+        let cost = self.costs.cost(w, self.text.is_empty());
+        if self.used.saturating_add(cost) > budget {
+            return false;
+        }
+        if !self.text.is_empty() {
+            self.text.push(' ');
+        }
+        self.text.push_str(WORDS[usize::from(w)]);
+        self.used += cost;
+        true
+    }
+
+    /// Appends up to [`CODE_WORDS`] words spelling `code` (low byte first, so the first word
+    /// differs between most codes), stopping at the first one that would pass `budget`.
+    pub(crate) fn push_code(&mut self, code: u64, budget: u32) {
+        for byte in code.to_le_bytes().into_iter().take(CODE_WORDS as usize) {
+            if !self.push(byte, budget) {
+                return;
+            }
+        }
+    }
+
+    /// Appends filler words drawn with `rng` until `budget` is reached or the next word would
+    /// pass it (only when no word adds exactly one token).
+    pub(crate) fn fill<R: Rng + ?Sized>(&mut self, rng: &mut R, budget: u32) {
+        while self.used < budget {
+            for byte in rng.next_u64().to_le_bytes() {
+                if self.used == budget || !self.push(self.costs.filler(byte), budget) {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The text.
+    pub(crate) fn finish(self) -> String {
+        self.text
+    }
+
+    /// Bytes written so far.
+    pub(crate) fn len(&self) -> usize {
+        self.text.len()
     }
 }
 
@@ -92,13 +188,20 @@ mod tests {
         );
     }
 
+    fn written(costs: &WordCosts, f: impl FnOnce(&mut Writer)) -> (String, u32) {
+        let mut w = Writer::new(costs, 8);
+        f(&mut w);
+        let used = w.used();
+        (w.finish(), used)
+    }
+
     #[test]
     fn codes_spell_distinct_words_and_respect_the_limit() {
-        let mut a = String::new();
-        assert_eq!(push_code(&mut a, 0x0102, 8), 8);
+        let words = WordCosts::words();
+        let (a, n) = written(words, |w| w.push_code(0x0102, 8));
         assert!(a.starts_with("and of the the"), "{a}");
-        let mut b = String::new();
-        assert_eq!(push_code(&mut b, 0x0102, 3), 3);
+        assert_eq!((a.split(' ').count(), n), (8, 8));
+        let (b, _) = written(words, |w| w.push_code(0x0102, 3));
         assert_eq!(b, "and of the");
     }
 
@@ -106,11 +209,35 @@ mod tests {
     fn random_words_are_counted_exactly() {
         let mut rng = crate::workload::stream::indexed(1, 2);
         for n in [0, 1, 7, 8, 9, 1000] {
-            let mut s = String::new();
-            push_random(&mut s, &mut rng, n);
+            let (s, used) = written(WordCosts::words(), |w| w.fill(&mut rng, n));
             assert_eq!(s.split(' ').filter(|w| !w.is_empty()).count(), n as usize);
+            assert_eq!(used, n);
         }
         assert_eq!(count("  a b\tc\n"), 3);
         assert_eq!(count(""), 1);
+    }
+
+    #[test]
+    fn costs_choose_one_token_fillers_and_budgets_hold() {
+        // "the" (0) and "of" (1) cost one token after a space, every other word two.
+        let mut rest = [2; 256];
+        rest[0] = 1;
+        rest[1] = 1;
+        let costs = WordCosts::new([3; 256], rest);
+        assert_eq!(
+            (costs.filler(0), costs.filler(1), costs.filler(7)),
+            (0, 1, 1)
+        );
+        // "and" costs 3 as the first word; "to" (2 more) would pass a budget of 4: the code stops.
+        let (text, used) = written(&costs, |w| w.push_code(0x0302, 4));
+        assert_eq!((text.as_str(), used), ("and", 3));
+        let mut rng = crate::workload::stream::indexed(5, 6);
+        let (text, used) = written(&costs, |w| w.fill(&mut rng, 10));
+        assert_eq!(used, 10);
+        assert_eq!(text.split(' ').count(), 8, "3 + 7 × 1: {text}");
+        // With no one-token word the cheapest ones fill, and a budget may be left unmet.
+        let dear = WordCosts::new([2; 256], [2; 256]);
+        let (_, used) = written(&dear, |w| w.fill(&mut rng, 5));
+        assert_eq!(used, 4);
     }
 }

@@ -29,8 +29,9 @@ pub enum Prompt {
 pub struct RequestSpec {
     /// The prompt text.
     pub prompt: Prompt,
-    /// Prompt tokens intended (exact for synthetic prompts measured by the target's
-    /// tokenizer; an approximation otherwise — the server's usage gives the truth).
+    /// Prompt tokens: the target tokenizer's exact count of `prompt` when it has one (special
+    /// tokens not included), else its words, an approximation (the server's usage gives the
+    /// truth).
     pub input_tokens: u32,
     /// `max_tokens` to ask for (with `ignore_eos` where the target honours it).
     pub max_tokens: u32,
