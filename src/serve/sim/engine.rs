@@ -161,8 +161,10 @@ impl<C: StepCost> EngineLoop<C> {
                 events,
             } => match self.engine.add(id, input, output) {
                 Ok(()) => {
-                    let _ = events.send(Event::Admitted);
                     self.streams.insert(id, Stream { events, input });
+                    // Gauges first, so a client that sees its reply start sees itself counted.
+                    self.publish();
+                    let _ = self.streams[&id].events.send(Event::Admitted);
                 }
                 Err(e) => {
                     let _ = events.send(Event::Refused(e));
@@ -173,10 +175,10 @@ impl<C: StepCost> EngineLoop<C> {
                 if self.streams.remove(&id).is_some() {
                     self.stats.aborted.fetch_add(1, Relaxed);
                 }
+                self.publish();
             }
             Command::Stop => unreachable!("handled by the loop"),
         }
-        self.publish();
     }
 
     /// Runs the next step from `now_ns`, if there is work.

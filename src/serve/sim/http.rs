@@ -134,14 +134,18 @@ async fn generate(s: Arc<Shared>, route: Route, req: Request) -> Response {
     if s.inbox.send(submit).is_err() {
         return (StatusCode::SERVICE_UNAVAILABLE, "the engine has stopped").into_response();
     }
-    let ticket = Ticket {
+    // Made before the admission answer: a client gone while waiting for it is cancelled too.
+    let mut ticket = Ticket {
         id,
         shared: s.clone(),
         live: true,
     };
     match rx.recv().await {
         Some(Event::Admitted) => {}
-        Some(Event::Refused(e)) => return bad_request(&e.to_string()),
+        Some(Event::Refused(e)) => {
+            ticket.live = false;
+            return bad_request(&e.to_string());
+        }
         _ => return (StatusCode::SERVICE_UNAVAILABLE, "the engine has stopped").into_response(),
     }
     if req.stream() {
@@ -151,7 +155,8 @@ async fn generate(s: Arc<Shared>, route: Route, req: Request) -> Response {
     }
 }
 
-/// Waits for the last token, then replies with the whole completion.
+/// Waits for the last token, then replies with the whole completion. Only the last token's
+/// lag is recorded: it is the only one written.
 async fn whole_reply(
     route: Route,
     prompt: u32,
@@ -161,16 +166,16 @@ async fn whole_reply(
 ) -> Response {
     while let Some(event) = rx.recv().await {
         if let Event::Token {
-            at_ns, finished, ..
+            at_ns,
+            finished: true,
+            ..
         } = event
         {
+            ticket.live = false;
             let s = &ticket.shared;
             s.stats.lag.record(s.clock.since(at_ns));
-            if finished {
-                ticket.live = false;
-                let body = frames::whole_reply(route, &s.model, TAG, prompt, output);
-                return axum::Json(body).into_response();
-            }
+            let body = frames::whole_reply(route, &s.model, TAG, prompt, output);
+            return axum::Json(body).into_response();
         }
     }
     (StatusCode::SERVICE_UNAVAILABLE, "the engine has stopped").into_response()

@@ -263,7 +263,8 @@ async fn metrics_parse_as_prometheus_text_and_gauges_follow_the_batch() {
             ",finished_reason=\"abort\"",
             0.0,
         ),
-        ("exp:emission_lag_seconds_count", "", 120.0),
+        // Whole replies: one write, one lag, per request.
+        ("exp:emission_lag_seconds_count", "", 4.0),
     ] {
         assert_eq!(sample(&done, name, extra), want, "{name}{extra}");
     }
@@ -271,25 +272,45 @@ async fn metrics_parse_as_prometheus_text_and_gauges_follow_the_batch() {
     assert_eq!(sample(&done, "vllm:cache_config_info", info), 1.0);
 }
 
-#[tokio::test]
-async fn a_client_that_disconnects_is_cancelled_in_the_engine() {
-    let srv = linear(1.0, 8, 1_000_000).await;
-    let body = json!({"prompt":"a b","max_tokens":100_000,"stream":true});
-    let mut resp = post(format!("{}/completions", srv.base_url()), body)
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.chunk().await.unwrap().is_some(), "a first token");
-    assert_eq!(srv.stats().running, 1);
-    drop(resp);
+/// Waits until the server's figures satisfy `done`.
+async fn until(srv: &SimServerHandle, what: &str, done: impl Fn(&SimServerStats) -> bool) {
     let started = Instant::now();
-    while srv.stats().running != 0 {
-        assert!(started.elapsed() < Duration::from_secs(5), "still running");
+    while !done(&srv.stats()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{what}: {:?}",
+            srv.stats()
+        );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
+}
+
+#[tokio::test]
+async fn clients_that_disconnect_are_cancelled_in_the_engine() {
+    // One sequence at a time: the second request waits behind the first.
+    let srv = linear(1.0, 1, 1_000_000).await;
+    let url = format!("{}/completions", srv.base_url());
+    let body = json!({"prompt":"a b","max_tokens":100_000,"stream":true});
+    let mut running = post(url.clone(), body.clone()).send().await.unwrap();
+    assert!(running.chunk().await.unwrap().is_some(), "a first token");
+    let queued = post(url, body).send().await.unwrap();
+    assert_eq!(queued.status(), 200, "headers come with the admission");
+    assert_eq!((srv.stats().running, srv.stats().waiting), (1, 1));
+    drop(queued);
+    until(&srv, "the queued request leaves", |s| s.waiting == 0).await;
+    assert_eq!((srv.stats().running, srv.stats().aborted), (1, 1));
+    drop(running);
+    until(&srv, "the running request leaves", |s| s.running == 0).await;
     let stats = srv.stats();
-    assert_eq!((stats.aborted, stats.finished, stats.waiting), (1, 0, 0));
-    assert_eq!(stats.kv_usage, 0.0, "the request's blocks were freed");
+    assert_eq!((stats.aborted, stats.finished), (2, 0));
+    assert_eq!(stats.kv_usage, 0.0, "the requests' blocks were freed");
+    let text = reqwest::get(format!("http://{}/metrics", srv.addr()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains(r#"vllm:request_success_total{model_name="sim-test",engine="0",finished_reason="abort"} 2.0"#));
     srv.shutdown().await.unwrap();
 }
 
