@@ -206,15 +206,35 @@ fn report(label: &str, s: &SimServerStats) {
     );
 }
 
-#[test]
-#[ignore = "a release-mode benchmark: cargo test --release --test sim_serve_bench -- --ignored --nocapture"]
-fn thousand_streams_keep_up_with_the_simulated_engine() {
-    let streams = knob("EXP_BENCH_STREAMS", 1000) as u32;
-    let secs = knob("EXP_BENCH_SECS", 20);
-    let warmup = knob("EXP_BENCH_WARMUP_SECS", 5);
-    let tp = knob("EXP_BENCH_TP", 2) as u32;
-    let output = knob("EXP_BENCH_OUTPUT", 256);
-    let prompt_words = knob("EXP_BENCH_PROMPT", 32) as usize;
+/// The benchmark's settings, from the environment.
+struct Knobs {
+    streams: u32,
+    secs: u64,
+    warmup: u64,
+    tp: u32,
+    output: u64,
+    prompt_words: usize,
+    fifo: bool,
+}
+
+impl Knobs {
+    fn from_env() -> Self {
+        Knobs {
+            streams: knob("EXP_BENCH_STREAMS", 1000) as u32,
+            secs: knob("EXP_BENCH_SECS", 20),
+            warmup: knob("EXP_BENCH_WARMUP_SECS", 5),
+            tp: knob("EXP_BENCH_TP", 2) as u32,
+            output: knob("EXP_BENCH_OUTPUT", 256),
+            prompt_words: knob("EXP_BENCH_PROMPT", 32) as usize,
+            fifo: knob("EXP_BENCH_FIFO", 0) == 1,
+        }
+    }
+}
+
+/// The server's and the clients' runtimes: pinned apart on 4+ CPUs; otherwise sharing them,
+/// with the clients at the lowest priority so that they read in the server's idle time rather
+/// than delaying its writes.
+fn runtimes(k: &Knobs) -> (tokio::runtime::Runtime, tokio::runtime::Runtime) {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (server_cpus, client_cpus): (Vec<usize>, Vec<usize>) = if cpus >= 4 {
         (vec![0, 1], (2..cpus).collect())
@@ -222,67 +242,126 @@ fn thousand_streams_keep_up_with_the_simulated_engine() {
         (vec![], vec![])
     };
     let shared = server_cpus.is_empty();
-    let fifo = knob("EXP_BENCH_FIFO", 0) == 1;
     println!(
-        "{streams} streams, {secs} s ({warmup} s warm-up), Llama-3.1-8B ideal on {tp} × H100, output ≈{output}, prompt {prompt_words} words; {cpus} CPUs, {}",
+        "{} streams, {} s ({} s warm-up), Llama-3.1-8B ideal on {} × H100, output ≈{}, prompt {} words; {cpus} CPUs, {}{}",
+        k.streams,
+        k.secs,
+        k.warmup,
+        k.tp,
+        k.output,
+        k.prompt_words,
         if shared {
             "server and clients share every CPU (clients at nice 19)"
         } else {
             "server pinned to CPUs 0-1, clients to the rest"
+        },
+        if k.fifo {
+            "; server threads at real-time priority (SCHED_FIFO 1)"
+        } else {
+            ""
         }
     );
-    if fifo {
-        println!("server threads at real-time priority (SCHED_FIFO 1)");
+    let server = runtime("sim-server", 2, server_cpus, 0, k.fifo);
+    let threads = client_cpus.len().clamp(2, 8);
+    let nice = if shared { 19 } else { 0 };
+    let client = runtime("bench-client", threads, client_cpus, nice, false);
+    (server, client)
+}
+
+/// Figures at one instant: time, server stats, tokens the clients read, CPU per thread group.
+struct Mark {
+    at: Instant,
+    server: SimServerStats,
+    read: u64,
+    cpu: Vec<u64>,
+}
+
+impl Mark {
+    fn take(srv: &exp::serve::sim::SimServerHandle, tokens: &AtomicU64) -> Self {
+        Mark {
+            at: Instant::now(),
+            server: srv.stats(),
+            read: tokens.load(Relaxed),
+            cpu: cpu_ns(&GROUPS),
+        }
     }
-    // With no CPUs to spare, the clients run at the lowest priority so that they read in the
-    // server's idle time rather than delaying its writes.
-    let client_nice = if shared { 19 } else { 0 };
-    let server_rt = runtime("sim-server", 2, server_cpus, 0, fifo);
-    let client_threads = client_cpus.len().clamp(2, 8);
-    let client_rt = runtime(
-        "bench-client",
-        client_threads,
-        client_cpus,
-        client_nice,
-        false,
+}
+
+/// Prints rates over the window between `a` and `b`, the lag over the whole run (`end`), and
+/// the verdict on each target.
+fn summarize(k: &Knobs, a: &Mark, b: &Mark, end: &SimServerStats, requests: u64) {
+    let window = (b.at - a.at).as_secs_f64();
+    let written = (b.server.generation_tokens - a.server.generation_tokens).max(1) as f64;
+    let steps = (b.server.steps - a.server.steps).max(1) as f64;
+    let server_rate = written / window;
+    println!(
+        "measured window {window:.1} s: {server_rate:.0} tokens/s written by the server, {:.0} tokens/s read by the clients, {:.0} steps/s ({:.0} tokens/step), {requests} requests completed",
+        (b.read - a.read) as f64 / window,
+        steps / window,
+        written / steps,
     );
-    // Spawned from a server worker so the engine thread inherits the server's CPUs.
+    for (i, group) in GROUPS.iter().enumerate() {
+        let cpu = (b.cpu[i] - a.cpu[i]) as f64;
+        println!(
+            "CPU of {group} threads: {:.2} cores, {:.2} µs per token",
+            cpu / 1e9 / window,
+            cpu / 1e3 / written
+        );
+    }
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("load average at the end: {}", load.trim());
+    let lag = &end.lag;
+    println!(
+        "emission lag over the whole run ({} tokens): p50 {:?}, p99 {:?}, p99.9 {:?}, max {:?}, mean {:?}",
+        lag.count, lag.p50, lag.p99, lag.p999, lag.max, lag.mean
+    );
+    let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
+    let p99_ms = lag.p99.as_secs_f64() * 1e3;
+    let in_engine = a.server.running + a.server.waiting;
+    println!(
+        "targets: ≥ 100000 tokens/s: {} ({server_rate:.0}); {} concurrent streams: {} ({in_engine} in the engine at the end of warm-up); p99 emission lag < 2 ms: {} ({p99_ms:.2} ms, {:.1}× the target)",
+        verdict(server_rate >= 100_000.0),
+        k.streams,
+        verdict(in_engine >= u64::from(k.streams) * 9 / 10),
+        verdict(p99_ms < 2.0),
+        p99_ms / 2.0,
+    );
+}
+
+#[test]
+#[ignore = "a release-mode benchmark: cargo test --release --test sim_serve_bench -- --ignored --nocapture"]
+fn thousand_streams_keep_up_with_the_simulated_engine() {
+    let k = Knobs::from_env();
+    let (server_rt, client_rt) = runtimes(&k);
+    // Spawned from a server worker so the engine thread inherits the server's CPUs and policy.
+    let config = config(k.streams, k.tp);
     let srv = server_rt
-        .block_on(server_rt.spawn(spawn_sim(
-            "127.0.0.1:0".parse().unwrap(),
-            config(streams, tp),
-        )))
+        .block_on(server_rt.spawn(spawn_sim("127.0.0.1:0".parse().unwrap(), config)))
         .unwrap()
         .unwrap();
-    let addr = srv.addr();
     let tokens = Arc::new(AtomicU64::new(0));
-    let start = Instant::now();
-    let until = start + Duration::from_secs(secs);
-    let prompt = vec!["w"; prompt_words].join(" ");
-    let clients: Vec<_> = (0..streams as u64)
+    let until = Instant::now() + Duration::from_secs(k.secs);
+    let prompt = vec!["w"; k.prompt_words].join(" ");
+    let clients: Vec<_> = (0..u64::from(k.streams))
         .map(|i| {
             // Output lengths spread over [output/2, 3·output/2) so streams do not finish in
             // lockstep.
-            let max_tokens = output / 2 + (i * 7919) % output.max(1);
-            let task = client(addr, prompt.clone(), max_tokens, until, tokens.clone());
+            let max_tokens = k.output / 2 + (i * 7919) % k.output.max(1);
+            let task = client(
+                srv.addr(),
+                prompt.clone(),
+                max_tokens,
+                until,
+                tokens.clone(),
+            );
             client_rt.spawn(task)
         })
         .collect();
-    std::thread::sleep(Duration::from_secs(warmup));
-    let (t0, s0, c0, cpu0) = (
-        Instant::now(),
-        srv.stats(),
-        tokens.load(Relaxed),
-        cpu_ns(&GROUPS),
-    );
-    report("after warm-up", &s0);
+    std::thread::sleep(Duration::from_secs(k.warmup));
+    let a = Mark::take(&srv, &tokens);
+    report("after warm-up", &a.server);
     std::thread::sleep(until.saturating_duration_since(Instant::now()));
-    let (t1, s1, c1, cpu1) = (
-        Instant::now(),
-        srv.stats(),
-        tokens.load(Relaxed),
-        cpu_ns(&GROUPS),
-    );
+    let b = Mark::take(&srv, &tokens);
     let requests: u64 = client_rt.block_on(async {
         let mut total = 0;
         for c in clients {
@@ -292,43 +371,10 @@ fn thousand_streams_keep_up_with_the_simulated_engine() {
     });
     let end = srv.stats();
     report("end", &end);
-    let window = (t1 - t0).as_secs_f64();
-    let server_rate = (s1.generation_tokens - s0.generation_tokens) as f64 / window;
-    let client_rate = (c1 - c0) as f64 / window;
-    let steps_rate = (s1.steps - s0.steps) as f64 / window;
-    println!(
-        "measured window {window:.1} s: {server_rate:.0} tokens/s written by the server, {client_rate:.0} tokens/s read by the clients, {steps_rate:.0} steps/s ({:.0} tokens/step), {requests} requests completed",
-        (s1.generation_tokens - s0.generation_tokens) as f64 / (s1.steps - s0.steps).max(1) as f64,
-    );
-    let written = (s1.generation_tokens - s0.generation_tokens).max(1) as f64;
-    for (i, group) in GROUPS.iter().enumerate() {
-        let cpu = (cpu1[i] - cpu0[i]) as f64;
-        println!(
-            "CPU of {group} threads: {:.2} cores, {:.2} µs per token",
-            cpu / 1e9 / window,
-            cpu / 1e3 / written
-        );
-    }
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    println!("load average at the end: {}", load.trim());
-    println!(
-        "emission lag over the whole run ({} tokens): p50 {:?}, p99 {:?}, p99.9 {:?}, max {:?}, mean {:?}",
-        end.lag.count, end.lag.p50, end.lag.p99, end.lag.p999, end.lag.max, end.lag.mean
-    );
-    let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
-    let p99_ms = end.lag.p99.as_secs_f64() * 1e3;
-    println!(
-        "targets: ≥ 100000 tokens/s: {} ({server_rate:.0}); {streams} concurrent streams: {} ({} running at the end of warm-up); p99 emission lag < 2 ms: {} ({p99_ms:.2} ms, {:.1}× the target)",
-        verdict(server_rate >= 100_000.0),
-        verdict(s0.running + s0.waiting >= u64::from(streams) * 9 / 10),
-        s0.running,
-        verdict(p99_ms < 2.0),
-        p99_ms / 2.0,
-    );
+    summarize(&k, &a, &b, &end, requests);
     assert_eq!(end.aborted, 0, "no client went away");
     assert!(
-        requests >= u64::from(streams),
+        requests >= u64::from(k.streams),
         "every stream completed a request"
     );
-    drop(srv);
 }

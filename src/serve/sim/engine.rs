@@ -95,6 +95,9 @@ pub(super) struct EngineLoop<C> {
     streams: HashMap<u64, Stream>,
     /// Tokens of the step in progress, handed over at `step_end`.
     pending: Vec<Emission>,
+    /// Streams whose last token is being handed over, with whether it is also their first
+    /// (kept to avoid an allocation per step).
+    done: Vec<(Stream, bool)>,
     step_end: Option<u64>,
 }
 
@@ -112,6 +115,7 @@ impl<C: StepCost> EngineLoop<C> {
             stats,
             streams: HashMap::new(),
             pending: Vec::new(),
+            done: Vec::new(),
             step_end: None,
         }
     }
@@ -193,34 +197,47 @@ impl<C: StepCost> EngineLoop<C> {
         self.publish();
     }
 
-    /// Hands the step's tokens to their streams.
+    /// Hands the step's tokens to their streams. Counters and gauges are updated first, so a
+    /// client that has read its last token finds itself counted as finished.
     fn deliver(&mut self, end: u64) {
         self.step_end = None;
-        let (mut tokens, mut prompt, mut finished) = (0u64, 0u64, 0u64);
+        let (mut tokens, mut prompt) = (0u64, 0u64);
         for e in &self.pending {
+            // A stream is missing when it was cancelled during the step.
             let Some(stream) = self.streams.get(&e.id) else {
-                continue; // cancelled during the step
+                continue;
             };
-            let token = Event::Token {
-                at_ns: end,
-                first: e.first,
-                finished: e.finished,
-            };
-            // A send fails only when the stream is gone; its Cancel is on its way.
-            let _ = stream.events.send(token);
             tokens += 1;
             if e.first {
                 prompt += u64::from(stream.input);
             }
             if e.finished {
-                finished += 1;
-                self.streams.remove(&e.id);
+                let stream = self.streams.remove(&e.id).expect("just found");
+                self.done.push((stream, e.first));
             }
         }
         self.stats.generation_tokens.fetch_add(tokens, Relaxed);
         self.stats.prompt_tokens.fetch_add(prompt, Relaxed);
+        let finished = self.done.len() as u64;
         self.stats.finished.fetch_add(finished, Relaxed);
         self.publish();
+        // A send fails only when the stream is gone; its Cancel is on its way.
+        for e in self.pending.iter().filter(|e| !e.finished) {
+            if let Some(stream) = self.streams.get(&e.id) {
+                let _ = stream.events.send(Event::Token {
+                    at_ns: end,
+                    first: e.first,
+                    finished: false,
+                });
+            }
+        }
+        for (stream, first) in self.done.drain(..) {
+            let _ = stream.events.send(Event::Token {
+                at_ns: end,
+                first,
+                finished: true,
+            });
+        }
     }
 
     /// Updates the gauges. Running = held requests not waiting, so a request counts as running

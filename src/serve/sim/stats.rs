@@ -183,75 +183,86 @@ pub(super) struct CacheInfo {
     pub num_gpu_blocks: u64,
 }
 
-/// The Prometheus text exposition (format 0.0.4) of `stats`, with vLLM's metric names and
-/// `model_name` / `engine` labels.
-pub(super) fn render(stats: &Stats, model: &str, cache: &CacheInfo) -> String {
-    let s = stats.snapshot();
-    let model = escape_label(model);
-    let labels = format!(r#"model_name="{model}",engine="0""#);
-    let mut out = String::with_capacity(4096);
-    let mut metric = |name: &str, kind: &str, help: &str, samples: &[(&str, String)]| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        for (extra, value) in samples {
-            let _ = writeln!(out, "{name}{{{labels}{extra}}} {value}");
-        }
-    };
+/// One metric family: name, type, help text, and samples as (extra labels, value).
+type Family = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Vec<(String, String)>,
+);
+
+/// The families vLLM exposes that the simulated engine can fill, from one snapshot.
+fn families(s: &SimServerStats, cache: &CacheInfo) -> Vec<Family> {
     let num = |v: u64| format!("{v}.0");
-    metric(
-        "vllm:num_requests_running",
-        "gauge",
-        "Number of requests in model execution batches.",
-        &[("", num(s.running))],
-    );
-    metric(
-        "vllm:num_requests_waiting",
-        "gauge",
-        "Number of requests waiting to be processed.",
-        &[("", num(s.waiting))],
-    );
-    metric(
-        "vllm:kv_cache_usage_perc",
-        "gauge",
-        "KV-cache usage. 1 means 100 percent usage.",
-        &[("", format!("{:?}", s.kv_usage))],
-    );
-    metric(
-        "vllm:num_preemptions_total",
-        "counter",
-        "Cumulative number of preemption from the engine.",
-        &[("", num(s.preemptions))],
-    );
-    metric(
-        "vllm:prompt_tokens_total",
-        "counter",
-        "Number of prefill tokens processed.",
-        &[("", num(s.prompt_tokens))],
-    );
-    metric(
-        "vllm:generation_tokens_total",
-        "counter",
-        "Number of generation tokens processed.",
-        &[("", num(s.generation_tokens))],
-    );
-    metric(
-        "vllm:request_success_total",
-        "counter",
-        "Count of successfully processed requests.",
-        &[
-            (r#",finished_reason="length""#, num(s.finished)),
-            (r#",finished_reason="abort""#, num(s.aborted)),
-        ],
-    );
+    let one = |v: String| vec![(String::new(), v)];
+    let reason = |r: &str, v: u64| (format!(r#",finished_reason="{r}""#), num(v));
     let info = format!(
         r#",block_size="{}",num_gpu_blocks="{}""#,
         cache.block_size, cache.num_gpu_blocks
     );
-    metric(
-        "vllm:cache_config_info",
-        "gauge",
-        "Information of the KV cache configuration.",
-        &[(&info, "1.0".into())],
-    );
+    vec![
+        (
+            "vllm:num_requests_running",
+            "gauge",
+            "Number of requests in model execution batches.",
+            one(num(s.running)),
+        ),
+        (
+            "vllm:num_requests_waiting",
+            "gauge",
+            "Number of requests waiting to be processed.",
+            one(num(s.waiting)),
+        ),
+        (
+            "vllm:kv_cache_usage_perc",
+            "gauge",
+            "KV-cache usage. 1 means 100 percent usage.",
+            one(format!("{:?}", s.kv_usage)),
+        ),
+        (
+            "vllm:num_preemptions_total",
+            "counter",
+            "Cumulative number of preemption from the engine.",
+            one(num(s.preemptions)),
+        ),
+        (
+            "vllm:prompt_tokens_total",
+            "counter",
+            "Number of prefill tokens processed.",
+            one(num(s.prompt_tokens)),
+        ),
+        (
+            "vllm:generation_tokens_total",
+            "counter",
+            "Number of generation tokens processed.",
+            one(num(s.generation_tokens)),
+        ),
+        (
+            "vllm:request_success_total",
+            "counter",
+            "Count of successfully processed requests.",
+            vec![reason("length", s.finished), reason("abort", s.aborted)],
+        ),
+        (
+            "vllm:cache_config_info",
+            "gauge",
+            "Information of the KV cache configuration.",
+            vec![(info, "1.0".into())],
+        ),
+    ]
+}
+
+/// The Prometheus text exposition (format 0.0.4) of `stats`, with vLLM's metric names and
+/// `model_name` / `engine` labels.
+pub(super) fn render(stats: &Stats, model: &str, cache: &CacheInfo) -> String {
+    let labels = format!(r#"model_name="{}",engine="0""#, escape_label(model));
+    let mut out = String::with_capacity(4096);
+    for (name, kind, help, samples) in families(&stats.snapshot(), cache) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (extra, value) in samples {
+            let _ = writeln!(out, "{name}{{{labels}{extra}}} {value}");
+        }
+    }
     render_lag(&mut out, stats, &labels);
     out
 }

@@ -323,27 +323,43 @@ fn h100_8b() -> Deployment {
     Deployment::new(model, gpu, 1, w, kv, eff).unwrap()
 }
 
+/// When each of the `n` tokens of a lone `prompt`-token request is emitted (seconds after its
+/// arrival): the prefill step, then one decode step per token at contexts prompt, prompt+1, ….
+fn model_token_times(deployment: &Deployment, prompt: u32, n: u32) -> Vec<f64> {
+    let prefill = PrefillWork {
+        new_tokens: prompt,
+        context_before: 0,
+    };
+    let mut times = vec![deployment.step_time(&[prefill], &[]).seconds];
+    for k in 1..n {
+        let step = deployment.step_time(&[], &[prompt + k - 1]).seconds;
+        times.push(times[k as usize - 1] + step);
+    }
+    times
+}
+
+/// exp's own client for one completions target.
+fn exp_client(base_url: String) -> crate::backend::Client {
+    crate::backend::Client::new(crate::backend::ClientConfig {
+        kind: crate::backend::ApiKind::Completions,
+        base_url,
+        model: "m".into(),
+        headers: vec![],
+        api_key: None,
+        timeout: Duration::from_secs(10),
+        idle_timeout: Duration::from_secs(10),
+        ignore_eos: true,
+        continuous_usage_stats: false,
+        max_connections: 1,
+    })
+    .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_times_follow_the_hardware_models_steps() {
     let deployment = h100_8b();
-    let prompt = 2000u32;
-    let n = 4u32;
-    // Step k ends at the sum of the prefill and k decodes at contexts prompt, prompt+1, ….
-    let mut expected = vec![
-        deployment
-            .step_time(
-                &[PrefillWork {
-                    new_tokens: prompt,
-                    context_before: 0,
-                }],
-                &[],
-            )
-            .seconds,
-    ];
-    for k in 1..n {
-        let step = deployment.step_time(&[], &[prompt + k - 1]).seconds;
-        expected.push(expected[k as usize - 1] + step);
-    }
+    let (prompt, n) = (2000u32, 4u32);
+    let expected = model_token_times(&deployment, prompt, n);
     let kv = deployment.kv_capacity_tokens(0.9).unwrap();
     let mut params = EngineParams::new(256, 8192, kv);
     params.noise_cv = 0.0;
@@ -356,19 +372,7 @@ async fn token_times_follow_the_hardware_models_steps() {
     let srv = spawn_sim("127.0.0.1:0".parse().unwrap(), config)
         .await
         .unwrap();
-    let client = crate::backend::Client::new(crate::backend::ClientConfig {
-        kind: crate::backend::ApiKind::Completions,
-        base_url: srv.base_url(),
-        model: "m".into(),
-        headers: vec![],
-        api_key: None,
-        timeout: Duration::from_secs(10),
-        idle_timeout: Duration::from_secs(10),
-        ignore_eos: true,
-        continuous_usage_stats: false,
-        max_connections: 1,
-    })
-    .unwrap();
+    let client = exp_client(srv.base_url());
     let spec = crate::workload::work::RequestSpec {
         prompt: crate::workload::work::Prompt::Text(vec!["w"; prompt as usize].join(" ")),
         input_tokens: prompt,
@@ -376,31 +380,48 @@ async fn token_times_follow_the_hardware_models_steps() {
     };
     // Warm the connection so the measured request does not pay for the TCP handshake.
     client.send(&spec, 0, Instant::now(), 0).await;
-    let origin = Instant::now();
-    let rec = client.send(&spec, 1, origin, 0).await;
-    assert_eq!(rec.outcome, crate::record::Outcome::Ok, "{rec:?}");
-    assert_eq!(
-        (rec.input_tokens, rec.output_tokens),
-        (Some(prompt), Some(n))
-    );
-    assert_eq!(rec.chunks.len(), n as usize);
+    // Timing on shared cores is noisy: the server must be within bounds in one of three
+    // tries, spaced out to escape a burst of load. A server that is systematically off (a
+    // missing or extra step) fails all three.
+    let mut misses = Vec::new();
+    for attempt in 1..=3 {
+        if attempt > 1 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        let rec = client.send(&spec, attempt, Instant::now(), 0).await;
+        assert_eq!(rec.outcome, crate::record::Outcome::Ok, "{rec:?}");
+        assert_eq!(
+            (rec.input_tokens, rec.output_tokens),
+            (Some(prompt), Some(n))
+        );
+        assert_eq!(rec.chunks.len(), n as usize);
+        match timing_miss(&rec, &expected) {
+            None => return,
+            Some(miss) => misses.push(miss),
+        }
+    }
+    panic!("token times off the model in every try: {misses:#?}");
+}
+
+/// Why a record's token times disagree with the model's, if they do.
+fn timing_miss(rec: &crate::record::RequestRecord, expected: &[f64]) -> Option<String> {
     // TTFT: the prefill step plus the request's transit (1–3 ms in a debug build on two
     // shared cores), never less than the step.
     let ttft_ms = (rec.chunks[0].at_ns - rec.sent_ns.unwrap()) as f64 / 1e6;
     let model_ms = expected[0] * 1e3;
-    assert!(
-        ttft_ms > model_ms - 0.2 && ttft_ms < model_ms + 8.0,
-        "TTFT {ttft_ms:.3} ms, model {model_ms:.3} ms"
-    );
-    // Later tokens after the first: the decode steps, with no transit in them. The bound
-    // allows for the client task being scheduled late on loaded cores; a missing or extra
-    // decode step would be off by 7 ms.
-    for k in 1..n as usize {
+    if !(ttft_ms > model_ms - 0.2 && ttft_ms < model_ms + 6.0) {
+        return Some(format!("TTFT {ttft_ms:.3} ms, model {model_ms:.3} ms"));
+    }
+    // Later tokens after the first: the decode steps, with no transit in them (a missing or
+    // extra decode step would be off by 7 ms; 3 ms allows for the client being scheduled late).
+    for k in 1..expected.len() {
         let after_ms = (rec.chunks[k].at_ns - rec.chunks[0].at_ns) as f64 / 1e6;
         let model_ms = (expected[k] - expected[0]) * 1e3;
-        assert!(
-            (after_ms - model_ms).abs() < 4.0,
-            "token {k}: {after_ms:.3} ms after the first, model {model_ms:.3} ms"
-        );
+        if (after_ms - model_ms).abs() >= 3.0 {
+            return Some(format!(
+                "token {k}: {after_ms:.3} ms after the first, model {model_ms:.3} ms"
+            ));
+        }
     }
+    None
 }
