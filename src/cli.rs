@@ -199,6 +199,22 @@ pub struct ServeArgs {
     /// Token budget per step for --sim.
     #[arg(long, default_value_t = 8192)]
     pub max_num_batched_tokens: u32,
+    /// Efficiency preset for --sim: `ideal`, `calibrated`, or a profile TOML written by
+    /// `exp calibrate`.
+    #[arg(long, default_value = "calibrated")]
+    pub preset: String,
+    /// Coefficient of variation of the step-time noise for --sim (0 = exact model times).
+    #[arg(long, default_value_t = 0.02)]
+    pub noise_cv: f64,
+    /// Share of GPU memory the simulated engine may use (weights + KV cache) for --sim.
+    #[arg(long, default_value_t = 0.9)]
+    pub gpu_memory_utilization: f64,
+    /// Seed of the step-time noise for --sim.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Model name in --sim replies and /v1/models (default: the --model value).
+    #[arg(long)]
+    pub served_model_name: Option<String>,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,

@@ -18,10 +18,9 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures_util::Stream;
-use serde_json::json;
 use tokio::time::Sleep;
 
-use super::frames::{DONE, Frames, RouteFrames, TOKEN_TEXT};
+use super::frames::{self, DONE, Frames, RouteFrames};
 use super::request::GenRequest;
 use super::truth::{Route, TruthEntry, TruthLog, TruthRecorder};
 
@@ -73,15 +72,16 @@ async fn chat(State(s): State<Arc<Shared>>, req: Request) -> Response {
 }
 
 async fn models(State(s): State<Arc<Shared>>) -> Response {
-    let body = json!({"object":"list","data":[{"id":s.model,"object":"model","created":0,"owned_by":"exp"}]});
-    axum::Json(body).into_response()
+    axum::Json(frames::models_body(&s.model)).into_response()
 }
 
 /// An OpenAI-shaped error reply.
 fn bad_request(message: String) -> Response {
-    let body =
-        json!({"error":{"message":message,"type":"invalid_request_error","param":null,"code":400}});
-    (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
+    (
+        StatusCode::BAD_REQUEST,
+        axum::Json(frames::error_body(&message)),
+    )
+        .into_response()
 }
 
 async fn generate(s: Arc<Shared>, route: Route, req: Request) -> Response {
@@ -163,18 +163,7 @@ async fn whole_reply(
 ) -> Response {
     let n = req.output_tokens();
     tokio::time::sleep_until(s.deadline(truth.entry.received, n.saturating_sub(1))).await;
-    let text = TOKEN_TEXT.repeat(n as usize);
-    let p = truth.entry.prompt_tokens;
-    let usage =
-        json!({"prompt_tokens":p,"completion_tokens":n,"total_tokens":u64::from(p)+u64::from(n)});
-    let body = match route {
-        Route::Completions => json!({"id":"cmpl-fixed","object":"text_completion","created":0,
-            "model":s.model,"choices":[{"index":0,"text":text,"logprobs":null,"finish_reason":"length"}],
-            "usage":usage}),
-        Route::Chat => json!({"id":"chatcmpl-fixed","object":"chat.completion","created":0,
-            "model":s.model,"choices":[{"index":0,"message":{"role":"assistant","content":text},
-            "logprobs":null,"finish_reason":"length"}],"usage":usage}),
-    };
+    let body = frames::whole_reply(route, &s.model, "fixed", truth.entry.prompt_tokens, n);
     let response = axum::Json(body).into_response();
     let now = Instant::now();
     if n > 0 {

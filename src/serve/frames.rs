@@ -1,12 +1,15 @@
-//! The SSE frames the fixed server writes, rendered once per server so a token costs a
-//! reference-count increment, not a JSON serialisation.
+//! The replies the fixed and the simulated servers write: SSE frames, rendered once per server
+//! so a token costs a reference-count increment, not a JSON serialisation; and the JSON bodies
+//! of non-streamed replies, errors and `/v1/models`.
 //!
 //! Shapes follow vLLM: every token is one `data: {json}\n\n` event whose text is `" tok"`;
 //! the last token's event carries `finish_reason: "length"`; with `include_usage` a chunk with
 //! `choices: []` and `usage` follows; `data: [DONE]` ends the stream. Chat streams start with
-//! a role-only delta, sent as soon as the request is received.
+//! a role-only delta (the fixed server sends it as soon as the request is received, the
+//! simulated one with the first token, as vLLM does).
 
 use bytes::{BufMut, Bytes, BytesMut};
+use serde_json::{Value, json};
 
 use super::truth::Route;
 
@@ -39,12 +42,18 @@ pub(crate) struct Frames {
 pub(crate) const DONE: &[u8] = b"data: [DONE]\n\n";
 
 impl Frames {
-    /// Renders every constant frame for `model`.
+    /// Renders every constant frame for `model`, with ids `cmpl-fixed` / `chatcmpl-fixed`.
     pub fn new(model: &str) -> Self {
+        Frames::tagged(model, "fixed")
+    }
+
+    /// Renders every constant frame for `model`, with ids `cmpl-{tag}` / `chatcmpl-{tag}`
+    /// (`tag` is written as is: plain ASCII letters, digits and `-`).
+    pub fn tagged(model: &str, tag: &str) -> Self {
         let model = serde_json::to_string(model).expect("a string serialises");
         Frames {
-            completions: completions(&model),
-            chat: chat(&model),
+            completions: completions(&model, tag),
+            chat: chat(&model, tag),
         }
     }
 
@@ -65,9 +74,9 @@ fn frame(json: &str) -> Bytes {
     b.freeze()
 }
 
-fn completions(model: &str) -> RouteFrames {
+fn completions(model: &str, tag: &str) -> RouteFrames {
     let head =
-        format!(r#"{{"id":"cmpl-fixed","object":"text_completion","created":0,"model":{model}"#);
+        format!(r#"{{"id":"cmpl-{tag}","object":"text_completion","created":0,"model":{model}"#);
     let choice = |text: &str, finish: &str| {
         format!(
             r#"{head},"choices":[{{"index":0,"text":"{text}","logprobs":null,"finish_reason":{finish}}}]}}"#
@@ -82,9 +91,9 @@ fn completions(model: &str) -> RouteFrames {
     }
 }
 
-fn chat(model: &str) -> RouteFrames {
+fn chat(model: &str, tag: &str) -> RouteFrames {
     let head = format!(
-        r#"{{"id":"chatcmpl-fixed","object":"chat.completion.chunk","created":0,"model":{model}"#
+        r#"{{"id":"chatcmpl-{tag}","object":"chat.completion.chunk","created":0,"model":{model}"#
     );
     let choice = |delta: &str, finish: &str| {
         format!(
@@ -137,10 +146,34 @@ impl RouteFrames {
     }
 }
 
+/// The body of a non-streamed reply of `n` tokens to a `prompt`-token request (ids as in
+/// [`Frames::tagged`]).
+pub(crate) fn whole_reply(route: Route, model: &str, tag: &str, prompt: u32, n: u32) -> Value {
+    let text = TOKEN_TEXT.repeat(n as usize);
+    let usage = json!({"prompt_tokens":prompt,"completion_tokens":n,"total_tokens":u64::from(prompt)+u64::from(n)});
+    match route {
+        Route::Completions => json!({"id":format!("cmpl-{tag}"),"object":"text_completion",
+            "created":0,"model":model,"choices":[{"index":0,"text":text,"logprobs":null,
+            "finish_reason":"length"}],"usage":usage}),
+        Route::Chat => json!({"id":format!("chatcmpl-{tag}"),"object":"chat.completion",
+            "created":0,"model":model,"choices":[{"index":0,"message":{"role":"assistant",
+            "content":text},"logprobs":null,"finish_reason":"length"}],"usage":usage}),
+    }
+}
+
+/// An OpenAI-shaped `400 invalid_request_error` body.
+pub(crate) fn error_body(message: &str) -> Value {
+    json!({"error":{"message":message,"type":"invalid_request_error","param":null,"code":400}})
+}
+
+/// The `/v1/models` body listing one model.
+pub(crate) fn models_body(model: &str) -> Value {
+    json!({"object":"list","data":[{"id":model,"object":"model","created":0,"owned_by":"exp"}]})
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::{Value, json};
 
     fn parse(frame: &Bytes) -> Value {
         let s = std::str::from_utf8(frame).unwrap();

@@ -15,6 +15,7 @@
 mod fixed;
 mod frames;
 pub mod request;
+pub mod sim;
 mod truth;
 
 #[cfg(test)]
