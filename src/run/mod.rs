@@ -72,12 +72,9 @@ pub async fn execute(plan: &Plan, dir: &RunDir, show_progress: bool) -> Result<R
         .filter(|s| !done.contains(&(plan.cells[s.cell].id.to_string(), s.round)))
         .collect();
     let mut progress = progress::Progress::new(show_progress, plan.schedule.len(), done.len());
-    let base_dir = plan
-        .scenario
-        .source
-        .parent()
-        .unwrap_or(Path::new("."))
-        .to_path_buf();
+    // Validation already resolved dataset and trace paths against the scenario's directory;
+    // joining that directory again broke relative scenario paths (`scenarios/x.toml`).
+    let base_dir = Path::new("");
     let datasets = Datasets::new();
     let mut executors: HashMap<usize, CellExecutor> = HashMap::new();
     let seed = plan.scenario.experiment.seed;
@@ -98,7 +95,7 @@ pub async fn execute(plan: &Plan, dir: &RunDir, show_progress: bool) -> Result<R
             .build(
                 &config.workload,
                 &workload_seeds(seed, slot.round),
-                &base_dir,
+                base_dir,
             )
             .map_err(|source| RunError::Workload {
                 cell: cell_id.clone(),

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
+use super::conversation::Conversations;
 use super::dataset::Dataset;
 use super::error::WorkloadError;
 use super::trace::Trace;
@@ -24,6 +25,7 @@ pub enum DatasetFormat {
 pub struct Datasets {
     datasets: Mutex<HashMap<(DatasetFormat, PathBuf), Arc<Dataset>>>,
     traces: Mutex<HashMap<PathBuf, Arc<Trace>>>,
+    conversations: Mutex<HashMap<PathBuf, Arc<Conversations>>>,
 }
 
 fn key(path: &Path) -> PathBuf {
@@ -61,6 +63,21 @@ impl Datasets {
         });
         map.insert(k, Arc::clone(&d));
         Ok(d)
+    }
+
+    /// The multi-turn conversation dataset at `path` (already resolved), loaded on first use.
+    pub fn conversations(&self, path: &Path) -> Result<Arc<Conversations>, WorkloadError> {
+        let mut map = self
+            .conversations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let k = key(path);
+        if let Some(c) = map.get(&k) {
+            return Ok(Arc::clone(c));
+        }
+        let c = Arc::new(Conversations::load(path)?);
+        map.insert(k, Arc::clone(&c));
+        Ok(c)
     }
 
     /// The trace at `path` (already resolved), loaded on first use.

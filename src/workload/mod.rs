@@ -9,6 +9,7 @@
 
 pub mod arrivals;
 pub mod cache;
+pub mod conversation;
 pub mod dataset;
 pub mod error;
 mod jsonl;
@@ -27,6 +28,7 @@ pub use cache::{DatasetFormat, Datasets};
 pub use error::WorkloadError;
 
 use crate::scenario::model::{ArrivalConfig, PromptSource, WorkloadConfig};
+use conversation::ConversationSource;
 use lengths::{LengthDraw, LengthPlan};
 use stream::Purpose;
 use synthetic::{PrefixGroups, SyntheticSource};
@@ -85,6 +87,13 @@ impl Datasets {
                 cfg.prompt_tokens
             )));
         }
+        if let (PromptSource::Conversations { .. }, ArrivalConfig::Trace(_)) =
+            (&cfg.prompts, &cfg.arrival)
+        {
+            return Err(WorkloadError::Invalid(
+                "conversations cannot be replayed with a trace's arrivals".into(),
+            ));
+        }
         let trace = match &cfg.arrival {
             ArrivalConfig::Trace(path) => Some(self.trace(&base_dir.join(path))?),
             _ => None,
@@ -118,6 +127,12 @@ impl Datasets {
         trace: Option<&Arc<Trace>>,
         base_dir: &Path,
     ) -> Result<Arc<dyn RequestSource>, WorkloadError> {
+        let output = LengthDraw::new(
+            cfg.output_tokens,
+            cfg.output_dist,
+            seeds.lengths,
+            Purpose::OutputLength,
+        );
         let plan = LengthPlan::new(
             LengthDraw::new(
                 cfg.prompt_tokens,
@@ -125,12 +140,7 @@ impl Datasets {
                 seeds.lengths,
                 Purpose::InputLength,
             ),
-            LengthDraw::new(
-                cfg.output_tokens,
-                cfg.output_dist,
-                seeds.lengths,
-                Purpose::OutputLength,
-            ),
+            output,
             trace.cloned(),
         );
         let inner: Arc<dyn RequestSource> = match &cfg.prompts {
@@ -153,6 +163,15 @@ impl Datasets {
             PromptSource::ShareGpt(path) => {
                 let data = self.dataset(DatasetFormat::ShareGpt, &base_dir.join(path))?;
                 Arc::new(dataset::DatasetSource::new(data, seeds.text, plan))
+            }
+            PromptSource::Conversations { path, think_time } => {
+                let data = self.conversations(&base_dir.join(path))?;
+                Arc::new(ConversationSource::new(
+                    data,
+                    seeds.text,
+                    output,
+                    *think_time,
+                ))
             }
         };
         Ok(match trace {
