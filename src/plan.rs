@@ -145,6 +145,18 @@ impl Plan {
             out,
             "\nrequests  {approx}{total_requests} measured (plus warm-up)"
         );
+        let multi_turn = self.configs.iter().any(|c| {
+            matches!(
+                c.workload.prompts,
+                crate::scenario::model::PromptSource::Conversations { .. }
+            )
+        });
+        if multi_turn {
+            let _ = writeln!(
+                out,
+                "          multi-turn: these count conversations, each sends one request per turn"
+            );
+        }
         if self.simulated() {
             let _ = writeln!(
                 out,

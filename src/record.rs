@@ -30,12 +30,22 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 /// Everything observed about one measured request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RequestRecord {
-    /// Index of the request in the repetition's workload (0-based, measured requests only).
+    /// Index of the request in the repetition's workload (0-based, measured requests only);
+    /// for a multi-turn workload, the index of its conversation.
     #[serde(rename = "i")]
     pub index: u64,
+    /// Turn of a multi-turn conversation (0-based; `index` is then the conversation's index).
+    /// Always 0 for single-turn workloads, and left out of the file when 0, so their records
+    /// are unchanged.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub turn: u32,
     /// When the arrival process said the request should be sent.
     pub scheduled_ns: u64,
     /// When the request was handed to the connection; `None` if it never was (e.g. the
@@ -145,6 +155,7 @@ mod tests {
     fn record_round_trips_through_json_with_short_chunk_fields() {
         let rec = RequestRecord {
             index: 3,
+            turn: 0,
             scheduled_ns: 1_000,
             sent_ns: Some(1_200),
             chunks: vec![
@@ -170,7 +181,15 @@ mod tests {
         let line = serde_json::to_string(&rec).unwrap();
         assert!(line.contains(r#"{"t":50000,"n":1}"#), "{line}");
         assert!(line.contains(r#"{"t":60000,"r":true}"#), "{line}");
+        assert!(
+            !line.contains("turn"),
+            "single-turn records are unchanged: {line}"
+        );
         assert_eq!(serde_json::from_str::<RequestRecord>(&line).unwrap(), rec);
+        let later = RequestRecord { turn: 2, ..rec };
+        let line = serde_json::to_string(&later).unwrap();
+        assert!(line.starts_with(r#"{"i":3,"turn":2,"#), "{line}");
+        assert_eq!(serde_json::from_str::<RequestRecord>(&line).unwrap(), later);
     }
 
     #[test]

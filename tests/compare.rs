@@ -78,6 +78,7 @@ fn records(shape: &Shape, cell: usize, round: u32, rate: f64) -> Vec<RequestReco
                 .collect();
             RequestRecord {
                 index: i,
+                turn: 0,
                 scheduled_ns: sent,
                 sent_ns: Some(sent),
                 done_ns: chunks.last().map(|c| c.at_ns),

@@ -128,6 +128,7 @@ impl Client {
         );
         let mut record = RequestRecord {
             index,
+            turn: 0,
             scheduled_ns,
             sent_ns: None,
             chunks: Vec::with_capacity(req.max_tokens.min(4096) as usize),

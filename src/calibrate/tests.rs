@@ -82,6 +82,7 @@ fn assert_near(got: f64, want: f64, rel: f64, what: &str) {
 fn rec(index: u64, sent: u64, chunks: &[u64], ok: bool) -> RequestRecord {
     RequestRecord {
         index,
+        turn: 0,
         scheduled_ns: sent,
         sent_ns: Some(sent),
         chunks: chunks

@@ -27,6 +27,7 @@ pub const REPETITION_METRICS: &[&str] = &[
     "requests",
     "completed",
     "failed",
+    "conversations",
     "request_throughput",
     "output_throughput",
     "total_throughput",
@@ -129,7 +130,7 @@ pub fn info(name: &str) -> Option<MetricInfo> {
     }
     let (unit, better) = match name {
         "duration" => (Unit::Seconds, Better::Lower),
-        "requests" | "completed" => (Unit::Count, Better::Higher),
+        "requests" | "completed" | "conversations" => (Unit::Count, Better::Higher),
         "failed" => (Unit::Count, Better::Lower),
         "request_throughput" | "goodput" | "achieved_rate" | "scheduled_rate" => {
             (Unit::RequestsPerSecond, Better::Higher)

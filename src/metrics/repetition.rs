@@ -119,6 +119,14 @@ pub fn summarize(records: &[RequestRecord], slo: &BTreeMap<String, Duration>) ->
     v.insert("requests".into(), s.sent as f64);
     v.insert("completed".into(), s.completed as f64);
     v.insert("failed".into(), (s.sent - s.completed) as f64);
+    // Multi-turn workloads: `requests` counts turns; this counts the conversations begun.
+    if records.iter().any(|r| r.turn > 0) {
+        let begun = records
+            .iter()
+            .filter(|r| r.turn == 0 && r.sent_ns.is_some())
+            .count();
+        v.insert("conversations".into(), begun as f64);
+    }
     if s.sent > 0 {
         v.insert(
             "error_rate".into(),

@@ -17,6 +17,7 @@ fn ok(i: u64, tokens: u32) -> RequestRecord {
         .collect();
     RequestRecord {
         index: i,
+        turn: 0,
         scheduled_ns: sched,
         sent_ns: Some(sent),
         done_ns: chunks.last().map(|c| c.at_ns),
@@ -139,4 +140,20 @@ fn server_prompt_counts_beyond_the_tolerance_are_counted_by_direction() {
     let s = summarize(&recs, &BTreeMap::new());
     assert_eq!(s.prompt_counts_compared, 5);
     assert_eq!((s.prompt_tokens_over, s.prompt_tokens_under), (1, 1));
+}
+
+#[test]
+fn conversations_are_counted_only_for_multi_turn_records() {
+    let single = summarize(&[ok(0, 4), ok(1, 4)], &BTreeMap::new());
+    assert!(!single.values.contains_key("conversations"));
+    // Conversation 0 with three turns, conversation 1 with one: four requests, two
+    // conversations.
+    let turn = |i: u64, t: u32| RequestRecord {
+        turn: t,
+        ..ok(i, 4)
+    };
+    let recs = [turn(0, 0), turn(0, 1), turn(0, 2), turn(1, 0)];
+    let s = summarize(&recs, &BTreeMap::new());
+    assert_eq!(s.values["requests"], 4.0);
+    assert_eq!(s.values["conversations"], 2.0);
 }

@@ -100,6 +100,7 @@ mod tests {
     fn rec(chunk_ns: &[u64], output_tokens: Option<u32>) -> RequestRecord {
         RequestRecord {
             index: 0,
+            turn: 0,
             scheduled_ns: 1_000_000,
             sent_ns: Some(3_000_000),
             chunks: chunk_ns

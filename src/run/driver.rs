@@ -3,6 +3,12 @@
 //! path). Send times are computed ahead from the seeded process; lateness is never hidden: a
 //! request the driver releases late keeps its `scheduled` instant, and the gap shows as
 //! `queue_delay`.
+//!
+//! With a multi-turn source the arrival process releases conversations: one task sends a
+//! conversation's turns one after another, turn `t + 1` scheduled when turn `t`'s last token
+//! arrived (plus the source's think time). Every turn is a request under the usual rules (no
+//! send at or after the release deadline, cancelled at the hard deadline); a turn that fails or
+//! is not sent ends its conversation, so no later turn is sent with a history it never had.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -36,7 +42,7 @@ pub struct DriveReport {
     pub origin: std::time::Instant,
     /// Wall-clock time of the origin.
     pub origin_wall: SystemTime,
-    /// Measured requests released.
+    /// Measured requests released (conversations, for a multi-turn source).
     pub released: u64,
 }
 
@@ -57,6 +63,7 @@ pub async fn drive<S: Sender>(
     let ctx = Ctx {
         sender,
         origin,
+        release_end,
         hard_end: release_end.map(|end| end + work.grace),
         out,
     };
@@ -83,6 +90,7 @@ pub async fn drive<S: Sender>(
 struct Ctx<S> {
     sender: Arc<S>,
     origin: Instant,
+    release_end: Option<Instant>,
     hard_end: Option<Instant>,
     out: mpsc::UnboundedSender<RequestRecord>,
 }
@@ -92,6 +100,7 @@ impl<S> Clone for Ctx<S> {
         Ctx {
             sender: self.sender.clone(),
             origin: self.origin,
+            release_end: self.release_end,
             hard_end: self.hard_end,
             out: self.out.clone(),
         }
@@ -103,9 +112,45 @@ impl<S: Sender> Ctx<S> {
         t.saturating_duration_since(self.origin).as_nanos() as u64
     }
 
-    /// Sends one request and forwards its record; past the hard deadline (duration + grace)
-    /// the request is cancelled and recorded as such.
-    async fn run_one(&self, req: RequestSpec, index: u64, scheduled_ns: u64) {
+    /// Runs unit `index` of `source` from its first request `first`, scheduled at
+    /// `scheduled_ns`: the request itself, or every turn of a conversation in order.
+    async fn run_unit(
+        &self,
+        source: &dyn RequestSource,
+        first: RequestSpec,
+        index: u64,
+        scheduled_ns: u64,
+    ) {
+        let turns = source.turns(index);
+        let think = u64::try_from(source.think_time().as_nanos()).unwrap_or(u64::MAX);
+        let (mut req, mut scheduled) = (first, scheduled_ns);
+        for turn in 0..turns {
+            let Some(done) = self.run_one(req, index, turn, scheduled).await else {
+                return;
+            };
+            if turn + 1 == turns {
+                return;
+            }
+            scheduled = done.saturating_add(think);
+            let at = self.origin + Duration::from_nanos(scheduled);
+            if self.release_end.is_some_and(|end| at >= end) {
+                return;
+            }
+            req = source.turn(index, turn + 1);
+            tokio::time::sleep_until(at).await;
+        }
+    }
+
+    /// Sends one request (turn `turn` of unit `index`) and forwards its record; past the hard
+    /// deadline (duration + grace) the request is cancelled and recorded as such. Returns the
+    /// arrival of its last token when it succeeded.
+    async fn run_one(
+        &self,
+        req: RequestSpec,
+        index: u64,
+        turn: u32,
+        scheduled_ns: u64,
+    ) -> Option<u64> {
         let started = self.ns_since_origin(Instant::now());
         let (requested_in, requested_out) = (req.input_tokens, req.max_tokens);
         let fut = self
@@ -117,6 +162,7 @@ impl<S: Sender> Ctx<S> {
                 Ok(rec) => rec,
                 Err(_) => RequestRecord {
                     index,
+                    turn,
                     scheduled_ns,
                     sent_ns: Some(started),
                     chunks: Vec::new(),
@@ -134,8 +180,11 @@ impl<S: Sender> Ctx<S> {
                 },
             },
         };
+        let rec = RequestRecord { turn, ..rec };
+        let done = rec.done_ns.filter(|_| rec.outcome.is_ok());
         // The receiver only goes away when the run is being torn down.
         let _ = self.out.send(rec);
+        done
     }
 }
 
@@ -162,9 +211,9 @@ async fn open_loop<S: Sender>(
             Some(sem) => Some(sem.clone().acquire_owned().await.expect("semaphore open")),
             None => None,
         };
-        let ctx = ctx.clone();
+        let (ctx, source) = (ctx.clone(), work.source.clone());
         tasks.spawn(async move {
-            ctx.run_one(req, i, offset).await;
+            ctx.run_unit(source.as_ref(), req, i, offset).await;
             drop(permit);
         });
         released += 1;
@@ -202,7 +251,7 @@ async fn closed_loop<S: Sender>(
                 released.fetch_add(1, Ordering::Relaxed);
                 let req = source.request(i);
                 let scheduled = ctx.ns_since_origin(Instant::now());
-                ctx.run_one(req, i, scheduled).await;
+                ctx.run_unit(source.as_ref(), req, i, scheduled).await;
             }
         });
     }
@@ -227,8 +276,9 @@ async fn batch_loop<S: Sender>(
             if i >= limit {
                 break;
             }
-            let (ctx, req) = (ctx.clone(), work.source.request(i));
-            tasks.spawn(async move { ctx.run_one(req, i, scheduled).await });
+            let (ctx, source) = (ctx.clone(), work.source.clone());
+            let req = source.request(i);
+            tasks.spawn(async move { ctx.run_unit(source.as_ref(), req, i, scheduled).await });
             i += 1;
         }
         while tasks.join_next().await.is_some() {}
@@ -276,3 +326,7 @@ async fn warm_up<S: Sender>(sender: &Arc<S>, work: &RepetitionWork) {
 #[cfg(test)]
 #[path = "driver_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "driver_turn_tests.rs"]
+mod turn_tests;

@@ -36,6 +36,7 @@ impl Sender for Fake {
         let done = origin.elapsed().as_nanos() as u64;
         RequestRecord {
             index,
+            turn: 0,
             scheduled_ns,
             sent_ns: Some(sent),
             chunks: vec![Chunk {

@@ -73,12 +73,9 @@ pub async fn execute(plan: &Plan, dir: &RunDir, show_progress: bool) -> Result<R
         .filter(|s| !done.contains(&(plan.cells[s.cell].id.to_string(), s.round)))
         .collect();
     let mut progress = progress::Progress::new(show_progress, plan.schedule.len(), done.len());
-    let base_dir = plan
-        .scenario
-        .source
-        .parent()
-        .unwrap_or(Path::new("."))
-        .to_path_buf();
+    // Validation already resolved dataset and trace paths against the scenario's directory;
+    // joining that directory again broke relative scenario paths (`scenarios/x.toml`).
+    let base_dir = Path::new("");
     let datasets = Datasets::new();
     let mut executors: HashMap<usize, CellExecutor> = HashMap::new();
     let seed = plan.scenario.experiment.seed;
@@ -104,7 +101,7 @@ pub async fn execute(plan: &Plan, dir: &RunDir, show_progress: bool) -> Result<R
             .build_with(
                 &config.workload,
                 &workload_seeds(seed, slot.round),
-                &base_dir,
+                base_dir,
                 tokenizer,
             )
             .map_err(|source| RunError::Workload {

@@ -346,6 +346,13 @@ pub enum PromptSource {
     Jsonl(PathBuf),
     /// A ShareGPT-format JSON array (first human turn is the prompt).
     ShareGpt(PathBuf),
+    /// A ShareGPT-format JSON array replayed as multi-turn conversations, turn by turn.
+    Conversations {
+        /// The dataset.
+        path: PathBuf,
+        /// Pause between a turn's completion and the next turn (`think_time`, default 0).
+        think_time: Duration,
+    },
 }
 
 /// Distribution of a length around its mean.

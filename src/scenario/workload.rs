@@ -22,7 +22,9 @@ const KEYS: &[&str] = &[
     "warmup",
     "grace",
     "max_concurrency",
+    "think_time",
 ];
+const DATASET_KINDS: &[&str] = &["jsonl", "sharegpt", "conversations"];
 const ARRIVALS: &[&str] = &["poisson", "gamma", "constant", "closed", "batch", "trace"];
 const ARRIVAL_KINDS: [ArrivalKind; 6] = [
     ArrivalKind::Poisson,
@@ -108,6 +110,7 @@ pub(crate) fn validate(ctx: &mut Ctx, node: Option<&Node>) -> Option<WorkloadSpe
         .map(|n| ctx.int("workload.max_concurrency", n, 1, 1_000_000, None));
     let arrival = arrival?;
     arrival_rules(ctx, t, &node.origin, arrival);
+    conversation_rules(ctx, t, arrival, prompts.as_ref());
     Some(WorkloadSpec {
         arrival,
         prompts: prompts?,
@@ -156,6 +159,26 @@ fn arrival_rules(ctx: &mut Ctx, t: &Table, origin: &Origin, arrival: ArrivalKind
     }
 }
 
+/// Conversations are released by an arrival process; a trace brings its own prompts and lengths.
+fn conversation_rules(
+    ctx: &mut Ctx,
+    t: &Table,
+    arrival: ArrivalKind,
+    prompts: Option<&PromptSource>,
+) {
+    if let (ArrivalKind::Trace, Some(PromptSource::Conversations { .. }), Some(n)) =
+        (arrival, prompts, t.get("prompts"))
+    {
+        let hint = "release conversations with poisson, gamma, constant, closed or batch arrivals";
+        ctx.error(
+            &n.origin,
+            "workload.prompts",
+            "conversations cannot be replayed with arrival = \"trace\"",
+            Some(hint.into()),
+        );
+    }
+}
+
 /// Whether a `[workload]` table has keys it should not.
 pub(crate) fn has_unknown_keys(node: &Node) -> bool {
     node.as_table()
@@ -165,25 +188,30 @@ pub(crate) fn has_unknown_keys(node: &Node) -> bool {
 fn prompts(ctx: &mut Ctx, node: &Node) -> Option<PromptSource> {
     let t = node.as_table()?;
     let shared = t.entries.iter().find(|e| e.key == "shared_prefix");
+    let think = t.entries.iter().find(|e| e.key == "think_time");
     let source = match t.get("prompts") {
         None => PromptSource::Synthetic,
         Some(n) if matches!(n.kind, Kind::Table(_)) => {
-            let pt = ctx.table("workload.prompts", n, &["jsonl", "sharegpt"])?;
+            let pt = ctx.table("workload.prompts", n, DATASET_KINDS)?;
             let [e] = pt.entries.as_slice() else {
-                let hint = "write `prompts = { jsonl = \"prompts.jsonl\" }` or `{ sharegpt = \"sg.json\" }`";
+                let hint = "write `prompts = { jsonl = \"prompts.jsonl\" }`, `{ sharegpt = \"sg.json\" }` or `{ conversations = \"chats.json\" }`";
                 ctx.error(
                     &n.origin,
                     "workload.prompts",
-                    "needs exactly one of `jsonl` and `sharegpt`",
+                    "needs exactly one of `jsonl`, `sharegpt` and `conversations`",
                     Some(hint.into()),
                 );
                 return None;
             };
             let path = ctx.path_value(&join_key("workload.prompts", &e.key), &e.value, true)?;
-            if e.key == "jsonl" {
-                PromptSource::Jsonl(path)
-            } else {
-                PromptSource::ShareGpt(path)
+            match e.key.as_str() {
+                "jsonl" => PromptSource::Jsonl(path),
+                "sharegpt" => PromptSource::ShareGpt(path),
+                _ => PromptSource::Conversations {
+                    path,
+                    think_time: think
+                        .map_or(Some(Duration::ZERO), |e| think_time(ctx, &e.value))?,
+                },
             }
         }
         Some(n) => match ctx.choice("workload.prompts", n, &["synthetic", "shared-prefix"])? {
@@ -195,6 +223,15 @@ fn prompts(ctx: &mut Ctx, node: &Node) -> Option<PromptSource> {
             }
         },
     };
+    if let (Some(e), false) = (think, matches!(source, PromptSource::Conversations { .. })) {
+        let hint = "set prompts = { conversations = \"chats.json\" } to use it, or remove it";
+        ctx.error(
+            &e.key_origin,
+            "workload.think_time",
+            "only used with multi-turn conversations",
+            Some(hint.into()),
+        );
+    }
     if let Some(e) = shared {
         let hint = "set prompts = \"shared-prefix\" to use it, or remove it";
         ctx.error(
@@ -205,6 +242,16 @@ fn prompts(ctx: &mut Ctx, node: &Node) -> Option<PromptSource> {
         );
     }
     Some(source)
+}
+
+/// `think_time`: a duration up to an hour; unlike other durations it may be 0 (the default).
+fn think_time(ctx: &mut Ctx, node: &Node) -> Option<Duration> {
+    if let Kind::Str(text) = &node.kind
+        && super::duration::parse(text).is_ok_and(|d| d.is_zero())
+    {
+        return Some(Duration::ZERO);
+    }
+    ctx.duration("workload.think_time", node, Duration::from_secs(3600))
 }
 
 fn shared_prefix(ctx: &mut Ctx, node: &Node) -> Option<PromptSource> {

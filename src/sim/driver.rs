@@ -6,6 +6,10 @@
 //! step's start. Warm-up requests run first, closed-loop at the arrivals' concurrency (one at a
 //! time for open loop), and are not recorded; the measured origin is the instant the last one
 //! finishes, so the engine (and its noise stream) carries over but no request does.
+//!
+//! A multi-turn source's conversation sends its next turn when a turn's last token is
+//! delivered (after the think time, as a timed event like an arrival), with the longer input
+//! the source gives it; see [`Phase`] for how conversations hold their slot.
 
 use crate::record::{Chunk, FailureReason, Outcome, RequestRecord};
 use crate::workload::work::RepetitionWork;
@@ -57,7 +61,8 @@ pub struct SimStats {
 /// The result of one simulated repetition.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimRun {
-    /// One record per measured request that was sent, in index order.
+    /// One record per measured request (turn) that was sent, in the order they were sent
+    /// (index order for single-turn sources).
     pub records: Vec<RequestRecord>,
     /// Engine statistics over the measured window.
     pub stats: SimStats,
@@ -114,7 +119,7 @@ impl<C: StepCost + ?Sized> Driver<'_, C> {
         self.fill(p, now)?;
         let mut step_end: Option<u64> = None;
         loop {
-            match (step_end, p.next_arrival()) {
+            match (step_end, p.next_event()) {
                 (Some(end), Some(a)) if a <= end => self.arrive(p, a)?,
                 (Some(end), _) if end > p.grace_end => return Ok(p.grace_end),
                 (Some(end), _) => {
@@ -137,13 +142,24 @@ impl<C: StepCost + ?Sized> Driver<'_, C> {
         }
     }
 
-    /// One open-loop arrival at `t`: it is sent now if a slot is free, else it waits.
+    /// The event at `t`: an open-loop arrival (sent now if a slot is free, else it waits),
+    /// and the conversations' turns due then.
     fn arrive(&mut self, p: &mut Phase<'_>, t: u64) -> Result<(), SimError> {
         self.sample_until(t);
-        if let Release::Open { arrived, .. } = &mut p.release {
+        let due = p.next_arrival().is_some_and(|a| a <= t);
+        if let (Release::Open { arrived, .. }, true) = (&mut p.release, due) {
             *arrived += 1;
         }
+        self.release_turns(p, t)?;
         self.fill(p, t)
+    }
+
+    /// Sends every queued turn due at or before `t`.
+    fn release_turns(&mut self, p: &mut Phase<'_>, t: u64) -> Result<(), SimError> {
+        while let Some((due, index, turn)) = p.pop_due_turn(t) {
+            self.submit(p, index, turn, due, t)?;
+        }
+        Ok(())
     }
 
     /// Starts a step at `now`; returns its end. Its tokens are kept for [`Self::complete`].
@@ -173,10 +189,11 @@ impl<C: StepCost + ?Sized> Driver<'_, C> {
                     t - p.origin,
                 );
             }
-            if e.finished {
+            if e.finished && !p.finished(e.id, t) {
                 p.in_flight -= 1;
             }
         }
+        self.release_turns(p, t)?;
         self.fill(p, t)
     }
 
@@ -197,23 +214,39 @@ impl<C: StepCost + ?Sized> Driver<'_, C> {
                 return Ok(());
             }
             for _ in 0..n {
-                self.send(p, t)?;
+                self.start(p, t)?;
             }
         }
     }
 
-    /// Sends the next request at `t` (recording it when measuring).
-    fn send(&mut self, p: &mut Phase<'_>, t: u64) -> Result<(), SimError> {
+    /// Releases the next unit at `t`: sends its first request.
+    fn start(&mut self, p: &mut Phase<'_>, t: u64) -> Result<(), SimError> {
         let index = p.sent;
         p.sent += 1;
         let scheduled = match p.release {
             Release::Open { offsets, .. } => p.origin + offsets[index as usize],
             _ => t,
         };
-        let (input, output) = p.source.lengths(index);
-        let added = self.engine.add(p.id_base + index, input, output);
+        self.submit(p, index, 0, scheduled, t)
+    }
+
+    /// Sends turn `turn` of unit `index` at `t` (recording it when measuring). A later turn's
+    /// conversation already holds its slot; if the engine rejects that turn, it ends there.
+    fn submit(
+        &mut self,
+        p: &mut Phase<'_>,
+        index: u64,
+        turn: u32,
+        scheduled: u64,
+        t: u64,
+    ) -> Result<(), SimError> {
+        let (input, output) = p.source.turn_lengths(index, turn);
+        let id = p.id_base + p.submitted;
+        p.submitted += 1;
+        let added = self.engine.add(id, input, output);
         if self.recording {
             let mut rec = new_record(index, scheduled - p.origin, t - p.origin, input, output);
+            rec.turn = turn;
             if let Err(e) = &added {
                 rec.outcome = failed(FailureReason::Rejected, e.to_string());
                 self.stats.rejected += 1;
@@ -221,8 +254,13 @@ impl<C: StepCost + ?Sized> Driver<'_, C> {
             self.records.push(rec);
         }
         if added.is_ok() {
-            p.in_flight += 1;
+            p.track(id, index, turn);
+            if turn == 0 {
+                p.in_flight += 1;
+            }
             p.rejected_in_a_row = 0;
+        } else if turn > 0 {
+            p.in_flight -= 1;
         } else if p.in_flight == 0 {
             p.rejected_in_a_row += 1;
             if p.rejected_in_a_row >= MAX_REJECTIONS_IN_A_ROW && p.limit == u64::MAX {
@@ -261,6 +299,7 @@ fn new_record(
 ) -> RequestRecord {
     RequestRecord {
         index,
+        turn: 0,
         scheduled_ns,
         sent_ns: Some(sent_ns),
         chunks: Vec::with_capacity(output as usize),

@@ -27,6 +27,8 @@ mod tests;
 mod tests_driver;
 #[cfg(test)]
 mod tests_hw;
+#[cfg(test)]
+mod tests_turns;
 
 pub use cost::LinearCost;
 pub use driver::{GaugeSample, SAMPLE_INTERVAL_NS, SimRun, SimStats, run_repetition};

@@ -1,6 +1,14 @@
 //! One run of a release process (the warm-up, or the measured window): which requests may be
 //! sent when, per [`Arrivals`] mode, with the request count, the deadline and the grace period.
 //! Instants are absolute virtual time.
+//!
+//! In the measured phase a multi-turn source's unit is a conversation: it holds its slot
+//! (`in_flight`) from its first turn's release until its last turn finishes, and each finished
+//! turn queues the next one, due after the think time, unless that falls at or after the
+//! deadline (the conversation then ends). The warm-up sends first turns only.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 
 use crate::workload::work::{Arrivals, RepetitionWork, RequestSource};
 
@@ -35,10 +43,20 @@ pub(super) struct Phase<'w> {
     pub(super) origin: u64,
     /// Engine id of request 0 (warm-up ids live apart from measured ones).
     pub(super) id_base: u64,
-    /// Requests released so far (the next one's index).
+    /// Units (requests or conversations) released so far (the next one's index).
     pub(super) sent: u64,
-    /// Requests released and not yet finished.
+    /// Units released and not yet finished.
     pub(super) in_flight: u32,
+    /// Requests (turns) handed to the engine so far; request `k` has engine id `id_base + k`.
+    pub(super) submitted: u64,
+    /// Whether finished turns lead to their conversation's next turn (measured phase only).
+    multi_turn: bool,
+    /// Pause between a turn's completion and the next turn (ns).
+    think_ns: u64,
+    /// Engine id → (conversation, turn) of turns in the engine (multi-turn only).
+    live: HashMap<u64, (u64, u32)>,
+    /// Next turns waiting for their due instant: (due, conversation, turn).
+    pending: BinaryHeap<Reverse<(u64, u64, u32)>>,
     /// Rejections in a row while nothing was in flight.
     pub(super) rejected_in_a_row: u64,
 }
@@ -86,6 +104,8 @@ impl<'w> Phase<'w> {
             Arrivals::Batch { size } => (Release::Batch { size: size.get() }, requests),
         };
         let mut phase = Phase::new(work.source.as_ref(), release, limit, 0);
+        phase.multi_turn = true;
+        phase.think_ns = nanos(work.source.think_time());
         if let Some(duration) = work.duration {
             phase.deadline = nanos(duration);
             phase.grace_end = phase.deadline.saturating_add(nanos(work.grace));
@@ -109,7 +129,52 @@ impl<'w> Phase<'w> {
             id_base,
             sent: 0,
             in_flight: 0,
+            submitted: 0,
+            multi_turn: false,
+            think_ns: 0,
+            live: HashMap::new(),
+            pending: BinaryHeap::new(),
             rejected_in_a_row: 0,
+        }
+    }
+
+    /// Notes that engine request `id` is turn `turn` of conversation `index`, when a later
+    /// turn follows it (single-turn sources never pay for the map).
+    pub(super) fn track(&mut self, id: u64, index: u64, turn: u32) {
+        if self.multi_turn && turn + 1 < self.source.turns(index) {
+            self.live.insert(id, (index, turn));
+        }
+    }
+
+    /// Engine request `id` finished at `t`. Returns true when its conversation goes on (its
+    /// next turn is queued), false when the unit is over.
+    pub(super) fn finished(&mut self, id: u64, t: u64) -> bool {
+        let Some((index, turn)) = self.live.remove(&id) else {
+            return false;
+        };
+        let due = t.saturating_add(self.think_ns);
+        if due >= self.deadline {
+            return false;
+        }
+        self.pending.push(Reverse((due, index, turn + 1)));
+        true
+    }
+
+    /// The next queued turn due at or before `t`, as (due, conversation, turn).
+    pub(super) fn pop_due_turn(&mut self, t: u64) -> Option<(u64, u64, u32)> {
+        match self.pending.peek() {
+            Some(Reverse((due, ..))) if *due <= t => self.pending.pop().map(|Reverse(x)| x),
+            _ => None,
+        }
+    }
+
+    /// The next instant something arrives from outside the engine: an open-loop release or a
+    /// queued turn.
+    pub(super) fn next_event(&self) -> Option<u64> {
+        let turn = self.pending.peek().map(|Reverse((due, ..))| *due);
+        match (self.next_arrival(), turn) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 

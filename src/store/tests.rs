@@ -43,6 +43,7 @@ fn marker(cell: &str, round: u32) -> RepMarker {
 fn rec(i: u64) -> RequestRecord {
     RequestRecord {
         index: i,
+        turn: 0,
         scheduled_ns: i,
         sent_ns: Some(i),
         chunks: vec![],

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
+use super::conversation::Conversations;
 use super::dataset::{Dataset, TokenCounts};
 use super::error::WorkloadError;
 use super::tokenizer::ModelTokenizer;
@@ -28,6 +29,7 @@ pub struct Datasets {
     traces: Mutex<HashMap<PathBuf, Arc<Trace>>>,
     tokenizers: Mutex<HashMap<PathBuf, Arc<ModelTokenizer>>>,
     counts: Mutex<HashMap<CountsKey, Arc<TokenCounts>>>,
+    conversations: Mutex<HashMap<PathBuf, Arc<Conversations>>>,
 }
 
 /// (dataset format, dataset path, tokenizer path).
@@ -68,6 +70,21 @@ impl Datasets {
         });
         map.insert(k, Arc::clone(&d));
         Ok(d)
+    }
+
+    /// The multi-turn conversation dataset at `path` (already resolved), loaded on first use.
+    pub fn conversations(&self, path: &Path) -> Result<Arc<Conversations>, WorkloadError> {
+        let mut map = self
+            .conversations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let k = key(path);
+        if let Some(c) = map.get(&k) {
+            return Ok(Arc::clone(c));
+        }
+        let c = Arc::new(Conversations::load(path)?);
+        map.insert(k, Arc::clone(&c));
+        Ok(c)
     }
 
     /// The trace at `path` (already resolved), loaded on first use.

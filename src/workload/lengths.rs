@@ -45,6 +45,20 @@ impl LengthDraw {
             &mut stream::indexed(self.key, index),
         )
     }
+
+    /// The length of turn `turn` of conversation `index`: turn 0 is [`Self::get`] (what a
+    /// single-turn source draws), later turns draw on streams of their own.
+    pub(crate) fn get_turn(&self, index: u64, turn: u32) -> u32 {
+        if turn == 0 || matches!(self.dist, LengthDist::Fixed) {
+            return self.get(index);
+        }
+        let key = stream::mix64(self.key ^ u64::from(turn));
+        sample(
+            f64::from(self.mean),
+            self.dist,
+            &mut stream::indexed(key, index),
+        )
+    }
 }
 
 /// Checks a distribution's parameters (finite, non-negative, uniform spread ≤ 1).

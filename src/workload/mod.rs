@@ -13,6 +13,7 @@
 
 pub mod arrivals;
 pub mod cache;
+pub mod conversation;
 pub mod dataset;
 pub mod error;
 mod jsonl;
@@ -33,6 +34,7 @@ pub use error::WorkloadError;
 pub use tokenizer::{ModelTokenizer, TokenizerError};
 
 use crate::scenario::model::{ArrivalConfig, PromptSource, WorkloadConfig};
+use conversation::ConversationSource;
 use lengths::{LengthDraw, LengthPlan};
 use stream::Purpose;
 use synthetic::{PrefixGroups, SyntheticSource};
@@ -105,6 +107,13 @@ impl Datasets {
                 cfg.prompt_tokens
             )));
         }
+        if let (PromptSource::Conversations { .. }, ArrivalConfig::Trace(_)) =
+            (&cfg.prompts, &cfg.arrival)
+        {
+            return Err(WorkloadError::Invalid(
+                "conversations cannot be replayed with a trace's arrivals".into(),
+            ));
+        }
         let trace = match &cfg.arrival {
             ArrivalConfig::Trace(path) => Some(self.trace(&base_dir.join(path))?),
             _ => None,
@@ -140,6 +149,12 @@ impl Datasets {
         trace: Option<&Arc<Trace>>,
         base_dir: &Path,
     ) -> Result<Arc<dyn RequestSource>, WorkloadError> {
+        let output = LengthDraw::new(
+            cfg.output_tokens,
+            cfg.output_dist,
+            seeds.lengths,
+            Purpose::OutputLength,
+        );
         let plan = LengthPlan::new(
             LengthDraw::new(
                 cfg.prompt_tokens,
@@ -147,12 +162,7 @@ impl Datasets {
                 seeds.lengths,
                 Purpose::InputLength,
             ),
-            LengthDraw::new(
-                cfg.output_tokens,
-                cfg.output_dist,
-                seeds.lengths,
-                Purpose::OutputLength,
-            ),
+            output,
             trace.cloned(),
         );
         let tokenizer = match seeds.tokenizer {
@@ -177,6 +187,15 @@ impl Datasets {
             }
             PromptSource::ShareGpt(path) => {
                 self.dataset_source(DatasetFormat::ShareGpt, &base_dir.join(path), seeds, plan)?
+            }
+            PromptSource::Conversations { path, think_time } => {
+                let data = self.conversations(&base_dir.join(path))?;
+                Arc::new(ConversationSource::new(
+                    data,
+                    seeds.text,
+                    output,
+                    *think_time,
+                ))
             }
         };
         Ok(match trace {

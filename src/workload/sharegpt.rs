@@ -17,10 +17,26 @@ use super::words;
 
 /// Entries of a ShareGPT file, and how many elements were skipped.
 pub(crate) fn parse(path: &Path, text: &str) -> Result<(Vec<Entry>, usize), WorkloadError> {
+    parse_elements(path, text, entry)
+}
+
+/// What one element of the array becomes: `Ok(None)` skips it, `Err` names what is wrong.
+pub(crate) type ElementFn<T> = fn(&Value) -> Result<Option<T>, String>;
+
+/// Every element of a ShareGPT array turned into a `T` by `element`, and how many were skipped;
+/// the first element `element` refuses is reported with its index.
+pub(crate) fn parse_elements<T>(
+    path: &Path,
+    text: &str,
+    element: ElementFn<T>,
+) -> Result<(Vec<T>, usize), WorkloadError> {
     let problem = RefCell::new(None);
     let mut de = serde_json::Deserializer::from_str(text);
     let parsed = de
-        .deserialize_seq(Elements { problem: &problem })
+        .deserialize_seq(Elements {
+            problem: &problem,
+            element,
+        })
         .and_then(|v| de.end().map(|()| v));
     parsed.map_err(|err| match problem.into_inner() {
         Some((index, message)) => WorkloadError::Element {
@@ -35,12 +51,13 @@ pub(crate) fn parse(path: &Path, text: &str) -> Result<(Vec<Entry>, usize), Work
     })
 }
 
-struct Elements<'a> {
+struct Elements<'a, T> {
     problem: &'a RefCell<Option<(usize, String)>>,
+    element: ElementFn<T>,
 }
 
-impl<'de> Visitor<'de> for Elements<'_> {
-    type Value = (Vec<Entry>, usize);
+impl<'de, T> Visitor<'de> for Elements<'_, T> {
+    type Value = (Vec<T>, usize);
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an array of conversations")
@@ -51,7 +68,7 @@ impl<'de> Visitor<'de> for Elements<'_> {
         let mut skipped = 0;
         let mut index = 0;
         while let Some(value) = seq.next_element::<Value>()? {
-            match entry(&value) {
+            match (self.element)(&value) {
                 Ok(Some(e)) => entries.push(e),
                 Ok(None) => skipped += 1,
                 Err(message) => {
@@ -76,38 +93,44 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-/// The prompt of one element: `Ok(None)` when it has no usable human turn.
-fn entry(element: &Value) -> Result<Option<Entry>, String> {
+/// The `conversations` array of one element.
+pub(crate) fn messages(element: &Value) -> Result<&[Value], String> {
     let Value::Object(map) = element else {
         return Err(format!("expected an object, found {}", kind(element)));
     };
-    let turns = match map.get("conversations") {
-        Some(Value::Array(turns)) => turns,
-        Some(other) => {
-            return Err(format!(
-                "`conversations` must be an array, found {}",
-                kind(other)
-            ));
-        }
-        None => return Err("missing `conversations`".into()),
+    match map.get("conversations") {
+        Some(Value::Array(turns)) => Ok(turns),
+        Some(other) => Err(format!(
+            "`conversations` must be an array, found {}",
+            kind(other)
+        )),
+        None => Err("missing `conversations`".into()),
+    }
+}
+
+/// `(from, value)` of message `j` of a `conversations` array.
+pub(crate) fn message(j: usize, turn: &Value) -> Result<(&str, &str), String> {
+    let field = |name: &str| match turn.get(name) {
+        Some(Value::String(s)) => Ok(s.as_str()),
+        Some(other) => Err(format!(
+            "conversations[{j}].{name} must be a string, found {}",
+            kind(other)
+        )),
+        None => Err(format!("conversations[{j}] has no `{name}`")),
     };
-    for (j, turn) in turns.iter().enumerate() {
-        let field = |name: &str| match turn.get(name) {
-            Some(Value::String(s)) => Ok(s.as_str()),
-            Some(other) => Err(format!(
-                "conversations[{j}].{name} must be a string, found {}",
-                kind(other)
-            )),
-            None => Err(format!("conversations[{j}] has no `{name}`")),
-        };
-        if !turn.is_object() {
-            return Err(format!(
-                "conversations[{j}] must be an object, found {}",
-                kind(turn)
-            ));
-        }
-        let from = field("from")?;
-        let text = field("value")?;
+    if !turn.is_object() {
+        return Err(format!(
+            "conversations[{j}] must be an object, found {}",
+            kind(turn)
+        ));
+    }
+    Ok((field("from")?, field("value")?))
+}
+
+/// The prompt of one element: `Ok(None)` when it has no usable human turn.
+fn entry(element: &Value) -> Result<Option<Entry>, String> {
+    for (j, turn) in messages(element)?.iter().enumerate() {
+        let (from, text) = message(j, turn)?;
         if from == "human" || from == "user" {
             if text.trim().is_empty() {
                 return Ok(None);

@@ -45,9 +45,35 @@ pub trait RequestSource: Send + Sync {
     fn lengths(&self, i: u64) -> (u32, u32);
     /// The full request `i`.
     fn request(&self, i: u64) -> RequestSpec;
+    /// Turns of unit `i` (≥ 1). A multi-turn source makes unit `i` a conversation whose turns
+    /// are sent one after another, turn `t + 1` once turn `t` has finished; every other
+    /// source has one turn, request `i` itself.
+    fn turns(&self, _i: u64) -> u32 {
+        1
+    }
+    /// Token lengths of turn `t` of unit `i`; turn 0 is [`Self::lengths`].
+    fn turn_lengths(&self, i: u64, t: u32) -> (u32, u32) {
+        debug_assert_eq!(t, 0, "single-turn source");
+        self.lengths(i)
+    }
+    /// The full turn `t` of unit `i`; turn 0 is [`Self::request`].
+    fn turn(&self, i: u64, t: u32) -> RequestSpec {
+        debug_assert_eq!(t, 0, "single-turn source");
+        self.request(i)
+    }
+    /// Pause between a turn's completion and the next turn's scheduled send.
+    fn think_time(&self) -> Duration {
+        Duration::ZERO
+    }
 }
 
 /// How requests are released to the target.
+///
+/// With a multi-turn source the unit released is a conversation: its first turn is released
+/// as a request is below, and the conversation holds its slot (`max_concurrency`,
+/// `concurrency`, batch place) until its last turn finishes; each later turn is scheduled at
+/// the previous turn's completion plus the source's think time, and is not sent at or after
+/// the repetition's `duration`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Arrivals {
     /// Open loop: request `i` is scheduled at `offsets_ns[i]` (ns from the repetition origin,
