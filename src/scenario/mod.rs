@@ -10,10 +10,14 @@ mod analysis;
 mod doc;
 mod duration;
 mod error;
+mod launch;
 pub mod model;
 mod overrides;
+mod probes;
 mod read;
 mod resolve;
+mod server;
+mod server_rules;
 mod target;
 mod template;
 mod validate;
@@ -21,6 +25,8 @@ mod vars;
 mod wellknown;
 mod workload;
 
+#[cfg(test)]
+mod server_tests;
 #[cfg(test)]
 mod tests;
 
