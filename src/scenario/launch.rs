@@ -161,3 +161,99 @@ pub struct CostConfig {
     /// GPUs of the deployment (`[target] gpus`, default `tp`).
     pub gpus: NonZeroU32,
 }
+
+/// Whether a name (environment variable, command-line option) looks like it holds a secret.
+pub fn is_secret_name(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    [
+        "key",
+        "token",
+        "secret",
+        "password",
+        "passwd",
+        "credential",
+        "auth",
+    ]
+    .iter()
+    .any(|s| n.contains(s))
+}
+
+/// Text written in place of a secret.
+pub const REDACTED: &str = "<redacted>";
+
+/// A command line with the values of secret-looking options hidden (`--api-key X`,
+/// `--hf-token=X`), for manifests, plans and messages.
+pub fn redacted_command(argv: &[String]) -> Vec<String> {
+    let mut out = Vec::with_capacity(argv.len());
+    let mut hide_next = false;
+    for arg in argv {
+        if hide_next {
+            out.push(REDACTED.to_string());
+            hide_next = false;
+            continue;
+        }
+        match arg.strip_prefix('-').map(|a| a.trim_start_matches('-')) {
+            Some(opt) if is_secret_name(opt.split('=').next().unwrap_or("")) => {
+                match arg.split_once('=') {
+                    Some((name, _)) => out.push(format!("{name}={REDACTED}")),
+                    None => {
+                        out.push(arg.clone());
+                        hide_next = true;
+                    }
+                }
+            }
+            _ => out.push(arg.clone()),
+        }
+    }
+    out
+}
+
+/// An environment with the values of secret-looking names hidden.
+pub fn redacted_env(env: &[(String, String)]) -> Vec<(String, String)> {
+    env.iter()
+        .map(|(k, v)| {
+            let v = if is_secret_name(k) { REDACTED } else { v };
+            (k.clone(), v.to_string())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_in_commands_and_environments_are_hidden() {
+        let argv: Vec<String> = [
+            "vllm",
+            "serve",
+            "m",
+            "--api-key",
+            "sk-1",
+            "--hf-token=hf_2",
+            "--port",
+            "80",
+        ]
+        .map(String::from)
+        .into();
+        assert_eq!(
+            redacted_command(&argv),
+            [
+                "vllm",
+                "serve",
+                "m",
+                "--api-key",
+                REDACTED,
+                "--hf-token=<redacted>",
+                "--port",
+                "80"
+            ]
+        );
+        let env = vec![
+            ("HF_TOKEN".to_string(), "hf_x".to_string()),
+            ("CUDA_VISIBLE_DEVICES".to_string(), "0,1".to_string()),
+        ];
+        assert_eq!(redacted_env(&env)[0].1, REDACTED);
+        assert_eq!(redacted_env(&env)[1].1, "0,1");
+    }
+}

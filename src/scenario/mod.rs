@@ -38,6 +38,11 @@ pub use model::*;
 pub use overrides::{Override, OverrideError};
 pub(crate) use template::eval_bool as template_eval;
 
+/// `scheme://host:port` of a URL (`http://127.0.0.1:8000/v1` → `http://127.0.0.1:8000`).
+pub fn url_origin(url: &str) -> Option<String> {
+    probes::origin(url)
+}
+
 use error::{LineIndex, Loc, make_error};
 
 /// Loads and validates a scenario file.
