@@ -70,6 +70,16 @@ const SHOWN: &[&str] = &[
     "concurrency",
     "mfu",
     "mbu",
+    "gpu_mem_util",
+    "sm_util",
+    "power",
+    "energy_per_token",
+    "kv_cache_usage",
+    "server_cpu",
+    "client_cpu",
+    "net_util",
+    "cost_per_1k_tokens",
+    "cost_per_1k_output_tokens",
 ];
 
 /// Builds the view model of a run.
@@ -239,6 +249,11 @@ fn tables(scenario: &Scenario, analysis: &Analysis) -> Vec<MetricTable> {
                     Some(Unit::TokensPerSecond) => "tokens/s",
                     Some(Unit::RequestsPerSecond) => "requests/s",
                     Some(Unit::Fraction) => "%",
+                    Some(Unit::Watts) => "W",
+                    Some(Unit::Joules) => "J",
+                    Some(Unit::JoulesPerToken) => "J/token",
+                    Some(Unit::Cores) => "CPU cores",
+                    Some(Unit::PricePer1kTokens) => "price per 1k tokens",
                     _ => "count",
                 }
                 .into(),

@@ -12,7 +12,8 @@ use super::progress::Progress;
 use super::{CellExecutor, RunError, process_cpu_seconds, workload_seeds};
 use crate::matrix::Slot;
 use crate::plan::Plan;
-use crate::scenario::model::CellConfig;
+use crate::probe;
+use crate::scenario::model::{CellConfig, GpuProbe, TargetKind};
 use crate::seed;
 use crate::server::Server;
 use crate::store::{RepMarker, RunDir, SCHEMA_VERSION, StoreError};
@@ -47,6 +48,9 @@ pub(super) struct Runner<'a> {
     pub executors: HashMap<usize, CellExecutor>,
     pub interrupt: Interrupt,
     pub base_dir: PathBuf,
+    /// The `nvidia-smi` fields this machine accepts, or why it has none; found on the first
+    /// repetition that samples GPUs.
+    pub gpu_fields: Option<Result<&'static [&'static str], String>>,
 }
 
 impl Runner<'_> {
@@ -80,6 +84,9 @@ impl Runner<'_> {
                 })?;
             entry.insert(exec);
         }
+        let (sampling, mut absent) = self
+            .start_probes(config, &serving, &cell_id, slot.round)
+            .await?;
         let exec = &self.executors[&slot.cell];
         self.progress.start(&cell_id, slot.round, work.requests);
         let writer = self.dir.start_repetition(&cell_id, slot.round)?;
@@ -110,6 +117,19 @@ impl Runner<'_> {
                 s.log
             ))
         });
+        let mut details = outcome.details;
+        if let Some(sampling) = sampling {
+            let path = self.dir.probes_path(&cell_id, slot.round);
+            absent.extend(
+                sampling
+                    .finish()
+                    .await
+                    .map_err(|e| StoreError::io(&path, e))?,
+            );
+        }
+        if !absent.is_empty() {
+            details.insert("probes_absent".into(), absent.into());
+        }
         let marker = RepMarker {
             schema_version: SCHEMA_VERSION,
             cell_id,
@@ -121,12 +141,53 @@ impl Runner<'_> {
                 (Some(a), Some(b)) if !exec.is_simulated() => Some(b - a),
                 _ => None,
             },
-            details: outcome.details,
+            details,
             failure: failure.clone(),
         };
         outcome.writer.finish(marker)?;
         self.progress.finish_one();
         Ok(failure.map_or(SlotEnd::Done, SlotEnd::ServerDied))
+    }
+
+    /// Starts the probes of a repetition (HTTP targets with `[probes]` only), with notes on
+    /// sources that are absent; the first time GPUs are to be sampled, finds out whether
+    /// `nvidia-smi` works here.
+    async fn start_probes(
+        &mut self,
+        config: &CellConfig,
+        serving: &Option<Serving<'_>>,
+        cell_id: &str,
+        round: u32,
+    ) -> Result<(Option<probe::Sampling>, Vec<String>), RunError> {
+        let Some(cfg) = config.probes.as_ref() else {
+            return Ok((None, vec![]));
+        };
+        if config.target.kind == TargetKind::Sim {
+            return Ok((None, vec![]));
+        }
+        let mut absent = vec![];
+        if cfg.gpu != GpuProbe::Off && self.gpu_fields.is_none() {
+            self.gpu_fields = Some(probe::gpu::detect().await);
+        }
+        let gpu = match (cfg.gpu, &self.gpu_fields) {
+            (GpuProbe::Off, _) | (_, None) => None,
+            (_, Some(Ok(fields))) => Some(*fields),
+            (GpuProbe::On, Some(Err(why))) => {
+                return Err(RunError::Server(format!(
+                    "[probes] gpu = true, but GPUs cannot be sampled: {why} (hint: gpu = \"auto\" samples them only where nvidia-smi works)"
+                )));
+            }
+            (GpuProbe::Auto, Some(Err(why))) => {
+                absent.push(format!("gpu: {why}"));
+                None
+            }
+        };
+        let path = self.dir.probes_path(cell_id, round);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        }
+        let pgid = serving.as_ref().map(|s| s.server.pid());
+        Ok((Some(probe::start(cfg, gpu, pgid, path)), absent))
     }
 
     /// Records a repetition that could not run (its server did not start): no records, a
