@@ -175,6 +175,11 @@ fn each_round_launches_every_configuration_and_tears_it_down() {
     assert_no_process_left(&launches);
     let n = common::summary_n(&dir);
     assert_eq!(n.values().copied().collect::<Vec<_>>(), [2, 2]);
+    let report = text(&dir.join("report.md"));
+    assert!(
+        report.contains("; 4 server launches, engine fake-engine 0.1 |"),
+        "{report}"
+    );
     for cell in ["max_num_seqs-2", "max_num_seqs-4"] {
         let recs = common::records(&dir, cell, 0);
         assert_eq!(recs.len(), 20);

@@ -18,6 +18,7 @@ use crate::seed;
 use crate::server::Server;
 use crate::store::{RepMarker, RunDir, SCHEMA_VERSION, StoreError};
 use crate::workload::Datasets;
+use crate::workload::work::RepetitionWork;
 
 /// How a repetition ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,26 +65,7 @@ impl Runner<'_> {
     ) -> Result<SlotEnd, RunError> {
         let cell_id = self.plan.cells[slot.cell].id.to_string();
         let seed = self.plan.scenario.experiment.seed;
-        let work = self
-            .datasets
-            .build(
-                &config.workload,
-                &workload_seeds(seed, slot.round),
-                &self.base_dir,
-            )
-            .map_err(|source| RunError::Workload {
-                cell: cell_id.clone(),
-                source,
-            })?;
-        if let Entry::Vacant(entry) = self.executors.entry(slot.cell) {
-            let exec = CellExecutor::new(config, work.requests)
-                .await
-                .map_err(|source| RunError::Executor {
-                    cell: cell_id.clone(),
-                    source,
-                })?;
-            entry.insert(exec);
-        }
+        let work = self.prepare(slot, config, &cell_id).await?;
         let (sampling, mut absent) = self
             .start_probes(config, &serving, &cell_id, slot.round)
             .await?;
@@ -112,12 +94,15 @@ impl Runner<'_> {
         };
         let failure = serving.as_ref().and_then(|s| {
             let status = s.server.exit()?;
+            let log = s.log;
             Some(format!(
-                "the server exited ({status}) during the repetition; its log: {}",
-                s.log
+                "the server exited ({status}) during the repetition; its log: {log}"
             ))
         });
-        let mut details = outcome.details;
+        let client_cpu_seconds = match (cpu_before, process_cpu_seconds()) {
+            (Some(a), Some(b)) if !exec.is_simulated() => Some(b - a),
+            _ => None,
+        };
         if let Some(sampling) = sampling {
             let path = self.dir.probes_path(&cell_id, slot.round);
             absent.extend(
@@ -127,6 +112,7 @@ impl Runner<'_> {
                     .map_err(|e| StoreError::io(&path, e))?,
             );
         }
+        let mut details = outcome.details;
         if !absent.is_empty() {
             details.insert("probes_absent".into(), absent.into());
         }
@@ -137,16 +123,39 @@ impl Runner<'_> {
             records: 0,
             origin_wall: humantime::format_rfc3339_nanos(outcome.origin_wall).to_string(),
             wall_seconds: started.elapsed().as_secs_f64(),
-            client_cpu_seconds: match (cpu_before, process_cpu_seconds()) {
-                (Some(a), Some(b)) if !exec.is_simulated() => Some(b - a),
-                _ => None,
-            },
+            client_cpu_seconds,
             details,
             failure: failure.clone(),
         };
         outcome.writer.finish(marker)?;
         self.progress.finish_one();
         Ok(failure.map_or(SlotEnd::Done, SlotEnd::ServerDied))
+    }
+
+    /// Builds the repetition's workload and, on first use, the cell's executor.
+    async fn prepare(
+        &mut self,
+        slot: Slot,
+        config: &CellConfig,
+        cell_id: &str,
+    ) -> Result<RepetitionWork, RunError> {
+        let seeds = workload_seeds(self.plan.scenario.experiment.seed, slot.round);
+        let work = (self.datasets)
+            .build(&config.workload, &seeds, &self.base_dir)
+            .map_err(|source| RunError::Workload {
+                cell: cell_id.to_string(),
+                source,
+            })?;
+        if let Entry::Vacant(entry) = self.executors.entry(slot.cell) {
+            let exec = CellExecutor::new(config, work.requests)
+                .await
+                .map_err(|source| RunError::Executor {
+                    cell: cell_id.to_string(),
+                    source,
+                })?;
+            entry.insert(exec);
+        }
+        Ok(work)
     }
 
     /// Starts the probes of a repetition (HTTP targets with `[probes]` only), with notes on
