@@ -233,6 +233,25 @@ fn a_bad_flag_fails_its_cell_with_the_log_tail_and_the_other_cell_completes() {
     );
     assert!(report.contains("2 of 4 server launches failed"), "{report}");
     assert_no_process_left(&launches(&dir));
+
+    // --resume retries the failed repetitions (and only them), on new launches.
+    let good = common::snapshot(&common::marker_path(&dir, "flag-fine_max_num_seqs-2", 0));
+    run(["run", "--resume", dir.to_str().unwrap(), "--no-progress"]).expect_code(0);
+    let after = launches(&dir);
+    assert_eq!(
+        after.len(),
+        6,
+        "two more launches, for the broken cell's two rounds"
+    );
+    assert!(
+        after[4..]
+            .iter()
+            .all(|l| l["failure"].is_string() && l["index"].as_u64() >= Some(4))
+    );
+    assert_eq!(
+        common::snapshot(&common::marker_path(&dir, "flag-fine_max_num_seqs-2", 0)),
+        good
+    );
 }
 
 #[test]

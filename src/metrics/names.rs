@@ -228,6 +228,18 @@ mod tests {
     }
 
     #[test]
+    fn every_repetition_metric_has_a_unit_and_a_direction() {
+        for name in REPETITION_METRICS {
+            assert!(info(name).is_some(), "{name}");
+        }
+        let e = info("energy_per_token").unwrap();
+        assert_eq!((e.unit, e.better), (Unit::JoulesPerToken, Better::Lower));
+        let c = info("cost_per_1k_output_tokens").unwrap();
+        assert_eq!((c.unit, c.better), (Unit::PricePer1kTokens, Better::Lower));
+        assert_eq!(info("sm_util").unwrap().better, Better::Higher);
+    }
+
+    #[test]
     fn unknown_names_are_rejected() {
         assert!(info("ttft.p42").is_none());
         assert!(info("latency").is_none());
