@@ -15,6 +15,10 @@ use exp::stats::Verdict;
 use exp::store::RunDir;
 use exp::workload::work::{Arrivals, Prompt, RepetitionWork, RequestSource, RequestSpec};
 
+/// The tests of this file measure time: they run one at a time, so that they do not load the
+/// machine for each other.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn server(ttft_ms: u64, itl_ms: u64, slowdown: f64) -> FixedServerHandle {
     let mut timing = FixedTiming::new(
         Duration::from_millis(ttft_ms),
@@ -42,6 +46,7 @@ impl RequestSource for Words {
 /// exp's TTFT and E2E per request agree with the server's own log within 1 ms on average.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ttft_and_e2e_agree_with_the_servers_write_log() {
+    let _serial = SERIAL.lock().await;
     let srv = server(50, 5, 1.0).await;
     let client = Client::new(ClientConfig {
         kind: ApiKind::Completions,
@@ -80,7 +85,7 @@ async fn ttft_and_e2e_agree_with_the_servers_write_log() {
     assert_eq!(records.len(), n as usize);
 
     let truth = srv.truth();
-    let (mut ttft_err, mut e2e_err) = (0.0f64, 0.0f64);
+    let (mut ttft_errs, mut e2e_errs) = (Vec::new(), Vec::new());
     for rec in &records {
         assert!(rec.outcome.is_ok(), "{:?}", rec.outcome);
         assert_eq!(rec.output_tokens, Some(20), "tokens from usage");
@@ -97,10 +102,18 @@ async fn ttft_and_e2e_agree_with_the_servers_write_log() {
         let measured_e2e = (rec.done_ns.unwrap() - rec.sent_ns.unwrap()) as f64 / 1e9;
         // Truth: from our send to the server's write; the send → receive hop belongs to the
         // request, so it is part of both.
-        ttft_err += measured_ttft - (first - sent).as_secs_f64();
-        e2e_err += measured_e2e - (last - sent).as_secs_f64();
+        ttft_errs.push(measured_ttft - (first - sent).as_secs_f64());
+        e2e_errs.push(measured_e2e - (last - sent).as_secs_f64());
     }
-    let (ttft_err, e2e_err) = (ttft_err / n as f64, e2e_err / n as f64);
+    // 10 % trimmed mean: a preempted test thread on a shared machine adds outliers that belong
+    // to the machine, not to the client being measured.
+    let trimmed = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        let cut = v.len() / 10;
+        let kept = &v[cut..v.len() - cut];
+        kept.iter().sum::<f64>() / kept.len() as f64
+    };
+    let (ttft_err, e2e_err) = (trimmed(ttft_errs), trimmed(e2e_errs));
     println!(
         "mean error vs server log: ttft {:.3} ms, e2e {:.3} ms",
         ttft_err * 1e3,
@@ -141,8 +154,8 @@ headers = {{ "x-dummy" = "{header}" }}
 [vars.fixed]
 prompt_tokens = 16
 output_tokens = 12
-requests = 16
-concurrency = 4
+requests = 24
+concurrency = 8
 [vars.sweep]
 {sweep}
 [workload]
@@ -158,7 +171,8 @@ primary = ["ttft.mean", "tpot.mean", "e2e.mean", "output_throughput"]
 /// `within noise` (or `inconclusive` on a machine too loaded to resolve τ), never a change.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_variable_the_server_ignores_is_no_change() {
-    let srv = server(30, 3, 1.0).await;
+    let _serial = SERIAL.lock().await;
+    let srv = server(100, 8, 1.0).await;
     let text = two_cell_scenario("dummy = [\"a\", \"b\"]", &srv.base_url(), "{{ dummy }}");
     let rows = compare_two_cells(&text).await;
     assert_eq!(rows.len(), 4);
@@ -181,8 +195,11 @@ async fn a_variable_the_server_ignores_is_no_change() {
 /// Issue 2: the same pair with one side's server 10 % slower is a regression in latency.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ten_percent_slower_server_is_a_regression() {
-    let fast = server(30, 3, 1.0).await;
-    let slow = server(30, 3, 1.1).await;
+    let _serial = SERIAL.lock().await;
+    // Long enough timings that a loaded test machine's scheduling jitter (a few ms) stays
+    // small next to the 10 % being detected.
+    let fast = server(100, 8, 1.0).await;
+    let slow = server(100, 8, 1.1).await;
     let (a, b) = (fast.addr().port(), slow.addr().port());
     let text = two_cell_scenario(
         &format!("port = [{a}, {b}]"),
@@ -204,6 +221,7 @@ async fn a_ten_percent_slower_server_is_a_regression() {
 /// Issue 6: an API key and a header marked secret never reach the run directory.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_never_reach_the_run_directory() {
+    let _serial = SERIAL.lock().await;
     let srv = server(5, 1, 1.0).await;
     let key = "sk-exp-test-4f1d2c9a77";
     let header_secret = "hdr-secret-9b3e51";

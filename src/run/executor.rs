@@ -151,49 +151,46 @@ impl CellExecutor {
         matches!(self, CellExecutor::Sim { .. })
     }
 
+    /// The HTTP client, for requests outside a repetition (a server's warm-up).
+    pub fn client(&self) -> Option<&Arc<Client>> {
+        match self {
+            CellExecutor::Http(c) => Some(c),
+            CellExecutor::Sim { .. } => None,
+        }
+    }
+
     /// Runs one repetition, appending its records to `writer` as they complete.
     pub async fn run(
         &self,
         work: &RepetitionWork,
-        mut writer: RepWriter,
+        writer: RepWriter,
         seed: u64,
         finished: Arc<AtomicU64>,
     ) -> Result<RepOutcome, StoreError> {
+        let never = std::future::pending::<()>();
+        Ok(self.run_until(work, writer, seed, finished, never).await?.0)
+    }
+
+    /// [`CellExecutor::run`], cut short when `stop` resolves first (its server died): requests
+    /// in flight are abandoned, finished ones are kept. The flag says whether it was cut.
+    /// The simulated engine is never cut.
+    pub async fn run_until(
+        &self,
+        work: &RepetitionWork,
+        writer: RepWriter,
+        seed: u64,
+        finished: Arc<AtomicU64>,
+        stop: impl std::future::Future<Output = ()> + Send,
+    ) -> Result<(RepOutcome, bool), StoreError> {
         match self {
             CellExecutor::Sim { deployment, params } => {
                 let (work, deployment, params) = (work.clone(), deployment.clone(), *params);
-                let origin_wall = SystemTime::now();
-                let result = tokio::task::spawn_blocking(move || {
-                    let run = sim::run_repetition(&work, &params, deployment.as_ref(), seed);
-                    (run, writer)
-                })
-                .await
-                .expect("the simulator does not panic");
-                let (run, mut writer) = result;
-                let run = run.map_err(|e| StoreError::Format {
-                    path: "simulated engine".into(),
-                    message: e.to_string(),
-                })?;
-                for rec in &run.records {
-                    writer.append(rec)?;
-                }
-                finished.store(run.records.len() as u64, Ordering::Relaxed);
-                let mut details = serde_json::Map::new();
-                let stats = &run.stats;
-                details.insert("sim_steps".into(), stats.steps.into());
-                details.insert("sim_preemptions".into(), stats.preemptions.into());
-                details.insert("sim_rejected".into(), stats.rejected.into());
-                details.insert("sim_peak_running".into(), stats.peak_running.into());
-                details.insert("sim_peak_kv_usage".into(), stats.peak_kv_usage.into());
-                details.insert("sim_window_ns".into(), stats.window_ns.into());
-                Ok(RepOutcome {
-                    writer,
-                    origin_wall,
-                    details,
-                })
+                let out = run_simulated(work, deployment, params, writer, seed, finished);
+                Ok((out.await?, false))
             }
             CellExecutor::Http(client) => {
                 let (tx, mut rx) = mpsc::unbounded_channel::<RequestRecord>();
+                let mut writer = writer;
                 let writer_task = tokio::spawn(async move {
                     while let Some(rec) = rx.recv().await {
                         writer.append(&rec)?;
@@ -201,16 +198,62 @@ impl CellExecutor {
                     }
                     Ok::<_, StoreError>(writer)
                 });
-                let report = driver::drive(client.clone(), work, tx).await;
+                let started = SystemTime::now();
+                // Cutting the driver short drops its sender, which ends the writer task.
+                let (origin_wall, stopped) = tokio::select! {
+                    report = driver::drive(client.clone(), work, tx) => (report.origin_wall, false),
+                    () = stop => (started, true),
+                };
                 let writer = writer_task.await.expect("the writer task does not panic")?;
-                Ok(RepOutcome {
+                let outcome = RepOutcome {
                     writer,
-                    origin_wall: report.origin_wall,
+                    origin_wall,
                     details: Default::default(),
-                })
+                };
+                Ok((outcome, stopped))
             }
         }
     }
+}
+
+/// One repetition on the simulated engine (a blocking thread), its records appended after.
+async fn run_simulated(
+    work: RepetitionWork,
+    deployment: Arc<Deployment>,
+    params: EngineParams,
+    writer: RepWriter,
+    seed: u64,
+    finished: Arc<AtomicU64>,
+) -> Result<RepOutcome, StoreError> {
+    let origin_wall = SystemTime::now();
+    let result = tokio::task::spawn_blocking(move || {
+        let run = sim::run_repetition(&work, &params, deployment.as_ref(), seed);
+        (run, writer)
+    })
+    .await
+    .expect("the simulator does not panic");
+    let (run, mut writer) = result;
+    let run = run.map_err(|e| StoreError::Format {
+        path: "simulated engine".into(),
+        message: e.to_string(),
+    })?;
+    for rec in &run.records {
+        writer.append(rec)?;
+    }
+    finished.store(run.records.len() as u64, Ordering::Relaxed);
+    let mut details = serde_json::Map::new();
+    let stats = &run.stats;
+    details.insert("sim_steps".into(), stats.steps.into());
+    details.insert("sim_preemptions".into(), stats.preemptions.into());
+    details.insert("sim_rejected".into(), stats.rejected.into());
+    details.insert("sim_peak_running".into(), stats.peak_running.into());
+    details.insert("sim_peak_kv_usage".into(), stats.peak_kv_usage.into());
+    details.insert("sim_window_ns".into(), stats.window_ns.into());
+    Ok(RepOutcome {
+        writer,
+        origin_wall,
+        details,
+    })
 }
 
 /// Requests likely in flight at once, so the connection pool never caps them.
