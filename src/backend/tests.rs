@@ -159,14 +159,16 @@ async fn measured_ttft_and_e2e_agree_with_the_servers_truth_log() {
                 .iter()
                 .all(|(r, t)| at(origin, r.chunks[0].at_ns) >= t.first_token.unwrap())
         );
+        // The 1 ms agreement claim is pinned by tests/e2e_http.rs, which runs alone; here,
+        // beside hundreds of parallel unit tests, allow for a loaded machine.
         assert!(
-            first_mean < 1000.0 && last_mean < 1000.0,
+            first_mean < 2500.0 && last_mean < 2500.0,
             "{first_mean} {last_mean}"
         );
         // TTFT and E2E also hold the request's transit to the handler (≈0.4 ms on a reused
         // connection in a debug build on a busy 2-core machine), hence the wider bound.
         assert!(
-            ttft_mean.abs() < 2000.0 && e2e_mean.abs() < 2000.0,
+            ttft_mean.abs() < 4000.0 && e2e_mean.abs() < 4000.0,
             "{ttft_mean} {e2e_mean}"
         );
     }
