@@ -63,8 +63,33 @@ pub fn workload_seeds(experiment_seed: u64, round: u32) -> WorkloadSeeds {
     }
 }
 
-/// Executes every slot of `plan` that `dir` does not already hold as complete.
+/// The folder a plan's dataset and trace paths are relative to: none, because the scenario
+/// loader has already resolved them against the scenario file's folder (it checks that they
+/// exist). Joining that folder again broke every relative path of a scenario that was itself
+/// given by a relative path from another folder (`exp run scenarios/x.toml`).
+fn base_dir(_plan: &Plan) -> &'static Path {
+    Path::new("")
+}
+
+/// Checks, before anything is written, what would otherwise stop a run part-way: every
+/// cell's workload settings, and that its dataset and trace files read and parse (they stay
+/// in the process-wide cache for the run). The first problem is returned, named by cell.
+pub fn preflight(plan: &Plan) -> Result<(), RunError> {
+    for (cell, config) in plan.cells.iter().zip(&plan.configs) {
+        Datasets::global()
+            .check(&config.workload, base_dir(plan))
+            .map_err(|source| RunError::Workload {
+                cell: cell.id.to_string(),
+                source,
+            })?;
+    }
+    Ok(())
+}
+
+/// Executes every slot of `plan` that `dir` does not already hold as complete, after
+/// [`preflight`].
 pub async fn execute(plan: &Plan, dir: &RunDir, show_progress: bool) -> Result<RunEnd, RunError> {
+    preflight(plan)?;
     let done: BTreeSet<(String, u32)> = dir.completed()?;
     let todo: Vec<_> = plan
         .schedule
@@ -72,13 +97,8 @@ pub async fn execute(plan: &Plan, dir: &RunDir, show_progress: bool) -> Result<R
         .filter(|s| !done.contains(&(plan.cells[s.cell].id.to_string(), s.round)))
         .collect();
     let mut progress = progress::Progress::new(show_progress, plan.schedule.len(), done.len());
-    let base_dir = plan
-        .scenario
-        .source
-        .parent()
-        .unwrap_or(Path::new("."))
-        .to_path_buf();
-    let datasets = Datasets::new();
+    let base_dir = base_dir(plan);
+    let datasets = Datasets::global();
     let mut executors: HashMap<usize, CellExecutor> = HashMap::new();
     let seed = plan.scenario.experiment.seed;
     // One Ctrl-C listener for the whole run, polled once now: tokio installs the handler on
@@ -98,7 +118,7 @@ pub async fn execute(plan: &Plan, dir: &RunDir, show_progress: bool) -> Result<R
             .build(
                 &config.workload,
                 &workload_seeds(seed, slot.round),
-                &base_dir,
+                base_dir,
             )
             .map_err(|source| RunError::Workload {
                 cell: cell_id.clone(),

@@ -74,17 +74,7 @@ impl Datasets {
         seeds: &WorkloadSeeds,
         base_dir: &Path,
     ) -> Result<RepetitionWork, WorkloadError> {
-        lengths::check(cfg.prompt_dist, "prompt length")?;
-        lengths::check(cfg.output_dist, "output length")?;
-        if let PromptSource::SharedPrefix { prefix_tokens, .. } = cfg.prompts
-            && prefix_tokens >= cfg.prompt_tokens
-        {
-            return Err(WorkloadError::Invalid(format!(
-                "`prefix_tokens` ({prefix_tokens}) must be less than `prompt_tokens` ({}): \
-                 the prefix is part of the prompt",
-                cfg.prompt_tokens
-            )));
-        }
+        check_settings(cfg)?;
         let trace = match &cfg.arrival {
             ArrivalConfig::Trace(path) => Some(self.trace(&base_dir.join(path))?),
             _ => None,
@@ -109,6 +99,27 @@ impl Datasets {
             grace: cfg.grace,
             arrivals,
         })
+    }
+
+    /// Checks what [`build`](Datasets::build) would refuse without building a repetition:
+    /// the settings, and that every dataset and trace file reads and parses (loading them into
+    /// this cache, so the run that follows does not read them again). Run before anything is
+    /// written, so a bad line stops `exp run` before its run directory exists.
+    pub fn check(&self, cfg: &WorkloadConfig, base_dir: &Path) -> Result<(), WorkloadError> {
+        check_settings(cfg)?;
+        if let ArrivalConfig::Trace(path) = &cfg.arrival {
+            self.trace(&base_dir.join(path))?;
+        }
+        match &cfg.prompts {
+            PromptSource::Jsonl(path) => {
+                self.dataset(DatasetFormat::Jsonl, &base_dir.join(path))?;
+            }
+            PromptSource::ShareGpt(path) => {
+                self.dataset(DatasetFormat::ShareGpt, &base_dir.join(path))?;
+            }
+            PromptSource::Synthetic | PromptSource::SharedPrefix { .. } => {}
+        }
+        Ok(())
     }
 
     fn source(
@@ -163,6 +174,22 @@ impl Datasets {
             _ => inner,
         })
     }
+}
+
+/// Settings a repetition cannot honour, whatever its seeds.
+fn check_settings(cfg: &WorkloadConfig) -> Result<(), WorkloadError> {
+    lengths::check(cfg.prompt_dist, "prompt length")?;
+    lengths::check(cfg.output_dist, "output length")?;
+    if let PromptSource::SharedPrefix { prefix_tokens, .. } = cfg.prompts
+        && prefix_tokens >= cfg.prompt_tokens
+    {
+        return Err(WorkloadError::Invalid(format!(
+            "`prefix_tokens` ({prefix_tokens}) must be less than `prompt_tokens` ({}): \
+             the prefix is part of the prompt",
+            cfg.prompt_tokens
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
