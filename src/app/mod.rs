@@ -94,11 +94,13 @@ fn validate(paths: &[PathBuf]) -> anyhow::Result<Status> {
         }
         for path in scenario::discover(root) {
             files += 1;
-            match scenario::load(&path).map_err(|e| e.to_string()).and_then(|s| {
-                let plan = Plan::build(s.clone()).map_err(|e| e.to_string())?;
-                run::preflight(&plan).map_err(|e| format!("{}: {e}", path.display()))?;
-                Ok(s)
-            }) {
+            match scenario::load(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|s| {
+                    let plan = Plan::build(s.clone()).map_err(|e| e.to_string())?;
+                    run::preflight(&plan).map_err(|e| format!("{}: {e}", path.display()))?;
+                    Ok(s)
+                }) {
                 Ok(s) => {
                     let cells = crate::matrix::expand(&s).map(|c| c.len()).unwrap_or(0);
                     println!(

@@ -292,3 +292,7 @@ fn finish(state: &StreamState, rec: &RequestRecord, broken: Option<String>) -> R
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "fuzz_tests.rs"]
+mod fuzz_tests;

@@ -22,6 +22,8 @@ mod wellknown;
 mod workload;
 
 #[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;

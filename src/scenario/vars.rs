@@ -169,7 +169,12 @@ fn levels(ctx: &mut Ctx, key: &str, name: &str, node: &Node) -> Option<Vec<Value
                         let message = format!("duplicate value {v} in the sweep");
                         let hint = "each value is one cell; to measure a cell more often raise \
                                     `experiment.repetitions`";
-                        ctx.error(&item.origin, &format!("{key}[{i}]"), message, Some(hint.into()));
+                        ctx.error(
+                            &item.origin,
+                            &format!("{key}[{i}]"),
+                            message,
+                            Some(hint.into()),
+                        );
                         ok = false;
                     }
                     Some(v) => out.push(v),
