@@ -201,7 +201,18 @@ impl CellExecutor {
                     }
                     Ok::<_, StoreError>(writer)
                 });
-                let report = driver::drive(client.clone(), work, tx).await;
+                // The writer can only end before the driver by failing (the driver holds the
+                // sender): then stop sending at once. Dropping the driver cancels its requests;
+                // going on would spend the rest of the repetition measuring what cannot be kept.
+                let mut writer_task = std::pin::pin!(writer_task);
+                let drive = driver::drive(client.clone(), work, tx);
+                let report = tokio::select! {
+                    report = drive => report,
+                    early = &mut writer_task => {
+                        early.expect("the writer task does not panic")?;
+                        unreachable!("the writer outlives the driver unless it fails");
+                    }
+                };
                 let writer = writer_task.await.expect("the writer task does not panic")?;
                 Ok(RepOutcome {
                     writer,
