@@ -180,7 +180,7 @@ async fn run_command(args: RunArgs) -> anyhow::Result<Status> {
     eprintln!("run directory: {}", dir.root().display());
     let end = run::execute(&plan, &dir, show_progress)
         .await
-        .with_context(|| stopped_text(dir.root()))?;
+        .map_err(|e| anyhow::anyhow!("{e}; {}", stopped_text(dir.root())))?;
     manifest.status = match end {
         RunEnd::Complete => "complete".into(),
         RunEnd::Interrupted => "interrupted".into(),
@@ -211,7 +211,7 @@ async fn run_command(args: RunArgs) -> anyhow::Result<Status> {
 /// What a run that stopped on an error keeps, and how to finish it.
 fn stopped_text(root: &Path) -> String {
     format!(
-        "the run stopped; repetitions marked complete are kept in {0} \
+        "the run stopped: repetitions marked complete are kept in {0} \
          (fix the cause, then finish it with `exp run --resume {0}`)",
         root.display()
     )
