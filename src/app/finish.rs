@@ -118,9 +118,15 @@ pub fn load_results(
             if !done.contains(&(entry.id.clone(), round)) {
                 continue;
             }
-            let records = dir.records(&entry.id, round)?;
-            let mut summary = metrics::summarize(&records, &plan.scenario.slo);
-            crate::theory::add_utilization(&plan.configs[index], &records, &mut summary);
+            // Streamed: a long repetition's records never sit in memory all at once.
+            let mut summarizer = metrics::Summarizer::new(&plan.scenario.slo);
+            let mut lengths = Vec::new();
+            dir.for_each_record(&entry.id, round, |r| {
+                summarizer.push(&r);
+                lengths.extend(crate::theory::ok_length(&r));
+            })?;
+            let mut summary = summarizer.finish();
+            crate::theory::add_utilization(&plan.configs[index], &lengths, &mut summary);
             let marker = dir.marker(&entry.id, round)?;
             let order = manifest
                 .schedule

@@ -5,5 +5,5 @@ pub mod names;
 pub mod repetition;
 pub mod request;
 
-pub use repetition::{RepetitionSummary, summarize};
+pub use repetition::{RepetitionSummary, Summarizer, summarize};
 pub use request::{RequestMetrics, derive};
