@@ -47,8 +47,9 @@ pub enum RunError {
     Executor {
         /// The cell id.
         cell: String,
-        /// What went wrong.
-        source: ExecutorError,
+        /// What went wrong (boxed: hardware errors are large, and every run result carries
+        /// this type).
+        source: Box<ExecutorError>,
     },
 }
 
@@ -129,7 +130,7 @@ pub async fn execute(plan: &Plan, dir: &RunDir, show_progress: bool) -> Result<R
                 .await
                 .map_err(|source| RunError::Executor {
                     cell: cell_id.clone(),
-                    source,
+                    source: Box::new(source),
                 })?;
             entry.insert(exec);
         }

@@ -231,13 +231,13 @@ fn line_strategy() -> impl Strategy<Value = String> {
 fn edit_strategy() -> impl Strategy<Value = Edit> {
     let n = any::<usize>();
     prop_oneof![
-        3 => (n.clone(), prop::sample::select(VALUES)).prop_map(|(i, v)| Edit::Value(i, v)),
-        1 => (n.clone(), prop::sample::select(KEYS)).prop_map(|(i, k)| Edit::Key(i, k)),
-        1 => n.clone().prop_map(Edit::DeleteLine),
-        1 => n.clone().prop_map(Edit::DuplicateLine),
-        2 => (n.clone(), line_strategy()).prop_map(|(i, l)| Edit::InsertLine(i, l)),
-        1 => (n.clone(), prop::sample::select(FRAGMENTS)).prop_map(|(i, f)| Edit::InsertBytes(i, f)),
-        1 => (n.clone(), 1usize..12).prop_map(|(i, len)| Edit::DeleteBytes(i, len)),
+        3 => (n, prop::sample::select(VALUES)).prop_map(|(i, v)| Edit::Value(i, v)),
+        1 => (n, prop::sample::select(KEYS)).prop_map(|(i, k)| Edit::Key(i, k)),
+        1 => n.prop_map(Edit::DeleteLine),
+        1 => n.prop_map(Edit::DuplicateLine),
+        2 => (n, line_strategy()).prop_map(|(i, l)| Edit::InsertLine(i, l)),
+        1 => (n, prop::sample::select(FRAGMENTS)).prop_map(|(i, f)| Edit::InsertBytes(i, f)),
+        1 => (n, 1usize..12).prop_map(|(i, len)| Edit::DeleteBytes(i, len)),
         1 => n.prop_map(Edit::Truncate),
     ]
 }
