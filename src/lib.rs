@@ -32,3 +32,6 @@ pub mod store;
 pub mod theory;
 pub mod units;
 pub mod workload;
+
+#[cfg(test)]
+mod fuzz;

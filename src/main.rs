@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    ignore_file_size_signal();
     let cli = exp::cli::Cli::parse();
     // `exp report --stdout | head`: a closed pipe ends a filter-like command quietly instead
     // of panicking in println!. Commands that hold network connections keep SIGPIPE ignored,
@@ -43,4 +44,15 @@ fn error_text(err: &anyhow::Error) -> String {
         text.push_str(&message);
     }
     text
+}
+
+/// Under a file-size limit (`ulimit -f`) a write past it raises SIGXFSZ, whose default action
+/// kills the process without a word; ignored, the write fails with EFBIG instead, and the run
+/// stops with an error that names the file and keeps the repetitions already complete.
+fn ignore_file_size_signal() {
+    // SAFETY: setting a signal's disposition to SIG_IGN before any thread starts has no
+    // other effect.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
 }

@@ -45,11 +45,21 @@ pub fn efficiency(sim: &SimConfig, gpu: &Gpu) -> Result<Efficiency, HwError> {
     }
 }
 
-/// Adds `mfu` and `mbu` to a repetition's summary when the cell names its hardware. The mean
-/// decode batch is estimated by Little's law (`concurrency`), at least 1.
+/// (prompt, output) tokens of one request, if it succeeded: what [`add_utilization`] needs
+/// from each record, so a repetition's records can be streamed instead of held.
+pub fn ok_length(r: &RequestRecord) -> Option<(u32, u32)> {
+    r.outcome.is_ok().then(|| {
+        let prompt = r.input_tokens.or(r.requested_input_tokens).unwrap_or(0);
+        (prompt, crate::metrics::request::output_tokens(r).0)
+    })
+}
+
+/// Adds `mfu` and `mbu` to a repetition's summary when the cell names its hardware, from the
+/// (prompt, output) lengths of its successful requests ([`ok_length`]). The mean decode batch
+/// is estimated by Little's law (`concurrency`), at least 1.
 pub fn add_utilization(
     cell: &CellConfig,
-    records: &[RequestRecord],
+    requests: &[(u32, u32)],
     summary: &mut RepetitionSummary,
 ) {
     let Ok(Some(deployment)) = deployment(cell) else {
@@ -64,15 +74,7 @@ pub fn add_utilization(
         .copied()
         .unwrap_or(1.0)
         .max(1.0);
-    let requests: Vec<(u32, u32)> = records
-        .iter()
-        .filter(|r| r.outcome.is_ok())
-        .map(|r| {
-            let prompt = r.input_tokens.or(r.requested_input_tokens).unwrap_or(0);
-            (prompt, crate::metrics::request::output_tokens(r).0)
-        })
-        .collect();
-    if let Ok(u) = deployment.utilization(&requests, Duration::from_secs_f64(window), batch) {
+    if let Ok(u) = deployment.utilization(requests, Duration::from_secs_f64(window), batch) {
         summary.values.insert("mfu".into(), u.mfu);
         summary.values.insert("mbu".into(), u.mbu);
     }

@@ -123,7 +123,11 @@ pub fn load_results(
             let records = dir.records(&entry.id, round)?;
             let mut summary = metrics::summarize(&records, &plan.scenario.slo);
             let config = &plan.configs[index];
-            crate::theory::add_utilization(config, &records, &mut summary);
+            let lengths: Vec<(u32, u32)> = records
+                .iter()
+                .filter_map(crate::theory::ok_length)
+                .collect();
+            crate::theory::add_utilization(config, &lengths, &mut summary);
             let probes_path = dir.probes_path(&entry.id, round);
             let probes = match probes_path.exists() {
                 true => Some(

@@ -96,7 +96,13 @@ fn validate(paths: &[PathBuf]) -> anyhow::Result<Status> {
         }
         for path in scenario::discover(root) {
             files += 1;
-            match scenario::load(&path) {
+            match scenario::load(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|s| {
+                    let plan = Plan::build(s.clone()).map_err(|e| e.to_string())?;
+                    run::preflight(&plan).map_err(|e| format!("{}: {e}", path.display()))?;
+                    Ok(s)
+                }) {
                 Ok(s) => {
                     let cells = crate::matrix::expand(&s).map(|c| c.len()).unwrap_or(0);
                     println!(
@@ -175,13 +181,17 @@ async fn run_command(args: RunArgs) -> anyhow::Result<Status> {
                 .as_deref()
                 .context("a scenario file is required")?;
             let plan = load_plan(path, &args.target)?;
+            run::preflight(&plan).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
             let manifest = finish::new_manifest(&plan, path, &args.target);
-            let dir = RunDir::create(&args.out, &manifest, &plan.scenario.text)?;
+            let dir = RunDir::create(&args.out, &manifest, &plan.scenario.text)
+                .context("cannot create the run directory (see --out)")?;
             (plan, dir, manifest)
         }
     };
     eprintln!("run directory: {}", dir.root().display());
-    let end = run::execute(&plan, &dir, show_progress).await?;
+    let end = run::execute(&plan, &dir, show_progress)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}; {}", stopped_text(dir.root())))?;
     // The run recorded its server launches in the manifest on disk as they happened.
     manifest.launches = dir.read_manifest()?.launches;
     manifest.status = match end {
@@ -209,6 +219,15 @@ async fn run_command(args: RunArgs) -> anyhow::Result<Status> {
     } else {
         Status::Ok
     })
+}
+
+/// What a run that stopped on an error keeps, and how to finish it.
+fn stopped_text(root: &Path) -> String {
+    format!(
+        "the run stopped: repetitions marked complete are kept in {0} \
+         (fix the cause, then finish it with `exp run --resume {0}`)",
+        root.display()
+    )
 }
 
 /// Reopens a run directory and rebuilds its plan from the saved scenario and overrides.

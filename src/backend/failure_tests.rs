@@ -12,19 +12,23 @@ use super::*;
 use crate::record::{FailureReason, Outcome, RequestRecord};
 
 /// One step of a canned reply.
-enum Step {
+pub(super) enum Step {
     Write(&'static [u8]),
     Sleep(u64),
     /// Keep the connection open without writing (until the client gives up).
     Hang,
+    /// Write bytes made at run time (e.g. a giant event).
+    Owned(Vec<u8>),
+    /// Abort the connection with a TCP reset (RST), as a crashed or killed server does.
+    Reset,
 }
 
-const SSE_HEAD: &[u8] =
+pub(super) const SSE_HEAD: &[u8] =
     b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n";
-const TOKEN: &[u8] = b"data: {\"choices\":[{\"index\":0,\"text\":\" a\"}]}\n\n";
+pub(super) const TOKEN: &[u8] = b"data: {\"choices\":[{\"index\":0,\"text\":\" a\"}]}\n\n";
 
 /// A server that reads one request per connection, plays `steps`, then closes.
-async fn canned(steps: Vec<Step>) -> String {
+pub(super) async fn canned(steps: Vec<Step>) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let steps = std::sync::Arc::new(steps);
@@ -38,6 +42,16 @@ async fn canned(steps: Vec<Step>) -> String {
                         Step::Write(b) => sock.write_all(b).await.unwrap(),
                         Step::Sleep(ms) => tokio::time::sleep(Duration::from_millis(*ms)).await,
                         Step::Hang => tokio::time::sleep(Duration::from_secs(60)).await,
+                        Step::Owned(b) => {
+                            // The client may give up part-way (that is what some tests check).
+                            if sock.write_all(b).await.is_err() {
+                                return;
+                            }
+                        }
+                        Step::Reset => {
+                            sock.set_zero_linger().unwrap();
+                            return;
+                        }
                     }
                 }
             });
@@ -47,7 +61,7 @@ async fn canned(steps: Vec<Step>) -> String {
 }
 
 /// Reads request headers and a `content-length` body.
-async fn read_request(sock: &mut TcpStream) {
+pub(super) async fn read_request(sock: &mut TcpStream) {
     let mut buf = Vec::new();
     let mut tmp = [0u8; 4096];
     loop {
@@ -67,14 +81,17 @@ async fn read_request(sock: &mut TcpStream) {
     }
 }
 
-async fn send_to(base_url: String, tweak: impl FnOnce(&mut ClientConfig)) -> RequestRecord {
+pub(super) async fn send_to(
+    base_url: String,
+    tweak: impl FnOnce(&mut ClientConfig),
+) -> RequestRecord {
     let mut cfg = config(base_url, ApiKind::Completions);
     tweak(&mut cfg);
     let client = Client::new(cfg).unwrap();
     client.send(&spec(2, 8), 0, Instant::now(), 0).await
 }
 
-fn failure(r: &RequestRecord) -> (FailureReason, Option<u16>, &str) {
+pub(super) fn failure(r: &RequestRecord) -> (FailureReason, Option<u16>, &str) {
     match &r.outcome {
         Outcome::Failed {
             reason,

@@ -17,6 +17,8 @@ mod wire;
 #[cfg(test)]
 mod failure_tests;
 #[cfg(test)]
+mod fault_tests;
+#[cfg(test)]
 mod tests;
 
 pub(crate) use failure::error_chain;

@@ -43,8 +43,9 @@ pub struct ClientConfig {
     pub api_key: Option<String>,
     /// Limit for a whole request, from send to the end of the stream.
     pub timeout: Duration,
-    /// Limit on silence while waiting for the response body (no bytes at all, keep-alive
-    /// comments count as bytes). The wait for response headers is bounded by `timeout` only.
+    /// Limit on silence once the response body has started (no bytes at all; keep-alive
+    /// comments count as bytes). The wait for headers and for the first body byte (queueing
+    /// and prefill: the TTFT being measured) is bounded by `timeout` only.
     pub idle_timeout: Duration,
     /// Ask the server to ignore EOS and generate exactly `max_tokens` (`ignore_eos`, plus
     /// `min_tokens` for servers that need it).

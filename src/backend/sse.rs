@@ -41,6 +41,10 @@ pub struct SseDecoder {
     /// Bytes received but not yet consumed as complete lines (`buf[pos..]`).
     buf: Vec<u8>,
     pos: usize,
+    /// `buf[pos..scan]` holds no line terminator: the next search starts at `scan`, so a
+    /// long line arriving in many reads is scanned once, not once per read (an 8 MB event in
+    /// 16 KB reads was rescanned 500 times).
+    scan: usize,
     /// Data lines of the event being assembled, each followed by `\n`.
     data: Vec<u8>,
     /// True while at least one `data` field belongs to the current event.
@@ -66,6 +70,7 @@ impl SseDecoder {
     pub fn feed(&mut self, bytes: &[u8]) {
         if self.pos > 0 {
             self.buf.drain(..self.pos);
+            self.scan = self.scan.saturating_sub(self.pos);
             self.pos = 0;
         }
         self.buf.extend_from_slice(bytes);
@@ -135,7 +140,12 @@ impl SseDecoder {
             }
         }
         let start = self.pos;
-        let at = memchr2(b'\n', b'\r', &self.buf[start..])? + start;
+        let from = self.scan.clamp(start, self.buf.len().max(start));
+        let Some(found) = memchr2(b'\n', b'\r', &self.buf[from..]) else {
+            self.scan = self.buf.len();
+            return None;
+        };
+        let at = from + found;
         if self.buf[at] == b'\r' {
             match self.buf.get(at + 1) {
                 Some(b'\n') => self.pos = at + 2,
@@ -148,6 +158,7 @@ impl SseDecoder {
         } else {
             self.pos = at + 1;
         }
+        self.scan = self.pos;
         Some((start, at))
     }
 
@@ -334,6 +345,30 @@ mod tests {
         assert_eq!(dec.next_event(), None);
         dec.feed(b"\xBB\xBFdata: z\n\n");
         assert_eq!(dec.next_event(), Some(SseEvent::Data(b"z")));
+    }
+
+    /// Regression: the unfinished line was searched from its start on every read, so an
+    /// 8 MB event in 16 KB reads cost about 500 scans of up to 8 MB (13 s in a debug build).
+    #[test]
+    fn a_giant_event_in_small_reads_is_scanned_once() {
+        let mut stream = b"data: {\"choices\":[{\"text\":\"".to_vec();
+        stream.extend(std::iter::repeat_n(b'a', 8_000_000));
+        stream.extend_from_slice(b"\"}]}\n\ndata: [DONE]\n\n");
+        let start = std::time::Instant::now();
+        let mut dec = SseDecoder::new();
+        let mut sizes = Vec::new();
+        for read in stream.chunks(16 * 1024) {
+            dec.feed(read);
+            while let Some(ev) = dec.next_event() {
+                sizes.push(match ev {
+                    SseEvent::Data(d) => d.len(),
+                    SseEvent::Done => 0,
+                });
+            }
+        }
+        assert_eq!(sizes, [8_000_000 + 25, 0]);
+        let took = start.elapsed();
+        assert!(took < std::time::Duration::from_secs(3), "{took:?}");
     }
 
     /// Renders events with one line-ending style, random comments and both `data:` spellings.

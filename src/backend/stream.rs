@@ -2,7 +2,7 @@
 //! chunk by chunk under the total and idle limits, filling a [`RequestRecord`].
 //!
 //! Classification (first match wins): no connection → `connect`; total limit passed →
-//! `timeout`; no bytes for the idle limit → `idle_timeout`; non-2xx → `http`; a 2xx that is
+//! `timeout`; no bytes for the idle limit once the body has started → `idle_timeout`; non-2xx → `http`; a 2xx that is
 //! not `text/event-stream` → `protocol`; an `error` object in the stream → `stream_error`;
 //! a payload that is not JSON → `protocol`; the stream ended with neither `[DONE]` nor a
 //! `finish_reason` → `incomplete`; it finished without content → `empty`.
@@ -168,7 +168,11 @@ async fn read_stream(
 ) -> Result<(), Failure> {
     let mut decoder = SseDecoder::new();
     let mut state = StreamState::default();
-    let mut idle_at = TokioInstant::now() + limits.idle;
+    // The idle limit starts with the first byte of the body. Before it the server is queueing
+    // or prefilling the request, which is what TTFT measures (servers send headers at once and
+    // the body at the first token): only the total limit bounds that wait, or every request
+    // queued past the idle limit under overload would be failed instead of measured.
+    let mut idle_at = deadline;
     loop {
         let read = timeout_at(idle_at.min(deadline), response.chunk()).await;
         let now = Instant::now();
@@ -292,3 +296,7 @@ fn finish(state: &StreamState, rec: &RequestRecord, broken: Option<String>) -> R
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "fuzz_tests.rs"]
+mod fuzz_tests;

@@ -118,6 +118,7 @@ fn agreement(origin: Instant, pairs: &[(&RequestRecord, &TruthEntry)]) -> [f64; 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn measured_ttft_and_e2e_agree_with_the_servers_truth_log() {
+    let _quiet = crate::fuzz::QUIET.lock().await;
     let timing = FixedTiming::new(Duration::from_millis(50), Duration::from_millis(5));
     let srv = spawn_fixed("127.0.0.1:0".parse().unwrap(), timing)
         .await

@@ -128,6 +128,34 @@ mod tests {
         assert!(!a.as_str().contains('/'));
     }
 
+    proptest::proptest! {
+        /// Issue 6: whatever a swept value is (`..`, `/etc/passwd`, NUL, emoji), its cell id
+        /// is one plain folder name, so `records/<cell-id>/` stays inside the run directory.
+        #[test]
+        fn ids_are_one_plain_path_component(
+            value in proptest::prop_oneof![
+                proptest::prelude::Just("..".to_string()),
+                proptest::prelude::Just("/etc/passwd".to_string()),
+                proptest::prelude::Just("../../x".to_string()),
+                proptest::prelude::Just(".".to_string()),
+                proptest::prelude::Just(String::new()),
+                proptest::prelude::any::<String>(),
+            ],
+            name in "[a-z_][a-z0-9_]{0,10}",
+        ) {
+            let id = CellId::new(&vars(&[(name.as_str(), Value::Str(value))]));
+            let mut parts = std::path::Path::new(id.as_str()).components();
+            proptest::prop_assert!(matches!(
+                (parts.next(), parts.next()),
+                (Some(std::path::Component::Normal(_)), None)
+            ), "{}", id);
+            proptest::prop_assert!(id
+                .as_str()
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c)), "{}", id);
+        }
+    }
+
     #[test]
     fn long_ids_are_cut_with_a_hash() {
         let long = vars(&[

@@ -34,11 +34,15 @@ pub fn expand(scenario: &Scenario) -> Result<Vec<Cell>, ScenarioError> {
     let spec = &scenario.vars;
     check_duplicates(scenario)?;
     let axes = axes(scenario)?;
-    let count = axes
+    let exact = axes
         .iter()
-        .fold(1u64, |acc, a| acc.saturating_mul(a.len() as u64));
+        .try_fold(1u64, |acc, a| acc.checked_mul(a.len() as u64));
+    let count = exact.unwrap_or(u64::MAX);
     if count > MAX_CELLS {
-        let message = format!("the matrix has {count} cells, more than the limit of {MAX_CELLS}");
+        let message = format!(
+            "the matrix has {} cells, more than the limit of {MAX_CELLS}",
+            count_text(exact, &axes)
+        );
         let hint = "sweep fewer values, move variables that change together into [vars.linked.<group>], or drop cells with `exclude`";
         let key = if spec.sweep.is_empty() {
             "vars.linked"
@@ -91,6 +95,18 @@ pub fn expand(scenario: &Scenario) -> Result<Vec<Cell>, ScenarioError> {
     }
     check_unique_ids(scenario, &cells)?;
     Ok(cells)
+}
+
+/// The cell count as a number, or as a power of ten when it does not fit in 64 bits (a
+/// saturated `u64::MAX` would print as a wrong exact count).
+fn count_text(exact: Option<u64>, axes: &[Axis<'_>]) -> String {
+    match exact {
+        Some(n) => n.to_string(),
+        None => {
+            let log10: f64 = axes.iter().map(|a| (a.len() as f64).log10()).sum();
+            format!("about 10^{}", log10.floor())
+        }
+    }
 }
 
 /// Sweeps then linked groups, in declaration order.

@@ -6,5 +6,5 @@ pub mod repetition;
 pub mod request;
 pub mod resources;
 
-pub use repetition::{RepetitionSummary, summarize};
+pub use repetition::{RepetitionSummary, Summarizer, summarize};
 pub use request::{RequestMetrics, derive};

@@ -54,47 +54,93 @@ pub const PROMPT_TOKEN_TOLERANCE: u32 = 4;
 
 /// Summarises one repetition's records against the scenario's per-request SLOs.
 pub fn summarize(records: &[RequestRecord], slo: &BTreeMap<String, Duration>) -> RepetitionSummary {
-    let mut s = RepetitionSummary::default();
-    let mut per_metric: BTreeMap<&'static str, Vec<f64>> = BTreeMap::new();
-    let mut itl = Vec::new();
-    let (mut out_tokens, mut in_tokens, mut good, mut e2e_sum, mut chunks) =
-        (0u64, 0u64, 0u64, 0.0, 0u64);
-    let mut sends: Vec<u64> = Vec::with_capacity(records.len());
-    let mut scheduled: Vec<u64> = Vec::with_capacity(records.len());
-    let (mut window_start, mut window_end) = (u64::MAX, 0u64);
-
+    let mut summarizer = Summarizer::new(slo);
     for rec in records {
-        scheduled.push(rec.scheduled_ns);
-        window_start = window_start.min(rec.scheduled_ns);
-        let Some(sent) = rec.sent_ns else { continue };
+        summarizer.push(rec);
+    }
+    summarizer.finish()
+}
+
+/// [`summarize`] one record at a time, so a repetition's records can be streamed from disk:
+/// it keeps only the numbers the summary needs (each request's latencies and send instants,
+/// each token gap), not the records, whose chunks take several times more memory.
+/// Percentiles stay exact (type 7 over all of the repetition's values).
+#[derive(Debug)]
+pub struct Summarizer<'a> {
+    slo: &'a BTreeMap<String, Duration>,
+    s: RepetitionSummary,
+    per_metric: BTreeMap<&'static str, Vec<f64>>,
+    itl: Vec<f64>,
+    out_tokens: u64,
+    in_tokens: u64,
+    good: u64,
+    e2e_sum: f64,
+    chunks: u64,
+    sends: Vec<u64>,
+    scheduled: Vec<u64>,
+    window_start: u64,
+    window_end: u64,
+    /// Multi-turn workloads: a record with turn > 0 was seen, and the conversations begun.
+    multi_turn: bool,
+    conversations: u64,
+}
+
+impl<'a> Summarizer<'a> {
+    /// An empty summary against `slo`.
+    pub fn new(slo: &'a BTreeMap<String, Duration>) -> Self {
+        Summarizer {
+            slo,
+            s: RepetitionSummary::default(),
+            per_metric: BTreeMap::new(),
+            itl: Vec::new(),
+            out_tokens: 0,
+            in_tokens: 0,
+            good: 0,
+            e2e_sum: 0.0,
+            chunks: 0,
+            sends: Vec::new(),
+            scheduled: Vec::new(),
+            window_start: u64::MAX,
+            window_end: 0,
+            multi_turn: false,
+            conversations: 0,
+        }
+    }
+
+    /// Adds one record.
+    pub fn push(&mut self, rec: &RequestRecord) {
+        let s = &mut self.s;
+        self.scheduled.push(rec.scheduled_ns);
+        self.window_start = self.window_start.min(rec.scheduled_ns);
+        let Some(sent) = rec.sent_ns else { return };
         s.sent += 1;
-        sends.push(sent);
+        self.multi_turn |= rec.turn > 0;
+        self.conversations += u64::from(rec.turn == 0);
+        self.sends.push(sent);
         let m = derive(rec);
         if let Some(q) = m.queue_delay {
-            per_metric.entry("queue_delay").or_default().push(q);
+            self.per_metric.entry("queue_delay").or_default().push(q);
         }
-        window_end = window_end.max(rec.done_ns.unwrap_or(sent));
-        match &rec.outcome {
-            Outcome::Failed {
-                reason, message, ..
-            } => {
-                *s.failures.entry(reason.as_str().to_string()).or_default() += 1;
-                if s.failure_examples.len() < 5 && !s.failure_examples.contains(message) {
-                    s.failure_examples.push(message.clone());
-                }
-                continue;
+        self.window_end = self.window_end.max(rec.done_ns.unwrap_or(sent));
+        if let Outcome::Failed {
+            reason, message, ..
+        } = &rec.outcome
+        {
+            *s.failures.entry(reason.as_str().to_string()).or_default() += 1;
+            if s.failure_examples.len() < 5 && !s.failure_examples.contains(message) {
+                s.failure_examples.push(message.clone());
             }
-            Outcome::Ok => {}
+            return;
         }
         s.completed += 1;
-        push_latencies(&m, &mut per_metric);
-        itl.extend(itl_gaps(&rec.chunks));
-        chunks += rec.chunks.len() as u64;
-        out_tokens += u64::from(m.output_tokens);
-        in_tokens += u64::from(rec.input_tokens.or(rec.requested_input_tokens).unwrap_or(0));
-        e2e_sum += m.e2e.unwrap_or(0.0);
-        if meets_slo(&m, rec, slo) {
-            good += 1;
+        push_latencies(&m, &mut self.per_metric);
+        self.itl.extend(itl_gaps(&rec.chunks));
+        self.chunks += rec.chunks.len() as u64;
+        self.out_tokens += u64::from(m.output_tokens);
+        self.in_tokens += u64::from(rec.input_tokens.or(rec.requested_input_tokens).unwrap_or(0));
+        self.e2e_sum += m.e2e.unwrap_or(0.0);
+        if meets_slo(&m, rec, self.slo) {
+            self.good += 1;
         }
         s.estimated_lengths += u64::from(m.output_tokens_estimated);
         if rec
@@ -106,61 +152,65 @@ pub fn summarize(records: &[RequestRecord], slo: &BTreeMap<String, Duration>) ->
         if token_mismatch(rec) {
             s.token_mismatches += 1;
         }
-        compare_prompt_counts(rec, &mut s);
+        compare_prompt_counts(rec, s);
     }
-    per_metric.insert("itl", itl);
-    s.latency_samples = s.completed;
 
-    for (name, mut values) in per_metric {
-        insert_stats(&mut s.values, name, &mut values);
+    /// The summary of every record pushed.
+    pub fn finish(mut self) -> RepetitionSummary {
+        let mut s = self.s;
+        self.per_metric.insert("itl", self.itl);
+        s.latency_samples = s.completed;
+        for (name, mut values) in self.per_metric {
+            insert_stats(&mut s.values, name, &mut values);
+        }
+        let duration = self.window_end.saturating_sub(self.window_start) as f64 / 1e9;
+        let (out_tokens, in_tokens, good) = (self.out_tokens, self.in_tokens, self.good);
+        let v = &mut s.values;
+        v.insert("requests".into(), s.sent as f64);
+        v.insert("completed".into(), s.completed as f64);
+        v.insert("failed".into(), (s.sent - s.completed) as f64);
+        // Multi-turn workloads: `requests` counts turns; this counts the conversations begun.
+        if self.multi_turn {
+            v.insert("conversations".into(), self.conversations as f64);
+        }
+        if s.sent > 0 {
+            v.insert(
+                "error_rate".into(),
+                (s.sent - s.completed) as f64 / s.sent as f64,
+            );
+            v.insert("slo_attainment".into(), good as f64 / s.sent as f64);
+        }
+        if duration > 0.0 {
+            v.insert("duration".into(), duration);
+            v.insert("request_throughput".into(), s.completed as f64 / duration);
+            v.insert("output_throughput".into(), out_tokens as f64 / duration);
+            v.insert(
+                "total_throughput".into(),
+                (out_tokens + in_tokens) as f64 / duration,
+            );
+            v.insert("goodput".into(), good as f64 / duration);
+            v.insert("concurrency".into(), self.e2e_sum / duration);
+        }
+        if let Some(rate) = rate_of(&mut self.sends) {
+            v.insert("achieved_rate".into(), rate);
+        }
+        if let Some(rate) = rate_of(&mut self.scheduled) {
+            v.insert("scheduled_rate".into(), rate);
+        }
+        if self.chunks > 0 {
+            v.insert(
+                "tokens_per_chunk".into(),
+                out_tokens as f64 / self.chunks as f64,
+            );
+        }
+        if s.completed > 0 {
+            v.insert(
+                "output_length_shortfall".into(),
+                s.short_outputs as f64 / s.completed as f64,
+            );
+        }
+        s
     }
-    let duration = window_end.saturating_sub(window_start) as f64 / 1e9;
-    let v = &mut s.values;
-    v.insert("requests".into(), s.sent as f64);
-    v.insert("completed".into(), s.completed as f64);
-    v.insert("failed".into(), (s.sent - s.completed) as f64);
-    // Multi-turn workloads: `requests` counts turns; this counts the conversations begun.
-    if records.iter().any(|r| r.turn > 0) {
-        let begun = records
-            .iter()
-            .filter(|r| r.turn == 0 && r.sent_ns.is_some())
-            .count();
-        v.insert("conversations".into(), begun as f64);
-    }
-    if s.sent > 0 {
-        v.insert(
-            "error_rate".into(),
-            (s.sent - s.completed) as f64 / s.sent as f64,
-        );
-        v.insert("slo_attainment".into(), good as f64 / s.sent as f64);
-    }
-    if duration > 0.0 {
-        v.insert("duration".into(), duration);
-        v.insert("request_throughput".into(), s.completed as f64 / duration);
-        v.insert("output_throughput".into(), out_tokens as f64 / duration);
-        v.insert(
-            "total_throughput".into(),
-            (out_tokens + in_tokens) as f64 / duration,
-        );
-        v.insert("goodput".into(), good as f64 / duration);
-        v.insert("concurrency".into(), e2e_sum / duration);
-    }
-    if let Some(rate) = rate_of(&mut sends) {
-        v.insert("achieved_rate".into(), rate);
-    }
-    if let Some(rate) = rate_of(&mut scheduled) {
-        v.insert("scheduled_rate".into(), rate);
-    }
-    if chunks > 0 {
-        v.insert("tokens_per_chunk".into(), out_tokens as f64 / chunks as f64);
-    }
-    if s.completed > 0 {
-        v.insert(
-            "output_length_shortfall".into(),
-            s.short_outputs as f64 / s.completed as f64,
-        );
-    }
-    s
 }
 
 fn push_latencies(m: &RequestMetrics, per_metric: &mut BTreeMap<&'static str, Vec<f64>>) {

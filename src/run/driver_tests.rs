@@ -98,6 +98,7 @@ fn nz(n: u32) -> NonZeroU32 {
 
 #[tokio::test]
 async fn open_loop_sends_on_schedule_and_keeps_the_scheduled_instant() {
+    let _quiet = crate::fuzz::QUIET.lock().await;
     let fake = Arc::new(Fake {
         delay: Duration::from_millis(20),
         ..Default::default()

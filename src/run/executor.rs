@@ -199,10 +199,19 @@ impl CellExecutor {
                     Ok::<_, StoreError>(writer)
                 });
                 let started = SystemTime::now();
-                // Cutting the driver short drops its sender, which ends the writer task.
+                // Cutting the driver short drops its sender, which ends the writer task. The
+                // writer can only end before the driver by failing (the driver holds the
+                // sender): then stop sending at once, since going on would spend the rest of
+                // the repetition measuring what cannot be kept.
+                let mut writer_task = std::pin::pin!(writer_task);
+                let drive = driver::drive(client.clone(), work, tx);
                 let (origin_wall, stopped) = tokio::select! {
-                    report = driver::drive(client.clone(), work, tx) => (report.origin_wall, false),
+                    report = drive => (report.origin_wall, false),
                     () = stop => (started, true),
+                    early = &mut writer_task => {
+                        early.expect("the writer task does not panic")?;
+                        unreachable!("the writer outlives the driver unless it fails");
+                    }
                 };
                 let writer = writer_task.await.expect("the writer task does not panic")?;
                 let outcome = RepOutcome {

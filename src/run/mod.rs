@@ -50,8 +50,9 @@ pub enum RunError {
     Executor {
         /// The cell id.
         cell: String,
-        /// What went wrong.
-        source: ExecutorError,
+        /// What went wrong (boxed: hardware errors are large, and every run result carries
+        /// this type).
+        source: Box<ExecutorError>,
     },
     /// A server could not be prepared (an external one never became ready, no free port).
     #[error("{0}")]
@@ -69,12 +70,36 @@ pub fn workload_seeds(experiment_seed: u64, round: u32) -> WorkloadSeeds {
     }
 }
 
+/// The folder a plan's dataset and trace paths are relative to: none, because the scenario
+/// loader has already resolved them against the scenario file's folder (it checks that they
+/// exist). Joining that folder again broke every relative path of a scenario that was itself
+/// given by a relative path from another folder (`exp run scenarios/x.toml`).
+fn base_dir(_plan: &Plan) -> &'static std::path::Path {
+    std::path::Path::new("")
+}
+
+/// Checks, before anything is written, what would otherwise stop a run part-way: every
+/// cell's workload settings, and that its dataset and trace files read and parse (they stay
+/// in the process-wide cache for the run). The first problem is returned, named by cell.
+pub fn preflight(plan: &Plan) -> Result<(), RunError> {
+    for (cell, config) in plan.cells.iter().zip(&plan.configs) {
+        Datasets::global()
+            .check(&config.workload, base_dir(plan))
+            .map_err(|source| RunError::Workload {
+                cell: cell.id.to_string(),
+                source,
+            })?;
+    }
+    Ok(())
+}
+
 /// Executes every slot of `plan` that `dir` does not already hold as complete (or failed).
 ///
 /// Without a `[server]` the slots run in schedule order against the plan's target; with one,
 /// launch by launch (see `served`). An external server (`restart = "never"`) is waited for
 /// first and reset between repetitions.
 pub async fn execute(plan: &Plan, dir: &RunDir, show_progress: bool) -> Result<RunEnd, RunError> {
+    preflight(plan)?;
     let done: BTreeSet<(String, u32)> = dir.completed()?;
     let is_done = |s: &Slot| done.contains(&(plan.cells[s.cell].id.to_string(), s.round));
     // Validation already resolved dataset and trace paths against the scenario's directory;

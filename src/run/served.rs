@@ -284,7 +284,7 @@ async fn warm_up(
         .await
         .map_err(|source| RunError::Executor {
             cell: cell_id,
-            source,
+            source: Box::new(source),
         })?;
     let Some(client) = exec.client() else {
         return Ok(0);

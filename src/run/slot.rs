@@ -156,7 +156,7 @@ impl Runner<'_> {
                 .await
                 .map_err(|source| RunError::Executor {
                     cell: cell_id.to_string(),
-                    source,
+                    source: Box::new(source),
                 })?;
             entry.insert(exec);
         }

@@ -27,6 +27,8 @@ mod wellknown;
 mod workload;
 
 #[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
 mod server_tests;
 #[cfg(test)]
 mod tests;

@@ -2,7 +2,9 @@
 //! `fixtures/scenarios/bad/<name>.toml` (one mistake each) fails with exactly the messages in
 //! `<name>.expected` (`$FILE` stands for the fixture's path, `$DIR` for its directory). A
 //! `<name>.set` file lists
-//! `--set` overrides, one per line.
+//! `--set` overrides, one per line. Dataset and trace problems (a line that is not JSON, a file
+//! that is not UTF-8) are found by the same pre-flight check `exp run` makes before writing
+//! anything; their data files live in `bad/data/`.
 
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
@@ -40,6 +42,29 @@ fn every_ok_fixture_loads_and_expands() {
     }
 }
 
+/// What `exp validate` and `exp run` say about a scenario that loads: the problems found by
+/// reading its dataset and trace files before a run starts.
+fn preflight_text(path: &Path, scenario: Scenario) -> String {
+    let plan = crate::plan::Plan::build(scenario).unwrap();
+    match crate::run::preflight(&plan) {
+        Ok(()) => "(loaded without errors)".to_string(),
+        Err(e) => format!("{}: {e}", path.display()),
+    }
+}
+
+/// Regression: dataset and trace paths were resolved against the scenario's folder twice, so
+/// `exp run tests/fixtures/scenarios/ok/trace.toml` from the crate root looked for
+/// `tests/fixtures/scenarios/ok/tests/fixtures/scenarios/ok/traces/tiny.jsonl`.
+#[test]
+fn datasets_of_a_scenario_given_by_a_relative_path_are_found() {
+    for name in ["trace.toml", "closed_shared_prefix.toml", "sweep.toml"] {
+        let rel = Path::new("tests/fixtures/scenarios/ok").join(name);
+        assert!(rel.is_relative() && rel.exists(), "{}", rel.display());
+        let scenario = load(&rel).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(preflight_text(&rel, scenario), "(loaded without errors)");
+    }
+}
+
 #[test]
 fn every_bad_fixture_fails_with_its_expected_messages() {
     let files = discover(&fixture("bad"));
@@ -52,7 +77,7 @@ fn every_bad_fixture_fails_with_its_expected_messages() {
             .replace("$FILE", &path.display().to_string())
             .replace("$DIR", &path.parent().unwrap().display().to_string());
         let got = match load_with_overrides(&path, &overrides_for(&path)) {
-            Ok(_) => "(loaded without errors)".to_string(),
+            Ok(s) => preflight_text(&path, s),
             Err(e) => e.to_string(),
         };
         if got.trim_end() != expected.trim_end() {

@@ -123,7 +123,7 @@ fn value(ctx: &mut Ctx, key: &str, name: &str, node: &Node) -> Option<Value> {
                 &node.origin,
                 key,
                 format!("must be a finite number, got {x}"),
-                None,
+                Some("nan and inf are TOML floats, but no setting takes them".into()),
             );
             return None;
         }
@@ -132,7 +132,9 @@ fn value(ctx: &mut Ctx, key: &str, name: &str, node: &Node) -> Option<Value> {
                 "expected a string, number or boolean, got {}",
                 node.describe()
             );
-            ctx.error(&node.origin, key, message, None);
+            let hint = matches!(node.kind, Kind::BigInt(_))
+                .then(|| "integers must lie between -2^63 and 2^63 - 1".to_string());
+            ctx.error(&node.origin, key, message, hint);
             return None;
         }
     };
@@ -165,7 +167,14 @@ fn levels(ctx: &mut Ctx, key: &str, name: &str, node: &Node) -> Option<Vec<Value
                 match value(ctx, &format!("{key}[{i}]"), name, item) {
                     Some(v) if out.iter().any(|o| same(o, &v)) => {
                         let message = format!("duplicate value {v} in the sweep");
-                        ctx.error(&item.origin, &format!("{key}[{i}]"), message, None);
+                        let hint = "each value is one cell; to measure a cell more often raise \
+                                    `experiment.repetitions`";
+                        ctx.error(
+                            &item.origin,
+                            &format!("{key}[{i}]"),
+                            message,
+                            Some(hint.into()),
+                        );
                         ok = false;
                     }
                     Some(v) => out.push(v),

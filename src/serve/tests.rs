@@ -98,6 +98,7 @@ async fn completions_stream_has_one_event_per_token_then_usage_and_done() {
 
 #[tokio::test]
 async fn tokens_are_written_at_absolute_deadlines() {
+    let _quiet = crate::fuzz::QUIET.lock().await;
     let srv = server(30, 1).await;
     let body = serde_json::json!({"prompt":"p","max_tokens":200,"stream":true});
     let text = post(format!("{}/completions", srv.base_url()), body)
@@ -203,6 +204,7 @@ async fn models_health_and_bad_requests() {
 
 #[tokio::test]
 async fn slowdown_scales_timing_and_the_echo_header_is_logged_and_returned() {
+    let _quiet = crate::fuzz::QUIET.lock().await;
     let mut timing = FixedTiming::new(Duration::from_millis(40), Duration::from_millis(4));
     timing.slowdown = 1.5;
     timing.echo_header = Some("x-request-id".into());

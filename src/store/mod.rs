@@ -85,6 +85,20 @@ impl RunDir {
         manifest: &Manifest,
         scenario_text: &str,
     ) -> Result<Self, StoreError> {
+        // The scenario loader already restricts names to [a-z0-9_-]; this is the last line of
+        // defence for any other caller: a run directory never lands outside `out`.
+        for part in [&manifest.scenario_name, &manifest.run_id] {
+            if !is_plain_component(part) {
+                return Err(StoreError::Format {
+                    path: out.join(part),
+                    message: format!(
+                        "{part:?} is not a plain folder name, so the run directory could land \
+                         outside {}",
+                        out.display()
+                    ),
+                });
+            }
+        }
         let root = out.join(&manifest.scenario_name).join(&manifest.run_id);
         if root.exists() {
             return Err(StoreError::Format {
@@ -265,6 +279,16 @@ impl RunDir {
         write_atomic(&path, bytes)?;
         Ok(path)
     }
+}
+
+/// True when `name` is exactly one ordinary path component (not empty, `.`, `..`, absolute,
+/// or containing a separator).
+fn is_plain_component(name: &str) -> bool {
+    let mut parts = Path::new(name).components();
+    matches!(
+        (parts.next(), parts.next()),
+        (Some(std::path::Component::Normal(_)), None)
+    ) && !name.contains(['/', '\\'])
 }
 
 #[cfg(test)]

@@ -143,3 +143,28 @@ fn atomic_write_replaces_whole_files() {
         "no temporary file left"
     );
 }
+
+/// Issue 6: a crafted scenario name or run id cannot put a run directory outside `--out`.
+#[test]
+fn names_that_would_escape_the_output_folder_are_refused() {
+    let parent = tempfile::tempdir().unwrap();
+    let out = parent.path().join("reports");
+    for bad in ["..", "../x", "a/b", "a/", "/tmp/x", ".", "", "a\\b"] {
+        for field in ["scenario_name", "run_id"] {
+            let mut m = manifest();
+            match field {
+                "scenario_name" => m.scenario_name = bad.into(),
+                _ => m.run_id = bad.into(),
+            }
+            let err = RunDir::create(&out, &m, "").unwrap_err().to_string();
+            assert!(
+                err.contains("is not a plain folder name"),
+                "{field} = {bad:?}: {err}"
+            );
+        }
+    }
+    // Nothing was created, inside or beside the output folder.
+    let left: Vec<_> = std::fs::read_dir(parent.path()).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(RunDir::create(&out, &manifest(), "").is_ok());
+}

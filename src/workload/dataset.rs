@@ -277,7 +277,10 @@ mod tests {
                 "{\"prompt\": \"a\", \"output_tokens\": 0}".to_string(),
                 "d.jsonl:1: `output_tokens`",
             ),
-            (format!("{ok}{{\"prompt\": \"a\""), "d.jsonl:2: EOF"),
+            (
+                format!("{ok}{{\"prompt\": \"a\""),
+                "d.jsonl:2: not valid JSON: EOF",
+            ),
         ];
         for (text, want) in cases {
             let msg = parse(&text).unwrap_err().to_string();

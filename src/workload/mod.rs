@@ -96,17 +96,7 @@ impl Datasets {
         base_dir: &Path,
         tokenizer: Option<&Path>,
     ) -> Result<RepetitionWork, WorkloadError> {
-        lengths::check(cfg.prompt_dist, "prompt length")?;
-        lengths::check(cfg.output_dist, "output length")?;
-        if let PromptSource::SharedPrefix { prefix_tokens, .. } = cfg.prompts
-            && prefix_tokens >= cfg.prompt_tokens
-        {
-            return Err(WorkloadError::Invalid(format!(
-                "`prefix_tokens` ({prefix_tokens}) must be less than `prompt_tokens` ({}): \
-                 the prefix is part of the prompt",
-                cfg.prompt_tokens
-            )));
-        }
+        check_settings(cfg)?;
         if let (PromptSource::Conversations { .. }, ArrivalConfig::Trace(_)) =
             (&cfg.prompts, &cfg.arrival)
         {
@@ -140,6 +130,30 @@ impl Datasets {
             grace: cfg.grace,
             arrivals,
         })
+    }
+
+    /// Checks what [`build`](Datasets::build) would refuse without building a repetition:
+    /// the settings, and that every dataset and trace file reads and parses (loading them into
+    /// this cache, so the run that follows does not read them again). Run before anything is
+    /// written, so a bad line stops `exp run` before its run directory exists.
+    pub fn check(&self, cfg: &WorkloadConfig, base_dir: &Path) -> Result<(), WorkloadError> {
+        check_settings(cfg)?;
+        if let ArrivalConfig::Trace(path) = &cfg.arrival {
+            self.trace(&base_dir.join(path))?;
+        }
+        match &cfg.prompts {
+            PromptSource::Jsonl(path) => {
+                self.dataset(DatasetFormat::Jsonl, &base_dir.join(path))?;
+            }
+            PromptSource::ShareGpt(path) => {
+                self.dataset(DatasetFormat::ShareGpt, &base_dir.join(path))?;
+            }
+            PromptSource::Conversations { path, .. } => {
+                self.conversations(&base_dir.join(path))?;
+            }
+            PromptSource::Synthetic | PromptSource::SharedPrefix { .. } => {}
+        }
+        Ok(())
     }
 
     fn source(
@@ -240,6 +254,22 @@ fn synthetic(
     let src = SyntheticSource::new(plan, seed, prefix, tokenizer);
     src.check()?;
     Ok(Arc::new(src))
+}
+
+/// Settings a repetition cannot honour, whatever its seeds.
+fn check_settings(cfg: &WorkloadConfig) -> Result<(), WorkloadError> {
+    lengths::check(cfg.prompt_dist, "prompt length")?;
+    lengths::check(cfg.output_dist, "output length")?;
+    if let PromptSource::SharedPrefix { prefix_tokens, .. } = cfg.prompts
+        && prefix_tokens >= cfg.prompt_tokens
+    {
+        return Err(WorkloadError::Invalid(format!(
+            "`prefix_tokens` ({prefix_tokens}) must be less than `prompt_tokens` ({}): \
+             the prefix is part of the prompt",
+            cfg.prompt_tokens
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -357,6 +357,7 @@ fn exp_client(base_url: String) -> crate::backend::Client {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_times_follow_the_hardware_models_steps() {
+    let _quiet = crate::fuzz::QUIET.lock().await;
     let deployment = h100_8b();
     let (prompt, n) = (2000u32, 4u32);
     let expected = model_token_times(&deployment, prompt, n);
