@@ -49,6 +49,18 @@ impl Plan {
         })
     }
 
+    /// Plans `rounds` rounds (adaptive runs add rounds; a resumed run restores them). Round
+    /// `r`'s order depends only on the seed and `r`, so earlier rounds keep their order.
+    pub fn set_rounds(&mut self, rounds: u32) {
+        let exp = &self.scenario.experiment;
+        self.schedule = matrix::schedule(&self.cells, rounds, exp.seed, exp.order);
+    }
+
+    /// Planned rounds.
+    pub fn rounds(&self) -> u32 {
+        self.schedule.iter().map(|s| s.round + 1).max().unwrap_or(0)
+    }
+
     /// True when every cell runs on the simulated engine.
     pub fn simulated(&self) -> bool {
         self.configs
@@ -108,6 +120,16 @@ impl Plan {
             exp.order,
             exp.seed
         );
+        if let Some(a) = &exp.adaptive {
+            let target = a
+                .target_ci
+                .map_or("2 %, tails 5 %".into(), crate::units::percent);
+            let _ = writeln!(
+                out,
+                "adaptive  {reps} to {} rounds: rounds are added until every primary metric's 95 % CI half-width is within ±{target} of its mean (counts below are for {reps})",
+                a.max
+            );
+        }
         let target = if self.simulated() {
             "simulated engine (virtual time)".to_string()
         } else {

@@ -129,6 +129,7 @@ fn write_run(out: &Path, run_id: &str, git: &str, text: &str, shape: &Shape) -> 
         ended: Some("2026-11-21T10:05:00Z".into()),
         status: "complete".into(),
         warnings: vec![],
+        adaptive: None,
     };
     let dir = RunDir::create(out, &manifest, text).unwrap();
     for (index, cell) in plan.cells.iter().enumerate() {

@@ -51,6 +51,13 @@ pub fn new_manifest(plan: &Plan, path: &Path, target: &TargetArgs) -> Manifest {
         ended: None,
         status: "running".into(),
         warnings: plan.scenario.warnings.clone(),
+        adaptive: exp.adaptive.map(|a| store::AdaptiveRecord {
+            min: exp.repetitions.get(),
+            max: a.max.get(),
+            target_ci: a.target_ci,
+            looks: Vec::new(),
+            stop: None,
+        }),
     }
 }
 
@@ -150,6 +157,9 @@ struct SummaryFile<'a> {
     schema_version: u32,
     run_id: &'a str,
     repetitions: Vec<RepetitionEntry<'a>>,
+    /// Adaptive repetitions: every look and why the run stopped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    adaptive: Option<&'a store::AdaptiveRecord>,
     #[serde(flatten)]
     analysis: &'a Analysis,
 }
@@ -230,6 +240,7 @@ pub fn finish_run(
                 })
             })
             .collect(),
+        adaptive: manifest.adaptive.as_ref(),
         analysis: &analysis,
     };
     let model = report::build(

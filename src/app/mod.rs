@@ -6,6 +6,7 @@ mod compare;
 mod estimate;
 mod finish;
 mod prompt_lengths;
+mod rounds;
 mod serve;
 
 use std::path::{Path, PathBuf};
@@ -14,7 +15,7 @@ use anyhow::{Context, bail};
 
 use crate::cli::{Cli, Command, EstimateArgs, ReportFormat, RunArgs, ServeArgs, TargetArgs};
 use crate::plan::Plan;
-use crate::run::{self, RunEnd};
+use crate::run::RunEnd;
 use crate::scenario::{self, Scenario};
 use crate::store::{self, Manifest, RunDir};
 
@@ -99,10 +100,13 @@ fn validate(paths: &[PathBuf]) -> anyhow::Result<Status> {
             match scenario::load(&path) {
                 Ok(s) => {
                     let cells = crate::matrix::expand(&s).map(|c| c.len()).unwrap_or(0);
+                    let reps = match &s.experiment.adaptive {
+                        Some(a) => format!("{} to {} adaptive", s.experiment.repetitions, a.max),
+                        None => s.experiment.repetitions.to_string(),
+                    };
                     println!(
-                        "ok    {} ({cells} cells × {} repetitions)",
-                        path.display(),
-                        s.experiment.repetitions
+                        "ok    {} ({cells} cells × {reps} repetitions)",
+                        path.display()
                     );
                 }
                 Err(errors) => {
@@ -167,7 +171,7 @@ async fn run_command(args: RunArgs) -> anyhow::Result<Status> {
     if let Some(baseline) = &args.baseline {
         compare::check_baseline(baseline)?;
     }
-    let (plan, dir, mut manifest) = match &args.resume {
+    let (mut plan, dir, mut manifest) = match &args.resume {
         Some(run_dir) => resume(run_dir)?,
         None => {
             let path = args
@@ -181,7 +185,7 @@ async fn run_command(args: RunArgs) -> anyhow::Result<Status> {
         }
     };
     eprintln!("run directory: {}", dir.root().display());
-    let end = run::execute(&plan, &dir, show_progress).await?;
+    let end = rounds::execute(&mut plan, &dir, &mut manifest, show_progress).await?;
     manifest.status = match end {
         RunEnd::Complete => "complete".into(),
         RunEnd::Interrupted => "interrupted".into(),
@@ -212,7 +216,9 @@ async fn run_command(args: RunArgs) -> anyhow::Result<Status> {
 /// Reopens a run directory and rebuilds its plan from the saved scenario and overrides.
 fn resume(run_dir: &Path) -> anyhow::Result<(Plan, RunDir, Manifest)> {
     let (dir, mut manifest) = RunDir::open(run_dir)?;
-    let plan = saved_plan(&dir, &manifest)?;
+    let mut plan = saved_plan(&dir, &manifest)?;
+    // An adaptive run may have planned more rounds than the scenario's minimum.
+    plan.set_rounds(manifest.repetitions);
     if plan
         .cells
         .iter()

@@ -110,6 +110,7 @@ pub fn build(
                 .to_lowercase()
                 .replace("randomizedblocks", "randomized blocks"),
             seed: manifest.seed,
+            adaptive: manifest.adaptive.as_ref().map(adaptive_text),
         },
         simulated,
         fixed: scenario
@@ -123,7 +124,7 @@ pub fn build(
         charts,
         comparisons: analysis.comparisons.iter().map(comparison_view).collect(),
         comparison_note: format!(
-            "Adjacent levels of each swept variable with every other variable fixed{}. Sample = one value per repetition. Δ = candidate / baseline − 1 with its Fieller 95 % CI; p = Welch's t-test; Holm over all {} comparisons; g = Hedges' g; verdicts follow statistics.md §2.6 with τ = the noise threshold, α = {}.",
+            "Adjacent levels of each swept variable with every other variable fixed{}. Sample = one value per repetition. Δ = candidate / baseline − 1 with its Fieller 95 % CI; p = Welch's t-test; Holm over all {} comparisons; g = Hedges' g; MDE = the smallest change these repetitions detect with 80 % power at α (a `no change` only rules out changes above it); verdicts follow statistics.md §2.6 with τ = the noise threshold, α = {}.",
             if scenario.analysis.baseline.is_some() {
                 ", and every cell against the declared baseline"
             } else {
@@ -136,6 +137,21 @@ pub fn build(
         repetitions: repetitions(cells),
         definitions: definitions(),
     }
+}
+
+/// The adaptive rule and its outcome, for the design block.
+fn adaptive_text(record: &crate::store::AdaptiveRecord) -> String {
+    let target = record.target_ci.map_or("±2 % (tails ±5 %)".into(), |t| {
+        format!("±{}", units::percent(t))
+    });
+    let outcome = match &record.stop {
+        Some(stop) => crate::adaptive::stop_text(stop, record.min),
+        None => "still adding rounds (interrupted)".into(),
+    };
+    format!(
+        "adaptive, {} to {} rounds until every primary metric's 95 % CI is within {target} of its mean: {outcome}",
+        record.min, record.max
+    )
 }
 
 fn verdict_line(analysis: &Analysis) -> Option<String> {
@@ -298,6 +314,7 @@ fn comparison_view(c: &crate::analysis::ComparisonRow) -> ComparisonView {
             .hedges
             .as_ref()
             .map_or("—".into(), |h| format!("{:+.2}", h.g)),
+        mde: cmp.mde.map_or("—".into(), units::percent),
         verdict,
         label,
     }

@@ -13,6 +13,7 @@ mod error;
 pub mod model;
 mod overrides;
 mod read;
+mod repetitions;
 mod resolve;
 mod target;
 mod template;

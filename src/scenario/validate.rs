@@ -3,8 +3,6 @@
 //! process needs). Matrix-level checks (cell count, exclusions, baseline, per-cell
 //! rendering) run afterwards in `scenario::load`.
 
-use std::num::NonZeroU32;
-
 use super::doc::{Node, Origin, Table};
 use super::error::{Locs, closest};
 use super::model::{Experiment, RunOrder, Scenario, TargetKind, VarSpec};
@@ -88,23 +86,17 @@ fn experiment(ctx: &mut Ctx, node: Option<&Node>, root: &Node) -> Option<Experim
     let seed = t.get("seed").map_or(Some(0), |n| {
         ctx.int("experiment.seed", n, 0, i64::MAX, None)
     });
-    let hint = Some("repetitions per cell; 10 or more for trustworthy confidence intervals");
-    let reps = t.get("repetitions").map_or(Some(10), |n| {
-        ctx.int("experiment.repetitions", n, 1, 100_000, hint)
-    });
+    let reps = super::repetitions::repetitions(ctx, t.get("repetitions"));
     let order = t.get("order").map_or(Some("randomized-blocks"), |n| {
         ctx.choice("experiment.order", n, &["randomized-blocks", "sequential"])
     });
-    if let Some(r @ 1..=9) = reps {
-        ctx.warnings.push(format!(
-            "experiment.repetitions = {r}: fewer than 10 repetitions give wide confidence intervals and weak significance tests"
-        ));
-    }
+    let (repetitions, adaptive) = reps?;
     Some(Experiment {
         name: name?,
         description: description?,
         seed: seed? as u64,
-        repetitions: NonZeroU32::new(reps? as u32)?,
+        repetitions,
+        adaptive,
         order: if order? == "sequential" {
             RunOrder::Sequential
         } else {

@@ -24,6 +24,7 @@ fn manifest() -> Manifest {
         ended: None,
         status: "running".into(),
         warnings: vec![],
+        adaptive: None,
     }
 }
 
