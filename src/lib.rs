@@ -24,6 +24,7 @@ pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod seed;
+pub mod selftest;
 pub mod serve;
 pub mod sim;
 pub mod stats;

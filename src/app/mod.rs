@@ -68,6 +68,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Estimate(args) => estimate(&args),
         Command::Serve(args) => runtime()?.block_on(serve(args)),
         Command::Compare(args) => compare::command(&args),
+        Command::Selftest { which } => selftest(&which),
         Command::Calibrate {
             run_dir,
             out,
@@ -286,4 +287,20 @@ fn estimate(args: &EstimateArgs) -> anyhow::Result<Status> {
 async fn serve(args: ServeArgs) -> anyhow::Result<Status> {
     serve::run(args).await?;
     Ok(Status::Ok)
+}
+
+fn selftest(which: &crate::cli::Selftest) -> anyhow::Result<Status> {
+    let crate::cli::Selftest::Stats { trials, seed } = which;
+    let settings = crate::selftest::Settings {
+        trials: *trials as usize,
+        seed: *seed,
+        ..Default::default()
+    };
+    let outcome = crate::selftest::run(&settings)?;
+    print!("{}", crate::selftest::render(&outcome));
+    Ok(if outcome.passed() {
+        Status::Ok
+    } else {
+        Status::ChecksFailed
+    })
 }
