@@ -55,6 +55,10 @@ pub enum Command {
     /// Serve an OpenAI-compatible streaming endpoint: the simulated engine in real time, or a
     /// server with fixed timing (to measure a proxy, or exp itself).
     Serve(ServeArgs),
+    /// Capacity at the SLO: the highest load at which SLO attainment stays at or above the
+    /// scenario's `[search]` target, by bracketing and bisection, each probe repeated
+    /// (`exp run` does the same for a scenario with `[search]`; resume with `exp run --resume`).
+    Search(SearchArgs),
     /// Self-tests: `exp selftest stats` proves the statistics are calibrated (A/A false
     /// positives near α, detection near the analytical power). Exit 1 when a figure is out of
     /// range.
@@ -118,6 +122,21 @@ pub struct RunArgs {
     /// With --baseline: exit 1 when the comparison finds this (and 2 when it is invalid).
     #[arg(long, value_enum, requires = "baseline")]
     pub fail_on: Option<FailOn>,
+}
+
+/// `exp search`.
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// The scenario file (with a `[search]` table and `[slo]`).
+    pub scenario: PathBuf,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Where run directories go.
+    #[arg(long, default_value = "reports")]
+    pub out: PathBuf,
+    /// Do not draw the progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
 }
 
 /// `exp compare`.

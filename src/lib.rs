@@ -23,6 +23,7 @@ pub mod record;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod search;
 pub mod seed;
 pub mod selftest;
 pub mod serve;

@@ -120,6 +120,18 @@ impl Plan {
             exp.order,
             exp.seed
         );
+        if let Some(s) = &self.scenario.search {
+            let _ = writeln!(
+                out,
+                "search    {} from {} to {} (widened up to ×{} either way when the answer lies outside), {} repetitions per probe, until the bracket is within {}; probes are made as results arrive, so the counts below are for one repetition of each searched cell",
+                s.variable,
+                s.low,
+                s.high,
+                2u32.pow(crate::search::MAX_WIDEN as u32),
+                s.repetitions,
+                crate::units::percent(s.tolerance)
+            );
+        }
         if let Some(a) = &exp.adaptive {
             let target = a
                 .target_ci

@@ -23,7 +23,11 @@ pub(super) fn collect(
     let mut per_cell: Vec<(String, String)> = Vec::new();
     // Adaptive runs add rounds: the most any cell got is what was planned last.
     let most = cells.iter().map(|c| c.reps.len()).max().unwrap_or(0);
-    let planned = (scenario.experiment.repetitions.get() as usize).max(most);
+    let first = scenario
+        .search
+        .as_ref()
+        .map_or(scenario.experiment.repetitions, |s| s.repetitions);
+    let planned = (first.get() as usize).max(most);
     for (cell, desc) in cells.iter().zip(described) {
         let label = &desc.label;
         if cell.reps.len() < planned {

@@ -160,6 +160,9 @@ struct SummaryFile<'a> {
     /// Adaptive repetitions: every look and why the run stopped.
     #[serde(skip_serializing_if = "Option::is_none")]
     adaptive: Option<&'a store::AdaptiveRecord>,
+    /// Capacity at the SLO, per searched cell (`[search]` runs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    search: Option<Vec<crate::search::Outcome>>,
     #[serde(flatten)]
     analysis: &'a Analysis,
 }
@@ -241,6 +244,11 @@ pub fn finish_run(
             })
             .collect(),
         adaptive: manifest.adaptive.as_ref(),
+        search: plan
+            .scenario
+            .search
+            .as_ref()
+            .map(|spec| crate::search::summarize(spec, &cells)),
         analysis: &analysis,
     };
     let model = report::build(
@@ -261,6 +269,17 @@ pub fn finish_run(
     dir.write_file("summary.json", &serde_json::to_vec_pretty(&summary)?)?;
     let path = dir.write_file("report.md", text.as_bytes())?;
     print_summary(&analysis);
+    for o in summary.search.iter().flatten() {
+        let load =
+            |x: Option<f64>| x.map_or("—".into(), |x| crate::search::load_text(&o.variable, x));
+        println!(
+            "capacity at the SLO ({}): {} ({}; first failing load {})",
+            o.cell,
+            load(o.capacity),
+            o.status.as_str(),
+            load(o.first_failing)
+        );
+    }
     println!("report: {}", path.display());
     Ok(analysis.checks_failed())
 }

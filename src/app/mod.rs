@@ -7,6 +7,7 @@ mod estimate;
 mod finish;
 mod prompt_lengths;
 mod rounds;
+mod search;
 mod serve;
 
 use std::path::{Path, PathBuf};
@@ -69,6 +70,25 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Serve(args) => runtime()?.block_on(serve(args)),
         Command::Compare(args) => compare::command(&args),
         Command::Selftest { which } => selftest(&which),
+        Command::Search(args) => {
+            let path = args.scenario.clone();
+            if load_scenario(&path, None, &args.target)?.search.is_none() {
+                bail!(
+                    "{}: no [search] table (add one with `variable`, `low` and `high`, e.g. `[search]\nlow = 1\nhigh = 50`)",
+                    path.display()
+                );
+            }
+            let run = RunArgs {
+                scenario: Some(path),
+                target: args.target,
+                out: args.out,
+                resume: None,
+                no_progress: args.no_progress,
+                baseline: None,
+                fail_on: None,
+            };
+            runtime()?.block_on(run_command(run))
+        }
         Command::Calibrate {
             run_dir,
             out,
@@ -179,14 +199,21 @@ async fn run_command(args: RunArgs) -> anyhow::Result<Status> {
                 .scenario
                 .as_deref()
                 .context("a scenario file is required")?;
-            let plan = load_plan(path, &args.target)?;
-            let manifest = finish::new_manifest(&plan, path, &args.target);
+            let mut plan = load_plan(path, &args.target)?;
+            let mut manifest = finish::new_manifest(&plan, path, &args.target);
+            if let Some(spec) = plan.scenario.search.clone() {
+                search::start(&mut plan, &mut manifest, &spec);
+            }
             let dir = RunDir::create(&args.out, &manifest, &plan.scenario.text)?;
             (plan, dir, manifest)
         }
     };
     eprintln!("run directory: {}", dir.root().display());
-    let end = rounds::execute(&mut plan, &dir, &mut manifest, show_progress).await?;
+    let end = if plan.scenario.search.is_some() {
+        search::execute(&mut plan, &dir, &mut manifest, show_progress).await?
+    } else {
+        rounds::execute(&mut plan, &dir, &mut manifest, show_progress).await?
+    };
     manifest.status = match end {
         RunEnd::Complete => "complete".into(),
         RunEnd::Interrupted => "interrupted".into(),
@@ -219,7 +246,9 @@ fn resume(run_dir: &Path) -> anyhow::Result<(Plan, RunDir, Manifest)> {
     let (dir, mut manifest) = RunDir::open(run_dir)?;
     let mut plan = saved_plan(&dir, &manifest)?;
     // An adaptive run may have planned more rounds than the scenario's minimum.
-    plan.set_rounds(manifest.repetitions);
+    if plan.scenario.search.is_none() {
+        plan.set_rounds(manifest.repetitions);
+    }
     if plan
         .cells
         .iter()
@@ -255,6 +284,9 @@ fn saved_plan(dir: &RunDir, manifest: &Manifest) -> anyhow::Result<Plan> {
                 dir.root().display()
             )
         })?;
+    if scenario.search.is_some() {
+        return search::probe_plan(scenario, manifest);
+    }
     Plan::build(scenario).map_err(|e| anyhow::anyhow!("{e}"))
 }
 

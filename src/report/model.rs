@@ -41,6 +41,8 @@ pub struct ReportModel {
     pub tables: Vec<MetricTable>,
     /// Mermaid charts of the primary metrics over the swept variable (sweeps only).
     pub charts: Vec<super::ChartView>,
+    /// Capacity at the SLO, one per searched cell (`[search]` runs only).
+    pub search: Vec<super::search::SearchView>,
     /// Comparisons with verdicts.
     pub comparisons: Vec<ComparisonView>,
     /// How comparisons were made (tests, corrections, thresholds).
@@ -117,11 +119,16 @@ pub fn build(
             .vars
             .fixed
             .iter()
+            // A search moves its variable: the fixed value is only the matrix's placeholder.
+            .filter(|(k, _)| scenario.search.as_ref().is_none_or(|s| &s.variable != *k))
             .map(|(k, v)| NameValue::new(k, v.to_string()))
             .collect(),
         checks: analysis.checks.iter().map(check_view).collect(),
         tables,
         charts,
+        search: scenario.search.as_ref().map_or(Vec::new(), |spec| {
+            super::search::views(&crate::search::summarize(spec, cells), &scenario.slo)
+        }),
         comparisons: analysis.comparisons.iter().map(comparison_view).collect(),
         comparison_note: format!(
             "Adjacent levels of each swept variable with every other variable fixed{}. Sample = one value per repetition. Δ = candidate / baseline − 1 with its Fieller 95 % CI; p = Welch's t-test; Holm over all {} comparisons; g = Hedges' g; MDE = the smallest change these repetitions detect with 80 % power at α (a `no change` only rules out changes above it); verdicts follow statistics.md §2.6 with τ = the noise threshold, α = {}.",

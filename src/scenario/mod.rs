@@ -15,6 +15,7 @@ mod overrides;
 mod read;
 mod repetitions;
 mod resolve;
+mod search;
 mod target;
 mod template;
 mod validate;

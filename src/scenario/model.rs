@@ -68,6 +68,9 @@ pub struct Scenario {
     pub analysis: Analysis,
     /// `[report]`.
     pub report: ReportSpec,
+    /// `[search]`: find the highest load meeting the SLOs instead of running the matrix's
+    /// load levels.
+    pub search: Option<SearchSpec>,
     /// Warnings found while validating (e.g. fewer than 10 repetitions); they go in the report.
     pub warnings: Vec<String>,
     /// The `--set` overrides applied, as typed (`key=value`), in order; record them with the
@@ -216,6 +219,28 @@ pub struct Analysis {
     /// CV above which a cell is warned about, as a fraction (default 0.05 for means and
     /// throughput; tails use twice this).
     pub cv_warn: f64,
+}
+
+/// `[search]`: capacity at the SLO. Probes of `variable` between `low` and `high` (widened
+/// when the answer lies outside), each run `repetitions` times, find the highest load whose
+/// mean SLO attainment (share of requests within every `[slo]` bound) is ≥ `target`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchSpec {
+    /// The load variable the arrival process reads (`request_rate`, `concurrency`,
+    /// `batch_size`); never swept.
+    pub variable: String,
+    /// First probe (> 0).
+    pub low: f64,
+    /// Second probe (> `low`).
+    pub high: f64,
+    /// Required mean SLO attainment, a fraction in (0, 1].
+    pub target: f64,
+    /// Stop bisecting when the bracket is narrower than this fraction of its lower end.
+    pub tolerance: f64,
+    /// Repetitions of every probe (≥ 2, for a confidence interval).
+    pub repetitions: NonZeroU32,
+    /// The variable is a count: probes are whole numbers.
+    pub integer: bool,
 }
 
 /// `[report]`.

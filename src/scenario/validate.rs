@@ -10,7 +10,7 @@ use super::read::Ctx;
 use super::target::TargetSpec;
 use super::wellknown::ENGINE_VARS;
 use super::workload::WorkloadSpec;
-use super::{analysis, target, vars, workload};
+use super::{analysis, search, target, vars, workload};
 
 const TOP_KEYS: &[&str] = &[
     "experiment",
@@ -21,6 +21,7 @@ const TOP_KEYS: &[&str] = &[
     "checks",
     "analysis",
     "report",
+    "search",
 ];
 
 /// Validates a whole document. `None` when any error was recorded in `ctx`.
@@ -33,10 +34,21 @@ pub(crate) fn validate(
     let locs = ctx.locs(root);
     let t = ctx.table("", root, TOP_KEYS)?;
     let experiment = experiment(ctx, t.get("experiment"), root);
-    let (var_spec, names) = vars::validate(ctx, t.get("vars"));
+    let (mut var_spec, mut names) = vars::validate(ctx, t.get("vars"));
     let target = target::validate(ctx, t.get("target"), root, &names);
     let workload = workload::validate(ctx, t.get("workload"));
     let slo = analysis::slo(ctx, t.get("slo"));
+    let search_context = search::Context {
+        arrival: workload.as_ref().map(|w| w.arrival),
+        has_slo: !slo.is_empty(),
+    };
+    let search = search::search(
+        ctx,
+        t.get("search"),
+        search_context,
+        &mut var_spec,
+        &mut names,
+    );
     let checks = analysis::checks(ctx, t.get("checks"));
     let analysis = analysis::analysis(ctx, t.get("analysis"), &names);
     let report = analysis::report(ctx, t.get("report"));
@@ -57,6 +69,7 @@ pub(crate) fn validate(
         checks,
         analysis: analysis?,
         report: report?,
+        search: search?,
         warnings: std::mem::take(&mut ctx.warnings),
         overrides,
         target: target?,

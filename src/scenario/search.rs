@@ -1,0 +1,180 @@
+//! `[search]`: capacity at the SLO. Validates the searched variable against the arrival
+//! process (it must be the load the arrival reads, and not swept), the bounds, the target
+//! attainment and the tolerance, and requires `[slo]`. An undeclared search variable is added
+//! to `[vars.fixed]` at `low`, so `exp plan` and the matrix still resolve.
+
+use std::num::NonZeroU32;
+
+use super::analysis::fraction_in;
+use super::doc::{Node, Origin};
+use super::model::{SearchSpec, Value, VarSpec};
+use super::read::{Ctx, Range};
+use super::workload::ArrivalKind;
+
+const KEYS: &[&str] = &[
+    "variable",
+    "low",
+    "high",
+    "target",
+    "tolerance",
+    "repetitions",
+];
+
+/// The load variables a search can move.
+const LOAD_VARS: &[&str] = &["request_rate", "concurrency", "batch_size"];
+
+/// What the search needs to know about the rest of the scenario.
+pub(crate) struct Context {
+    /// The arrival process, when `[workload]` was valid.
+    pub arrival: Option<ArrivalKind>,
+    /// `[slo]` has at least one bound.
+    pub has_slo: bool,
+}
+
+/// Validates `[search]`; `None` after recording an error, `Some(None)` without the table.
+pub(crate) fn search(
+    ctx: &mut Ctx,
+    node: Option<&Node>,
+    scenario: Context,
+    vars: &mut VarSpec,
+    names: &mut Vec<String>,
+) -> Option<Option<SearchSpec>> {
+    let Some(node) = node else {
+        return Some(None);
+    };
+    let t = ctx.table("search", node, KEYS)?;
+    let required = scenario.arrival.and_then(ArrivalKind::required_var);
+    let variable = match t.get("variable") {
+        Some(n) => {
+            let hint = "the load the arrival process reads: `request_rate` (poisson, gamma, constant), `concurrency` (closed) or `batch_size` (batch)";
+            let v = ctx.choice("search.variable", n, LOAD_VARS);
+            match (v, required) {
+                (Some(v), Some(r)) if v != r => {
+                    let message = format!("the arrival process reads `{r}`, not `{v}`");
+                    ctx.error(&n.origin, "search.variable", message, Some(hint.into()));
+                    None
+                }
+                (v, _) => v.map(str::to_string),
+            }
+        }
+        None => required
+            .filter(|r| LOAD_VARS.contains(r))
+            .map(str::to_string),
+    };
+    let integer = variable.as_deref().is_some_and(|v| v != "request_rate");
+    let (low, high) = bounds(ctx, t, &node.origin, integer);
+    let target = t.get("target").map_or(Some(0.99), |n| {
+        let hint = "the share of requests that must meet every [slo] bound, e.g. \"99%\"";
+        let range = Range::above(0.0).up_to(1.0);
+        fraction_in(ctx, "search.target", n, range, hint)
+    });
+    let tolerance = t.get("tolerance").map_or(Some(0.05), |n| {
+        let hint = "stop when the bracket is narrower than this share of the load, e.g. 0.05";
+        fraction_in(
+            ctx,
+            "search.tolerance",
+            n,
+            Range::above(0.0).below(1.0),
+            hint,
+        )
+    });
+    let repetitions = t.get("repetitions").map_or(Some(5), |n| {
+        let hint = Some("repetitions of every probe; at least 2 for a confidence interval");
+        ctx.int("search.repetitions", n, 2, 1000, hint)
+    });
+    // Declared even when another key is wrong, so the arrival does not also report it missing.
+    let name = variable
+        .as_deref()
+        .or(required.filter(|r| LOAD_VARS.contains(r)));
+    if name.is_none() && t.get("variable").is_none() && scenario.arrival.is_some() {
+        let hint = "search request_rate (poisson, gamma, constant), concurrency (closed) or batch_size (batch)";
+        let message =
+            "the arrival process reads no load variable to search (a trace replays its own times)";
+        ctx.error(&node.origin, "search", message, Some(hint.into()));
+    }
+    let declared = name.map(|v| {
+        let at = t.get("variable").unwrap_or(node);
+        declare(ctx, at, v, low.unwrap_or(1.0), integer, vars, names)
+    });
+    if !scenario.has_slo {
+        let hint = "add [slo] with per-request bounds, e.g. `ttft = \"500ms\"`: the search finds the highest load that meets them";
+        ctx.error(
+            &node.origin,
+            "search",
+            "needs [slo]: SLO attainment is what the search measures",
+            Some(hint.into()),
+        );
+        return None;
+    }
+    declared??;
+    Some(Some(SearchSpec {
+        variable: variable?,
+        low: low?,
+        high: high?,
+        target: target?,
+        tolerance: tolerance?,
+        repetitions: NonZeroU32::new(repetitions? as u32)?,
+        integer,
+    }))
+}
+
+/// `low` and `high`: positive, `high > low`, whole numbers for counts.
+fn bounds(
+    ctx: &mut Ctx,
+    t: &super::doc::Table,
+    origin: &Origin,
+    integer: bool,
+) -> (Option<f64>, Option<f64>) {
+    let read = |name: &str, ctx: &mut Ctx| -> Option<f64> {
+        let key = format!("search.{name}");
+        let hint = "the load of the first probes; the search widens the range when needed";
+        let n = ctx.require("search", (t, origin), name, hint)?;
+        if integer {
+            ctx.int(&key, n, 1, 1_000_000, Some(hint)).map(|i| i as f64)
+        } else {
+            ctx.number(&key, n, Range::above(0.0).up_to(1e6), Some(hint))
+        }
+    };
+    let (low, high) = (read("low", ctx), read("high", ctx));
+    if let (Some(l), Some(h), Some(n)) = (low, high, t.get("high"))
+        && h <= l
+    {
+        let message = format!("must be above low = {l}, got {h}");
+        ctx.error(&n.origin, "search.high", message, None);
+        return (low, None);
+    }
+    (low, high)
+}
+
+/// The searched variable must not be swept; when undeclared it is fixed at `low`.
+fn declare(
+    ctx: &mut Ctx,
+    at: &Node,
+    variable: &str,
+    low: f64,
+    integer: bool,
+    vars: &mut VarSpec,
+    names: &mut Vec<String>,
+) -> Option<()> {
+    let swept = vars.sweep.iter().any(|(n, _)| n == variable)
+        || vars
+            .linked
+            .iter()
+            .any(|g| g.vars.iter().any(|(n, _)| n == variable));
+    if swept {
+        let hint = format!("remove `{variable}` from the sweep: the search chooses its values");
+        let message = format!("`{variable}` is swept, but [search] moves it");
+        ctx.error(&at.origin, "search.variable", message, Some(hint));
+        return None;
+    }
+    if !names.iter().any(|n| n == variable) {
+        let value = if integer {
+            Value::Int(low as i64)
+        } else {
+            Value::Float(low)
+        };
+        vars.fixed.insert(variable.to_string(), value);
+        names.push(variable.to_string());
+    }
+    Some(())
+}
