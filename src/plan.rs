@@ -101,6 +101,34 @@ impl Plan {
         }
     }
 
+    /// The lines of `exp plan` for a search or adaptive repetitions.
+    fn render_rules(&self, out: &mut String) {
+        let exp = &self.scenario.experiment;
+        let reps = exp.repetitions.get();
+        if let Some(s) = &self.scenario.search {
+            let _ = writeln!(
+                out,
+                "search    {} from {} to {} (widened up to ×{} either way when the answer lies outside), {} repetitions per probe, until the bracket is within {}; probes are chosen as results arrive (the cells below are the searched cells, at the placeholder load)",
+                s.variable,
+                s.low,
+                s.high,
+                2u32.pow(crate::search::MAX_WIDEN as u32),
+                s.repetitions,
+                crate::units::percent(s.tolerance)
+            );
+        }
+        if let Some(a) = &exp.adaptive {
+            let target = a
+                .target_ci
+                .map_or("2 %, tails 5 %".into(), crate::units::percent);
+            let _ = writeln!(
+                out,
+                "adaptive  {reps} to {} rounds: rounds are added until every primary metric's 95 % CI half-width is within ±{target} of its mean (counts below are for {reps})",
+                a.max
+            );
+        }
+    }
+
     /// The text `exp plan` prints: cells, requests, order, estimated time.
     pub fn render(&self) -> String {
         let exp = &self.scenario.experiment;
@@ -120,28 +148,7 @@ impl Plan {
             exp.order,
             exp.seed
         );
-        if let Some(s) = &self.scenario.search {
-            let _ = writeln!(
-                out,
-                "search    {} from {} to {} (widened up to ×{} either way when the answer lies outside), {} repetitions per probe, until the bracket is within {}; probes are made as results arrive, so the counts below are for one repetition of each searched cell",
-                s.variable,
-                s.low,
-                s.high,
-                2u32.pow(crate::search::MAX_WIDEN as u32),
-                s.repetitions,
-                crate::units::percent(s.tolerance)
-            );
-        }
-        if let Some(a) = &exp.adaptive {
-            let target = a
-                .target_ci
-                .map_or("2 %, tails 5 %".into(), crate::units::percent);
-            let _ = writeln!(
-                out,
-                "adaptive  {reps} to {} rounds: rounds are added until every primary metric's 95 % CI half-width is within ±{target} of its mean (counts below are for {reps})",
-                a.max
-            );
-        }
+        self.render_rules(&mut out);
         let target = if self.simulated() {
             "simulated engine (virtual time)".to_string()
         } else {

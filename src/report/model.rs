@@ -115,20 +115,11 @@ pub fn build(
             adaptive: manifest.adaptive.as_ref().map(adaptive_text),
         },
         simulated,
-        fixed: scenario
-            .vars
-            .fixed
-            .iter()
-            // A search moves its variable: the fixed value is only the matrix's placeholder.
-            .filter(|(k, _)| scenario.search.as_ref().is_none_or(|s| &s.variable != *k))
-            .map(|(k, v)| NameValue::new(k, v.to_string()))
-            .collect(),
+        fixed: fixed_vars(scenario),
         checks: analysis.checks.iter().map(check_view).collect(),
         tables,
         charts,
-        search: scenario.search.as_ref().map_or(Vec::new(), |spec| {
-            super::search::views(&crate::search::summarize(spec, cells), &scenario.slo)
-        }),
+        search: super::search::build(scenario, cells),
         comparisons: analysis.comparisons.iter().map(comparison_view).collect(),
         comparison_note: format!(
             "Adjacent levels of each swept variable with every other variable fixed{}. Sample = one value per repetition. Δ = candidate / baseline − 1 with its Fieller 95 % CI; p = Welch's t-test; Holm over all {} comparisons; g = Hedges' g; MDE = the smallest change these repetitions detect with 80 % power at α (a `no change` only rules out changes above it); verdicts follow statistics.md §2.6 with τ = the noise threshold, α = {}.",
@@ -144,6 +135,18 @@ pub fn build(
         repetitions: repetitions(cells),
         definitions: definitions(),
     }
+}
+
+/// The fixed variables, without a searched one (its fixed value only stands in for the
+/// loads the search chooses).
+fn fixed_vars(scenario: &Scenario) -> Vec<NameValue> {
+    scenario
+        .vars
+        .fixed
+        .iter()
+        .filter(|(k, _)| scenario.search.as_ref().is_none_or(|s| &s.variable != *k))
+        .map(|(k, v)| NameValue::new(k, v.to_string()))
+        .collect()
 }
 
 /// The adaptive rule and its outcome, for the design block.

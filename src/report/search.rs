@@ -7,6 +7,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::chart::{ChartView, PALETTE};
+use crate::analysis::CellResults;
+use crate::scenario::model::Scenario;
 use crate::search::{self, Outcome, Status};
 use crate::units;
 
@@ -44,6 +46,13 @@ pub struct SearchProbeRow {
     pub ci: String,
     /// `pass` or `fail`.
     pub result: String,
+}
+
+/// The capacity blocks of a run: one per searched cell, none without `[search]`.
+pub fn build(scenario: &Scenario, cells: &[CellResults]) -> Vec<SearchView> {
+    scenario.search.as_ref().map_or(Vec::new(), |spec| {
+        views(&search::summarize(spec, cells), &scenario.slo)
+    })
 }
 
 /// The views of every search of a run.
@@ -155,5 +164,56 @@ fn chart(o: &Outcome) -> ChartView {
             PALETTE[3].1,
             units::percent(o.target)
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(status: Status, capacity: Option<f64>, failing: Option<f64>) -> Outcome {
+        Outcome {
+            cell: "default".into(),
+            variable: "request_rate".into(),
+            target: 0.99,
+            tolerance: 0.05,
+            status,
+            capacity,
+            first_failing: failing,
+            non_monotone: vec![],
+            probes: vec![search::ProbeSummary {
+                load: 5.0,
+                n: 3,
+                mean: 0.9899999999999999,
+                ci: Some((0.96515, 1.0)),
+                passed: true,
+            }],
+        }
+    }
+
+    #[test]
+    fn headlines_give_the_answer_with_its_bracket_or_say_where_it_lies() {
+        let slo: BTreeMap<String, Duration> =
+            [("ttft".to_string(), Duration::from_millis(200))].into();
+        let v = &views(&[outcome(Status::Converged, Some(13.21), Some(13.6))], &slo)[0];
+        assert_eq!(
+            v.headline,
+            "**13.21 req/s**: the highest request_rate probed that meets the target; 13.6 req/s missed it, so the capacity lies in [13.21 req/s, 13.6 req/s) (bracket 2.95 % wide, tolerance 5.00 %)"
+        );
+        assert!(v.criterion.ends_with("succeeds with ttft ≤ 200 ms)"));
+        // 98.99…% must not print as 99.0 %.
+        assert_eq!(v.probes[0].attainment, "99.00 %");
+        assert_eq!(v.probes[0].ci, "[96.52 %, 100.0 %]");
+        assert_eq!(v.chart.categories, "[\"5\"]");
+        assert_eq!(v.chart.lines, vec!["[99]", "[99]"]);
+        let above = headline(&outcome(Status::AboveRange, Some(320.0), None));
+        assert!(above.starts_with("**at least 320 req/s**"), "{above}");
+        let below = headline(&outcome(Status::BelowRange, None, Some(0.3125)));
+        assert!(below.starts_with("**below 0.3125 req/s**"), "{below}");
+        let open = headline(&outcome(Status::Unfinished, Some(5.0), None));
+        assert!(
+            open.contains("meets the target at 5 req/s, misses it at —"),
+            "{open}"
+        );
     }
 }

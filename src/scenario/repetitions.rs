@@ -69,3 +69,51 @@ pub(crate) fn repetitions(
     };
     Some((NonZeroU32::new(min as u32)?, Some(adaptive)))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    fn experiment(repetitions: &str, extra: &str) -> crate::scenario::Scenario {
+        let text = format!(
+            "[experiment]\nname = \"a\"\ndescription = \"d\"\nrepetitions = {repetitions}\n[target]\nkind = \"sim\"\nmodel_config = \"llama-3.1-8b\"\ngpu = \"h100-sxm\"\n[vars.fixed]\nrequest_rate = 10\n{extra}"
+        );
+        crate::scenario::parse(&text, Path::new("a.toml"), &[]).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn the_table_form_is_adaptive_with_defaults() {
+        let s = experiment("{ min = 12, max = 40, target_ci = 0.03 }", "");
+        let a = s.experiment.adaptive.unwrap();
+        assert_eq!(s.experiment.repetitions.get(), 12);
+        assert_eq!((a.max.get(), a.target_ci), (40, Some(0.03)));
+        let s = experiment("{}", "");
+        let a = s.experiment.adaptive.unwrap();
+        assert_eq!(s.experiment.repetitions.get(), 10);
+        assert_eq!((a.max.get(), a.target_ci), (30, None));
+        assert!(experiment("10", "").experiment.adaptive.is_none());
+    }
+
+    #[test]
+    fn a_small_minimum_and_a_search_are_warned_about() {
+        let s = experiment("{ min = 3, max = 5 }", "");
+        assert!(s.warnings[0].starts_with("experiment.repetitions.min = 3:"));
+        let s = experiment(
+            "{ min = 10, max = 20 }",
+            "[slo]\nttft = \"1s\"\n[search]\nlow = 1\nhigh = 9\n",
+        );
+        assert!(
+            s.warnings
+                .iter()
+                .any(|w| w.contains("adaptive repetitions do not apply to [search]")),
+            "{:?}",
+            s.warnings
+        );
+        let spec = s.search.unwrap();
+        assert_eq!(spec.variable, "request_rate");
+        assert_eq!(
+            (spec.target, spec.tolerance, spec.repetitions.get()),
+            (0.99, 0.05, 5)
+        );
+    }
+}

@@ -6,7 +6,7 @@
 use std::num::NonZeroU32;
 
 use super::analysis::fraction_in;
-use super::doc::{Node, Origin};
+use super::doc::{Node, Origin, Table};
 use super::model::{SearchSpec, Value, VarSpec};
 use super::read::{Ctx, Range};
 use super::workload::ArrivalKind;
@@ -43,49 +43,16 @@ pub(crate) fn search(
         return Some(None);
     };
     let t = ctx.table("search", node, KEYS)?;
-    let required = scenario.arrival.and_then(ArrivalKind::required_var);
-    let variable = match t.get("variable") {
-        Some(n) => {
-            let hint = "the load the arrival process reads: `request_rate` (poisson, gamma, constant), `concurrency` (closed) or `batch_size` (batch)";
-            let v = ctx.choice("search.variable", n, LOAD_VARS);
-            match (v, required) {
-                (Some(v), Some(r)) if v != r => {
-                    let message = format!("the arrival process reads `{r}`, not `{v}`");
-                    ctx.error(&n.origin, "search.variable", message, Some(hint.into()));
-                    None
-                }
-                (v, _) => v.map(str::to_string),
-            }
-        }
-        None => required
-            .filter(|r| LOAD_VARS.contains(r))
-            .map(str::to_string),
-    };
+    let required = scenario
+        .arrival
+        .and_then(ArrivalKind::required_var)
+        .filter(|r| LOAD_VARS.contains(r));
+    let variable = variable(ctx, t, required);
     let integer = variable.as_deref().is_some_and(|v| v != "request_rate");
     let (low, high) = bounds(ctx, t, &node.origin, integer);
-    let target = t.get("target").map_or(Some(0.99), |n| {
-        let hint = "the share of requests that must meet every [slo] bound, e.g. \"99%\"";
-        let range = Range::above(0.0).up_to(1.0);
-        fraction_in(ctx, "search.target", n, range, hint)
-    });
-    let tolerance = t.get("tolerance").map_or(Some(0.05), |n| {
-        let hint = "stop when the bracket is narrower than this share of the load, e.g. 0.05";
-        fraction_in(
-            ctx,
-            "search.tolerance",
-            n,
-            Range::above(0.0).below(1.0),
-            hint,
-        )
-    });
-    let repetitions = t.get("repetitions").map_or(Some(5), |n| {
-        let hint = Some("repetitions of every probe; at least 2 for a confidence interval");
-        ctx.int("search.repetitions", n, 2, 1000, hint)
-    });
+    let (target, tolerance, repetitions) = settings(ctx, t);
     // Declared even when another key is wrong, so the arrival does not also report it missing.
-    let name = variable
-        .as_deref()
-        .or(required.filter(|r| LOAD_VARS.contains(r)));
+    let name = variable.as_deref().or(required);
     if name.is_none() && t.get("variable").is_none() && scenario.arrival.is_some() {
         let hint = "search request_rate (poisson, gamma, constant), concurrency (closed) or batch_size (batch)";
         let message =
@@ -98,12 +65,8 @@ pub(crate) fn search(
     });
     if !scenario.has_slo {
         let hint = "add [slo] with per-request bounds, e.g. `ttft = \"500ms\"`: the search finds the highest load that meets them";
-        ctx.error(
-            &node.origin,
-            "search",
-            "needs [slo]: SLO attainment is what the search measures",
-            Some(hint.into()),
-        );
+        let message = "needs [slo]: SLO attainment is what the search measures";
+        ctx.error(&node.origin, "search", message, Some(hint.into()));
         return None;
     }
     declared??;
@@ -118,13 +81,44 @@ pub(crate) fn search(
     }))
 }
 
+/// `variable`: one of the load variables, and the one the arrival reads (`required`); by
+/// default that one.
+fn variable(ctx: &mut Ctx, t: &Table, required: Option<&str>) -> Option<String> {
+    let Some(n) = t.get("variable") else {
+        return required.map(str::to_string);
+    };
+    let hint = "the load the arrival process reads: `request_rate` (poisson, gamma, constant), `concurrency` (closed) or `batch_size` (batch)";
+    match (ctx.choice("search.variable", n, LOAD_VARS), required) {
+        (Some(v), Some(r)) if v != r => {
+            let message = format!("the arrival process reads `{r}`, not `{v}`");
+            ctx.error(&n.origin, "search.variable", message, Some(hint.into()));
+            None
+        }
+        (v, _) => v.map(str::to_string),
+    }
+}
+
+/// `target` (default 99 %), `tolerance` (default 5 %) and `repetitions` (default 5).
+fn settings(ctx: &mut Ctx, t: &Table) -> (Option<f64>, Option<f64>, Option<i64>) {
+    let target = t.get("target").map_or(Some(0.99), |n| {
+        let hint = "the share of requests that must meet every [slo] bound, e.g. \"99%\"";
+        let range = Range::above(0.0).up_to(1.0);
+        fraction_in(ctx, "search.target", n, range, hint)
+    });
+    let tolerance = t.get("tolerance").map_or(Some(0.05), |n| {
+        let hint = "stop when the bracket is narrower than this share of the load, e.g. 0.05";
+        let range = Range::above(0.0).below(1.0);
+        fraction_in(ctx, "search.tolerance", n, range, hint)
+    });
+    let repetitions = t.get("repetitions").map_or(Some(5), |n| {
+        let hint = Some("repetitions of every probe; at least 2 for a confidence interval");
+        ctx.int("search.repetitions", n, 2, 1000, hint)
+    });
+    (target, tolerance, repetitions)
+}
+
 /// `low` and `high`: positive, `high > low`, whole numbers for counts.
-fn bounds(
-    ctx: &mut Ctx,
-    t: &super::doc::Table,
-    origin: &Origin,
-    integer: bool,
-) -> (Option<f64>, Option<f64>) {
+fn bounds(ctx: &mut Ctx, t: &Table, origin: &Origin, integer: bool) -> (Option<f64>, Option<f64>) {
     let read = |name: &str, ctx: &mut Ctx| -> Option<f64> {
         let key = format!("search.{name}");
         let hint = "the load of the first probes; the search widens the range when needed";

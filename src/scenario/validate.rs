@@ -57,6 +57,13 @@ pub(crate) fn validate(
         let typo = t.get("workload").is_some_and(workload::has_unknown_keys);
         cross_check(ctx, &locs, target, (workload, typo), &var_spec, &names);
     }
+    if let (Some(Some(_)), Some(e)) = (&search, &experiment)
+        && e.adaptive.is_some()
+    {
+        ctx.warnings.push(
+            "experiment.repetitions: adaptive repetitions do not apply to [search]; every probe runs search.repetitions times".into(),
+        );
+    }
     if !ctx.errors.is_empty() {
         return None;
     }
