@@ -10,6 +10,9 @@ use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use super::repetitions::Adaptive;
+pub use super::search::SearchSpec;
+
 /// A variable's value in a cell. TOML integers, floats, strings and booleans.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(untagged)]
@@ -103,31 +106,6 @@ pub struct Experiment {
     pub order: RunOrder,
 }
 
-/// Adaptive repetitions: after `min` rounds, whole rounds are added until every primary
-/// metric's relative 95 % CI half-width is within its target in every cell, or `max` rounds
-/// have run. Never decided on a p-value.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Adaptive {
-    /// Most rounds (≥ the minimum, `Experiment::repetitions`).
-    pub max: NonZeroU32,
-    /// `target_ci` as a fraction (0.02 = 2 %) for every primary metric; `None` uses the
-    /// defaults of statistics.md §2.8: 2 % for throughput and means, 5 % for tails.
-    pub target_ci: Option<f64>,
-}
-
-impl Adaptive {
-    /// The largest acceptable relative CI half-width of `metric`.
-    pub fn target_for(&self, metric: &str) -> f64 {
-        self.target_ci.unwrap_or_else(|| {
-            if crate::metrics::names::info(metric).is_some_and(|i| i.tail) {
-                0.05
-            } else {
-                0.02
-            }
-        })
-    }
-}
-
 /// Order of (cell, repetition) pairs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -219,28 +197,6 @@ pub struct Analysis {
     /// CV above which a cell is warned about, as a fraction (default 0.05 for means and
     /// throughput; tails use twice this).
     pub cv_warn: f64,
-}
-
-/// `[search]`: capacity at the SLO. Probes of `variable` between `low` and `high` (widened
-/// when the answer lies outside), each run `repetitions` times, find the highest load whose
-/// mean SLO attainment (share of requests within every `[slo]` bound) is ≥ `target`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SearchSpec {
-    /// The load variable the arrival process reads (`request_rate`, `concurrency`,
-    /// `batch_size`); never swept.
-    pub variable: String,
-    /// First probe (> 0).
-    pub low: f64,
-    /// Second probe (> `low`).
-    pub high: f64,
-    /// Required mean SLO attainment, a fraction in (0, 1].
-    pub target: f64,
-    /// Stop bisecting when the bracket is narrower than this fraction of its lower end.
-    pub tolerance: f64,
-    /// Repetitions of every probe (≥ 2, for a confidence interval).
-    pub repetitions: NonZeroU32,
-    /// The variable is a count: probes are whole numbers.
-    pub integer: bool,
 }
 
 /// `[report]`.

@@ -5,8 +5,32 @@ use std::num::NonZeroU32;
 
 use super::analysis::fraction_in;
 use super::doc::{Kind, Node};
-use super::model::Adaptive;
 use super::read::{Ctx, Range};
+
+/// Adaptive repetitions: after `min` rounds, whole rounds are added until every primary
+/// metric's relative 95 % CI half-width is within its target in every cell, or `max` rounds
+/// have run. Never decided on a p-value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Adaptive {
+    /// Most rounds (≥ the minimum, `Experiment::repetitions`).
+    pub max: NonZeroU32,
+    /// `target_ci` as a fraction (0.02 = 2 %) for every primary metric; `None` uses the
+    /// defaults of statistics.md §2.8: 2 % for throughput and means, 5 % for tails.
+    pub target_ci: Option<f64>,
+}
+
+impl Adaptive {
+    /// The largest acceptable relative CI half-width of `metric`.
+    pub fn target_for(&self, metric: &str) -> f64 {
+        self.target_ci.unwrap_or_else(|| {
+            if crate::metrics::names::info(metric).is_some_and(|i| i.tail) {
+                0.05
+            } else {
+                0.02
+            }
+        })
+    }
+}
 
 const KEY: &str = "experiment.repetitions";
 const MOST: i64 = 100_000;

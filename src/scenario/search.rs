@@ -7,9 +7,31 @@ use std::num::NonZeroU32;
 
 use super::analysis::fraction_in;
 use super::doc::{Node, Origin, Table};
-use super::model::{SearchSpec, Value, VarSpec};
+use super::model::{Value, VarSpec};
 use super::read::{Ctx, Range};
 use super::workload::ArrivalKind;
+
+/// `[search]`: capacity at the SLO. Probes of `variable` between `low` and `high` (widened
+/// when the answer lies outside), each run `repetitions` times, find the highest load whose
+/// mean SLO attainment (share of requests within every `[slo]` bound) is ≥ `target`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchSpec {
+    /// The load variable the arrival process reads (`request_rate`, `concurrency`,
+    /// `batch_size`); never swept.
+    pub variable: String,
+    /// First probe (> 0).
+    pub low: f64,
+    /// Second probe (> `low`).
+    pub high: f64,
+    /// Required mean SLO attainment, a fraction in (0, 1].
+    pub target: f64,
+    /// Stop bisecting when the bracket is narrower than this fraction of its lower end.
+    pub tolerance: f64,
+    /// Repetitions of every probe (≥ 2, for a confidence interval).
+    pub repetitions: NonZeroU32,
+    /// The variable is a count: probes are whole numbers.
+    pub integer: bool,
+}
 
 const KEYS: &[&str] = &[
     "variable",
