@@ -55,6 +55,18 @@ pub enum Command {
     /// Serve an OpenAI-compatible streaming endpoint: the simulated engine in real time, or a
     /// server with fixed timing (to measure a proxy, or exp itself).
     Serve(ServeArgs),
+    /// Capacity at the SLO: the highest load at which SLO attainment stays at or above the
+    /// scenario's `[search]` target, by bracketing and bisection, each probe repeated
+    /// (`exp run` does the same for a scenario with `[search]`; resume with `exp run --resume`).
+    Search(SearchArgs),
+    /// Self-tests: `exp selftest stats` proves the statistics are calibrated (A/A false
+    /// positives near α, detection near the analytical power). Exit 1 when a figure is out of
+    /// range.
+    Selftest {
+        /// Which self-test.
+        #[command(subcommand)]
+        which: Selftest,
+    },
     /// Fit the simulator's efficiency factors and step overhead to a run's low-load TTFT and
     /// TPOT, and write a profile for `[target] sim_preset`.
     Calibrate {
@@ -110,6 +122,21 @@ pub struct RunArgs {
     /// With --baseline: exit 1 when the comparison finds this (and 2 when it is invalid).
     #[arg(long, value_enum, requires = "baseline")]
     pub fail_on: Option<FailOn>,
+}
+
+/// `exp search`.
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// The scenario file (with a `[search]` table and `[slo]`).
+    pub scenario: PathBuf,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Where run directories go.
+    #[arg(long, default_value = "reports")]
+    pub out: PathBuf,
+    /// Do not draw the progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
 }
 
 /// `exp compare`.
@@ -221,6 +248,22 @@ pub struct ServeArgs {
     /// Port to listen on.
     #[arg(long, default_value_t = 8000)]
     pub port: u16,
+}
+
+/// `exp selftest`.
+#[derive(Debug, Subcommand)]
+pub enum Selftest {
+    /// ≥ 1000 simulated A/A comparisons (n = 10 per side, lognormal noise CV 3 %): Welch's
+    /// false-positive rate must be 3.5–6.5 % at α = 0.05, and the detection rate of a true
+    /// 5 % shift within 5 points of the analytical power.
+    Stats {
+        /// Comparisons of each kind.
+        #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1000..))]
+        trials: u32,
+        /// Seed of the simulated noise.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 /// Output of `exp report`.

@@ -8,6 +8,7 @@
 //! (per request, per repetition) → `analysis` (across repetitions, with `stats`) → `report`.
 //! `app` wires the stages for each subcommand; `cli` is the only module that knows clap.
 
+pub mod adaptive;
 pub mod analysis;
 pub mod app;
 pub mod backend;
@@ -23,7 +24,9 @@ pub mod record;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod search;
 pub mod seed;
+pub mod selftest;
 pub mod serve;
 pub mod server;
 pub mod sim;

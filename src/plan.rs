@@ -79,6 +79,30 @@ impl Plan {
         })
     }
 
+    /// Plans `rounds` rounds (adaptive runs add rounds; a resumed run restores them). Round
+    /// `r`'s order depends only on the seed and `r`, so earlier rounds keep their order.
+    pub fn set_rounds(&mut self, rounds: u32) {
+        let exp = &self.scenario.experiment;
+        if self.servers.is_empty() {
+            self.schedule = matrix::schedule(&self.cells, rounds, exp.seed, exp.order);
+        } else {
+            // Launched servers: the schedule and its launches are planned together.
+            let restart = self.servers[0].restart;
+            (self.schedule, self.launches) = matrix::schedule_with_servers(
+                &self.server_of,
+                rounds,
+                exp.seed,
+                exp.order,
+                restart,
+            );
+        }
+    }
+
+    /// Planned rounds.
+    pub fn rounds(&self) -> u32 {
+        self.schedule.iter().map(|s| s.round + 1).max().unwrap_or(0)
+    }
+
     /// True when every cell runs on the simulated engine.
     pub fn simulated(&self) -> bool {
         self.configs
@@ -119,6 +143,34 @@ impl Plan {
         }
     }
 
+    /// The lines of `exp plan` for a search or adaptive repetitions.
+    fn render_rules(&self, out: &mut String) {
+        let exp = &self.scenario.experiment;
+        let reps = exp.repetitions.get();
+        if let Some(s) = &self.scenario.search {
+            let _ = writeln!(
+                out,
+                "search    {} from {} to {} (widened up to ×{} either way when the answer lies outside), {} repetitions per probe, until the bracket is within {}; probes are chosen as results arrive (the cells below are the searched cells, at the placeholder load)",
+                s.variable,
+                s.low,
+                s.high,
+                2u32.pow(crate::search::MAX_WIDEN as u32),
+                s.repetitions,
+                crate::units::percent(s.tolerance)
+            );
+        }
+        if let Some(a) = &exp.adaptive {
+            let target = a
+                .target_ci
+                .map_or("2 %, tails 5 %".into(), crate::units::percent);
+            let _ = writeln!(
+                out,
+                "adaptive  {reps} to {} rounds: rounds are added until every primary metric's 95 % CI half-width is within ±{target} of its mean (counts below are for {reps})",
+                a.max
+            );
+        }
+    }
+
     /// The text `exp plan` prints: cells, requests, order, estimated time.
     pub fn render(&self) -> String {
         let exp = &self.scenario.experiment;
@@ -138,6 +190,7 @@ impl Plan {
             exp.order,
             exp.seed
         );
+        self.render_rules(&mut out);
         let target = if self.simulated() {
             "simulated engine (virtual time)".to_string()
         } else {

@@ -130,6 +130,7 @@ fn write_run(out: &Path, run_id: &str, git: &str, text: &str, shape: &Shape) -> 
         status: "complete".into(),
         warnings: vec![],
         launches: vec![],
+        adaptive: None,
     };
     let dir = RunDir::create(out, &manifest, text).unwrap();
     for (index, cell) in plan.cells.iter().enumerate() {

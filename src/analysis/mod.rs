@@ -4,6 +4,7 @@
 
 mod checks;
 mod compare;
+mod diagnostics;
 mod warnings;
 
 pub use checks::CheckOutcome;

@@ -198,3 +198,72 @@ fn failures_and_missing_repetitions_are_warned_about() {
         "{text}"
     );
 }
+
+#[test]
+fn a_slow_first_repetition_and_an_outlier_are_warned_about_and_kept() {
+    let s = scenario("[analysis]\nprimary = [\"ttft.mean\"]");
+    let mut c = cell(5, "a", 0.100);
+    let set = |c: &mut CellResults, round: usize, v: f64| {
+        c.reps[round].summary.values.insert("ttft.mean".into(), v);
+    };
+    set(&mut c, 0, 0.130);
+    set(&mut c, 6, 0.140);
+    let a = analyze(&s, &[c]);
+    let text = a.warnings.join("\n");
+    assert!(
+        text.contains("cell flavour=a · request_rate=5: the first repetition is slower than the rest (ttft.mean M = "),
+        "{text}"
+    );
+    assert!(text.contains("): increase warm-up"), "{text}");
+    // The first repetition is not reported a second time as an outlier.
+    assert!(
+        text.contains(
+            "outlier repetitions, kept in every statistic: ttft.mean round 6 (140 ms, severe high)"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("round 0"), "{text}");
+    // Never dropped: all ten repetitions are in the description.
+    let d = &a.cells[0].metrics["ttft.mean"];
+    assert_eq!(d.n, 10);
+    assert!(d.max >= 0.140);
+}
+
+#[test]
+fn underpowered_comparisons_say_how_many_repetitions_would_resolve_tau() {
+    let s = scenario("[analysis]\nprimary = [\"ttft.mean\"]\nload = [\"request_rate\"]");
+    // Jitter five times larger: run-to-run CV 3.65 %, so the MDE exceeds τ = 3 %.
+    let noisy = |flavour: &str| {
+        let mut c = cell(5, flavour, 0.100);
+        for r in &mut c.reps {
+            let v = r.summary.values["ttft.mean"];
+            r.summary
+                .values
+                .insert("ttft.mean".into(), 0.100 + 5.0 * (v - 0.100));
+        }
+        c
+    };
+    let a = analyze(&s, &[noisy("a"), noisy("b")]);
+    let row = &a.comparisons[0];
+    let mde = row.comparison.mde.unwrap();
+    assert!(mde > 0.03, "{mde}");
+    let line = a
+        .warnings
+        .iter()
+        .find(|w| w.contains("underpowered"))
+        .unwrap();
+    // Both groups have CV 3.645 %: 80 % power for τ = 3 % takes 25 repetitions per side.
+    let cv = row.comparison.baseline.cv.unwrap();
+    assert!((cv - 0.036455).abs() < 1e-6, "{cv}");
+    assert_eq!(
+        crate::stats::power::runs_for_effect(0.03, cv, 0.05, 0.8),
+        Some(25)
+    );
+    assert_eq!(
+        line,
+        &format!(
+            "ttft.mean: 1 of 1 comparisons are underpowered (MDE up to {} > τ 3.00 %): needs ≈ 25 repetitions per side to resolve τ",
+            crate::units::percent(mde)
+        )
+    );
+}

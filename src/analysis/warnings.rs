@@ -1,7 +1,9 @@
 //! Warnings (statistics.md §2.7, metrics.md): what could make a reader misread the numbers —
-//! few repetitions, noisy cells, drift, failures, a client that fell behind its schedule,
-//! outputs that missed their length, too few samples for a tail percentile.
+//! few repetitions, noisy cells, drift, outlier and slow first repetitions, failures, a
+//! client that fell behind its schedule, outputs that missed their length, too few samples
+//! for a tail percentile, comparisons too weak to resolve τ.
 
+use super::diagnostics;
 use super::{CellAnalysis, CellResults, ComparisonRow, rep_values};
 use crate::metrics::names;
 use crate::scenario::model::Scenario;
@@ -24,7 +26,13 @@ pub(super) fn collect(
         );
     }
     let mut per_cell: Vec<(String, String)> = Vec::new();
-    let planned = scenario.experiment.repetitions.get() as usize;
+    // Adaptive runs add rounds: the most any cell got is what was planned last.
+    let most = cells.iter().map(|c| c.reps.len()).max().unwrap_or(0);
+    let first = scenario
+        .search
+        .as_ref()
+        .map_or(scenario.experiment.repetitions, |s| s.repetitions);
+    let planned = (first.get() as usize).max(most);
     for (cell, desc) in cells.iter().zip(described) {
         let label = &desc.label;
         if cell.reps.len() < planned {
@@ -37,8 +45,10 @@ pub(super) fn collect(
         client(cell, label, &mut out);
         outputs(cell, label, &mut out);
         noise(scenario, cell, desc, &mut per_cell);
+        diagnostics::repetitions(scenario, cell, desc, &mut per_cell);
     }
     out.extend(group_by_message(per_cell, described.len()));
+    out.extend(diagnostics::underpowered(scenario, comparisons));
     for c in comparisons.iter().filter(|c| c.comparison.tests_disagree) {
         out.push(format!(
             "{} {} at {}: Welch and Brunner–Munzel disagree (difference driven by shape or outliers)",
@@ -214,13 +224,10 @@ fn noise(
 
 /// Values of a metric in execution order.
 fn in_run_order(cell: &CellResults, metric: &str) -> Vec<f64> {
-    let mut ordered: Vec<(usize, f64)> = cell
-        .reps
-        .iter()
-        .filter_map(|r| Some((r.order, *r.summary.values.get(metric)?)))
-        .collect();
-    ordered.sort_by_key(|(o, _)| *o);
-    ordered.into_iter().map(|(_, v)| v).collect()
+    diagnostics::in_run_order(cell, metric)
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect()
 }
 
 /// A drift warning when Mann–Kendall finds a trend of at least τ/2 over the run, unless the

@@ -52,6 +52,13 @@ pub fn new_manifest(plan: &Plan, path: &Path, target: &TargetArgs) -> Manifest {
         status: "running".into(),
         warnings: plan.scenario.warnings.clone(),
         launches: vec![],
+        adaptive: exp.adaptive.map(|a| store::AdaptiveRecord {
+            min: exp.repetitions.get(),
+            max: a.max.get(),
+            target_ci: a.target_ci,
+            looks: Vec::new(),
+            stop: None,
+        }),
     }
 }
 
@@ -171,6 +178,12 @@ struct SummaryFile<'a> {
     schema_version: u32,
     run_id: &'a str,
     repetitions: Vec<RepetitionEntry<'a>>,
+    /// Adaptive repetitions: every look and why the run stopped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    adaptive: Option<&'a store::AdaptiveRecord>,
+    /// Capacity at the SLO, per searched cell (`[search]` runs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    search: Option<Vec<crate::search::Outcome>>,
     #[serde(flatten)]
     analysis: &'a Analysis,
 }
@@ -252,6 +265,12 @@ pub fn finish_run(
                 })
             })
             .collect(),
+        adaptive: manifest.adaptive.as_ref(),
+        search: plan
+            .scenario
+            .search
+            .as_ref()
+            .map(|spec| crate::search::summarize(spec, &cells)),
         analysis: &analysis,
     };
     let model = report::build(
@@ -272,6 +291,17 @@ pub fn finish_run(
     dir.write_file("summary.json", &serde_json::to_vec_pretty(&summary)?)?;
     let path = dir.write_file("report.md", text.as_bytes())?;
     print_summary(&analysis);
+    for o in summary.search.iter().flatten() {
+        let load =
+            |x: Option<f64>| x.map_or("—".into(), |x| crate::search::load_text(&o.variable, x));
+        println!(
+            "capacity at the SLO ({}): {} ({}; first failing load {})",
+            o.cell,
+            load(o.capacity),
+            o.status.as_str(),
+            load(o.first_failing)
+        );
+    }
     println!("report: {}", path.display());
     Ok(analysis.checks_failed())
 }

@@ -6,6 +6,8 @@ mod compare;
 mod estimate;
 mod finish;
 mod prompt_lengths;
+mod rounds;
+mod search;
 mod serve;
 
 use std::path::{Path, PathBuf};
@@ -14,7 +16,8 @@ use anyhow::{Context, bail};
 
 use crate::cli::{Cli, Command, EstimateArgs, ReportFormat, RunArgs, ServeArgs, TargetArgs};
 use crate::plan::Plan;
-use crate::run::{self, RunEnd};
+use crate::run;
+use crate::run::RunEnd;
 use crate::scenario::{self, Scenario};
 use crate::store::{self, Manifest, RunDir};
 
@@ -67,6 +70,26 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Estimate(args) => estimate(&args),
         Command::Serve(args) => runtime()?.block_on(serve(args)),
         Command::Compare(args) => compare::command(&args),
+        Command::Selftest { which } => selftest(&which),
+        Command::Search(args) => {
+            let path = args.scenario.clone();
+            if load_scenario(&path, None, &args.target)?.search.is_none() {
+                bail!(
+                    "{}: no [search] table (add one with `variable`, `low` and `high`, e.g. `[search]\nlow = 1\nhigh = 50`)",
+                    path.display()
+                );
+            }
+            let run = RunArgs {
+                scenario: Some(path),
+                target: args.target,
+                out: args.out,
+                resume: None,
+                no_progress: args.no_progress,
+                baseline: None,
+                fail_on: None,
+            };
+            runtime()?.block_on(run_command(run))
+        }
         Command::Calibrate {
             run_dir,
             out,
@@ -105,10 +128,13 @@ fn validate(paths: &[PathBuf]) -> anyhow::Result<Status> {
                 }) {
                 Ok(s) => {
                     let cells = crate::matrix::expand(&s).map(|c| c.len()).unwrap_or(0);
+                    let reps = match &s.experiment.adaptive {
+                        Some(a) => format!("{} to {} adaptive", s.experiment.repetitions, a.max),
+                        None => s.experiment.repetitions.to_string(),
+                    };
                     println!(
-                        "ok    {} ({cells} cells × {} repetitions)",
-                        path.display(),
-                        s.experiment.repetitions
+                        "ok    {} ({cells} cells × {reps} repetitions)",
+                        path.display()
                     );
                 }
                 Err(errors) => {
@@ -173,25 +199,37 @@ async fn run_command(args: RunArgs) -> anyhow::Result<Status> {
     if let Some(baseline) = &args.baseline {
         compare::check_baseline(baseline)?;
     }
-    let (plan, dir, mut manifest) = match &args.resume {
+    let (mut plan, dir, mut manifest) = match &args.resume {
         Some(run_dir) => resume(run_dir)?,
         None => {
             let path = args
                 .scenario
                 .as_deref()
                 .context("a scenario file is required")?;
-            let plan = load_plan(path, &args.target)?;
+            let mut plan = load_plan(path, &args.target)?;
             run::preflight(&plan).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-            let manifest = finish::new_manifest(&plan, path, &args.target);
+            let mut manifest = finish::new_manifest(&plan, path, &args.target);
+            if let Some(spec) = plan.scenario.search.clone() {
+                if !plan.launches.is_empty() {
+                    bail!(
+                        "{}: [search] with a launched [server] is not supported yet; search against a running server (restart = \"never\") or the simulated engine",
+                        path.display()
+                    );
+                }
+                search::start(&mut plan, &mut manifest, &spec);
+            }
             let dir = RunDir::create(&args.out, &manifest, &plan.scenario.text)
                 .context("cannot create the run directory (see --out)")?;
             (plan, dir, manifest)
         }
     };
     eprintln!("run directory: {}", dir.root().display());
-    let end = run::execute(&plan, &dir, show_progress)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}; {}", stopped_text(dir.root())))?;
+    let end = if plan.scenario.search.is_some() {
+        search::execute(&mut plan, &dir, &mut manifest, show_progress).await
+    } else {
+        rounds::execute(&mut plan, &dir, &mut manifest, show_progress).await
+    }
+    .map_err(|e| anyhow::anyhow!("{e}; {}", stopped_text(dir.root())))?;
     // The run recorded its server launches in the manifest on disk as they happened.
     manifest.launches = dir.read_manifest()?.launches;
     manifest.status = match end {
@@ -233,7 +271,11 @@ fn stopped_text(root: &Path) -> String {
 /// Reopens a run directory and rebuilds its plan from the saved scenario and overrides.
 fn resume(run_dir: &Path) -> anyhow::Result<(Plan, RunDir, Manifest)> {
     let (dir, mut manifest) = RunDir::open(run_dir)?;
-    let plan = saved_plan(&dir, &manifest)?;
+    let mut plan = saved_plan(&dir, &manifest)?;
+    // An adaptive run may have planned more rounds than the scenario's minimum.
+    if plan.scenario.search.is_none() {
+        plan.set_rounds(manifest.repetitions);
+    }
     if plan
         .cells
         .iter()
@@ -269,6 +311,9 @@ fn saved_plan(dir: &RunDir, manifest: &Manifest) -> anyhow::Result<Plan> {
                 dir.root().display()
             )
         })?;
+    if scenario.search.is_some() {
+        return search::probe_plan(scenario, manifest);
+    }
     Plan::build(scenario).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
@@ -301,4 +346,20 @@ fn estimate(args: &EstimateArgs) -> anyhow::Result<Status> {
 async fn serve(args: ServeArgs) -> anyhow::Result<Status> {
     serve::run(args).await?;
     Ok(Status::Ok)
+}
+
+fn selftest(which: &crate::cli::Selftest) -> anyhow::Result<Status> {
+    let crate::cli::Selftest::Stats { trials, seed } = which;
+    let settings = crate::selftest::Settings {
+        trials: *trials as usize,
+        seed: *seed,
+        ..Default::default()
+    };
+    let outcome = crate::selftest::run(&settings)?;
+    print!("{}", crate::selftest::render(&outcome));
+    Ok(if outcome.passed() {
+        Status::Ok
+    } else {
+        Status::ChecksFailed
+    })
 }

@@ -125,54 +125,75 @@ async fn measured_ttft_and_e2e_agree_with_the_servers_truth_log() {
         .unwrap();
     for kind in [ApiKind::Completions, ApiKind::Chat] {
         let client = Client::new(config(srv.base_url(), kind)).unwrap();
-        // Warm-up, as exp runs it: the measured requests then find open connections.
-        let before = srv.truth().len() + 20;
-        staggered(&client, Instant::now(), 20).await;
-        let origin = Instant::now();
-        let records = staggered(&client, origin, 20).await;
-        let truth = srv.truth().split_off(before);
-        for r in &records {
-            assert_eq!(r.outcome, Outcome::Ok, "{kind:?}");
-            assert_eq!(r.chunks.len(), 20);
-            let words = r.index as u32 + 1;
-            assert_eq!((r.input_tokens, r.output_tokens), (Some(words), Some(20)));
-            assert_eq!(r.finish_reason.as_deref(), Some("length"));
-            assert_eq!(r.done_ns, Some(r.chunks[19].at_ns));
-            assert!(r.sent_ns.unwrap() >= r.scheduled_ns);
+        // A shared machine can starve this process for tens of ms: agreement must hold in one
+        // of three spaced tries. A client that is systematically off fails all three.
+        let mut misses = Vec::new();
+        for attempt in 0..3 {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            match agreement_try(&srv, &client, kind).await {
+                None => break,
+                Some(miss) if attempt == 2 => {
+                    misses.push(miss);
+                    panic!("{kind:?}: client and server disagree in every try: {misses:#?}");
+                }
+                Some(miss) => misses.push(miss),
+            }
         }
-        let pairs = pair(&records, &truth);
-        let [
-            first_mean,
-            first_max,
-            last_mean,
-            last_max,
-            ttft_mean,
-            e2e_mean,
-        ] = agreement(origin, &pairs);
-        eprintln!(
-            "{kind:?}: client−server first token mean {first_mean:.0} µs (max {first_max:.0}), \
-             last token mean {last_mean:.0} µs (max {last_max:.0}); \
-             TTFT diff mean {ttft_mean:.0} µs, E2E diff mean {e2e_mean:.0} µs"
-        );
-        // The client sees a write after it happened, never before.
-        assert!(
-            pairs
-                .iter()
-                .all(|(r, t)| at(origin, r.chunks[0].at_ns) >= t.first_token.unwrap())
-        );
-        // The 1 ms agreement claim is pinned by tests/e2e_http.rs, which runs alone; here,
-        // beside hundreds of parallel unit tests, allow for a loaded machine.
-        assert!(
-            first_mean < 2500.0 && last_mean < 2500.0,
-            "{first_mean} {last_mean}"
-        );
-        // TTFT and E2E also hold the request's transit to the handler (≈0.4 ms on a reused
-        // connection in a debug build on a busy 2-core machine), hence the wider bound.
-        assert!(
-            ttft_mean.abs() < 4000.0 && e2e_mean.abs() < 4000.0,
-            "{ttft_mean} {e2e_mean}"
-        );
     }
+}
+
+/// One measurement of agreement with the truth log: `None` when within bounds, else why not.
+/// Structural facts (usage, chunk count, ordering) are asserted every time.
+async fn agreement_try(
+    srv: &crate::serve::FixedServerHandle,
+    client: &Client,
+    kind: ApiKind,
+) -> Option<String> {
+    // Warm-up, as exp runs it: the measured requests then find open connections.
+    let before = srv.truth().len() + 20;
+    staggered(client, Instant::now(), 20).await;
+    let origin = Instant::now();
+    let records = staggered(client, origin, 20).await;
+    let truth = srv.truth().split_off(before);
+    for r in &records {
+        assert_eq!(r.outcome, Outcome::Ok, "{kind:?}");
+        assert_eq!(r.chunks.len(), 20);
+        let words = r.index as u32 + 1;
+        assert_eq!((r.input_tokens, r.output_tokens), (Some(words), Some(20)));
+        assert_eq!(r.finish_reason.as_deref(), Some("length"));
+        assert_eq!(r.done_ns, Some(r.chunks[19].at_ns));
+        assert!(r.sent_ns.unwrap() >= r.scheduled_ns);
+    }
+    let pairs = pair(&records, &truth);
+    // The client sees a write after it happened, never before.
+    assert!(
+        pairs
+            .iter()
+            .all(|(r, t)| at(origin, r.chunks[0].at_ns) >= t.first_token.unwrap())
+    );
+    let [
+        first_mean,
+        first_max,
+        last_mean,
+        last_max,
+        ttft_mean,
+        e2e_mean,
+    ] = agreement(origin, &pairs);
+    let text = format!(
+        "{kind:?}: client−server first token mean {first_mean:.0} µs (max {first_max:.0}), \
+         last token mean {last_mean:.0} µs (max {last_max:.0}); \
+         TTFT diff mean {ttft_mean:.0} µs, E2E diff mean {e2e_mean:.0} µs"
+    );
+    eprintln!("{text}");
+    // Within 1 ms of the server's writes on average; TTFT and E2E also hold the request's
+    // transit to the handler (≈0.4 ms on a reused connection in a debug build), hence 2 ms.
+    let ok = first_mean < 1000.0
+        && last_mean < 1000.0
+        && ttft_mean.abs() < 2000.0
+        && e2e_mean.abs() < 2000.0;
+    (!ok).then_some(text)
 }
 
 #[tokio::test]

@@ -274,6 +274,7 @@ fn manifest(sha: &str, executor: &str, host: &str, git: &str) -> Manifest {
         status: "complete".into(),
         warnings: vec![],
         launches: vec![],
+        adaptive: None,
     }
 }
 

@@ -5,10 +5,12 @@
 mod chart;
 pub mod export;
 mod model;
+mod search;
 mod view;
 
 pub use chart::ChartView;
 pub use model::{ReportModel, build};
+pub use search::{SearchProbeRow, SearchView};
 
 use std::path::Path;
 

@@ -41,6 +41,8 @@ pub struct ReportModel {
     pub tables: Vec<MetricTable>,
     /// Mermaid charts of the primary metrics over the swept variable (sweeps only).
     pub charts: Vec<super::ChartView>,
+    /// Capacity at the SLO, one per searched cell (`[search]` runs only).
+    pub search: Vec<super::search::SearchView>,
     /// Comparisons with verdicts.
     pub comparisons: Vec<ComparisonView>,
     /// How comparisons were made (tests, corrections, thresholds).
@@ -120,20 +122,17 @@ pub fn build(
                 .to_lowercase()
                 .replace("randomizedblocks", "randomized blocks"),
             seed: manifest.seed,
+            adaptive: manifest.adaptive.as_ref().map(adaptive_text),
         },
         simulated,
-        fixed: scenario
-            .vars
-            .fixed
-            .iter()
-            .map(|(k, v)| NameValue::new(k, v.to_string()))
-            .collect(),
+        fixed: fixed_vars(scenario),
         checks: analysis.checks.iter().map(check_view).collect(),
         tables,
         charts,
+        search: super::search::build(scenario, cells),
         comparisons: analysis.comparisons.iter().map(comparison_view).collect(),
         comparison_note: format!(
-            "Adjacent levels of each swept variable with every other variable fixed{}. Sample = one value per repetition. Δ = candidate / baseline − 1 with its Fieller 95 % CI; p = Welch's t-test; Holm over all {} comparisons; g = Hedges' g; verdicts follow statistics.md §2.6 with τ = the noise threshold, α = {}.",
+            "Adjacent levels of each swept variable with every other variable fixed{}. Sample = one value per repetition. Δ = candidate / baseline − 1 with its Fieller 95 % CI; p = Welch's t-test; Holm over all {} comparisons; g = Hedges' g; MDE = the smallest change these repetitions detect with 80 % power at α (a `no change` only rules out changes above it); verdicts follow statistics.md §2.6 with τ = the noise threshold, α = {}.",
             if scenario.analysis.baseline.is_some() {
                 ", and every cell against the declared baseline"
             } else {
@@ -170,6 +169,33 @@ fn executor_text(manifest: &Manifest) -> String {
         text.push_str(&format!(", engine {}", versions.join(" / ")));
     }
     text
+}
+
+/// The fixed variables, without a searched one (its fixed value only stands in for the
+/// loads the search chooses).
+fn fixed_vars(scenario: &Scenario) -> Vec<NameValue> {
+    scenario
+        .vars
+        .fixed
+        .iter()
+        .filter(|(k, _)| scenario.search.as_ref().is_none_or(|s| &s.variable != *k))
+        .map(|(k, v)| NameValue::new(k, v.to_string()))
+        .collect()
+}
+
+/// The adaptive rule and its outcome, for the design block.
+fn adaptive_text(record: &crate::store::AdaptiveRecord) -> String {
+    let target = record.target_ci.map_or("±2 % (tails ±5 %)".into(), |t| {
+        format!("±{}", units::percent(t))
+    });
+    let outcome = match &record.stop {
+        Some(stop) => crate::adaptive::stop_text(stop, record.min),
+        None => "still adding rounds (interrupted)".into(),
+    };
+    format!(
+        "adaptive, {} to {} rounds until every primary metric's 95 % CI is within {target} of its mean: {outcome}",
+        record.min, record.max
+    )
 }
 
 fn verdict_line(analysis: &Analysis) -> Option<String> {
@@ -337,6 +363,7 @@ fn comparison_view(c: &crate::analysis::ComparisonRow) -> ComparisonView {
             .hedges
             .as_ref()
             .map_or("—".into(), |h| format!("{:+.2}", h.g)),
+        mde: cmp.mde.map_or("—".into(), units::percent),
         verdict,
         label,
     }

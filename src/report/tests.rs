@@ -30,6 +30,7 @@ fn model() -> ReportModel {
         status: "complete".into(),
         warnings: vec![],
         launches: vec![],
+        adaptive: None,
     };
     let cells = vec![CellResults {
         id: "default".into(),
@@ -162,6 +163,7 @@ fn manifest_of(m: &ReportModel) -> Manifest {
         status: "complete".into(),
         warnings: vec![],
         launches: vec![],
+        adaptive: None,
     }
 }
 

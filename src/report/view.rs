@@ -46,6 +46,9 @@ pub struct DesignView {
     pub order: String,
     /// Experiment seed.
     pub seed: u64,
+    /// Adaptive repetitions: the rule and why the run stopped adding rounds
+    /// (`adaptive, 10 to 30 rounds until …; precision reached after 14 rounds`).
+    pub adaptive: Option<String>,
 }
 
 /// A name and a text.
@@ -136,6 +139,8 @@ pub struct ComparisonView {
     pub p_holm: String,
     /// Hedges' g.
     pub g: String,
+    /// Minimum detectable effect at the achieved n (α, power 0.8), relative to the baseline.
+    pub mde: String,
     /// Verdict, bold when it is a change, with τ and the MDE when useful.
     pub verdict: String,
     /// The bare verdict label.

@@ -137,7 +137,9 @@ pub async fn execute(plan: &Plan, dir: &RunDir, show_progress: bool) -> Result<R
 
 /// Runs slots in order against the plan's target (and an external server, if declared).
 async fn run_unlaunched(r: &mut Runner<'_>, todo: Vec<Slot>) -> Result<RunEnd, RunError> {
-    let external = r.plan.configs[0].server.clone().filter(|s| !s.launched());
+    let external = (r.plan.configs.first())
+        .and_then(|c| c.server.clone())
+        .filter(|s| !s.launched());
     if let (Some(server), Some(_)) = (&external, todo.first()) {
         let waited = tokio::select! {
             biased;

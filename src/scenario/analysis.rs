@@ -321,7 +321,24 @@ fn scalar(node: &Node) -> Option<Value> {
 /// A fraction written as `0.05` or `"5%"`, in (0, 1).
 fn fraction(ctx: &mut Ctx, key: &str, node: &Node) -> Option<f64> {
     let range = Range::above(0.0).below(1.0);
-    let hint = Some("a relative change, e.g. 0.05 or \"5%\"");
+    fraction_in(
+        ctx,
+        key,
+        node,
+        range,
+        "a relative change, e.g. 0.05 or \"5%\"",
+    )
+}
+
+/// A fraction written as a number (`0.05`) or a percentage string (`"5%"`), inside `range`.
+pub(crate) fn fraction_in(
+    ctx: &mut Ctx,
+    key: &str,
+    node: &Node,
+    range: Range,
+    hint: &str,
+) -> Option<f64> {
+    let hint = Some(hint);
     let Kind::Str(s) = &node.kind else {
         return ctx.number(key, node, range, hint);
     };

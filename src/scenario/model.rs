@@ -11,6 +11,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use super::launch::*;
+pub use super::repetitions::Adaptive;
+pub use super::search::SearchSpec;
 
 /// A variable's value in a cell. TOML integers, floats, strings and booleans.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -70,6 +72,9 @@ pub struct Scenario {
     pub analysis: Analysis,
     /// `[report]`.
     pub report: ReportSpec,
+    /// `[search]`: find the highest load meeting the SLOs instead of running the matrix's
+    /// load levels.
+    pub search: Option<SearchSpec>,
     /// Warnings found while validating (e.g. fewer than 10 repetitions); they go in the report.
     pub warnings: Vec<String>,
     /// The `--set` overrides applied, as typed (`key=value`), in order; record them with the
@@ -98,8 +103,12 @@ pub struct Experiment {
     pub description: String,
     /// Root of every random stream.
     pub seed: u64,
-    /// Repetitions per cell (≥ 1; fewer than 10 is warned about).
+    /// Repetitions per cell (≥ 1; fewer than 10 is warned about). With `adaptive`, the
+    /// minimum: the rounds run before the first look.
     pub repetitions: NonZeroU32,
+    /// `repetitions = { min, max, target_ci }`: add rounds until the primary metrics are
+    /// precise enough (statistics.md §2.8); `None` for a fixed number.
+    pub adaptive: Option<Adaptive>,
     /// Order in which (cell, repetition) pairs run.
     pub order: RunOrder,
 }

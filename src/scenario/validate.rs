@@ -4,7 +4,6 @@
 //! rendering) run afterwards in `scenario::load`.
 
 use std::collections::BTreeSet;
-use std::num::NonZeroU32;
 
 use super::doc::{Node, Origin, Table};
 use super::error::{Locs, closest};
@@ -13,7 +12,7 @@ use super::read::Ctx;
 use super::target::TargetSpec;
 use super::wellknown::ENGINE_VARS;
 use super::workload::WorkloadSpec;
-use super::{analysis, probes, server, server_rules, target, vars, workload};
+use super::{analysis, probes, search, server, server_rules, target, vars, workload};
 
 const TOP_KEYS: &[&str] = &[
     "experiment",
@@ -27,6 +26,7 @@ const TOP_KEYS: &[&str] = &[
     "server",
     "probes",
     "cost",
+    "search",
 ];
 
 /// Validates a whole document. `None` when any error was recorded in `ctx`.
@@ -39,7 +39,7 @@ pub(crate) fn validate(
     let locs = ctx.locs(root);
     let t = ctx.table("", root, TOP_KEYS)?;
     let experiment = experiment(ctx, t.get("experiment"), root);
-    let (var_spec, names) = vars::validate(ctx, t.get("vars"));
+    let (mut var_spec, mut names) = vars::validate(ctx, t.get("vars"));
     let server = t.get("server").map(|n| server::validate(ctx, n, &names));
     // `port` is a template variable wherever a server is involved.
     let mut names_port = names.clone();
@@ -53,6 +53,17 @@ pub(crate) fn validate(
     let gpu_hour = t.get("cost").map(|n| probes::cost(ctx, n));
     let workload = workload::validate(ctx, t.get("workload"));
     let slo = analysis::slo(ctx, t.get("slo"));
+    let search_context = search::Context {
+        arrival: workload.as_ref().map(|w| w.arrival),
+        has_slo: !slo.is_empty(),
+    };
+    let search = search::search(
+        ctx,
+        t.get("search"),
+        search_context,
+        &mut var_spec,
+        &mut names,
+    );
     let checks = analysis::checks(ctx, t.get("checks"));
     let analysis = analysis::analysis(ctx, t.get("analysis"), &names);
     let report = analysis::report(ctx, t.get("report"));
@@ -74,6 +85,13 @@ pub(crate) fn validate(
         probes: probes.is_some(),
     };
     server_rules::check_sections(ctx, &locs, sections, &names);
+    if let (Some(Some(_)), Some(e)) = (&search, &experiment)
+        && e.adaptive.is_some()
+    {
+        ctx.warnings.push(
+            "experiment.repetitions: adaptive repetitions do not apply to [search]; every probe runs search.repetitions times".into(),
+        );
+    }
     if !ctx.errors.is_empty() {
         return None;
     }
@@ -86,6 +104,7 @@ pub(crate) fn validate(
         checks,
         analysis: analysis?,
         report: report?,
+        search: search?,
         warnings: std::mem::take(&mut ctx.warnings),
         overrides,
         target: target?,
@@ -118,10 +137,7 @@ fn experiment(ctx: &mut Ctx, node: Option<&Node>, root: &Node) -> Option<Experim
     let seed = t.get("seed").map_or(Some(0), |n| {
         ctx.int("experiment.seed", n, 0, i64::MAX, None)
     });
-    let hint = Some("repetitions per cell; 10 or more for trustworthy confidence intervals");
-    let reps = t.get("repetitions").map_or(Some(10), |n| {
-        ctx.int("experiment.repetitions", n, 1, 100_000, hint)
-    });
+    let reps = super::repetitions::repetitions(ctx, t.get("repetitions"));
     let order = t.get("order").map_or(Some("randomized-blocks"), |n| {
         ctx.choice(
             "experiment.order",
@@ -129,16 +145,13 @@ fn experiment(ctx: &mut Ctx, node: Option<&Node>, root: &Node) -> Option<Experim
             &["randomized-blocks", "sequential", "grouped"],
         )
     });
-    if let Some(r @ 1..=9) = reps {
-        ctx.warnings.push(format!(
-            "experiment.repetitions = {r}: fewer than 10 repetitions give wide confidence intervals and weak significance tests"
-        ));
-    }
+    let (repetitions, adaptive) = reps?;
     Some(Experiment {
         name: name?,
         description: description?,
         seed: seed? as u64,
-        repetitions: NonZeroU32::new(reps? as u32)?,
+        repetitions,
+        adaptive,
         order: match order? {
             "sequential" => RunOrder::Sequential,
             "grouped" => RunOrder::Grouped,

@@ -100,27 +100,29 @@ async fn completions_stream_has_one_event_per_token_then_usage_and_done() {
 async fn tokens_are_written_at_absolute_deadlines() {
     let _quiet = crate::fuzz::QUIET.lock().await;
     let srv = server(30, 1).await;
-    let body = serde_json::json!({"prompt":"p","max_tokens":200,"stream":true});
-    let text = post(format!("{}/completions", srv.base_url()), body)
-        .send()
-        .await
-        .unwrap();
-    text.text().await.unwrap();
-    let t = &srv.truth()[0];
-    let first = t.first_token.unwrap() - t.received;
-    let last = t.last_token.unwrap() - t.received;
     // Deadlines are received + 30 ms + k·1 ms. The timer only fires late (up to a tick when
     // idle, more on a busy machine); 199 relative 1 ms sleeps would add that lateness up
-    // (measured here: 199 × `sleep(1ms)` takes about 400 ms, not 199 ms).
-    assert!(
-        first >= Duration::from_millis(30) && first < Duration::from_millis(130),
-        "{first:?}"
-    );
-    // Generous on a loaded machine: lateness of one wake-up, not of 199 accumulated ones.
-    assert!(
-        last >= Duration::from_millis(229) && last < Duration::from_millis(350),
-        "{last:?}"
-    );
+    // (measured here: 199 × `sleep(1ms)` takes about 400 ms, not 199 ms). A starved process
+    // can miss once: the bounds must hold in one of three tries.
+    let mut seen = Vec::new();
+    for attempt in 0..3 {
+        let body = serde_json::json!({"prompt":"p","max_tokens":200,"stream":true});
+        let text = post(format!("{}/completions", srv.base_url()), body)
+            .send()
+            .await
+            .unwrap();
+        text.text().await.unwrap();
+        let t = &srv.truth()[attempt];
+        let first = t.first_token.unwrap() - t.received;
+        let last = t.last_token.unwrap() - t.received;
+        assert!(first >= Duration::from_millis(30), "{first:?}");
+        assert!(last >= Duration::from_millis(229), "{last:?}");
+        if first < Duration::from_millis(60) && last < Duration::from_millis(280) {
+            return;
+        }
+        seen.push((first, last));
+    }
+    panic!("late in every try (first, last): {seen:?}");
 }
 
 #[tokio::test]

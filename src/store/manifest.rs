@@ -77,6 +77,11 @@ pub struct Manifest {
     /// Every server launch of the run, in order (empty without a `[server]`).
     #[serde(default)]
     pub launches: Vec<LaunchRecord>,
+    /// Adaptive repetitions: every look at the precision and why the run stopped adding
+    /// rounds. `None` for a fixed number of repetitions. `repetitions` and `schedule` above
+    /// always hold the rounds planned so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adaptive: Option<AdaptiveRecord>,
 }
 
 /// One launch of a `[server]` (or the wait for an external one), as it happened.
@@ -133,6 +138,72 @@ pub struct LaunchRecord {
     /// Why the launch failed (did not start, died during a repetition), if it did.
     #[serde(default)]
     pub failure: Option<String>,
+}
+
+/// How an adaptive run chose its number of rounds (statistics.md §2.8).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AdaptiveRecord {
+    /// Rounds before the first look.
+    pub min: u32,
+    /// Most rounds.
+    pub max: u32,
+    /// `target_ci` as a fraction, when one target applies to every primary metric; `None`
+    /// for the per-metric defaults (2 %, tails 5 %).
+    #[serde(default)]
+    pub target_ci: Option<f64>,
+    /// Every look, in order.
+    #[serde(default)]
+    pub looks: Vec<Look>,
+    /// Set when the run stopped adding rounds.
+    #[serde(default)]
+    pub stop: Option<Stop>,
+}
+
+/// One look at the precision after a batch of whole rounds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Look {
+    /// Rounds complete in every cell at this look.
+    pub rounds: u32,
+    /// The (cell, metric) whose half-width was furthest above (or closest to) its target.
+    pub worst: Option<HalfWidth>,
+    /// Rounds added after this look (0 at the last look).
+    pub added: u32,
+}
+
+/// Why an adaptive run stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// Every primary metric's relative half-width was within target in every cell.
+    Precision,
+    /// `max` rounds ran before that.
+    Cap,
+}
+
+/// The end of an adaptive run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stop {
+    /// Why.
+    pub reason: StopReason,
+    /// Rounds run.
+    pub rounds: u32,
+    /// The (cell, metric) pairs still above target when the cap stopped the run, worst
+    /// first (empty when precision was reached).
+    #[serde(default)]
+    pub above_target: Vec<HalfWidth>,
+}
+
+/// The achieved relative 95 % CI half-width of one metric in one cell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HalfWidth {
+    /// Cell id.
+    pub cell: String,
+    /// Primary metric.
+    pub metric: String,
+    /// `t·s/(√n·|mean|)`; `None` when undefined (mean 0 with spread).
+    pub half_width: Option<f64>,
+    /// Its target.
+    pub target: f64,
 }
 
 /// `rep-NNN.done.json`: written only after the repetition's records are synced.

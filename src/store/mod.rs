@@ -21,7 +21,10 @@ mod files;
 mod manifest;
 
 pub use files::{RepWriter, write_atomic};
-pub use manifest::{CellEntry, LaunchRecord, Manifest, RepMarker, SCHEMA_VERSION, now_rfc3339};
+pub use manifest::{
+    AdaptiveRecord, CellEntry, HalfWidth, LaunchRecord, Look, Manifest, RepMarker, SCHEMA_VERSION,
+    Stop, StopReason, now_rfc3339,
+};
 
 use std::collections::BTreeSet;
 use std::fs;

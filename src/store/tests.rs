@@ -25,6 +25,7 @@ fn manifest() -> Manifest {
         status: "running".into(),
         warnings: vec![],
         launches: vec![],
+        adaptive: None,
     }
 }
 

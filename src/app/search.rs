@@ -1,0 +1,146 @@
+//! The search run mode (`[search]`, `exp search`): for every cell of the matrix, probes of the
+//! load variable are made on the fly — cells resolved with the load overridden, appended to
+//! the plan and the manifest, run by the ordinary executor — until `search::next_probe` says
+//! the capacity is bracketed. Each probe is in the manifest before it runs, so
+//! `exp run --resume` rebuilds the probes from it and the search continues where it stopped.
+
+use anyhow::Context;
+
+use crate::matrix::{self, Cell, CellId, Slot};
+use crate::plan::Plan;
+use crate::run::{self, RunEnd};
+use crate::scenario::model::{Scenario, SearchSpec, Value};
+use crate::search;
+use crate::store::{CellEntry, Manifest, RunDir};
+
+/// Turns a new run's plan and manifest into an empty search: no cells yet, `repetitions`
+/// per probe.
+pub(super) fn start(plan: &mut Plan, manifest: &mut Manifest, spec: &SearchSpec) {
+    plan.cells.clear();
+    plan.configs.clear();
+    plan.schedule.clear();
+    manifest.cells.clear();
+    manifest.schedule.clear();
+    manifest.repetitions = spec.repetitions.get();
+    manifest.adaptive = None;
+}
+
+/// The plan of a search run: the probes recorded in its manifest, resolved again.
+pub(super) fn probe_plan(scenario: Scenario, manifest: &Manifest) -> anyhow::Result<Plan> {
+    // Searches run against the scenario's target without launched servers: no launches.
+    let mut plan = Plan {
+        scenario,
+        cells: Vec::new(),
+        configs: Vec::new(),
+        schedule: Vec::new(),
+        servers: Vec::new(),
+        server_of: Vec::new(),
+        launches: Vec::new(),
+    };
+    for entry in &manifest.cells {
+        let config = plan
+            .scenario
+            .resolve(&entry.vars)
+            .map_err(|e| anyhow::anyhow!("probe {}: {e}", entry.id))?;
+        plan.cells.push(Cell {
+            index: entry.index,
+            id: CellId::new(&entry.swept),
+            vars: entry.vars.clone(),
+            swept: entry.swept.clone(),
+        });
+        plan.configs.push(config);
+    }
+    plan.schedule = manifest
+        .schedule
+        .iter()
+        .map(|&(round, cell)| Slot { round, cell })
+        .collect();
+    Ok(plan)
+}
+
+/// Runs the search of every matrix cell to the end (or to Ctrl-C).
+pub(super) async fn execute(
+    plan: &mut Plan,
+    dir: &RunDir,
+    manifest: &mut Manifest,
+    show_progress: bool,
+) -> anyhow::Result<RunEnd> {
+    let spec = plan
+        .scenario
+        .search
+        .clone()
+        .context("not a search scenario")?;
+    let bases = matrix::expand(&plan.scenario)?;
+    // Finish probes an interrupted session left half done.
+    if run::execute(plan, dir, show_progress).await? == RunEnd::Interrupted {
+        return Ok(RunEnd::Interrupted);
+    }
+    for base in &bases {
+        let label = crate::analysis::cell_label(&base.swept);
+        loop {
+            let cells = super::load_results(dir, manifest, plan)?;
+            let probes = search::probes_by_cell(&spec, &cells)
+                .into_iter()
+                .find(|(b, _)| *b == base.swept)
+                .map(|(_, p)| p)
+                .unwrap_or_default();
+            let Some(load) = search::next_probe(&spec, &probes) else {
+                break;
+            };
+            eprintln!(
+                "search {label}: probing {}",
+                search::load_text(&spec.variable, load)
+            );
+            add_probe(plan, manifest, base, &spec, load)?;
+            // Keep the launches the run recorded on disk.
+            manifest.launches = dir.read_manifest()?.launches;
+            dir.write_manifest(manifest)?;
+            if run::execute(plan, dir, show_progress).await? == RunEnd::Interrupted {
+                return Ok(RunEnd::Interrupted);
+            }
+        }
+    }
+    Ok(RunEnd::Complete)
+}
+
+/// Appends the probe of `base` at `load` to the plan and the manifest.
+fn add_probe(
+    plan: &mut Plan,
+    manifest: &mut Manifest,
+    base: &Cell,
+    spec: &SearchSpec,
+    load: f64,
+) -> anyhow::Result<()> {
+    let value = if spec.integer {
+        Value::Int(load as i64)
+    } else {
+        Value::Float(load)
+    };
+    let (mut vars, mut swept) = (base.vars.clone(), base.swept.clone());
+    vars.insert(spec.variable.clone(), value.clone());
+    swept.insert(spec.variable.clone(), value);
+    let config = plan
+        .scenario
+        .resolve(&vars)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let index = plan.cells.len();
+    let id = CellId::new(&swept);
+    manifest.cells.push(CellEntry {
+        index,
+        id: id.to_string(),
+        vars: vars.clone(),
+        swept: swept.clone(),
+    });
+    for round in 0..spec.repetitions.get() {
+        plan.schedule.push(Slot { round, cell: index });
+        manifest.schedule.push((round, index));
+    }
+    plan.cells.push(Cell {
+        index,
+        id,
+        vars,
+        swept,
+    });
+    plan.configs.push(config);
+    Ok(())
+}

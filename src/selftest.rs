@@ -1,0 +1,314 @@
+//! `exp selftest stats`: proof that the statistics are calibrated (issue 5, statistics.md
+//! §3.12). Thousands of simulated A/A comparisons of identical configurations — n runs per
+//! side with lognormal run-to-run noise — must make Welch's test (unadjusted, as fed to Holm)
+//! flag about α of them: a tool that flags too often cries wolf, one that never flags is
+//! useless, and both fail. The same experiment with a true shift must detect it about as
+//! often as the analytical power says.
+//!
+//! Pure arithmetic over a seeded SplitMix64 stream: the same settings always give the same
+//! figures, on every platform.
+
+use std::fmt::Write as _;
+
+use crate::seed::{SplitMix64, derive};
+use crate::stats::{self, power};
+use crate::units;
+
+/// Acceptable A/A false-positive rate at α = 0.05 (issue 5).
+pub const FALSE_POSITIVE_RANGE: (f64, f64) = (0.035, 0.065);
+
+/// Largest acceptable gap between the simulated detection rate and the analytical power.
+pub const POWER_TOLERANCE: f64 = 0.05;
+
+/// `z_{0.975}`, for the 95 % Wilson intervals of the rates.
+const Z_975: f64 = 1.959_963_984_540_054;
+
+/// What to simulate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Settings {
+    /// Comparisons of each kind (A/A and shifted); at least 1000.
+    pub trials: usize,
+    /// Runs per side.
+    pub n: usize,
+    /// Run-to-run coefficient of variation of the lognormal noise.
+    pub cv: f64,
+    /// True relative shift of the candidate in the detection experiment.
+    pub shift: f64,
+    /// Significance level.
+    pub alpha: f64,
+    /// Seed of the noise.
+    pub seed: u64,
+}
+
+impl Default for Settings {
+    /// 2000 comparisons, n = 10, CV 3 %, shift 5 %, α = 0.05, seed 1.
+    fn default() -> Self {
+        Settings {
+            trials: 2000,
+            n: 10,
+            cv: 0.03,
+            shift: 0.05,
+            alpha: 0.05,
+            seed: 1,
+        }
+    }
+}
+
+/// A rate of significant results with its 95 % Wilson score interval.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate {
+    /// Comparisons with Welch p < α.
+    pub hits: usize,
+    /// Comparisons made.
+    pub trials: usize,
+    /// `hits / trials`.
+    pub rate: f64,
+    /// Wilson 95 % interval of the rate.
+    pub ci: (f64, f64),
+}
+
+impl Rate {
+    fn new(hits: usize, trials: usize) -> Self {
+        let (k, n) = (hits as f64, trials as f64);
+        let p = k / n;
+        let z2 = Z_975 * Z_975;
+        let centre = (p + z2 / (2.0 * n)) / (1.0 + z2 / n);
+        let half = Z_975 * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / (1.0 + z2 / n);
+        Rate {
+            hits,
+            trials,
+            rate: p,
+            ci: (centre - half, centre + half),
+        }
+    }
+}
+
+/// The result of a self-test.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// What was simulated.
+    pub settings: Settings,
+    /// A/A comparisons flagged significant.
+    pub false_positive: Rate,
+    /// Shifted comparisons flagged significant.
+    pub detection: Rate,
+    /// Exact noncentral-t power for the shift at the settings' n, CV and α.
+    pub analytical_power: f64,
+}
+
+impl Outcome {
+    /// The false-positive rate lies in [`FALSE_POSITIVE_RANGE`].
+    pub fn false_positive_ok(&self) -> bool {
+        let (low, high) = FALSE_POSITIVE_RANGE;
+        (low..=high).contains(&self.false_positive.rate)
+    }
+
+    /// The detection rate is within [`POWER_TOLERANCE`] of the analytical power.
+    pub fn detection_ok(&self) -> bool {
+        (self.detection.rate - self.analytical_power).abs() <= POWER_TOLERANCE
+    }
+
+    /// Both criteria hold.
+    pub fn passed(&self) -> bool {
+        self.false_positive_ok() && self.detection_ok()
+    }
+}
+
+/// Settings the self-test refuses.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SelftestError {
+    /// Fewer than 1000 comparisons cannot pin a 5 % rate to ±1.5 points.
+    #[error("at least 1000 comparisons are needed, got {0}")]
+    TooFewTrials(usize),
+    /// n, CV, shift or α out of range.
+    #[error("invalid settings: {0}")]
+    Invalid(&'static str),
+}
+
+/// Lognormal noise with mean 1 and coefficient of variation `cv`.
+struct Noise {
+    rng: SplitMix64,
+    sigma: f64,
+    mu: f64,
+}
+
+impl Noise {
+    fn new(seed: u64, cv: f64) -> Self {
+        let sigma = (1.0 + cv * cv).ln().sqrt();
+        Noise {
+            rng: SplitMix64::new(seed),
+            sigma,
+            mu: -0.5 * sigma * sigma,
+        }
+    }
+
+    /// A uniform in the open interval (0, 1).
+    fn uniform(&mut self) -> f64 {
+        ((self.rng.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+
+    /// A standard normal (Box–Muller, one of the pair).
+    fn normal(&mut self) -> f64 {
+        let (u, v) = (self.uniform(), self.uniform());
+        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+    }
+
+    /// `n` run values around `mean`.
+    fn runs(&mut self, mean: f64, n: usize) -> Vec<f64> {
+        (0..n)
+            .map(|_| mean * (self.mu + self.sigma * self.normal()).exp())
+            .collect()
+    }
+}
+
+/// Share of `trials` comparisons of n runs around 100 vs n runs around `100·(1 + shift)`
+/// that Welch's test flags at α.
+fn significant(s: &Settings, shift: f64, stream: &str) -> Rate {
+    let mut noise = Noise::new(derive(s.seed, None, 0, stream), s.cv);
+    let hits = (0..s.trials)
+        .filter(|_| {
+            let a = noise.runs(100.0, s.n);
+            let b = noise.runs(100.0 * (1.0 + shift), s.n);
+            stats::welch(&a, &b, s.alpha).is_some_and(|w| w.p_value() < s.alpha)
+        })
+        .count();
+    Rate::new(hits, s.trials)
+}
+
+/// Runs the A/A and the shifted experiment.
+pub fn run(settings: &Settings) -> Result<Outcome, SelftestError> {
+    if settings.trials < 1000 {
+        return Err(SelftestError::TooFewTrials(settings.trials));
+    }
+    if settings.n < 2 {
+        return Err(SelftestError::Invalid("n must be at least 2"));
+    }
+    let analytical_power = power::power(settings.shift, settings.cv, settings.n, settings.alpha)
+        .ok_or(SelftestError::Invalid(
+            "cv, shift and alpha must be in range",
+        ))?;
+    Ok(Outcome {
+        settings: *settings,
+        false_positive: significant(settings, 0.0, "selftest-aa"),
+        detection: significant(settings, settings.shift, "selftest-shift"),
+        analytical_power,
+    })
+}
+
+fn rate_text(r: &Rate) -> String {
+    format!(
+        "{} ({} of {}; 95 % CI [{}, {}])",
+        units::percent(r.rate),
+        r.hits,
+        r.trials,
+        units::percent(r.ci.0),
+        units::percent(r.ci.1)
+    )
+}
+
+/// The text `exp selftest stats` prints.
+pub fn render(o: &Outcome) -> String {
+    let s = &o.settings;
+    let verdict = |ok: bool| if ok { "ok" } else { "FAILED" };
+    let (low, high) = FALSE_POSITIVE_RANGE;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "exp selftest stats: {} A/A and {} shifted comparisons, n = {} repetitions per side, lognormal run-to-run noise CV {}, Welch's t-test (unadjusted) at α = {}, seed {}",
+        s.trials,
+        s.trials,
+        s.n,
+        units::percent(s.cv),
+        s.alpha,
+        s.seed
+    );
+    let _ = writeln!(
+        out,
+        "false positives (A/A):     {}  must be in [{}, {}]  {}",
+        rate_text(&o.false_positive),
+        units::percent(low),
+        units::percent(high),
+        verdict(o.false_positive_ok())
+    );
+    let _ = writeln!(
+        out,
+        "detection ({} shift):  {}  analytical power {} ± {} points  {}",
+        units::signed_percent(s.shift),
+        rate_text(&o.detection),
+        units::percent(o.analytical_power),
+        POWER_TOLERANCE * 100.0,
+        verdict(o.detection_ok())
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_self_test_is_calibrated_and_its_figures_are_pinned() {
+        let o = run(&Settings::default()).unwrap();
+        assert!(o.passed(), "{}", render(&o));
+        // Seed 1: pinned so any change to the noise, Welch's test or the power is noticed.
+        assert_eq!((o.false_positive.hits, o.detection.hits), (88, 1849));
+        // statistics.md §3.12: power at n = 10 for δ = 5 %, CV = 3 % is 0.9408.
+        assert!((o.analytical_power - 0.9408).abs() < 5e-5);
+    }
+
+    #[test]
+    fn other_seeds_are_calibrated_too() {
+        for seed in 2..=6 {
+            let o = run(&Settings {
+                seed,
+                ..Settings::default()
+            })
+            .unwrap();
+            assert!(o.passed(), "{}", render(&o));
+        }
+    }
+
+    #[test]
+    fn the_noise_has_the_requested_mean_and_cv() {
+        let mut noise = Noise::new(3, 0.03);
+        let v = noise.runs(100.0, 200_000);
+        let d = stats::describe(&v).unwrap();
+        assert!((d.mean - 100.0).abs() < 0.02, "{}", d.mean);
+        assert!((d.cv.unwrap() - 0.03).abs() < 2e-4, "{:?}", d.cv);
+    }
+
+    #[test]
+    fn wilson_intervals_match_known_values() {
+        // 100 of 2000: Wilson 95 % [4.128 %, 6.044 %].
+        let r = Rate::new(100, 2000);
+        assert!((r.ci.0 - 0.041281).abs() < 5e-6, "{:?}", r.ci);
+        assert!((r.ci.1 - 0.060444).abs() < 5e-6, "{:?}", r.ci);
+    }
+
+    #[test]
+    fn a_test_that_never_or_always_flags_fails() {
+        let settings = Settings::default();
+        let silent = Outcome {
+            settings,
+            false_positive: Rate::new(0, 2000),
+            detection: Rate::new(0, 2000),
+            analytical_power: 0.9408,
+        };
+        assert!(!silent.false_positive_ok() && !silent.detection_ok());
+        let noisy = Outcome {
+            false_positive: Rate::new(400, 2000),
+            detection: Rate::new(2000, 2000),
+            ..silent
+        };
+        assert!(!noisy.passed());
+    }
+
+    #[test]
+    fn too_few_trials_are_refused() {
+        let s = Settings {
+            trials: 999,
+            ..Settings::default()
+        };
+        assert_eq!(run(&s), Err(SelftestError::TooFewTrials(999)));
+    }
+}

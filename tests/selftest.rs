@@ -1,0 +1,34 @@
+//! `exp selftest stats` (issue 5, "Proof that the statistics are calibrated"): prints both
+//! rates with their intervals and exits 0 when calibrated; refuses fewer than 1000 trials.
+
+mod common;
+
+use common::run;
+
+#[test]
+fn selftest_stats_prints_both_rates_and_passes() {
+    let out = run(["selftest", "stats"]).expect_code(0);
+    assert!(
+        out.stdout.contains(
+            "false positives (A/A):     4.40 % (88 of 2000; 95 % CI [3.59 %, 5.39 %])  must be in [3.50 %, 6.50 %]  ok"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("92.5 % (1849 of 2000; 95 % CI [91.2 %, 93.5 %])  analytical power 94.1 % ± 5 points  ok"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn selftest_stats_needs_a_thousand_trials() {
+    let out = run(["selftest", "stats", "--trials", "999"]).expect_code(2);
+    assert!(
+        out.stderr.contains("999 is not in 1000.."),
+        "{}",
+        out.stderr
+    );
+}
