@@ -24,6 +24,7 @@ pub mod run;
 pub mod scenario;
 pub mod seed;
 pub mod serve;
+pub mod server;
 pub mod sim;
 pub mod stats;
 pub mod store;

@@ -3,8 +3,11 @@
 
 use std::fmt::Write as _;
 
-use crate::matrix::{self, Cell, Slot};
-use crate::scenario::model::{ArrivalConfig, CellConfig, Scenario, TargetKind};
+use crate::matrix::{self, Cell, PlannedLaunch, Slot};
+use crate::scenario::model::{
+    ArrivalConfig, CellConfig, LaunchKey, LogPattern, Readiness, Scenario, ServerConfig,
+    TargetKind, redacted_command, redacted_env,
+};
 use crate::scenario::{ScenarioError, ScenarioErrors};
 
 /// A scenario ready to run.
@@ -18,6 +21,13 @@ pub struct Plan {
     pub configs: Vec<CellConfig>,
     /// (round, cell) pairs in execution order.
     pub schedule: Vec<Slot>,
+    /// Distinct server configurations (rendered with the port as planned: fixed, or
+    /// `<port>`), in order of first appearance; empty without a `[server]` that exp launches.
+    pub servers: Vec<ServerConfig>,
+    /// Server configuration of each cell (same order as `cells`; empty without servers).
+    pub server_of: Vec<usize>,
+    /// The launches, in order, each serving consecutive slots of `schedule`.
+    pub launches: Vec<PlannedLaunch>,
 }
 
 impl Plan {
@@ -40,12 +50,32 @@ impl Plan {
             return Err(ScenarioErrors(errors));
         }
         let exp = &scenario.experiment;
-        let schedule = matrix::schedule(&cells, exp.repetitions.get(), exp.seed, exp.order);
+        let (reps, seed) = (exp.repetitions.get(), exp.seed);
+        let (mut servers, mut server_of) = (Vec::new(), Vec::new());
+        let (schedule, launches) = if scenario.launches_server() {
+            let mut keys: Vec<LaunchKey> = Vec::new();
+            for c in configs.iter().filter_map(|c| c.server.as_ref()) {
+                let key = c.launch_key();
+                let i = keys.iter().position(|k| *k == key).unwrap_or_else(|| {
+                    keys.push(key);
+                    servers.push(c.clone());
+                    keys.len() - 1
+                });
+                server_of.push(i);
+            }
+            let restart = servers[0].restart;
+            matrix::schedule_with_servers(&server_of, reps, seed, exp.order, restart)
+        } else {
+            (matrix::schedule(&cells, reps, seed, exp.order), Vec::new())
+        };
         Ok(Plan {
             scenario,
             cells,
             configs,
             schedule,
+            servers,
+            server_of,
+            launches,
         })
     }
 
@@ -115,6 +145,8 @@ impl Plan {
             format!("{} at {}", t.kind, t.base_url.as_deref().unwrap_or("?"))
         };
         let _ = writeln!(out, "target    {target}");
+        self.render_servers(&mut out);
+        self.render_cost(&mut out);
         let _ = writeln!(out, "\n  #  cell{:<32}  requests/rep  min time/rep", "");
         let (mut total_requests, mut total_secs, mut all_exact, mut all_timed) =
             (0u64, 0.0, true, true);
@@ -158,6 +190,10 @@ impl Plan {
             };
             let _ = writeln!(out, "time      ≥ {:.0} s of sending{more}", total_secs);
         }
+        if !self.launches.is_empty() {
+            self.render_launches(&mut out);
+            return out;
+        }
         let _ = writeln!(out, "\norder (round: cells)");
         for round in 0..reps {
             let ids: Vec<String> = self
@@ -170,4 +206,113 @@ impl Plan {
         }
         out
     }
+}
+
+/// The server part of `exp plan`: configurations with the exact commands, and launches.
+impl Plan {
+    fn render_servers(&self, out: &mut String) {
+        let Some(server) = self.configs.first().and_then(|c| c.server.as_ref()) else {
+            return;
+        };
+        if !server.launched() {
+            let _ = writeln!(
+                out,
+                "server    external (restart = never): waits for {}, launches nothing",
+                ready_text(server)
+            );
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "servers   {} configuration(s), restart {}, order {}: {} launch(es); each waits up to {} for {}",
+            self.servers.len(),
+            server.restart,
+            self.scenario.experiment.order,
+            self.launches.len(),
+            humantime::format_duration(server.ready_timeout),
+            ready_text(server),
+        );
+        for (i, s) in self.servers.iter().enumerate() {
+            let argv = redacted_command(s.command.as_deref().unwrap_or_default());
+            let cells: Vec<String> = (self.server_of.iter().enumerate())
+                .filter(|(_, c)| **c == i)
+                .map(|(cell, _)| cell.to_string())
+                .collect();
+            let _ = writeln!(out, "  s{i}  cells {}", cells.join(" "));
+            let _ = writeln!(out, "      $ {}", shell_words(&argv));
+            for (k, v) in redacted_env(&s.env) {
+                let _ = writeln!(out, "      env {k}={v}");
+            }
+            if let Some(dir) = &s.cwd {
+                let _ = writeln!(out, "      cwd {}", dir.display());
+            }
+        }
+    }
+
+    fn render_cost(&self, out: &mut String) {
+        let gpus: Vec<u32> = self
+            .configs
+            .iter()
+            .filter_map(|c| Some(c.cost?.gpus.get()))
+            .collect();
+        let (Some(cost), Some(lo), Some(hi)) = (
+            self.configs.first().and_then(|c| c.cost),
+            gpus.iter().min(),
+            gpus.iter().max(),
+        ) else {
+            return;
+        };
+        let count = if lo == hi {
+            lo.to_string()
+        } else {
+            format!("{lo}–{hi}")
+        };
+        let _ = writeln!(
+            out,
+            "cost      {} per GPU-hour × {count} GPU(s): cost_per_1k_tokens and cost_per_1k_output_tokens per repetition",
+            cost.gpu_hour
+        );
+    }
+
+    fn render_launches(&self, out: &mut String) {
+        let _ = writeln!(out, "\nlaunches (launch: server, round: cells in order)");
+        for (i, l) in self.launches.iter().enumerate() {
+            let slots = &self.schedule[l.slots.clone()];
+            let mut parts: Vec<String> = Vec::new();
+            for s in slots {
+                match parts.last_mut() {
+                    Some(p) if p.starts_with(&format!("r{}:", s.round)) => {
+                        p.push_str(&format!(" {}", s.cell));
+                    }
+                    _ => parts.push(format!("r{}: {}", s.round, s.cell)),
+                }
+            }
+            let _ = writeln!(out, "  {i:>3}: s{}  {}", l.config, parts.join(" · "));
+        }
+    }
+}
+
+fn ready_text(s: &ServerConfig) -> String {
+    match &s.ready {
+        Readiness::Url(u) => format!("GET {u} → 2xx"),
+        Readiness::Log(LogPattern::Substring(t)) => format!("{t:?} in its log"),
+        Readiness::Log(LogPattern::Regex(r)) => format!("/{r}/ in its log"),
+    }
+}
+
+/// Arguments joined for display, quoted where a shell would need it.
+fn shell_words(argv: &[String]) -> String {
+    argv.iter()
+        .map(|a| {
+            let plain = !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./:=,@<>+%".contains(c));
+            if plain {
+                a.clone()
+            } else {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -128,6 +128,7 @@ fn write_run(out: &Path, run_id: &str, git: &str, text: &str, shape: &Shape) -> 
         ended: Some("2026-11-21T10:05:00Z".into()),
         status: "complete".into(),
         warnings: vec![],
+        launches: vec![],
     };
     let dir = RunDir::create(out, &manifest, text).unwrap();
     for (index, cell) in plan.cells.iter().enumerate() {
@@ -148,6 +149,7 @@ fn write_run(out: &Path, run_id: &str, git: &str, text: &str, shape: &Shape) -> 
                     wall_seconds: 10.0,
                     client_cpu_seconds: None,
                     details: Default::default(),
+                    failure: None,
                 })
                 .unwrap();
         }

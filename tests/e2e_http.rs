@@ -166,7 +166,10 @@ async fn a_variable_the_server_ignores_is_no_change() {
         assert!(
             // `inconclusive` is the honest answer when a loaded test machine makes the CI wider
             // than τ; what must never happen is a significant change.
-            matches!(r.verdict, Verdict::NoChange | Verdict::WithinNoise | Verdict::Inconclusive),
+            matches!(
+                r.verdict,
+                Verdict::NoChange | Verdict::WithinNoise | Verdict::Inconclusive
+            ),
             "{}: {} ({:?})",
             r.metric,
             r.verdict,

@@ -18,6 +18,11 @@ pub(super) fn collect(
     comparisons: &[ComparisonRow],
 ) -> Vec<String> {
     let mut out: Vec<String> = scenario.warnings.clone();
+    if scenario.experiment.order == crate::scenario::model::RunOrder::Grouped {
+        out.push(
+            "order = \"grouped\": all repetitions of a server configuration ran on one launch, one configuration after another, so drift over time (thermal, other tenants, the instance's own state) is confounded with the server's variables; differences between configurations may be drift. Use randomized blocks where launches are affordable".into(),
+        );
+    }
     let mut per_cell: Vec<(String, String)> = Vec::new();
     let planned = scenario.experiment.repetitions.get() as usize;
     for (cell, desc) in cells.iter().zip(described) {

@@ -51,6 +51,7 @@ pub fn new_manifest(plan: &Plan, path: &Path, target: &TargetArgs) -> Manifest {
         ended: None,
         status: "running".into(),
         warnings: plan.scenario.warnings.clone(),
+        launches: vec![],
     }
 }
 
@@ -118,10 +119,10 @@ pub fn load_results(
             if !done.contains(&(entry.id.clone(), round)) {
                 continue;
             }
+            let marker = dir.marker(&entry.id, round)?;
             let records = dir.records(&entry.id, round)?;
             let mut summary = metrics::summarize(&records, &plan.scenario.slo);
             crate::theory::add_utilization(&plan.configs[index], &records, &mut summary);
-            let marker = dir.marker(&entry.id, round)?;
             let order = manifest
                 .schedule
                 .iter()
@@ -173,6 +174,7 @@ pub fn finish_run(
 ) -> anyhow::Result<bool> {
     let cells = load_results(dir, manifest, plan)?;
     let mut analysis = analysis::analyze(&plan.scenario, &cells);
+    analysis.warnings.extend(server_warnings(dir, manifest)?);
     if plan
         .configs
         .iter()
@@ -216,6 +218,36 @@ pub fn finish_run(
     print_summary(&analysis);
     println!("report: {}", path.display());
     Ok(analysis.checks_failed())
+}
+
+/// What the report must say about servers: failed repetitions with their reasons, launches
+/// that failed or had to be killed.
+fn server_warnings(dir: &RunDir, manifest: &Manifest) -> anyhow::Result<Vec<String>> {
+    let mut out = Vec::new();
+    for f in dir.failed()? {
+        out.push(format!(
+            "cell {} repetition {} FAILED and is left out of the statistics (`exp run --resume` retries it): {}",
+            f.cell_id, f.round, f.reason
+        ));
+    }
+    let failed = manifest
+        .launches
+        .iter()
+        .filter(|l| l.failure.is_some())
+        .count();
+    if failed > 0 {
+        out.push(format!(
+            "{failed} of {} server launches failed (see `launches` in manifest.json and the logs under servers/)",
+            manifest.launches.len()
+        ));
+    }
+    for l in manifest.launches.iter().filter(|l| l.killed) {
+        out.push(format!(
+            "server launch {} ignored SIGTERM for the grace period and was killed (SIGKILL)",
+            l.index
+        ));
+    }
+    Ok(out)
 }
 
 /// A compact terminal summary: one line per cell with the headline numbers.

@@ -171,6 +171,8 @@ async fn run_command(args: RunArgs) -> anyhow::Result<Status> {
     };
     eprintln!("run directory: {}", dir.root().display());
     let end = run::execute(&plan, &dir, show_progress).await?;
+    // The run recorded its server launches in the manifest on disk as they happened.
+    manifest.launches = dir.read_manifest()?.launches;
     manifest.status = match end {
         RunEnd::Complete => "complete".into(),
         RunEnd::Interrupted => "interrupted".into(),

@@ -19,6 +19,7 @@ mod failure_tests;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use failure::error_chain;
 pub use openai::{ApiKind, Client, ClientConfig};
 
 /// Why a client could not be built, or a side request (`/models`) failed. Per-request

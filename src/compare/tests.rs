@@ -273,6 +273,7 @@ fn manifest(sha: &str, executor: &str, host: &str, git: &str) -> Manifest {
         ended: None,
         status: "complete".into(),
         warnings: vec![],
+        launches: vec![],
     }
 }
 

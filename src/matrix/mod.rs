@@ -8,6 +8,7 @@
 //! the rest renumbered from 0.
 
 mod cell;
+mod launches;
 mod schedule;
 
 #[cfg(test)]
@@ -19,6 +20,7 @@ use crate::scenario::template_eval;
 use crate::scenario::{Scenario, ScenarioError, Value, Vars};
 
 pub use cell::{Cell, CellId};
+pub use launches::{PlannedLaunch, schedule_with_servers};
 pub use schedule::{Slot, schedule};
 
 /// Most cells a matrix may have (before exclusions).

@@ -29,6 +29,7 @@ fn model() -> ReportModel {
         ended: None,
         status: "complete".into(),
         warnings: vec![],
+        launches: vec![],
     };
     let cells = vec![CellResults {
         id: "default".into(),
@@ -160,6 +161,7 @@ fn manifest_of(m: &ReportModel) -> Manifest {
         ended: None,
         status: "complete".into(),
         warnings: vec![],
+        launches: vec![],
     }
 }
 

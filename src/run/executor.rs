@@ -151,14 +151,37 @@ impl CellExecutor {
         matches!(self, CellExecutor::Sim { .. })
     }
 
+    /// The HTTP client, for requests outside a repetition (a server's warm-up).
+    pub fn client(&self) -> Option<&Arc<Client>> {
+        match self {
+            CellExecutor::Http(c) => Some(c),
+            CellExecutor::Sim { .. } => None,
+        }
+    }
+
     /// Runs one repetition, appending its records to `writer` as they complete.
     pub async fn run(
+        &self,
+        work: &RepetitionWork,
+        writer: RepWriter,
+        seed: u64,
+        finished: Arc<AtomicU64>,
+    ) -> Result<RepOutcome, StoreError> {
+        let never = std::future::pending::<()>();
+        Ok(self.run_until(work, writer, seed, finished, never).await?.0)
+    }
+
+    /// [`CellExecutor::run`], cut short when `stop` resolves first (its server died): requests
+    /// in flight are abandoned, finished ones are kept. The flag says whether it was cut.
+    /// The simulated engine is never cut.
+    pub async fn run_until(
         &self,
         work: &RepetitionWork,
         mut writer: RepWriter,
         seed: u64,
         finished: Arc<AtomicU64>,
-    ) -> Result<RepOutcome, StoreError> {
+        stop: impl std::future::Future<Output = ()> + Send,
+    ) -> Result<(RepOutcome, bool), StoreError> {
         match self {
             CellExecutor::Sim { deployment, params } => {
                 let (work, deployment, params) = (work.clone(), deployment.clone(), *params);
@@ -186,11 +209,12 @@ impl CellExecutor {
                 details.insert("sim_peak_running".into(), stats.peak_running.into());
                 details.insert("sim_peak_kv_usage".into(), stats.peak_kv_usage.into());
                 details.insert("sim_window_ns".into(), stats.window_ns.into());
-                Ok(RepOutcome {
+                let outcome = RepOutcome {
                     writer,
                     origin_wall,
                     details,
-                })
+                };
+                Ok((outcome, false))
             }
             CellExecutor::Http(client) => {
                 let (tx, mut rx) = mpsc::unbounded_channel::<RequestRecord>();
@@ -201,13 +225,19 @@ impl CellExecutor {
                     }
                     Ok::<_, StoreError>(writer)
                 });
-                let report = driver::drive(client.clone(), work, tx).await;
+                let started = SystemTime::now();
+                // Cutting the driver short drops its sender, which ends the writer task.
+                let (origin_wall, stopped) = tokio::select! {
+                    report = driver::drive(client.clone(), work, tx) => (report.origin_wall, false),
+                    () = stop => (started, true),
+                };
                 let writer = writer_task.await.expect("the writer task does not panic")?;
-                Ok(RepOutcome {
+                let outcome = RepOutcome {
                     writer,
-                    origin_wall: report.origin_wall,
+                    origin_wall,
                     details: Default::default(),
-                })
+                };
+                Ok((outcome, stopped))
             }
         }
     }

@@ -5,19 +5,23 @@
 
 pub mod driver;
 mod executor;
+mod interrupt;
 mod progress;
+mod served;
+mod slot;
 
 pub use executor::{CellExecutor, ExecutorError};
 
-use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
-use std::time::Instant;
 
+use crate::matrix::Slot;
 use crate::plan::Plan;
 use crate::seed;
-use crate::store::{RepMarker, RunDir, SCHEMA_VERSION, StoreError};
+use crate::store::{RunDir, StoreError};
 use crate::workload::{self, Datasets, WorkloadSeeds};
+use interrupt::Interrupt;
+use slot::{Runner, SlotEnd};
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +54,9 @@ pub enum RunError {
         /// What went wrong.
         source: ExecutorError,
     },
+    /// A server could not be prepared (an external one never became ready, no free port).
+    #[error("{0}")]
+    Server(String),
 }
 
 /// Derives the seeds of a repetition's workload streams: they ignore the cell, so within one
@@ -63,87 +70,73 @@ pub fn workload_seeds(experiment_seed: u64, round: u32) -> WorkloadSeeds {
     }
 }
 
-/// Executes every slot of `plan` that `dir` does not already hold as complete.
+/// Executes every slot of `plan` that `dir` does not already hold as complete (or failed).
+///
+/// Without a `[server]` the slots run in schedule order against the plan's target; with one,
+/// launch by launch (see `served`). An external server (`restart = "never"`) is waited for
+/// first and reset between repetitions.
 pub async fn execute(plan: &Plan, dir: &RunDir, show_progress: bool) -> Result<RunEnd, RunError> {
     let done: BTreeSet<(String, u32)> = dir.completed()?;
-    let todo: Vec<_> = plan
-        .schedule
-        .iter()
-        .filter(|s| !done.contains(&(plan.cells[s.cell].id.to_string(), s.round)))
-        .collect();
-    let mut progress = progress::Progress::new(show_progress, plan.schedule.len(), done.len());
+    let is_done = |s: &Slot| done.contains(&(plan.cells[s.cell].id.to_string(), s.round));
     let base_dir = plan
         .scenario
         .source
         .parent()
         .unwrap_or(Path::new("."))
         .to_path_buf();
-    let datasets = Datasets::new();
-    let mut executors: HashMap<usize, CellExecutor> = HashMap::new();
-    let seed = plan.scenario.experiment.seed;
-    // One Ctrl-C listener for the whole run, polled once now: tokio installs the handler on
-    // the first poll and from then on remembers a signal even while no repetition is being
-    // awaited (while its records are synced, say). A listener made per repetition missed
-    // those, and the default handler was gone, so Ctrl-C was ignored.
-    let mut interrupt = std::pin::pin!(tokio::signal::ctrl_c());
-    if futures_util::FutureExt::now_or_never(&mut interrupt).is_some() {
+    let mut runner = Runner {
+        plan,
+        dir,
+        progress: progress::Progress::new(show_progress, plan.schedule.len(), done.len()),
+        datasets: Datasets::new(),
+        executors: HashMap::new(),
+        interrupt: Interrupt::install(),
+        base_dir,
+    };
+    if runner.interrupt.fired() {
         return Ok(RunEnd::Interrupted);
     }
-
-    for slot in todo {
-        let cell = &plan.cells[slot.cell];
-        let cell_id = cell.id.to_string();
-        let config = &plan.configs[slot.cell];
-        let work = datasets
-            .build(
-                &config.workload,
-                &workload_seeds(seed, slot.round),
-                &base_dir,
-            )
-            .map_err(|source| RunError::Workload {
-                cell: cell_id.clone(),
-                source,
-            })?;
-        if let Entry::Vacant(entry) = executors.entry(slot.cell) {
-            let exec = CellExecutor::new(config, work.requests)
-                .await
-                .map_err(|source| RunError::Executor {
-                    cell: cell_id.clone(),
-                    source,
-                })?;
-            entry.insert(exec);
-        }
-        let exec = &executors[&slot.cell];
-        progress.start(&cell_id, slot.round, work.requests);
-        let writer = dir.start_repetition(&cell_id, slot.round)?;
-        let engine_seed = seed::derive(seed, Some(&cell_id), slot.round, "engine");
-        let started = Instant::now();
-        let cpu_before = process_cpu_seconds();
-        let outcome = tokio::select! {
-            biased;
-            _ = &mut interrupt => {
-                progress.abandon("interrupted: finished repetitions are kept");
-                return Ok(RunEnd::Interrupted);
-            }
-            out = exec.run(&work, writer, engine_seed, progress.counter()) => out?,
-        };
-        let marker = RepMarker {
-            schema_version: SCHEMA_VERSION,
-            cell_id: cell_id.clone(),
-            round: slot.round,
-            records: 0,
-            origin_wall: humantime::format_rfc3339_nanos(outcome.origin_wall).to_string(),
-            wall_seconds: started.elapsed().as_secs_f64(),
-            client_cpu_seconds: match (cpu_before, process_cpu_seconds()) {
-                (Some(a), Some(b)) if !exec.is_simulated() => Some(b - a),
-                _ => None,
-            },
-            details: outcome.details,
-        };
-        outcome.writer.finish(marker)?;
-        progress.finish_one();
+    let end = if plan.launches.is_empty() {
+        let todo: Vec<Slot> = plan
+            .schedule
+            .iter()
+            .copied()
+            .filter(|s| !is_done(s))
+            .collect();
+        run_unlaunched(&mut runner, todo).await?
+    } else {
+        served::run_launches(&mut runner, &is_done).await?
+    };
+    if end == RunEnd::Complete {
+        runner.progress.done();
     }
-    progress.done();
+    Ok(end)
+}
+
+/// Runs slots in order against the plan's target (and an external server, if declared).
+async fn run_unlaunched(r: &mut Runner<'_>, todo: Vec<Slot>) -> Result<RunEnd, RunError> {
+    let external = r.plan.configs[0].server.clone().filter(|s| !s.launched());
+    if let (Some(server), Some(_)) = (&external, todo.first()) {
+        let waited = tokio::select! {
+            biased;
+            () = r.interrupt.wait() => return Ok(RunEnd::Interrupted),
+            w = crate::server::wait_external(server) => w,
+        };
+        waited.map_err(|e| RunError::Server(e.to_string()))?;
+    }
+    let reset = external.and_then(|s| s.reset_url);
+    for (i, slot) in todo.into_iter().enumerate() {
+        if i > 0
+            && let Some(url) = &reset
+            && let Err(e) = crate::server::reset(url).await
+        {
+            eprintln!("server reset failed: {e}");
+        }
+        let config = r.plan.configs[slot.cell].clone();
+        if r.run_slot(slot, &config, None).await? == SlotEnd::Interrupted {
+            return Ok(RunEnd::Interrupted);
+        }
+    }
     Ok(RunEnd::Complete)
 }
 

@@ -10,10 +10,14 @@ mod analysis;
 mod doc;
 mod duration;
 mod error;
+mod launch;
 pub mod model;
 mod overrides;
+mod probes;
 mod read;
 mod resolve;
+mod server;
+mod server_rules;
 mod target;
 mod template;
 mod validate;
@@ -21,6 +25,8 @@ mod vars;
 mod wellknown;
 mod workload;
 
+#[cfg(test)]
+mod server_tests;
 #[cfg(test)]
 mod tests;
 
@@ -31,6 +37,11 @@ pub use error::{ScenarioError, ScenarioErrors};
 pub use model::*;
 pub use overrides::{Override, OverrideError};
 pub(crate) use template::eval_bool as template_eval;
+
+/// `scheme://host:port` of a URL (`http://127.0.0.1:8000/v1` → `http://127.0.0.1:8000`).
+pub fn url_origin(url: &str) -> Option<String> {
+    probes::origin(url)
+}
 
 use error::{LineIndex, Loc, make_error};
 

@@ -10,6 +10,8 @@ use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use super::launch::*;
+
 /// A variable's value in a cell. TOML integers, floats, strings and booleans.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(untagged)]
@@ -77,6 +79,12 @@ pub struct Scenario {
     pub(super) target: super::target::TargetSpec,
     /// `[workload]`, validated, before the cell's variables fill it in.
     pub(super) workload: super::workload::WorkloadSpec,
+    /// `[server]`, validated, templates unrendered.
+    pub(super) server: Option<super::server::ServerSpec>,
+    /// `[probes]`, validated, templates unrendered.
+    pub(super) probes: Option<super::probes::ProbeSpec>,
+    /// `[cost] gpu_hour`.
+    pub(super) gpu_hour: Option<f64>,
     /// Where each key was written, for errors found after validation.
     pub(super) locs: super::error::Locs,
 }
@@ -104,6 +112,9 @@ pub enum RunOrder {
     RandomizedBlocks,
     /// Rounds visit cells in matrix order (for debugging; confounds drift with variables).
     Sequential,
+    /// With a `[server]`: all repetitions of a server configuration on one launch, for
+    /// expensive launches (confounds drift with the server's variables; the report says so).
+    Grouped,
 }
 
 /// The scenario spelling (`randomized-blocks`, `sequential`), for plans and reports.
@@ -112,6 +123,7 @@ impl std::fmt::Display for RunOrder {
         f.write_str(match self {
             RunOrder::RandomizedBlocks => "randomized-blocks",
             RunOrder::Sequential => "sequential",
+            RunOrder::Grouped => "grouped",
         })
     }
 }
@@ -205,6 +217,12 @@ pub struct CellConfig {
     pub workload: WorkloadConfig,
     /// Engine variables (act on the simulated engine or a launched server).
     pub engine: EngineConfig,
+    /// The server exp launches (or waits for) for this cell.
+    pub server: Option<ServerConfig>,
+    /// What to sample while a repetition runs.
+    pub probes: Option<ProbeConfig>,
+    /// Price of the deployment.
+    pub cost: Option<CostConfig>,
 }
 
 /// Kind of target.

@@ -6,12 +6,14 @@ use std::num::NonZeroU32;
 
 use super::error::{Loc, Locs, ScenarioError, join_key};
 use super::model::{
-    CellConfig, EngineConfig, HardwareConfig, Header, Scenario, TargetConfig, TargetKind, Vars,
+    CellConfig, CostConfig, EngineConfig, HardwareConfig, Header, Scenario, TargetConfig,
+    TargetKind, Vars,
 };
 use super::target::{Gpus, TargetSpec};
 use super::template;
 use super::validate::kind_name;
 use super::wellknown::{self, ENGINE_VARS};
+use super::{probes, server};
 
 impl Scenario {
     /// The configuration of the cell with these variables (fixed and swept, as in
@@ -22,14 +24,55 @@ impl Scenario {
     ///
     /// `load` has already resolved every cell of the matrix, so this only fails for
     /// variables that did not come from the scenario's own matrix.
+    ///
+    /// With a `[server]` whose port is automatic, templates see `port` as `<port>` (for
+    /// plans); [`Scenario::resolve_at_port`] renders them with the port a launch picked.
     pub fn resolve(&self, vars: &Vars) -> Result<CellConfig, ScenarioError> {
+        self.resolve_with(vars, None)
+    }
+
+    /// [`Scenario::resolve`] with `port` bound to a launched server's port.
+    pub fn resolve_at_port(&self, vars: &Vars, port: u16) -> Result<CellConfig, ScenarioError> {
+        self.resolve_with(vars, Some(port))
+    }
+
+    fn resolve_with(&self, vars: &Vars, port: Option<u16>) -> Result<CellConfig, ScenarioError> {
         let engine = self.engine(vars)?;
-        let target = self.target.render(vars, engine.tp, &self.locs)?;
+        let with_port = match &self.server {
+            Some(s) => server::with_port(vars, s.port, port),
+            None => vars.clone(),
+        };
+        let target = self.target.render(&with_port, engine.tp, &self.locs)?;
         let workload = self.workload.render(vars, &self.locs)?;
+        let origin = target.base_url.as_deref().and_then(probes::origin);
+        let origin = origin.as_deref();
+        let server = (self.server.as_ref())
+            .map(|s| s.render(vars, port, origin, &self.locs))
+            .transpose()?;
+        let probes = (self.probes.as_ref())
+            .map(|p| p.render(&with_port, origin, &self.locs))
+            .transpose()?;
+        let cost = match self.gpu_hour {
+            Some(gpu_hour) => Some(CostConfig {
+                gpu_hour,
+                gpus: self.target.gpus(vars, engine.tp, &self.locs)?,
+            }),
+            None => None,
+        };
         Ok(CellConfig {
             target,
             workload,
             engine,
+            server,
+            probes,
+            cost,
+        })
+    }
+
+    /// Whether the scenario has a `[server]` that exp launches.
+    pub fn launches_server(&self) -> bool {
+        self.server.as_ref().is_some_and(|s| {
+            s.command.is_some() && s.restart != crate::scenario::model::RestartPolicy::Never
         })
     }
 
@@ -65,6 +108,14 @@ impl Scenario {
             .insert("target.base_url".into(), Loc::Set(arg.clone()));
         locs.map.insert("target".into(), Loc::Set(arg));
         check_url(url, "target.base_url", &locs)?;
+        if self.launches_server() {
+            let hint = "drop --target to launch the scenario's [server], or set `[server] restart = \"never\"` to measure a server that is already running";
+            return Err(locs.error(
+                "target.base_url",
+                "--target measures a running server, but the scenario launches its own ([server] command)",
+                Some(hint.into()),
+            ));
+        }
         let kind = if self.target.kind == TargetKind::Sim {
             TargetKind::OpenaiCompletions
         } else {

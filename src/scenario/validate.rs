@@ -3,6 +3,7 @@
 //! process needs). Matrix-level checks (cell count, exclusions, baseline, per-cell
 //! rendering) run afterwards in `scenario::load`.
 
+use std::collections::BTreeSet;
 use std::num::NonZeroU32;
 
 use super::doc::{Node, Origin, Table};
@@ -12,7 +13,7 @@ use super::read::Ctx;
 use super::target::TargetSpec;
 use super::wellknown::ENGINE_VARS;
 use super::workload::WorkloadSpec;
-use super::{analysis, target, vars, workload};
+use super::{analysis, probes, server, target, vars, workload};
 
 const TOP_KEYS: &[&str] = &[
     "experiment",
@@ -23,6 +24,9 @@ const TOP_KEYS: &[&str] = &[
     "checks",
     "analysis",
     "report",
+    "server",
+    "probes",
+    "cost",
 ];
 
 /// Validates a whole document. `None` when any error was recorded in `ctx`.
@@ -36,7 +40,17 @@ pub(crate) fn validate(
     let t = ctx.table("", root, TOP_KEYS)?;
     let experiment = experiment(ctx, t.get("experiment"), root);
     let (var_spec, names) = vars::validate(ctx, t.get("vars"));
-    let target = target::validate(ctx, t.get("target"), root, &names);
+    let server = t.get("server").map(|n| server::validate(ctx, n, &names));
+    // `port` is a template variable wherever a server is involved.
+    let mut names_port = names.clone();
+    if t.get("server").is_some() {
+        names_port.push("port".into());
+    }
+    let target = target::validate(ctx, t.get("target"), root, &names_port);
+    let probes = t
+        .get("probes")
+        .map(|n| probes::validate(ctx, n, &names_port));
+    let gpu_hour = t.get("cost").map(|n| probes::cost(ctx, n));
     let workload = workload::validate(ctx, t.get("workload"));
     let slo = analysis::slo(ctx, t.get("slo"));
     let checks = analysis::checks(ctx, t.get("checks"));
@@ -45,7 +59,24 @@ pub(crate) fn validate(
     if let (Some(target), Some(workload)) = (&target, &workload) {
         // A misspelt [workload] key may be the arrival the user meant; don't guess.
         let typo = t.get("workload").is_some_and(workload::has_unknown_keys);
-        cross_check(ctx, &locs, target, (workload, typo), &var_spec, &names);
+        // A [server] whose launch did not validate may use any variable: don't guess.
+        let launch_vars = match &server {
+            None => Some(BTreeSet::new()),
+            Some(s) => s.as_ref().map(server::ServerSpec::launch_variables),
+        };
+        let vars = (&var_spec, &names[..], launch_vars.as_ref());
+        cross_check(ctx, &locs, target, (workload, typo), vars);
+    }
+    if let (Some(target), Some(Some(server))) = (&target, &server) {
+        super::server_rules::check(ctx, &locs, target, server, &names);
+    }
+    if let Some(e) = &experiment {
+        super::server_rules::check_order(ctx, &locs, e.order, server.as_ref());
+    }
+    if let (Some(target), Some(_)) = (&target, &probes)
+        && target.kind == TargetKind::Sim
+    {
+        ctx.warnings.push("[probes] is ignored by kind = \"sim\": the simulated engine runs in virtual time, on no hardware to sample".into());
     }
     if !ctx.errors.is_empty() {
         return None;
@@ -63,6 +94,9 @@ pub(crate) fn validate(
         overrides,
         target: target?,
         workload: workload?,
+        server: server.flatten(),
+        probes: probes.flatten(),
+        gpu_hour: gpu_hour.flatten(),
         locs,
     })
 }
@@ -93,7 +127,11 @@ fn experiment(ctx: &mut Ctx, node: Option<&Node>, root: &Node) -> Option<Experim
         ctx.int("experiment.repetitions", n, 1, 100_000, hint)
     });
     let order = t.get("order").map_or(Some("randomized-blocks"), |n| {
-        ctx.choice("experiment.order", n, &["randomized-blocks", "sequential"])
+        ctx.choice(
+            "experiment.order",
+            n,
+            &["randomized-blocks", "sequential", "grouped"],
+        )
     });
     if let Some(r @ 1..=9) = reps {
         ctx.warnings.push(format!(
@@ -105,10 +143,10 @@ fn experiment(ctx: &mut Ctx, node: Option<&Node>, root: &Node) -> Option<Experim
         description: description?,
         seed: seed? as u64,
         repetitions: NonZeroU32::new(reps? as u32)?,
-        order: if order? == "sequential" {
-            RunOrder::Sequential
-        } else {
-            RunOrder::RandomizedBlocks
+        order: match order? {
+            "sequential" => RunOrder::Sequential,
+            "grouped" => RunOrder::Grouped,
+            _ => RunOrder::RandomizedBlocks,
         },
     })
 }
@@ -154,8 +192,7 @@ fn cross_check(
     locs: &Locs,
     target: &TargetSpec,
     (workload, workload_typo): (&WorkloadSpec, bool),
-    spec: &VarSpec,
-    names: &[String],
+    (spec, names, launch_vars): (&VarSpec, &[String], Option<&BTreeSet<String>>),
 ) {
     let declared = |n: &str| names.iter().any(|x| x == n);
     // A label that is a typo of `n` (already reported) counts as labelling `n`.
@@ -165,7 +202,10 @@ fn cross_check(
         })
     };
     for var in ENGINE_VARS.iter().copied().filter(|v| declared(v)) {
-        if target.kind != TargetKind::Sim && !labelled(var) {
+        if target.kind != TargetKind::Sim
+            && !labelled(var)
+            && launch_vars.is_some_and(|l| !l.contains(var))
+        {
             let what = if var == "tp" {
                 "tensor-parallel degree".to_string()
             } else {
@@ -176,7 +216,7 @@ fn cross_check(
                 kind_name(target.kind)
             );
             let hint = format!(
-                "a fixed external server cannot change its {what}; mark it as a label with `labels = [\"{var}\"]` or use kind = \"sim\""
+                "a fixed external server cannot change its {what}; pass it to a server exp launches (`[server] command = [..., \"{{{{ {var} }}}}\"]`), mark it as a label with `labels = [\"{var}\"]`, or use kind = \"sim\""
             );
             ctx.errors
                 .push(locs.error(&locs.var_key(var), message, Some(hint)));

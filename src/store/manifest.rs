@@ -74,6 +74,65 @@ pub struct Manifest {
     /// Warnings of the scenario (e.g. fewer than 10 repetitions).
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// Every server launch of the run, in order (empty without a `[server]`).
+    #[serde(default)]
+    pub launches: Vec<LaunchRecord>,
+}
+
+/// One launch of a `[server]` (or the wait for an external one), as it happened.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct LaunchRecord {
+    /// Launch number in the run (`servers/launch-NNN.log`).
+    pub index: usize,
+    /// The server configuration of the plan it served.
+    pub config: usize,
+    /// Program and arguments as run (values of secret-looking options redacted); empty for an
+    /// external server.
+    pub command: Vec<String>,
+    /// Extra environment (values of secret-looking names redacted).
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
+    /// Working directory.
+    #[serde(default)]
+    pub cwd: Option<String>,
+    /// The port it listened on.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// Process id (and process group id) of the launched command.
+    #[serde(default)]
+    pub pid: Option<u32>,
+    /// Its log, relative to the run directory (`servers/launch-000.log`).
+    #[serde(default)]
+    pub log: Option<String>,
+    /// Wall-clock launch time (RFC 3339, UTC).
+    pub started: String,
+    /// Seconds from launch until the readiness probe passed.
+    #[serde(default)]
+    pub ready_seconds: Option<f64>,
+    /// What the engine says its version is (`/version`, `/v1/models`, `version_command`).
+    #[serde(default)]
+    pub engine_version: Option<String>,
+    /// Server warm-up requests that failed (of `[server] warmup_requests`).
+    #[serde(default)]
+    pub warmup_failed: u32,
+    /// Resets (`reset_url`) that failed.
+    #[serde(default)]
+    pub reset_failed: u32,
+    /// The (round, cell) repetitions that ran on this launch.
+    #[serde(default)]
+    pub repetitions: Vec<(u32, usize)>,
+    /// Wall-clock time it was stopped or found dead.
+    #[serde(default)]
+    pub stopped: Option<String>,
+    /// How the process ended (`exit status: 0`, `signal: 15 (SIGTERM)`).
+    #[serde(default)]
+    pub exit: Option<String>,
+    /// It outlived SIGTERM by the grace period and was killed.
+    #[serde(default)]
+    pub killed: bool,
+    /// Why the launch failed (did not start, died during a repetition), if it did.
+    #[serde(default)]
+    pub failure: Option<String>,
 }
 
 /// `rep-NNN.done.json`: written only after the repetition's records are synced.
@@ -98,6 +157,11 @@ pub struct RepMarker {
     /// Free-form details from the executor (simulator statistics, probe summaries).
     #[serde(default)]
     pub details: serde_json::Map<String, serde_json::Value>,
+    /// Why the repetition failed (its server did not start, or died while it ran). A failed
+    /// repetition is kept on disk with whatever records it has until `--resume` redoes it,
+    /// and is left out of the statistics; the report lists it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
 }
 
 pub(super) fn read(path: &Path) -> Result<Manifest, StoreError> {

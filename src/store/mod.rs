@@ -9,6 +9,8 @@
 //!   manifest.json                 versions, host, seeds, overrides, cells, schedule, times
 //!   records/<cell-id>/rep-NNN.jsonl       one RequestRecord per line, appended as they complete
 //!   records/<cell-id>/rep-NNN.done.json   completion marker, written after the records are synced
+//!   records/<cell-id>/rep-NNN.probes.jsonl  probe samples (GPU, server metrics, host), with [probes]
+//!   servers/launch-NNN.log        stdout and stderr of each server launch, with [server]
 //!   summary.json                  per repetition and per cell (atomically replaced)
 //!   report.md                     rendered report (atomically replaced)
 //! ```
@@ -19,7 +21,7 @@ mod files;
 mod manifest;
 
 pub use files::{RepWriter, write_atomic};
-pub use manifest::{CellEntry, Manifest, RepMarker, SCHEMA_VERSION, now_rfc3339};
+pub use manifest::{CellEntry, LaunchRecord, Manifest, RepMarker, SCHEMA_VERSION, now_rfc3339};
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -56,6 +58,17 @@ impl StoreError {
             source,
         }
     }
+}
+
+/// A repetition whose marker records a failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedRepetition {
+    /// Cell id.
+    pub cell_id: String,
+    /// Repetition round.
+    pub round: u32,
+    /// Why it failed.
+    pub reason: String,
 }
 
 /// An open run directory.
@@ -104,6 +117,28 @@ impl RunDir {
         self.root.join("manifest.json")
     }
 
+    /// Reads the manifest as it is on disk now.
+    pub fn read_manifest(&self) -> Result<Manifest, StoreError> {
+        manifest::read(&self.manifest_path())
+    }
+
+    /// Reads the manifest, changes it and writes it back atomically.
+    pub fn update_manifest(&self, change: impl FnOnce(&mut Manifest)) -> Result<(), StoreError> {
+        let mut m = self.read_manifest()?;
+        change(&mut m);
+        self.write_manifest(&m)
+    }
+
+    /// `servers/launch-NNN.log` (relative to the run directory) for launch `index`.
+    pub fn server_log(&self, index: usize) -> String {
+        format!("servers/launch-{index:03}.log")
+    }
+
+    /// The probe samples of a repetition (`records/<cell>/rep-NNN.probes.jsonl`).
+    pub fn probes_path(&self, cell_id: &str, round: u32) -> PathBuf {
+        self.rep_stem(cell_id, round).with_extension("probes.jsonl")
+    }
+
     /// Replaces the manifest atomically.
     pub fn write_manifest(&self, manifest: &Manifest) -> Result<(), StoreError> {
         let text = serde_json::to_vec_pretty(manifest).expect("manifest serialises");
@@ -129,8 +164,35 @@ impl RunDir {
         RepWriter::create(self.rep_stem(cell_id, round))
     }
 
-    /// Every (cell id, round) whose completion marker exists.
+    /// Every (cell id, round) whose completion marker exists and records no failure. Failed
+    /// repetitions ([`RunDir::failed`]) are not complete: `--resume` redoes them.
     pub fn completed(&self) -> Result<BTreeSet<(String, u32)>, StoreError> {
+        let mut done = BTreeSet::new();
+        for (cell, round) in self.markers()? {
+            if self.marker(&cell, round)?.failure.is_none() {
+                done.insert((cell, round));
+            }
+        }
+        Ok(done)
+    }
+
+    /// Every failed repetition (its server did not start or died) with the reason.
+    pub fn failed(&self) -> Result<Vec<FailedRepetition>, StoreError> {
+        let mut out = Vec::new();
+        for (cell_id, round) in self.markers()? {
+            if let Some(reason) = self.marker(&cell_id, round)?.failure {
+                out.push(FailedRepetition {
+                    cell_id,
+                    round,
+                    reason,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every (cell id, round) with a marker, complete or failed.
+    fn markers(&self) -> Result<BTreeSet<(String, u32)>, StoreError> {
         let mut done = BTreeSet::new();
         let records = self.root.join("records");
         let Ok(cells) = fs::read_dir(&records) else {

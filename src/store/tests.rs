@@ -24,6 +24,7 @@ fn manifest() -> Manifest {
         ended: None,
         status: "running".into(),
         warnings: vec![],
+        launches: vec![],
     }
 }
 
@@ -37,6 +38,7 @@ fn marker(cell: &str, round: u32) -> RepMarker {
         wall_seconds: 0.1,
         client_cpu_seconds: None,
         details: Default::default(),
+        failure: None,
     }
 }
 

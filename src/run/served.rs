@@ -1,0 +1,300 @@
+//! Running a plan with a `[server]`: for every planned launch, start the server (a free port,
+//! the command, the log), wait until it is ready, warm it up, ask its version, then run the
+//! launch's repetitions back to back (resetting it in between) and stop it.
+//!
+//! Faults: a server that does not start fails the launch's repetitions (markers with the
+//! reason and the log's tail) and the run goes on with the next launch; a server that dies
+//! during a repetition fails that repetition and is relaunched for the rest; one that dies
+//! between repetitions is relaunched and the repetition runs on the new one. Every launch is
+//! recorded in the manifest as it happens, and every path out of here stops the server.
+
+use std::collections::{HashMap, VecDeque};
+
+use super::slot::{Runner, Serving, SlotEnd};
+use super::{RunEnd, RunError};
+use crate::matrix::Slot;
+use crate::scenario::model::{
+    CellConfig, PortChoice, ServerConfig, redacted_command, redacted_env,
+};
+use crate::server::{self, Server};
+use crate::store::{LaunchRecord, StoreError, now_rfc3339};
+
+/// A server that is up, with the cells' configurations rendered at its port.
+struct Live {
+    server: Server,
+    record: LaunchRecord,
+    configs: HashMap<usize, CellConfig>,
+}
+
+/// Runs the launches of the plan; `done` slots are skipped (resume).
+pub(super) async fn run_launches(
+    r: &mut Runner<'_>,
+    done: &dyn Fn(&Slot) -> bool,
+) -> Result<RunEnd, RunError> {
+    let mut next_index = r.dir.read_manifest()?.launches.len();
+    for launch in &r.plan.launches {
+        let mut todo: VecDeque<Slot> = r.plan.schedule[launch.slots.clone()]
+            .iter()
+            .copied()
+            .filter(|s| !done(s))
+            .collect();
+        while let Some(&first) = todo.front() {
+            let index = next_index;
+            next_index += 1;
+            // Ctrl-C while a server starts drops `start`, and with it the server, whose
+            // guard kills its process group.
+            let interrupted = r.interrupt.wait();
+            let started = tokio::select! {
+                biased;
+                () = interrupted => return Ok(RunEnd::Interrupted),
+                s = start(r, launch.config, first, index) => s?,
+            };
+            let live = match started {
+                Ok(live) => live,
+                Err(reason) => {
+                    eprintln!("server launch {index} failed: {reason}");
+                    let log = r.dir.server_log(index);
+                    let reason = format!("{} (its log: {log})", first_line(&reason));
+                    for slot in todo.drain(..) {
+                        r.fail_slot(slot, &reason)?;
+                    }
+                    break;
+                }
+            };
+            if serve(r, live, &mut todo).await? == RunEnd::Interrupted {
+                return Ok(RunEnd::Interrupted);
+            }
+        }
+    }
+    Ok(RunEnd::Complete)
+}
+
+/// Runs slots from the front of `todo` on `live` until they are done, the server dies
+/// (leaving the rest for a relaunch) or Ctrl-C; always stops the server.
+async fn serve(
+    r: &mut Runner<'_>,
+    mut live: Live,
+    todo: &mut VecDeque<Slot>,
+) -> Result<RunEnd, RunError> {
+    let reset_url = live.server.config().reset_url.clone();
+    let mut ran = 0usize;
+    while let Some(slot) = todo.pop_front() {
+        if let Some(status) = live.server.exit() {
+            let reason = format!("the server exited ({status}) between repetitions");
+            if ran == 0 {
+                // It died before serving anything: relaunching for this slot could loop.
+                r.fail_slot(slot, &reason)?;
+            } else {
+                todo.push_front(slot);
+            }
+            return finish(r, live, Some(reason))
+                .await
+                .map(|()| RunEnd::Complete);
+        }
+        if ran > 0
+            && let Some(url) = &reset_url
+            && let Err(e) = server::reset(url).await
+        {
+            eprintln!("server reset failed: {e}");
+            live.record.reset_failed += 1;
+        }
+        let config = live.configs[&slot.cell].clone();
+        let log = live.record.log.clone().unwrap_or_default();
+        let serving = Serving {
+            server: &live.server,
+            log: &log,
+        };
+        match r.run_slot(slot, &config, Some(serving)).await {
+            Err(e) => {
+                finish(r, live, Some(e.to_string())).await?;
+                return Err(e);
+            }
+            Ok(SlotEnd::Interrupted) => {
+                finish(r, live, None).await?;
+                return Ok(RunEnd::Interrupted);
+            }
+            Ok(SlotEnd::Done) => live.record.repetitions.push((slot.round, slot.cell)),
+            Ok(SlotEnd::ServerDied(reason)) => {
+                live.record.repetitions.push((slot.round, slot.cell));
+                eprintln!("{reason}");
+                return finish(r, live, Some(reason))
+                    .await
+                    .map(|()| RunEnd::Complete);
+            }
+        }
+        ran += 1;
+    }
+    finish(r, live, None).await.map(|()| RunEnd::Complete)
+}
+
+/// Launches configuration `config` for the launch whose first repetition is `first`.
+/// `Ok(Err(reason))` when the server did not come up (recorded; the run goes on).
+async fn start(
+    r: &mut Runner<'_>,
+    config: usize,
+    first: Slot,
+    index: usize,
+) -> Result<Result<Live, String>, RunError> {
+    let planned = &r.plan.servers[config];
+    let port = match planned.port {
+        Some(PortChoice::Auto) => {
+            Some(server::pick_port().map_err(|e| RunError::Server(e.to_string()))?)
+        }
+        Some(PortChoice::Fixed(p)) => Some(p),
+        None => None,
+    };
+    let mut configs = HashMap::new();
+    for (cell, c) in r
+        .plan
+        .cells
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| r.plan.server_of[*i] == config)
+    {
+        let resolved = match port {
+            Some(p) => r.plan.scenario.resolve_at_port(&c.vars, p),
+            None => r.plan.scenario.resolve(&c.vars),
+        };
+        configs.insert(cell, resolved.map_err(|e| RunError::Server(e.to_string()))?);
+    }
+    let cfg: ServerConfig = configs[&first.cell]
+        .server
+        .clone()
+        .expect("a served cell has a server");
+    let log = r.dir.server_log(index);
+    let mut record = new_record(index, config, &cfg, port, &log);
+    r.dir.update_manifest(|m| m.launches.push(record.clone()))?;
+    r.executors.clear();
+    let server = match Server::launch(&cfg, &r.dir.root().join(&log)) {
+        Ok(s) => s,
+        Err(e) => return Ok(failed(r, record, e.to_string(), None)?),
+    };
+    record.pid = Some(server.pid());
+    let ready = match server.wait_ready().await {
+        Ok(d) => d,
+        Err(e) => {
+            let stop = server.stop().await;
+            return Ok(failed(r, record, e.to_string(), Some(stop))?);
+        }
+    };
+    record.ready_seconds = Some(ready.as_secs_f64());
+    let first_config = &configs[&first.cell];
+    record.engine_version =
+        server::engine_version(&cfg, first_config.target.base_url.as_deref()).await;
+    record.warmup_failed = warm_up(r, first, first_config, cfg.warmup_requests).await?;
+    save(r, &record)?;
+    Ok(Ok(Live {
+        server,
+        record,
+        configs,
+    }))
+}
+
+fn new_record(
+    index: usize,
+    config: usize,
+    cfg: &ServerConfig,
+    port: Option<u16>,
+    log: &str,
+) -> LaunchRecord {
+    LaunchRecord {
+        index,
+        config,
+        command: redacted_command(cfg.command.as_deref().unwrap_or_default()),
+        env: redacted_env(&cfg.env).into_iter().collect(),
+        cwd: cfg.cwd.as_ref().map(|d| d.display().to_string()),
+        port,
+        log: Some(log.to_string()),
+        started: now_rfc3339(),
+        ..LaunchRecord::default()
+    }
+}
+
+fn failed(
+    r: &mut Runner<'_>,
+    mut record: LaunchRecord,
+    reason: String,
+    stop: Option<server::StopReport>,
+) -> Result<Result<Live, String>, StoreError> {
+    record.failure = Some(reason.clone());
+    record.stopped = Some(now_rfc3339());
+    if let Some(stop) = stop {
+        record.exit = stop.exit;
+        record.killed = stop.killed;
+    }
+    save(r, &record)?;
+    Ok(Err(reason))
+}
+
+/// Stops a live server and records how it ended.
+async fn finish(r: &mut Runner<'_>, live: Live, failure: Option<String>) -> Result<(), RunError> {
+    let Live {
+        server, mut record, ..
+    } = live;
+    let stop = server.stop().await;
+    if !stop.strays.is_empty() {
+        eprintln!(
+            "warning: processes {:?} of server launch {} outlived SIGKILL",
+            stop.strays, record.index
+        );
+    }
+    record.stopped = Some(now_rfc3339());
+    record.exit = stop.exit;
+    record.killed = stop.killed;
+    record.failure = failure;
+    Ok(save(r, &record)?)
+}
+
+fn save(r: &Runner<'_>, record: &LaunchRecord) -> Result<(), StoreError> {
+    r.dir.update_manifest(
+        |m| match m.launches.iter_mut().find(|l| l.index == record.index) {
+            Some(l) => *l = record.clone(),
+            None => m.launches.push(record.clone()),
+        },
+    )?;
+    Ok(())
+}
+
+/// Sends `n` requests of the launch's first cell, one at a time, and discards them; returns
+/// how many failed.
+async fn warm_up(
+    r: &mut Runner<'_>,
+    first: Slot,
+    config: &CellConfig,
+    n: u32,
+) -> Result<u32, RunError> {
+    if n == 0 {
+        return Ok(0);
+    }
+    let cell_id = r.plan.cells[first.cell].id.to_string();
+    let seeds = super::workload_seeds(r.plan.scenario.experiment.seed, first.round);
+    let work = r
+        .datasets
+        .build(&config.workload, &seeds, &r.base_dir)
+        .map_err(|source| RunError::Workload {
+            cell: cell_id.clone(),
+            source,
+        })?;
+    let exec = super::CellExecutor::new(config, work.requests)
+        .await
+        .map_err(|source| RunError::Executor {
+            cell: cell_id,
+            source,
+        })?;
+    let Some(client) = exec.client() else {
+        return Ok(0);
+    };
+    let origin = std::time::Instant::now();
+    let mut failed = 0;
+    for i in 0..u64::from(n) {
+        let rec = client
+            .send(&work.warmup_source.request(i), i, origin, 0)
+            .await;
+        failed += u32::from(!matches!(rec.outcome, crate::record::Outcome::Ok));
+    }
+    Ok(failed)
+}
+
+fn first_line(text: &str) -> String {
+    text.lines().next().unwrap_or("").to_string()
+}
