@@ -97,7 +97,8 @@ compile() {
 
 make_model() {
   local stamp=$cache/models/tiny-llama.sha256 want
-  want=$(sha256sum scripts/make-tiny-model.py | cut -d' ' -f1)
+  # The model depends on the script and on exp's prompt words (the tokenizer's corpus).
+  want=$(cat scripts/make-tiny-model.py src/workload/words.rs | sha256sum | cut -d' ' -f1)
   if [[ -s $model && -s $stamp && $(cat "$stamp") == "$want" ]]; then
     echo "cached $model"
     return

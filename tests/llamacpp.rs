@@ -21,8 +21,8 @@ const RUN_DEADLINE: Duration = Duration::from_secs(20 * 60);
 const SCENARIO: &str = "scenarios/llamacpp_parallel.toml";
 /// From the scenario: every cell's requested output length and requests per repetition.
 const OUTPUT_TOKENS: u64 = 32;
-const REQUESTS: usize = 24;
-const REPETITIONS: usize = 6;
+const REQUESTS: usize = 96;
+const REPETITIONS: usize = 12;
 /// The cell with an invalid `--cache-type-k`, the only one that must fail.
 const BROKEN: &str = "cache_type_k=no-such-type";
 
