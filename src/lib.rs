@@ -18,6 +18,7 @@ pub mod hw;
 pub mod matrix;
 pub mod metrics;
 pub mod plan;
+pub mod probe;
 pub mod record;
 pub mod report;
 pub mod run;

@@ -43,6 +43,11 @@ pub fn metric_value(name: &str, v: f64) -> String {
         Some(Unit::TokensPerSecond) => format!("{} tok/s", sig(v, 4)),
         Some(Unit::RequestsPerSecond) => format!("{} req/s", sig(v, 3)),
         Some(Unit::Fraction) => percent(v),
+        Some(Unit::Watts) => format!("{} W", sig(v, 3)),
+        Some(Unit::Joules) => format!("{} J", sig(v, 3)),
+        Some(Unit::JoulesPerToken) => format!("{} J/tok", sig(v, 3)),
+        Some(Unit::Cores) => format!("{} cores", sig(v, 2)),
+        Some(Unit::PricePer1kTokens) => format!("{} /1k tok", sig(v, 3)),
         Some(Unit::Count) | None => sig(v, 3),
     }
 }

@@ -175,6 +175,11 @@ fn each_round_launches_every_configuration_and_tears_it_down() {
     assert_no_process_left(&launches);
     let n = common::summary_n(&dir);
     assert_eq!(n.values().copied().collect::<Vec<_>>(), [2, 2]);
+    let report = text(&dir.join("report.md"));
+    assert!(
+        report.contains("; 4 server launches, engine fake-engine 0.1 |"),
+        "{report}"
+    );
     for cell in ["max_num_seqs-2", "max_num_seqs-4"] {
         let recs = common::records(&dir, cell, 0);
         assert_eq!(recs.len(), 20);
@@ -228,6 +233,25 @@ fn a_bad_flag_fails_its_cell_with_the_log_tail_and_the_other_cell_completes() {
     );
     assert!(report.contains("2 of 4 server launches failed"), "{report}");
     assert_no_process_left(&launches(&dir));
+
+    // --resume retries the failed repetitions (and only them), on new launches.
+    let good = common::snapshot(&common::marker_path(&dir, "flag-fine_max_num_seqs-2", 0));
+    run(["run", "--resume", dir.to_str().unwrap(), "--no-progress"]).expect_code(0);
+    let after = launches(&dir);
+    assert_eq!(
+        after.len(),
+        6,
+        "two more launches, for the broken cell's two rounds"
+    );
+    assert!(
+        after[4..]
+            .iter()
+            .all(|l| l["failure"].is_string() && l["index"].as_u64() >= Some(4))
+    );
+    assert_eq!(
+        common::snapshot(&common::marker_path(&dir, "flag-fine_max_num_seqs-2", 0)),
+        good
+    );
 }
 
 #[test]

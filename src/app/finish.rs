@@ -122,7 +122,23 @@ pub fn load_results(
             let marker = dir.marker(&entry.id, round)?;
             let records = dir.records(&entry.id, round)?;
             let mut summary = metrics::summarize(&records, &plan.scenario.slo);
-            crate::theory::add_utilization(&plan.configs[index], &records, &mut summary);
+            let config = &plan.configs[index];
+            crate::theory::add_utilization(config, &records, &mut summary);
+            let probes_path = dir.probes_path(&entry.id, round);
+            let probes = match probes_path.exists() {
+                true => Some(
+                    crate::probe::read(&probes_path)
+                        .with_context(|| format!("cannot read {}", probes_path.display()))?,
+                ),
+                false => None,
+            };
+            let inputs = metrics::resources::ResourceInputs {
+                origin_wall: humantime::parse_rfc3339(&marker.origin_wall).ok(),
+                probes: probes.as_deref(),
+                client_cpu: marker.client_cpu_seconds.map(|c| (c, marker.wall_seconds)),
+                cost: config.cost,
+            };
+            metrics::resources::add(&mut summary.values, &records, inputs);
             let order = manifest
                 .schedule
                 .iter()
@@ -220,14 +236,30 @@ pub fn finish_run(
     Ok(analysis.checks_failed())
 }
 
-/// What the report must say about servers: failed repetitions with their reasons, launches
-/// that failed or had to be killed.
+/// What the report must say about servers and probes: failed repetitions with their
+/// reasons, probes that gave nothing, launches that failed or had to be killed.
 fn server_warnings(dir: &RunDir, manifest: &Manifest) -> anyhow::Result<Vec<String>> {
     let mut out = Vec::new();
     for f in dir.failed()? {
         out.push(format!(
             "cell {} repetition {} FAILED and is left out of the statistics (`exp run --resume` retries it): {}",
             f.cell_id, f.round, f.reason
+        ));
+    }
+    let mut absent = std::collections::BTreeSet::new();
+    for (cell, round) in dir.completed()? {
+        let marker = dir.marker(&cell, round)?;
+        if let Some(notes) = marker
+            .details
+            .get("probes_absent")
+            .and_then(|n| n.as_array())
+        {
+            absent.extend(notes.iter().filter_map(|n| n.as_str().map(str::to_string)));
+        }
+    }
+    for note in absent {
+        out.push(format!(
+            "probe absent in some repetitions (its figures are missing, not zero): {note}"
         ));
     }
     let failed = manifest

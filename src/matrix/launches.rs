@@ -38,30 +38,41 @@ pub fn schedule_with_servers(
     restart: RestartPolicy,
 ) -> (Vec<Slot>, Vec<PlannedLaunch>) {
     let n_configs = config_of.iter().max().map_or(0, |m| m + 1);
-    let members: Vec<Vec<usize>> = (0..n_configs)
-        .map(|c| {
-            (0..config_of.len())
-                .filter(|&i| config_of[i] == c)
-                .collect()
-        })
-        .collect();
     let shuffled = |mut v: Vec<usize>, s: u64| {
         if order != RunOrder::Sequential {
             SplitMix64::new(s).shuffle(&mut v);
         }
         v
     };
-    let cells_of = |c: usize, round: u32| {
-        let s = derive(seed, Some(&format!("server-{c}")), round, "schedule");
-        shuffled(members[c].clone(), s)
+    let configs = |round: u32| {
+        shuffled(
+            (0..n_configs).collect(),
+            derive(seed, None, round, "server-order"),
+        )
+    };
+    // Blocks of (configuration, rounds), each one launch under `per-cell`.
+    let blocks: Vec<(usize, Vec<u32>)> = if order == RunOrder::Grouped {
+        let rounds: Vec<u32> = (0..repetitions).collect();
+        configs(0)
+            .into_iter()
+            .map(|c| (c, rounds.clone()))
+            .collect()
+    } else {
+        (0..repetitions)
+            .flat_map(|round| configs(round).into_iter().map(move |c| (c, vec![round])))
+            .collect()
     };
     let mut slots = Vec::new();
     let mut launches = Vec::new();
-    let mut block = |slots: &mut Vec<Slot>, c: usize, rounds: &[u32]| {
+    for (c, rounds) in blocks {
         let start = slots.len();
-        for &round in rounds {
+        for round in rounds {
+            let members = (0..config_of.len())
+                .filter(|&i| config_of[i] == c)
+                .collect();
+            let s = derive(seed, Some(&format!("server-{c}")), round, "schedule");
             slots.extend(
-                cells_of(c, round)
+                shuffled(members, s)
                     .into_iter()
                     .map(|cell| Slot { round, cell }),
             );
@@ -70,28 +81,17 @@ pub fn schedule_with_servers(
             config: c,
             slots: start..slots.len(),
         });
-    };
-    if order == RunOrder::Grouped {
-        let configs = shuffled(
-            (0..n_configs).collect(),
-            derive(seed, None, 0, "server-order"),
-        );
-        let rounds: Vec<u32> = (0..repetitions).collect();
-        for c in configs {
-            block(&mut slots, c, &rounds);
-        }
-    } else {
-        for round in 0..repetitions {
-            let s = derive(seed, None, round, "server-order");
-            for c in shuffled((0..n_configs).collect(), s) {
-                block(&mut slots, c, &[round]);
-            }
-        }
     }
-    let launches = match restart {
-        RestartPolicy::PerCell => launches,
+    (slots, split(launches, restart))
+}
+
+/// The launches of the blocks under a restart policy: one per block (`per-cell`), one per
+/// slot (`per-repetition`), none (`never`).
+fn split(blocks: Vec<PlannedLaunch>, restart: RestartPolicy) -> Vec<PlannedLaunch> {
+    match restart {
+        RestartPolicy::PerCell => blocks,
         RestartPolicy::Never => Vec::new(),
-        RestartPolicy::PerRepetition => launches
+        RestartPolicy::PerRepetition => blocks
             .iter()
             .flat_map(|l| {
                 l.slots.clone().map(|i| PlannedLaunch {
@@ -100,8 +100,7 @@ pub fn schedule_with_servers(
                 })
             })
             .collect(),
-    };
-    (slots, launches)
+    }
 }
 
 #[cfg(test)]

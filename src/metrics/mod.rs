@@ -4,6 +4,7 @@
 pub mod names;
 pub mod repetition;
 pub mod request;
+pub mod resources;
 
 pub use repetition::{RepetitionSummary, summarize};
 pub use request::{RequestMetrics, derive};

@@ -40,6 +40,24 @@ pub const REPETITION_METRICS: &[&str] = &[
     "output_length_shortfall",
     "mfu",
     "mbu",
+    "gpu_mem_util",
+    "gpu_mem_util_max",
+    "sm_util",
+    "sm_util_max",
+    "power",
+    "power_max",
+    "energy",
+    "energy_per_token",
+    "kv_cache_usage",
+    "kv_cache_usage_max",
+    "server_running",
+    "server_waiting",
+    "preemptions",
+    "net_util",
+    "client_cpu",
+    "server_cpu",
+    "cost_per_1k_tokens",
+    "cost_per_1k_output_tokens",
 ];
 
 /// The metrics a scenario's `[slo]` may bound (per-request latencies).
@@ -78,6 +96,16 @@ pub enum Unit {
     Fraction,
     /// A count or a dimensionless number.
     Count,
+    /// Watts (GPU power draw).
+    Watts,
+    /// Joules (GPU energy over the window).
+    Joules,
+    /// Joules per output token.
+    JoulesPerToken,
+    /// CPU cores busy on average (CPU seconds per second).
+    Cores,
+    /// Price per 1000 tokens, in the currency of `[cost] gpu_hour`.
+    PricePer1kTokens,
 }
 
 /// Which direction is better for a metric.
@@ -138,6 +166,18 @@ pub fn info(name: &str) -> Option<MetricInfo> {
         "slo_attainment" | "mfu" | "mbu" => (Unit::Fraction, Better::Higher),
         "error_rate" | "output_length_shortfall" => (Unit::Fraction, Better::Lower),
         "concurrency" | "tokens_per_chunk" => (Unit::Count, Better::Higher),
+        "gpu_mem_util" | "gpu_mem_util_max" | "kv_cache_usage" | "kv_cache_usage_max"
+        | "net_util" => (Unit::Fraction, Better::Lower),
+        "sm_util" | "sm_util_max" => (Unit::Fraction, Better::Higher),
+        "power" | "power_max" => (Unit::Watts, Better::Lower),
+        "energy" => (Unit::Joules, Better::Lower),
+        "energy_per_token" => (Unit::JoulesPerToken, Better::Lower),
+        "server_running" => (Unit::Count, Better::Higher),
+        "server_waiting" | "preemptions" => (Unit::Count, Better::Lower),
+        "client_cpu" | "server_cpu" => (Unit::Cores, Better::Lower),
+        "cost_per_1k_tokens" | "cost_per_1k_output_tokens" => {
+            (Unit::PricePer1kTokens, Better::Lower)
+        }
         _ => return None,
     };
     Some(MetricInfo {
@@ -185,6 +225,18 @@ mod tests {
         assert_eq!(default_threshold("ttft.p99"), 0.05);
         assert_eq!(default_threshold("ttft.mean"), 0.03);
         assert_eq!(default_threshold("output_throughput"), 0.02);
+    }
+
+    #[test]
+    fn every_repetition_metric_has_a_unit_and_a_direction() {
+        for name in REPETITION_METRICS {
+            assert!(info(name).is_some(), "{name}");
+        }
+        let e = info("energy_per_token").unwrap();
+        assert_eq!((e.unit, e.better), (Unit::JoulesPerToken, Better::Lower));
+        let c = info("cost_per_1k_output_tokens").unwrap();
+        assert_eq!((c.unit, c.better), (Unit::PricePer1kTokens, Better::Lower));
+        assert_eq!(info("sm_util").unwrap().better, Better::Higher);
     }
 
     #[test]

@@ -285,6 +285,11 @@ fn scale(metric: &str, lines: &[(String, Vec<Option<f64>>)]) -> (f64, &'static s
         Some(Unit::TokensPerSecond) => (1.0, "tok/s"),
         Some(Unit::RequestsPerSecond) => (1.0, "req/s"),
         Some(Unit::Fraction) => (100.0, "%"),
+        Some(Unit::Watts) => (1.0, "W"),
+        Some(Unit::Joules) => (1.0, "J"),
+        Some(Unit::JoulesPerToken) => (1.0, "J/tok"),
+        Some(Unit::Cores) => (1.0, "cores"),
+        Some(Unit::PricePer1kTokens) => (1.0, "/1k tok"),
         Some(Unit::Count) | None => (1.0, ""),
     }
 }

@@ -70,6 +70,16 @@ const SHOWN: &[&str] = &[
     "concurrency",
     "mfu",
     "mbu",
+    "gpu_mem_util",
+    "sm_util",
+    "power",
+    "energy_per_token",
+    "kv_cache_usage",
+    "server_cpu",
+    "client_cpu",
+    "net_util",
+    "cost_per_1k_tokens",
+    "cost_per_1k_output_tokens",
 ];
 
 /// Builds the view model of a run.
@@ -97,7 +107,7 @@ pub fn build(
             status: manifest.status.clone(),
             started: manifest.started.clone(),
             ended: manifest.ended.clone(),
-            executor: manifest.executor.clone(),
+            executor: executor_text(manifest),
             exp_version: manifest.exp_version.clone(),
             git_revision: manifest.git_revision.clone(),
             host: manifest.host.clone(),
@@ -136,6 +146,30 @@ pub fn build(
         repetitions: repetitions(cells),
         definitions: definitions(),
     }
+}
+
+/// What executed the requests, with the server launches when exp launched a server:
+/// `openai-completions at …; 12 server launches (1 failed), engine 0.9.2`.
+fn executor_text(manifest: &Manifest) -> String {
+    let launches = &manifest.launches;
+    if launches.is_empty() {
+        return manifest.executor.clone();
+    }
+    let failed = launches.iter().filter(|l| l.failure.is_some()).count();
+    let mut versions: Vec<&str> = launches
+        .iter()
+        .filter_map(|l| l.engine_version.as_deref())
+        .collect();
+    versions.sort_unstable();
+    versions.dedup();
+    let mut text = format!("{}; {} server launches", manifest.executor, launches.len());
+    if failed > 0 {
+        text.push_str(&format!(" ({failed} failed)"));
+    }
+    if !versions.is_empty() {
+        text.push_str(&format!(", engine {}", versions.join(" / ")));
+    }
+    text
 }
 
 fn verdict_line(analysis: &Analysis) -> Option<String> {
@@ -239,6 +273,11 @@ fn tables(scenario: &Scenario, analysis: &Analysis) -> Vec<MetricTable> {
                     Some(Unit::TokensPerSecond) => "tokens/s",
                     Some(Unit::RequestsPerSecond) => "requests/s",
                     Some(Unit::Fraction) => "%",
+                    Some(Unit::Watts) => "W",
+                    Some(Unit::Joules) => "J",
+                    Some(Unit::JoulesPerToken) => "J/token",
+                    Some(Unit::Cores) => "CPU cores",
+                    Some(Unit::PricePer1kTokens) => "price per 1k tokens",
                     _ => "count",
                 }
                 .into(),

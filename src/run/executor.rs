@@ -177,7 +177,7 @@ impl CellExecutor {
     pub async fn run_until(
         &self,
         work: &RepetitionWork,
-        mut writer: RepWriter,
+        writer: RepWriter,
         seed: u64,
         finished: Arc<AtomicU64>,
         stop: impl std::future::Future<Output = ()> + Send,
@@ -185,39 +185,12 @@ impl CellExecutor {
         match self {
             CellExecutor::Sim { deployment, params } => {
                 let (work, deployment, params) = (work.clone(), deployment.clone(), *params);
-                let origin_wall = SystemTime::now();
-                let result = tokio::task::spawn_blocking(move || {
-                    let run = sim::run_repetition(&work, &params, deployment.as_ref(), seed);
-                    (run, writer)
-                })
-                .await
-                .expect("the simulator does not panic");
-                let (run, mut writer) = result;
-                let run = run.map_err(|e| StoreError::Format {
-                    path: "simulated engine".into(),
-                    message: e.to_string(),
-                })?;
-                for rec in &run.records {
-                    writer.append(rec)?;
-                }
-                finished.store(run.records.len() as u64, Ordering::Relaxed);
-                let mut details = serde_json::Map::new();
-                let stats = &run.stats;
-                details.insert("sim_steps".into(), stats.steps.into());
-                details.insert("sim_preemptions".into(), stats.preemptions.into());
-                details.insert("sim_rejected".into(), stats.rejected.into());
-                details.insert("sim_peak_running".into(), stats.peak_running.into());
-                details.insert("sim_peak_kv_usage".into(), stats.peak_kv_usage.into());
-                details.insert("sim_window_ns".into(), stats.window_ns.into());
-                let outcome = RepOutcome {
-                    writer,
-                    origin_wall,
-                    details,
-                };
-                Ok((outcome, false))
+                let out = run_simulated(work, deployment, params, writer, seed, finished);
+                Ok((out.await?, false))
             }
             CellExecutor::Http(client) => {
                 let (tx, mut rx) = mpsc::unbounded_channel::<RequestRecord>();
+                let mut writer = writer;
                 let writer_task = tokio::spawn(async move {
                     while let Some(rec) = rx.recv().await {
                         writer.append(&rec)?;
@@ -241,6 +214,46 @@ impl CellExecutor {
             }
         }
     }
+}
+
+/// One repetition on the simulated engine (a blocking thread), its records appended after.
+async fn run_simulated(
+    work: RepetitionWork,
+    deployment: Arc<Deployment>,
+    params: EngineParams,
+    writer: RepWriter,
+    seed: u64,
+    finished: Arc<AtomicU64>,
+) -> Result<RepOutcome, StoreError> {
+    let origin_wall = SystemTime::now();
+    let result = tokio::task::spawn_blocking(move || {
+        let run = sim::run_repetition(&work, &params, deployment.as_ref(), seed);
+        (run, writer)
+    })
+    .await
+    .expect("the simulator does not panic");
+    let (run, mut writer) = result;
+    let run = run.map_err(|e| StoreError::Format {
+        path: "simulated engine".into(),
+        message: e.to_string(),
+    })?;
+    for rec in &run.records {
+        writer.append(rec)?;
+    }
+    finished.store(run.records.len() as u64, Ordering::Relaxed);
+    let mut details = serde_json::Map::new();
+    let stats = &run.stats;
+    details.insert("sim_steps".into(), stats.steps.into());
+    details.insert("sim_preemptions".into(), stats.preemptions.into());
+    details.insert("sim_rejected".into(), stats.rejected.into());
+    details.insert("sim_peak_running".into(), stats.peak_running.into());
+    details.insert("sim_peak_kv_usage".into(), stats.peak_kv_usage.into());
+    details.insert("sim_window_ns".into(), stats.window_ns.into());
+    Ok(RepOutcome {
+        writer,
+        origin_wall,
+        details,
+    })
 }
 
 /// Requests likely in flight at once, so the connection pool never caps them.

@@ -92,6 +92,7 @@ pub async fn execute(plan: &Plan, dir: &RunDir, show_progress: bool) -> Result<R
         executors: HashMap::new(),
         interrupt: Interrupt::install(),
         base_dir,
+        gpu_fields: None,
     };
     if runner.interrupt.fired() {
         return Ok(RunEnd::Interrupted);

@@ -12,11 +12,13 @@ use super::progress::Progress;
 use super::{CellExecutor, RunError, process_cpu_seconds, workload_seeds};
 use crate::matrix::Slot;
 use crate::plan::Plan;
-use crate::scenario::model::CellConfig;
+use crate::probe;
+use crate::scenario::model::{CellConfig, GpuProbe, TargetKind};
 use crate::seed;
 use crate::server::Server;
 use crate::store::{RepMarker, RunDir, SCHEMA_VERSION, StoreError};
 use crate::workload::Datasets;
+use crate::workload::work::RepetitionWork;
 
 /// How a repetition ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +49,9 @@ pub(super) struct Runner<'a> {
     pub executors: HashMap<usize, CellExecutor>,
     pub interrupt: Interrupt,
     pub base_dir: PathBuf,
+    /// The `nvidia-smi` fields this machine accepts, or why it has none; found on the first
+    /// repetition that samples GPUs.
+    pub gpu_fields: Option<Result<&'static [&'static str], String>>,
 }
 
 impl Runner<'_> {
@@ -60,26 +65,10 @@ impl Runner<'_> {
     ) -> Result<SlotEnd, RunError> {
         let cell_id = self.plan.cells[slot.cell].id.to_string();
         let seed = self.plan.scenario.experiment.seed;
-        let work = self
-            .datasets
-            .build(
-                &config.workload,
-                &workload_seeds(seed, slot.round),
-                &self.base_dir,
-            )
-            .map_err(|source| RunError::Workload {
-                cell: cell_id.clone(),
-                source,
-            })?;
-        if let Entry::Vacant(entry) = self.executors.entry(slot.cell) {
-            let exec = CellExecutor::new(config, work.requests)
-                .await
-                .map_err(|source| RunError::Executor {
-                    cell: cell_id.clone(),
-                    source,
-                })?;
-            entry.insert(exec);
-        }
+        let work = self.prepare(slot, config, &cell_id).await?;
+        let (sampling, mut absent) = self
+            .start_probes(config, &serving, &cell_id, slot.round)
+            .await?;
         let exec = &self.executors[&slot.cell];
         self.progress.start(&cell_id, slot.round, work.requests);
         let writer = self.dir.start_repetition(&cell_id, slot.round)?;
@@ -105,11 +94,28 @@ impl Runner<'_> {
         };
         let failure = serving.as_ref().and_then(|s| {
             let status = s.server.exit()?;
+            let log = s.log;
             Some(format!(
-                "the server exited ({status}) during the repetition; its log: {}",
-                s.log
+                "the server exited ({status}) during the repetition; its log: {log}"
             ))
         });
+        let client_cpu_seconds = match (cpu_before, process_cpu_seconds()) {
+            (Some(a), Some(b)) if !exec.is_simulated() => Some(b - a),
+            _ => None,
+        };
+        if let Some(sampling) = sampling {
+            let path = self.dir.probes_path(&cell_id, slot.round);
+            absent.extend(
+                sampling
+                    .finish()
+                    .await
+                    .map_err(|e| StoreError::io(&path, e))?,
+            );
+        }
+        let mut details = outcome.details;
+        if !absent.is_empty() {
+            details.insert("probes_absent".into(), absent.into());
+        }
         let marker = RepMarker {
             schema_version: SCHEMA_VERSION,
             cell_id,
@@ -117,16 +123,80 @@ impl Runner<'_> {
             records: 0,
             origin_wall: humantime::format_rfc3339_nanos(outcome.origin_wall).to_string(),
             wall_seconds: started.elapsed().as_secs_f64(),
-            client_cpu_seconds: match (cpu_before, process_cpu_seconds()) {
-                (Some(a), Some(b)) if !exec.is_simulated() => Some(b - a),
-                _ => None,
-            },
-            details: outcome.details,
+            client_cpu_seconds,
+            details,
             failure: failure.clone(),
         };
         outcome.writer.finish(marker)?;
         self.progress.finish_one();
         Ok(failure.map_or(SlotEnd::Done, SlotEnd::ServerDied))
+    }
+
+    /// Builds the repetition's workload and, on first use, the cell's executor.
+    async fn prepare(
+        &mut self,
+        slot: Slot,
+        config: &CellConfig,
+        cell_id: &str,
+    ) -> Result<RepetitionWork, RunError> {
+        let seeds = workload_seeds(self.plan.scenario.experiment.seed, slot.round);
+        let work = (self.datasets)
+            .build(&config.workload, &seeds, &self.base_dir)
+            .map_err(|source| RunError::Workload {
+                cell: cell_id.to_string(),
+                source,
+            })?;
+        if let Entry::Vacant(entry) = self.executors.entry(slot.cell) {
+            let exec = CellExecutor::new(config, work.requests)
+                .await
+                .map_err(|source| RunError::Executor {
+                    cell: cell_id.to_string(),
+                    source,
+                })?;
+            entry.insert(exec);
+        }
+        Ok(work)
+    }
+
+    /// Starts the probes of a repetition (HTTP targets with `[probes]` only), with notes on
+    /// sources that are absent; the first time GPUs are to be sampled, finds out whether
+    /// `nvidia-smi` works here.
+    async fn start_probes(
+        &mut self,
+        config: &CellConfig,
+        serving: &Option<Serving<'_>>,
+        cell_id: &str,
+        round: u32,
+    ) -> Result<(Option<probe::Sampling>, Vec<String>), RunError> {
+        let Some(cfg) = config.probes.as_ref() else {
+            return Ok((None, vec![]));
+        };
+        if config.target.kind == TargetKind::Sim {
+            return Ok((None, vec![]));
+        }
+        let mut absent = vec![];
+        if cfg.gpu != GpuProbe::Off && self.gpu_fields.is_none() {
+            self.gpu_fields = Some(probe::gpu::detect().await);
+        }
+        let gpu = match (cfg.gpu, &self.gpu_fields) {
+            (GpuProbe::Off, _) | (_, None) => None,
+            (_, Some(Ok(fields))) => Some(*fields),
+            (GpuProbe::On, Some(Err(why))) => {
+                return Err(RunError::Server(format!(
+                    "[probes] gpu = true, but GPUs cannot be sampled: {why} (hint: gpu = \"auto\" samples them only where nvidia-smi works)"
+                )));
+            }
+            (GpuProbe::Auto, Some(Err(why))) => {
+                absent.push(format!("gpu: {why}"));
+                None
+            }
+        };
+        let path = self.dir.probes_path(cell_id, round);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        }
+        let pgid = serving.as_ref().map(|s| s.server.pid());
+        Ok((Some(probe::start(cfg, gpu, pgid, path)), absent))
     }
 
     /// Records a repetition that could not run (its server did not start): no records, a

@@ -119,6 +119,11 @@ pub(crate) fn parse_check(text: &str, unit: Unit) -> Result<(CheckOp, f64), (Str
         Unit::RequestsPerSecond => "requests per second",
         Unit::Fraction => "a fraction",
         Unit::Count => "a count",
+        Unit::Watts => "watts",
+        Unit::Joules => "joules",
+        Unit::JoulesPerToken => "joules per token",
+        Unit::Cores => "CPU cores",
+        Unit::PricePer1kTokens => "a price per 1000 tokens",
     };
     let threshold = if let Some(pct) = rest.strip_suffix('%') {
         if unit != Unit::Fraction {

@@ -17,6 +17,7 @@ mod probes;
 mod read;
 mod resolve;
 mod server;
+mod server_render;
 mod server_rules;
 mod target;
 mod template;

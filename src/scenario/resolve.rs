@@ -13,7 +13,7 @@ use super::target::{Gpus, TargetSpec};
 use super::template;
 use super::validate::kind_name;
 use super::wellknown::{self, ENGINE_VARS};
-use super::{probes, server};
+use super::{probes, server_render};
 
 impl Scenario {
     /// The configuration of the cell with these variables (fixed and swept, as in
@@ -39,7 +39,7 @@ impl Scenario {
     fn resolve_with(&self, vars: &Vars, port: Option<u16>) -> Result<CellConfig, ScenarioError> {
         let engine = self.engine(vars)?;
         let with_port = match &self.server {
-            Some(s) => server::with_port(vars, s.port, port),
+            Some(s) => server_render::with_port(vars, s.port, port),
             None => vars.clone(),
         };
         let target = self.target.render(&with_port, engine.tp, &self.locs)?;

@@ -1,18 +1,15 @@
 //! `[server]`: validated once into a [`ServerSpec`] (templates checked, not rendered), then
-//! rendered per cell and port into a [`ServerConfig`] by `Scenario::resolve`. Every template
-//! sees the cell's variables plus `port`.
+//! rendered per cell and port into a `ServerConfig` by `Scenario::resolve` (see
+//! `server_render.rs`). Every template sees the cell's variables plus `port`.
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use super::doc::{Kind, Node, Origin, Table};
-use super::error::{Locs, ScenarioError, join_key};
-use super::launch::{LogPattern, PORT_PLACEHOLDER, PortChoice, RestartPolicy};
-use super::model::{Readiness, ServerConfig, Value, Vars};
+use super::error::join_key;
+use super::launch::{LogPattern, PortChoice, RestartPolicy};
 use super::read::Ctx;
 use super::target::checked_template;
-use super::template;
 
 const KEYS: &[&str] = &[
     "command",
@@ -62,13 +59,13 @@ pub(crate) fn validate(ctx: &mut Ctx, node: &Node, names: &[String]) -> Option<S
     let mut names = names.to_vec();
     names.push("port".into());
     let names = &names[..];
-    let restart = t.get("restart").map_or(Some("per-cell"), |n| {
-        ctx.choice("server.restart", n, RESTARTS)
-    });
-    let restart = match restart? {
-        "never" => RestartPolicy::Never,
-        "per-repetition" => RestartPolicy::PerRepetition,
-        _ => RestartPolicy::PerCell,
+    let restart = match t.get("restart") {
+        None => RestartPolicy::PerCell,
+        Some(n) => match ctx.choice("server.restart", n, RESTARTS)? {
+            "never" => RestartPolicy::Never,
+            "per-repetition" => RestartPolicy::PerRepetition,
+            _ => RestartPolicy::PerCell,
+        },
     };
     let shell = t
         .get("shell")
@@ -92,26 +89,7 @@ pub(crate) fn validate(ctx: &mut Ctx, node: &Node, names: &[String]) -> Option<S
     let reset_url = tpl(ctx, "reset_url");
     let port = t.get("port").map(|n| port(ctx, n));
     let ready_log = t.get("ready_log").map(|n| ready_log(ctx, n));
-    let day = Duration::from_secs(86400);
-    let ready_timeout = t.get("ready_timeout").map_or(Some(600 * SEC), |n| {
-        ctx.duration("server.ready_timeout", n, day)
-    });
-    let stop_grace = t.get("stop_grace").map_or(Some(30 * SEC), |n| {
-        ctx.duration("server.stop_grace", n, 3600 * SEC)
-    });
-    let warmup_requests = t.get("warmup_requests").map_or(Some(0), |n| {
-        ctx.int("server.warmup_requests", n, 0, 1_000_000, None)
-    });
-    if let (Some(_), Some(_)) = (t.get("ready_url"), t.get("ready_log")) {
-        let hint =
-            "keep one: a URL that must answer 2xx, or a line to wait for in the server's output";
-        ctx.error(
-            &node.origin,
-            "server.ready_log",
-            "`ready_url` and `ready_log` are alternatives",
-            Some(hint.into()),
-        );
-    }
+    let timing = timing(ctx, t);
     let port = port.flatten();
     policy_rules(ctx, t, &node.origin, restart, port);
     // A launch that did not validate could use any variable: give up on the whole table, so
@@ -133,9 +111,9 @@ pub(crate) fn validate(ctx: &mut Ctx, node: &Node, names: &[String]) -> Option<S
         port: port.or((restart != RestartPolicy::Never).then_some(PortChoice::Auto)),
         ready_url: ready_url.flatten(),
         ready_log: ready_log.flatten(),
-        ready_timeout: ready_timeout?,
-        warmup_requests: warmup_requests? as u32,
-        stop_grace: stop_grace?,
+        ready_timeout: timing?.0,
+        warmup_requests: timing?.2,
+        stop_grace: timing?.1,
         restart,
         reset_url: reset_url.flatten(),
         base_dir: ctx.resolve_path(""),
@@ -144,7 +122,23 @@ pub(crate) fn validate(ctx: &mut Ctx, node: &Node, names: &[String]) -> Option<S
 
 const SEC: Duration = Duration::from_secs(1);
 
-/// A launched server needs a command; an external one (`never`) must not have one.
+/// `ready_timeout` (default 10 min), `stop_grace` (30 s) and `warmup_requests` (0).
+fn timing(ctx: &mut Ctx, t: &Table) -> Option<(Duration, Duration, u32)> {
+    let day = 86400 * SEC;
+    let ready_timeout = t.get("ready_timeout").map_or(Some(600 * SEC), |n| {
+        ctx.duration("server.ready_timeout", n, day)
+    });
+    let stop_grace = t.get("stop_grace").map_or(Some(30 * SEC), |n| {
+        ctx.duration("server.stop_grace", n, 3600 * SEC)
+    });
+    let warmup_requests = t.get("warmup_requests").map_or(Some(0), |n| {
+        ctx.int("server.warmup_requests", n, 0, 1_000_000, None)
+    });
+    Some((ready_timeout?, stop_grace?, warmup_requests? as u32))
+}
+
+/// A launched server needs a command, an external one (`never`) must not have one; one
+/// readiness probe.
 fn policy_rules(
     ctx: &mut Ctx,
     t: &Table,
@@ -152,6 +146,16 @@ fn policy_rules(
     restart: RestartPolicy,
     port: Option<PortChoice>,
 ) {
+    if let (Some(_), Some(_)) = (t.get("ready_url"), t.get("ready_log")) {
+        let hint =
+            "keep one: a URL that must answer 2xx, or a line to wait for in the server's output";
+        ctx.error(
+            origin,
+            "server.ready_log",
+            "`ready_url` and `ready_log` are alternatives",
+            Some(hint.into()),
+        );
+    }
     if restart != RestartPolicy::Never {
         let hint = "the server's command line as an array, e.g. `command = [\"vllm\", \"serve\", \"{{ model }}\", \"--port\", \"{{ port }}\"]`, or restart = \"never\" for a server that is already running";
         ctx.require("server", (t, origin), "command", hint);
@@ -334,117 +338,4 @@ fn ready_log(ctx: &mut Ctx, node: &Node) -> Option<LogPattern> {
         return None;
     }
     Some(LogPattern::Substring(s.to_string()))
-}
-
-impl ServerSpec {
-    /// The variables the launch reads (command, environment, directory): changing one of them
-    /// changes the server, so engine variables used here are legitimate against a real target.
-    pub(crate) fn launch_variables(&self) -> BTreeSet<String> {
-        let mut out = BTreeSet::new();
-        let sources = self
-            .command
-            .iter()
-            .flatten()
-            .chain(self.env.iter().map(|(_, v)| v));
-        for s in sources.chain(self.cwd.iter()) {
-            out.extend(template::template_variables(s).unwrap_or_default());
-        }
-        out
-    }
-
-    /// Whether any launch template reads `port`.
-    pub(crate) fn launch_uses_port(&self) -> bool {
-        self.launch_variables().contains("port")
-    }
-
-    /// Renders `[server]` for a cell: `port` is the picked port, or `None` for an automatic
-    /// port not picked yet (rendered as `<port>`). `origin` is the target's
-    /// `scheme://host:port`, for the default readiness URL of an external server.
-    pub(crate) fn render(
-        &self,
-        vars: &Vars,
-        port: Option<u16>,
-        origin: Option<&str>,
-        locs: &Locs,
-    ) -> Result<ServerConfig, ScenarioError> {
-        let vars = with_port(vars, self.port, port);
-        let one = |key: &str, s: &str| {
-            template::render(s, &vars).map_err(|e| locs.error(&join_key("server", key), e, None))
-        };
-        let list = |key: &str, items: &[String]| {
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, s)| {
-                    template::render(s, &vars)
-                        .map_err(|e| locs.error(&format!("server.{key}[{i}]"), e, None))
-                })
-                .collect::<Result<Vec<_>, _>>()
-        };
-        let command = match (&self.command, self.shell) {
-            (Some(c), true) => Some(vec!["sh".into(), "-c".into(), one("command", &c[0])?]),
-            (Some(c), false) => Some(list("command", c)?),
-            (None, _) => None,
-        };
-        let env = self
-            .env
-            .iter()
-            .map(|(k, v)| Ok((k.clone(), one(&format!("env.{k}"), v)?)))
-            .collect::<Result<Vec<_>, ScenarioError>>()?;
-        let ready = match (&self.ready_log, &self.ready_url) {
-            (Some(p), _) => Readiness::Log(p.clone()),
-            (None, Some(url)) => Readiness::Url(one("ready_url", url)?),
-            (None, None) => Readiness::Url(match (vars.get("port"), origin) {
-                (Some(p), _) => format!("http://127.0.0.1:{p}/health"),
-                (None, Some(o)) => format!("{o}/health"),
-                (None, None) => "http://127.0.0.1/health".into(),
-            }),
-        };
-        Ok(ServerConfig {
-            command,
-            stop_command: self
-                .stop_command
-                .as_deref()
-                .map(|c| list("stop_command", c))
-                .transpose()?,
-            version_command: self
-                .version_command
-                .as_deref()
-                .map(|c| list("version_command", c))
-                .transpose()?,
-            env,
-            cwd: self
-                .cwd
-                .as_deref()
-                .map(|c| one("cwd", c).map(|d| self.base_dir.join(d)))
-                .transpose()?,
-            port: self.port,
-            bound_port: port.or(match self.port {
-                Some(PortChoice::Fixed(p)) => Some(p),
-                _ => None,
-            }),
-            ready,
-            ready_timeout: self.ready_timeout,
-            warmup_requests: self.warmup_requests,
-            stop_grace: self.stop_grace,
-            restart: self.restart,
-            reset_url: self
-                .reset_url
-                .as_deref()
-                .map(|u| one("reset_url", u))
-                .transpose()?,
-        })
-    }
-}
-
-/// The cell's variables plus `port`: the picked port, the fixed one, or the placeholder.
-pub(crate) fn with_port(vars: &Vars, choice: Option<PortChoice>, picked: Option<u16>) -> Vars {
-    let mut vars = vars.clone();
-    let value = match (picked, choice) {
-        (Some(p), _) | (None, Some(PortChoice::Fixed(p))) => Value::Int(i64::from(p)),
-        (None, Some(PortChoice::Auto)) => Value::Str(PORT_PLACEHOLDER.into()),
-        (None, None) => return vars,
-    };
-    vars.insert("port".into(), value);
-    vars
 }

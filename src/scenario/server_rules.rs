@@ -10,14 +10,30 @@ use super::server::ServerSpec;
 use super::target::TargetSpec;
 use super::template;
 
+/// The sections the rules look at (each `None` when absent or invalid; `server` is
+/// `Some(None)` when `[server]` is present but invalid).
+pub(crate) struct Sections<'a> {
+    pub target: Option<&'a TargetSpec>,
+    pub order: Option<RunOrder>,
+    pub server: Option<&'a Option<ServerSpec>>,
+    pub probes: bool,
+}
+
+/// Checks `[server]`, `[probes]` and `order` against the rest of the scenario.
+pub(crate) fn check_sections(ctx: &mut Ctx, locs: &Locs, s: Sections, names: &[String]) {
+    if let (Some(target), Some(Some(server))) = (s.target, s.server) {
+        check(ctx, locs, target, server, names);
+    }
+    if let Some(order) = s.order {
+        check_order(ctx, locs, order, s.server);
+    }
+    if s.probes && s.target.is_some_and(|t| t.kind == TargetKind::Sim) {
+        ctx.warnings.push("[probes] is ignored by kind = \"sim\": the simulated engine runs in virtual time, on no hardware to sample".into());
+    }
+}
+
 /// Checks `[server]` against `[target]` and `[vars]`.
-pub(crate) fn check(
-    ctx: &mut Ctx,
-    locs: &Locs,
-    target: &TargetSpec,
-    server: &ServerSpec,
-    names: &[String],
-) {
+fn check(ctx: &mut Ctx, locs: &Locs, target: &TargetSpec, server: &ServerSpec, names: &[String]) {
     if target.kind == TargetKind::Sim {
         let hint = "set [target] kind = \"openai-completions\" (or \"openai-chat\") with `base_url = \"http://127.0.0.1:{{ port }}/v1\"`";
         let e = locs.error(
@@ -60,12 +76,7 @@ pub(crate) fn check(
 
 /// `order = "grouped"` needs a server exp launches once per configuration. `server` is
 /// `Some(None)` when `[server]` is present but invalid (already reported).
-pub(crate) fn check_order(
-    ctx: &mut Ctx,
-    locs: &Locs,
-    order: RunOrder,
-    server: Option<&Option<ServerSpec>>,
-) {
+fn check_order(ctx: &mut Ctx, locs: &Locs, order: RunOrder, server: Option<&Option<ServerSpec>>) {
     if order != RunOrder::Grouped {
         return;
     }

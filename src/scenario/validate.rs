@@ -13,7 +13,7 @@ use super::read::Ctx;
 use super::target::TargetSpec;
 use super::wellknown::ENGINE_VARS;
 use super::workload::WorkloadSpec;
-use super::{analysis, probes, server, target, vars, workload};
+use super::{analysis, probes, server, server_rules, target, vars, workload};
 
 const TOP_KEYS: &[&str] = &[
     "experiment",
@@ -67,17 +67,13 @@ pub(crate) fn validate(
         let vars = (&var_spec, &names[..], launch_vars.as_ref());
         cross_check(ctx, &locs, target, (workload, typo), vars);
     }
-    if let (Some(target), Some(Some(server))) = (&target, &server) {
-        super::server_rules::check(ctx, &locs, target, server, &names);
-    }
-    if let Some(e) = &experiment {
-        super::server_rules::check_order(ctx, &locs, e.order, server.as_ref());
-    }
-    if let (Some(target), Some(_)) = (&target, &probes)
-        && target.kind == TargetKind::Sim
-    {
-        ctx.warnings.push("[probes] is ignored by kind = \"sim\": the simulated engine runs in virtual time, on no hardware to sample".into());
-    }
+    let sections = server_rules::Sections {
+        target: target.as_ref(),
+        order: experiment.as_ref().map(|e| e.order),
+        server: server.as_ref(),
+        probes: probes.is_some(),
+    };
+    server_rules::check_sections(ctx, &locs, sections, &names);
     if !ctx.errors.is_empty() {
         return None;
     }

@@ -20,7 +20,7 @@ fn manifest() -> Manifest {
         executor: "sim".into(),
         cells: vec![],
         schedule: vec![],
-        started: now_rfc3339(),
+        started: "2026-01-01T00:00:00Z".into(),
         ended: None,
         status: "running".into(),
         warnings: vec![],
