@@ -34,16 +34,25 @@ step() {
 
 make_venv() {
   if [[ ! -x $venv/bin/python ]]; then
-    python3 -m venv "$venv"
+    if ! python3 -m venv "$venv"; then
+      # Debian's python3 ships venv separately.
+      rm -rf "$venv"
+      apt-get install -y python3-venv >/dev/null
+      python3 -m venv "$venv"
+    fi
   fi
-  local want=(gguf numpy tokenizers)
-  if ! command -v cmake >/dev/null && [[ ! -x $venv/bin/cmake ]]; then
-    want+=(cmake)
+  # module=requirement; pinned where the model file depends on the package's behaviour.
+  local want=(gguf=gguf==0.19.0 numpy=numpy tokenizers=tokenizers==0.23.3)
+  if ! command -v cmake >/dev/null; then
+    want+=(cmake=cmake)
   fi
   local missing=()
-  for pkg in "${want[@]}"; do
-    if [[ $pkg == cmake ]] || ! "$venv/bin/python" -c "import $pkg" 2>/dev/null; then
-      missing+=("$pkg")
+  for pair in "${want[@]}"; do
+    local module=${pair%%=*} req=${pair#*=}
+    if [[ $module == cmake ]]; then
+      [[ -x $venv/bin/cmake ]] || missing+=("$req")
+    elif ! "$venv/bin/python" -c "import $module" 2>/dev/null; then
+      missing+=("$req")
     fi
   done
   if ((${#missing[@]})); then
@@ -73,9 +82,13 @@ fetch_sources() {
   tar -xzf "$cache/src/llama_cpp_python-$version.tar.gz" -C "$cache/src"
 }
 
+cmake_bin() {
+  command -v cmake || echo "$venv/bin/cmake"
+}
+
 configure() {
   local cmake_bin
-  cmake_bin=$(command -v cmake || echo "$venv/bin/cmake")
+  cmake_bin=$(cmake_bin)
   "$cmake_bin" -S "$cache/src/llama_cpp_python-$version/vendor/llama.cpp" -B "$cache/build" \
     -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF -DGGML_NATIVE=ON \
     -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF \
@@ -85,7 +98,7 @@ configure() {
 
 compile() {
   local cmake_bin
-  cmake_bin=$(command -v cmake || echo "$venv/bin/cmake")
+  cmake_bin=$(cmake_bin)
   "$cmake_bin" --build "$cache/build" --target llama-server -j "$jobs" >"$cache/build.log" 2>&1 \
     || { tail -n 40 "$cache/build.log"; return 1; }
   mkdir -p "$cache/bin"
