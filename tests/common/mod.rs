@@ -111,16 +111,21 @@ pub fn spawn(mut cmd: Command) -> Running {
 
 impl Running {
     /// Waits for the process, killing it (and failing) after [`DEADLINE`].
-    pub fn wait(mut self) -> Outcome {
+    pub fn wait(self) -> Outcome {
+        self.wait_within(DEADLINE)
+    }
+
+    /// Waits for the process, killing it (and failing) after `deadline`.
+    pub fn wait_within(mut self, deadline: Duration) -> Outcome {
         let start = Instant::now();
         let status = loop {
             if let Some(status) = self.child.try_wait().expect("wait works") {
                 break status;
             }
-            if start.elapsed() > DEADLINE {
+            if start.elapsed() > deadline {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
-                panic!("exp did not finish within {DEADLINE:?}");
+                panic!("exp did not finish within {deadline:?}");
             }
             thread::sleep(Duration::from_millis(20));
         };
