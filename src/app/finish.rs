@@ -122,6 +122,7 @@ pub fn load_results(
             let mut summary = metrics::summarize(&records, &plan.scenario.slo);
             crate::theory::add_utilization(&plan.configs[index], &records, &mut summary);
             let marker = dir.marker(&entry.id, round)?;
+            crate::run::usage::add_client_usage(&marker, &mut summary);
             let order = manifest
                 .schedule
                 .iter()

@@ -10,6 +10,7 @@
 mod failure;
 pub mod openai;
 mod request;
+mod scan;
 pub mod sse;
 mod stream;
 mod wire;

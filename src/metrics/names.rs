@@ -41,6 +41,9 @@ pub const REPETITION_METRICS: &[&str] = &[
     "output_length_shortfall",
     "mfu",
     "mbu",
+    "client_cpu_per_request",
+    "client_cpu_util",
+    "client_cores",
 ];
 
 /// The metrics a scenario's `[slo]` may bound (per-request latencies).
@@ -139,6 +142,10 @@ pub fn info(name: &str) -> Option<MetricInfo> {
         "slo_attainment" | "mfu" | "mbu" => (Unit::Fraction, Better::Higher),
         "error_rate" | "output_length_shortfall" => (Unit::Fraction, Better::Lower),
         "concurrency" | "tokens_per_chunk" => (Unit::Count, Better::Higher),
+        // What the load generator itself cost (run::usage): less is better.
+        "client_cpu_per_request" => (Unit::Seconds, Better::Lower),
+        "client_cpu_util" => (Unit::Fraction, Better::Lower),
+        "client_cores" => (Unit::Count, Better::Higher),
         _ => return None,
     };
     Some(MetricInfo {

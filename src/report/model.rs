@@ -67,6 +67,8 @@ const SHOWN: &[&str] = &[
     "e2e.mean",
     "e2e.p99",
     "queue_delay.p99",
+    "client_cpu_per_request",
+    "client_cpu_util",
     "concurrency",
     "mfu",
     "mbu",

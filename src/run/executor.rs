@@ -42,6 +42,17 @@ pub struct RepOutcome {
     pub origin_wall: SystemTime,
     /// Executor details for the marker (simulator statistics).
     pub details: serde_json::Map<String, serde_json::Value>,
+    /// For HTTP runs: where the measured part began, for the client's own CPU accounting.
+    pub measured: Option<Measured>,
+}
+
+/// The start of a repetition's measured part (after warm-up).
+#[derive(Debug, Clone, Copy)]
+pub struct Measured {
+    /// The records' origin.
+    pub origin: std::time::Instant,
+    /// Process CPU seconds at that point.
+    pub cpu_at_origin: Option<f64>,
 }
 
 /// The executor of one cell.
@@ -131,6 +142,7 @@ impl CellExecutor {
                     continuous_usage_stats: false,
                     max_connections: in_flight_hint(cell, planned_requests),
                 };
+                allow_connections(cfg.max_connections);
                 if cfg.model.is_empty() {
                     let probe = Client::new(cfg.clone())?;
                     let models = probe.list_models().await?;
@@ -190,6 +202,7 @@ impl CellExecutor {
                     writer,
                     origin_wall,
                     details,
+                    measured: None,
                 })
             }
             CellExecutor::Http(client) => {
@@ -201,12 +214,28 @@ impl CellExecutor {
                     }
                     Ok::<_, StoreError>(writer)
                 });
-                let report = driver::drive(client.clone(), work, tx).await;
+                // The driver runs as a task on a runtime worker, not on the thread that
+                // awaits the run: its sends then start on the worker's own queue instead of
+                // crossing threads, which would add a wake-up to every request's queue delay.
+                let (client, work) = (client.clone(), work.clone());
+                let report = tokio::spawn(async move { driver::drive(client, &work, tx).await })
+                    .await
+                    .expect("the driver does not panic");
                 let writer = writer_task.await.expect("the writer task does not panic")?;
+                let mut details = serde_json::Map::new();
+                if let Some(anchor) = crate::clock::Anchor::now() {
+                    // Lets records be lined up with other logs on this host (a server's).
+                    let ns = anchor.ns_of(report.origin);
+                    details.insert("origin_monotonic_ns".into(), ns.into());
+                }
                 Ok(RepOutcome {
                     writer,
                     origin_wall: report.origin_wall,
-                    details: Default::default(),
+                    details,
+                    measured: Some(Measured {
+                        origin: report.origin,
+                        cpu_at_origin: report.cpu_at_origin,
+                    }),
                 })
             }
         }
@@ -224,4 +253,22 @@ fn in_flight_hint(cell: &CellConfig, planned: Option<u64>) -> usize {
             .map_or(planned.unwrap_or(1024).min(10_000), |c| u64::from(c.get())),
     };
     from_arrival.max(1) as usize
+}
+
+/// Descriptors kept free for files, the runtime and the listener side of tests.
+const FD_RESERVE: u64 = 64;
+
+/// Raises the open-file limit so `in_flight` connections fit (one descriptor each); where the
+/// hard limit is lower, says so, since connects beyond it fail with "too many open files".
+fn allow_connections(in_flight: usize) {
+    if let Some(lim) = crate::fdlimit::raise()
+        && lim.soft < in_flight as u64 + FD_RESERVE
+    {
+        eprintln!(
+            "warning: the open-file limit is {} (hard limit {}): at most about {} requests can be in flight at once; raise it with `ulimit -Hn` (as root) for more",
+            lim.soft,
+            lim.hard,
+            lim.soft.saturating_sub(FD_RESERVE)
+        );
+    }
 }

@@ -6,8 +6,11 @@
 pub mod driver;
 mod executor;
 mod progress;
+mod timer;
+pub mod usage;
 
 pub use executor::{CellExecutor, ExecutorError};
+pub use usage::process_cpu_seconds;
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
@@ -122,7 +125,6 @@ pub async fn execute(plan: &Plan, dir: &RunDir, show_progress: bool) -> Result<R
         let writer = dir.start_repetition(&cell_id, slot.round)?;
         let engine_seed = seed::derive(seed, Some(&cell_id), slot.round, "engine");
         let started = Instant::now();
-        let cpu_before = process_cpu_seconds();
         let outcome = tokio::select! {
             biased;
             _ = &mut interrupt => {
@@ -131,6 +133,10 @@ pub async fn execute(plan: &Plan, dir: &RunDir, show_progress: bool) -> Result<R
             }
             out = exec.run(&work, writer, engine_seed, progress.counter()) => out?,
         };
+        let mut details = outcome.details;
+        let client_cpu_seconds = outcome
+            .measured
+            .and_then(|m| usage::close_window(&m, &mut details));
         let marker = RepMarker {
             schema_version: SCHEMA_VERSION,
             cell_id: cell_id.clone(),
@@ -138,26 +144,12 @@ pub async fn execute(plan: &Plan, dir: &RunDir, show_progress: bool) -> Result<R
             records: 0,
             origin_wall: humantime::format_rfc3339_nanos(outcome.origin_wall).to_string(),
             wall_seconds: started.elapsed().as_secs_f64(),
-            client_cpu_seconds: match (cpu_before, process_cpu_seconds()) {
-                (Some(a), Some(b)) if !exec.is_simulated() => Some(b - a),
-                _ => None,
-            },
-            details: outcome.details,
+            client_cpu_seconds,
+            details,
         };
         outcome.writer.finish(marker)?;
         progress.finish_one();
     }
     progress.done();
     Ok(RunEnd::Complete)
-}
-
-/// User + system CPU seconds of this process so far.
-pub fn process_cpu_seconds() -> Option<f64> {
-    // SAFETY: getrusage writes into the zeroed struct we own and has no other effects.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    (rc == 0).then(|| {
-        let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-        tv(usage.ru_utime) + tv(usage.ru_stime)
-    })
 }
