@@ -18,6 +18,10 @@ const RATE_SHORTFALL: f64 = 0.99;
 /// Client CPU use (share of the cores it may use) at which it counts as CPU-bound.
 const CPU_BOUND_SHARE: f64 = 0.8;
 
+/// Run-queue wait (seconds per wall-clock second) at which a late client is said to have been
+/// starved by other processes.
+const STARVED_WAIT: f64 = 0.05;
+
 pub(super) fn collect(
     scenario: &Scenario,
     cells: &[CellResults],
@@ -141,8 +145,18 @@ fn client(cell: &CellResults, label: &str, out: &mut Vec<String>) {
                     )
                 })
                 .unwrap_or_default();
+            let cause = match worst("client_cpu_wait", f64::max) {
+                Some(w) if w >= STARVED_WAIT => format!(
+                    "its threads waited for a CPU {} of the time: other processes held the cores (a busy machine), so measure on a quieter one or give exp a core of its own",
+                    units::percent(w)
+                ),
+                _ => {
+                    "other processes competing for the CPU, or `max_concurrency` holding sends back"
+                        .to_owned()
+                }
+            };
             out.push(format!(
-                "cell {label}: the client fell behind its schedule ({}){cpu}: other processes competing for the CPU, or `max_concurrency` holding sends back; latencies from `scheduled` (ttft_sched, e2e_sched) include that wait",
+                "cell {label}: the client fell behind its schedule ({}){cpu}: {cause}; latencies from `scheduled` (ttft_sched, e2e_sched) include that wait",
                 symptoms.join(", ")
             ));
         }
@@ -356,6 +370,14 @@ mod client_tests {
         assert!(w[0].contains("fell behind its schedule"), "{}", w[0]);
         assert!(w[0].contains("up to 2.50 ms"), "{}", w[0]);
         assert!(w[0].contains("only 15.0 % of its 2 core(s)"), "{}", w[0]);
+        assert!(w[0].contains("or `max_concurrency`"), "{}", w[0]);
+        // With the run-queue wait known, the cause is named.
+        let w = warn(&[("queue_delay.p99", 0.0025), ("client_cpu_wait", 0.4)]);
+        assert!(
+            w[0].contains("waited for a CPU 40.0 % of the time"),
+            "{}",
+            w[0]
+        );
         // Just under the threshold: nothing.
         assert!(warn(&[("queue_delay.p99", 0.0009)]).is_empty());
     }

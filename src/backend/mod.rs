@@ -20,7 +20,7 @@ mod failure_tests;
 #[cfg(test)]
 mod tests;
 
-pub use openai::{ApiKind, Client, ClientConfig};
+pub use openai::{ApiKind, Client, ClientConfig, REQUEST_HEADER};
 
 /// Why a client could not be built, or a side request (`/models`) failed. Per-request
 /// failures are not errors: they are recorded in the request's outcome.

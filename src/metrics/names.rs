@@ -43,6 +43,7 @@ pub const REPETITION_METRICS: &[&str] = &[
     "mbu",
     "client_cpu_per_request",
     "client_cpu_util",
+    "client_cpu_wait",
     "client_cores",
 ];
 
@@ -144,7 +145,7 @@ pub fn info(name: &str) -> Option<MetricInfo> {
         "concurrency" | "tokens_per_chunk" => (Unit::Count, Better::Higher),
         // What the load generator itself cost (run::usage): less is better.
         "client_cpu_per_request" => (Unit::Seconds, Better::Lower),
-        "client_cpu_util" => (Unit::Fraction, Better::Lower),
+        "client_cpu_util" | "client_cpu_wait" => (Unit::Fraction, Better::Lower),
         "client_cores" => (Unit::Count, Better::Higher),
         _ => return None,
     };

@@ -69,6 +69,7 @@ const SHOWN: &[&str] = &[
     "queue_delay.p99",
     "client_cpu_per_request",
     "client_cpu_util",
+    "client_cpu_wait",
     "concurrency",
     "mfu",
     "mbu",

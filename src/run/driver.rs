@@ -45,9 +45,9 @@ pub struct DriveReport {
     pub origin_wall: SystemTime,
     /// Measured requests released (conversations, for a multi-turn source).
     pub released: u64,
-    /// This process's CPU seconds when warm-up ended (measured requests only are charged to
-    /// the client's CPU use); `None` where CPU time cannot be read.
-    pub cpu_at_origin: Option<f64>,
+    /// This process's CPU time and run-queue wait when warm-up ended (only the measured
+    /// requests are charged to the client's own use).
+    pub at_origin: super::usage::Snapshot,
 }
 
 /// Lead time between preparing the schedule and its first send, so the first request is not
@@ -61,7 +61,7 @@ pub async fn drive<S: Sender>(
     out: mpsc::UnboundedSender<RequestRecord>,
 ) -> DriveReport {
     warm_up(&sender, work).await;
-    let cpu_at_origin = super::process_cpu_seconds();
+    let at_origin = super::usage::Snapshot::take();
     let origin = Instant::now() + LEAD;
     let origin_wall = SystemTime::now() + LEAD;
     let release_end = work.duration.map(|d| origin + d);
@@ -89,7 +89,7 @@ pub async fn drive<S: Sender>(
         origin: origin.into_std(),
         origin_wall,
         released,
-        cpu_at_origin,
+        at_origin,
     }
 }
 

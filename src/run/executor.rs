@@ -51,8 +51,8 @@ pub struct RepOutcome {
 pub struct Measured {
     /// The records' origin.
     pub origin: std::time::Instant,
-    /// Process CPU seconds at that point.
-    pub cpu_at_origin: Option<f64>,
+    /// The process's CPU time and run-queue wait at that point.
+    pub at_origin: super::usage::Snapshot,
 }
 
 /// The executor of one cell.
@@ -234,7 +234,7 @@ impl CellExecutor {
                     details,
                     measured: Some(Measured {
                         origin: report.origin,
-                        cpu_at_origin: report.cpu_at_origin,
+                        at_origin: report.at_origin,
                     }),
                 })
             }
