@@ -27,31 +27,41 @@ pub struct Sizes {
     sim: u64,
 }
 
+impl Sizes {
+    fn new(quick: bool) -> Sizes {
+        if quick {
+            Sizes {
+                light: 10,
+                loaded: 600,
+                capacity: 1000,
+                wrk_seconds: 3,
+                streams: 2000,
+                sim: 50_000,
+            }
+        } else {
+            Sizes {
+                light: 60,
+                loaded: 3000,
+                capacity: 5000,
+                wrk_seconds: 10,
+                streams: 10_000,
+                sim: 200_000,
+            }
+        }
+    }
+}
+
+fn flag(name: &str) -> bool {
+    std::env::var_os(name).is_some_and(|v| v != "0")
+}
+
 fn main() {
-    let quick = std::env::var_os("LOADGEN_QUICK").is_some_and(|v| v != "0");
-    let sizes = if quick {
-        Sizes {
-            light: 10,
-            loaded: 600,
-            capacity: 1000,
-            wrk_seconds: 3,
-            streams: 2000,
-            sim: 50_000,
-        }
-    } else {
-        Sizes {
-            light: 60,
-            loaded: 3000,
-            capacity: 5000,
-            wrk_seconds: 10,
-            streams: 10_000,
-            sim: 200_000,
-        }
-    };
+    let quick = flag("LOADGEN_QUICK");
+    let sizes = Sizes::new(quick);
     // Children inherit the raised limit; each also raises its own.
     exp::fdlimit::raise();
     let cores = procs::Cores::pick();
-    let realtime = std::env::var_os("LOADGEN_RT").is_some_and(|v| v != "0");
+    let realtime = flag("LOADGEN_RT");
     procs::REALTIME.store(realtime, std::sync::atomic::Ordering::Relaxed);
     // LOADGEN_DIR keeps the run directories, server logs and truth logs for a closer look.
     let kept = std::env::var_os("LOADGEN_DIR").map(std::path::PathBuf::from);
@@ -63,14 +73,14 @@ fn main() {
         }
         None => temp.path(),
     };
+    let rt = if realtime {
+        ", SCHED_FIFO priority 10"
+    } else {
+        ""
+    };
+    let short = if quick { " (quick)" } else { "" };
     println!(
-        "exp load generator benchmark{}{}: {}",
-        if realtime {
-            ", client and server at SCHED_FIFO priority 10"
-        } else {
-            ""
-        },
-        if quick { " (quick)" } else { "" },
+        "exp load generator benchmark{rt}{short}: {}",
         cores.describe()
     );
     let mut rows = Vec::new();

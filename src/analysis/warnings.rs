@@ -87,65 +87,31 @@ fn failures(cell: &CellResults, label: &str, out: &mut Vec<String>) {
 /// exceeded [`LATE_P99_S`] or it sent below [`RATE_SHORTFALL`] of the scheduled rate. One
 /// warning per cell, saying which and, for lateness without CPU saturation, the likely cause.
 fn client(cell: &CellResults, label: &str, out: &mut Vec<String>) {
-    let worst =
-        |metric: &str, pick: fn(f64, f64) -> f64| rep_values(cell, metric).into_iter().reduce(pick);
-    let late = worst("queue_delay.p99", f64::max).filter(|l| *l > LATE_P99_S);
-    let short = cell
-        .reps
-        .iter()
-        .filter_map(|r| {
-            let v = &r.summary.values;
-            Some((v.get("achieved_rate")?, v.get("scheduled_rate")?))
-        })
-        .map(|(a, s)| a / s)
-        .reduce(f64::min)
-        .filter(|ratio| *ratio < RATE_SHORTFALL);
-    let busy = cell
-        .reps
-        .iter()
-        .filter_map(|r| {
-            let v = &r.summary.values;
-            let cores = v.get("client_cores").copied().unwrap_or(1.0).max(1.0);
-            Some((v.get("client_cpu_util")? / cores, cores))
-        })
-        .reduce(|a, b| if b.0 > a.0 { b } else { a });
-    let mut symptoms = Vec::new();
-    if let Some(l) = late {
-        symptoms.push(format!("queue_delay p99 up to {}", units::seconds(l)));
-    }
-    if let Some(r) = short {
-        symptoms.push(format!(
-            "achieved rate down to {} of the scheduled rate",
-            units::percent(r)
-        ));
-    }
-    let per_request = worst("client_cpu_per_request", f64::max)
-        .map(|c| format!(", {} CPU per request", units::seconds(c)))
-        .unwrap_or_default();
+    let symptoms = lateness(cell);
+    let busy = busiest(cell);
     match busy {
         Some((share, cores)) if share >= CPU_BOUND_SHARE => {
+            let per_request = worst(cell, "client_cpu_per_request", f64::max)
+                .map(|c| format!(", {} CPU per request", units::seconds(c)))
+                .unwrap_or_default();
             let lag = if symptoms.is_empty() {
                 String::new()
             } else {
                 format!(" ({})", symptoms.join(", "))
             };
             out.push(format!(
-                "cell {label}: the client was CPU-bound: it used {} of its {} core(s){per_request}{lag}; latencies and throughputs may be the client's limits, not the server's (give exp more cores, or split the load)",
+                "cell {label}: the client was CPU-bound: it used {} of its {cores} core(s){per_request}{lag}; latencies and throughputs may be the client's limits, not the server's (give exp more cores, or split the load)",
                 units::percent(share),
-                cores
             ));
         }
         _ if !symptoms.is_empty() => {
             let cpu = busy
                 .map(|(share, cores)| {
-                    format!(
-                        " while using only {} of its {} core(s)",
-                        units::percent(share),
-                        cores
-                    )
+                    let share = units::percent(share);
+                    format!(" while using only {share} of its {cores} core(s)")
                 })
                 .unwrap_or_default();
-            let cause = match worst("client_cpu_wait", f64::max) {
+            let cause = match worst(cell, "client_cpu_wait", f64::max) {
                 Some(w) if w >= STARVED_WAIT => format!(
                     "its threads waited for a CPU {} of the time: other processes held the cores (a busy machine), so measure on a quieter one or give exp a core of its own",
                     units::percent(w)
@@ -162,6 +128,45 @@ fn client(cell: &CellResults, label: &str, out: &mut Vec<String>) {
         }
         _ => {}
     }
+}
+
+/// The worst value of `metric` over a cell's repetitions (`pick` says which is worse).
+fn worst(cell: &CellResults, metric: &str, pick: fn(f64, f64) -> f64) -> Option<f64> {
+    rep_values(cell, metric).into_iter().reduce(pick)
+}
+
+/// How the client fell behind its schedule, if it did: lateness and rate shortfall.
+fn lateness(cell: &CellResults) -> Vec<String> {
+    let mut symptoms = Vec::new();
+    if let Some(l) = worst(cell, "queue_delay.p99", f64::max).filter(|l| *l > LATE_P99_S) {
+        symptoms.push(format!("queue_delay p99 up to {}", units::seconds(l)));
+    }
+    let short = cell
+        .reps
+        .iter()
+        .filter_map(|r| {
+            let v = &r.summary.values;
+            Some(v.get("achieved_rate")? / v.get("scheduled_rate")?)
+        })
+        .reduce(f64::min)
+        .filter(|ratio| *ratio < RATE_SHORTFALL);
+    if let Some(r) = short {
+        let r = units::percent(r);
+        symptoms.push(format!("achieved rate down to {r} of the scheduled rate"));
+    }
+    symptoms
+}
+
+/// The repetition where the client used the largest share of its cores: (share, cores).
+fn busiest(cell: &CellResults) -> Option<(f64, f64)> {
+    cell.reps
+        .iter()
+        .filter_map(|r| {
+            let v = &r.summary.values;
+            let cores = v.get("client_cores").copied().unwrap_or(1.0).max(1.0);
+            Some((v.get("client_cpu_util")? / cores, cores))
+        })
+        .reduce(|a, b| if b.0 > a.0 { b } else { a })
 }
 
 fn outputs(cell: &CellResults, label: &str, out: &mut Vec<String>) {
