@@ -144,9 +144,9 @@ pub fn load_average() -> String {
         .join(" ")
 }
 
-/// A running `exp serve --fixed`.
+/// A running `exp serve --fixed`; killed if dropped without [`Server::stop`] (a failed part).
 pub struct Server {
-    child: Child,
+    child: Option<Child>,
     pub addr: SocketAddr,
     pub truth_log: Option<PathBuf>,
 }
@@ -176,7 +176,7 @@ impl Server {
             std::thread::sleep(Duration::from_millis(20));
         }
         Server {
-            child,
+            child: Some(child),
             addr,
             truth_log,
         }
@@ -187,15 +187,25 @@ impl Server {
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.child.as_ref().map_or(0, Child::id)
     }
 
     /// Stops the server (Ctrl-C), letting it write its truth log; returns its CPU seconds.
-    pub fn stop(self) -> Usage {
+    pub fn stop(mut self) -> Usage {
+        let child = self.child.take().expect("stopped once");
         let started = Instant::now();
         // SAFETY: signals our own child.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGINT) };
-        wait_with_usage(self.child, started)
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+        wait_with_usage(child, started)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
