@@ -208,6 +208,10 @@ pub struct ServeArgs {
     /// Fixed timing, e.g. `ttft=100ms,itl=10ms`.
     #[arg(long, conflicts_with = "sim")]
     pub fixed: Option<String>,
+    /// With --fixed: on exit, write when each request's first and last token were written
+    /// to this file (JSON lines, raw CLOCK_MONOTONIC nanoseconds).
+    #[arg(long, value_name = "FILE", requires = "fixed")]
+    pub truth_log: Option<PathBuf>,
     /// Serve the simulated engine in real time.
     #[arg(long)]
     pub sim: bool,

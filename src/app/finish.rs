@@ -150,6 +150,7 @@ pub fn load_results(
                 cost: config.cost,
             };
             metrics::resources::add(&mut summary.values, &records, inputs);
+            crate::run::usage::add_client_usage(&marker, &mut summary);
             let order = manifest
                 .schedule
                 .iter()

@@ -27,12 +27,44 @@ pub(super) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         );
     };
     let mut timing: FixedTiming = spec.parse()?;
-    timing.keep_truth = false;
+    // The truth log grows by one entry per request: kept only when it is to be written.
+    timing.keep_truth = args.truth_log.is_some();
+    // Open the log before serving, so a path that cannot be written fails at once.
+    let log = match &args.truth_log {
+        Some(path) => Some((
+            path,
+            std::fs::File::create(path)
+                .with_context(|| format!("--truth-log {}", path.display()))?,
+        )),
+        None => None,
+    };
+    raise_fd_limit();
     let handle = serve::spawn_fixed(addr, timing).await?;
     eprintln!("serving on {} (Ctrl-C to stop)", handle.base_url());
     tokio::signal::ctrl_c().await?;
-    handle.shutdown().await?;
+    let truth = handle.finish().await?;
+    if let Some((path, file)) = log {
+        let anchor = crate::clock::Anchor::now()
+            .context("--truth-log needs the raw monotonic clock, which this system lacks")?;
+        let mut out = std::io::BufWriter::new(file);
+        serve::write_truth_lines(&truth, &anchor, &mut out)
+            .with_context(|| format!("--truth-log {}", path.display()))?;
+        eprintln!("truth log: {} requests in {}", truth.len(), path.display());
+    }
     Ok(())
+}
+
+/// Lifts the open-file limit so thousands of connections are not refused (one descriptor
+/// each).
+fn raise_fd_limit() {
+    if let Some(lim) = crate::fdlimit::raise()
+        && lim.soft < 10_000
+    {
+        eprintln!(
+            "note: at most {} open files (hard limit); connections beyond that are refused",
+            lim.soft
+        );
+    }
 }
 
 async fn serve_sim(addr: SocketAddr, args: &ServeArgs) -> anyhow::Result<()> {

@@ -10,6 +10,7 @@
 mod failure;
 pub mod openai;
 mod request;
+mod scan;
 pub mod sse;
 mod stream;
 mod wire;
@@ -22,7 +23,7 @@ mod fault_tests;
 mod tests;
 
 pub(crate) use failure::error_chain;
-pub use openai::{ApiKind, Client, ClientConfig};
+pub use openai::{ApiKind, Client, ClientConfig, REQUEST_HEADER};
 
 /// Why a client could not be built, or a side request (`/models`) failed. Per-request
 /// failures are not errors: they are recorded in the request's outcome.

@@ -1,7 +1,7 @@
 //! The OpenAI-compatible client: one connection pool per target, one streaming request per
 //! [`Client::send`], one [`RequestRecord`] back, never an error and never a retry.
 //!
-//! Timing follows `reference/metrics.md`: `sent` is taken immediately before the request is
+//! Every request carries its index in [`REQUEST_HEADER`]. Timing follows `reference/metrics.md`: `sent` is taken immediately before the request is
 //! handed to the connection pool, and every content event gets the arrival instant of the
 //! network read that completed it (taken before parsing). Plain `http://` only: this build has
 //! no TLS, and a benchmark should not measure a TLS stack by accident.
@@ -18,6 +18,11 @@ use super::request::{self, BodyOptions};
 use super::stream;
 use crate::record::RequestRecord;
 use crate::workload::work::RequestSpec;
+
+/// Header carrying the request's index in its repetition's workload (the conversation's, for
+/// multi-turn workloads), so a server's logs can be lined up with exp's records; the fixed
+/// server records it with `exp serve --fixed …,echo=x-exp-request`.
+pub const REQUEST_HEADER: &str = "x-exp-request";
 
 /// Which OpenAI route requests go to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,6 +151,7 @@ impl Client {
             .post(self.url.clone())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(reqwest::header::ACCEPT, "text/event-stream")
+            .header(REQUEST_HEADER, index)
             .body(body)
             .build();
         let http_req = match http_req {

@@ -159,6 +159,11 @@ impl Default for StreamState {
 }
 
 /// Reads the event stream until it ends, filling `rec`.
+///
+/// The idle and total limits share one timer that is set lazily: a read only notes its
+/// instant, and the timer, when it fires, moves itself to the current idle deadline unless
+/// that has passed. A timer per read (what `timeout_at` around every read does) cost a
+/// timer-wheel insertion and removal per chunk; this costs one per idle period.
 async fn read_stream(
     mut response: reqwest::Response,
     deadline: TokioInstant,
@@ -172,27 +177,50 @@ async fn read_stream(
     // or prefilling the request, which is what TTFT measures (servers send headers at once and
     // the body at the first token): only the total limit bounds that wait, or every request
     // queued past the idle limit under overload would be failed instead of measured.
-    let mut idle_at = deadline;
+    let mut last_read: Option<TokioInstant> = None;
+    let limit = tokio::time::sleep_until(deadline);
+    let mut limit = std::pin::pin!(limit);
     loop {
-        let read = timeout_at(idle_at.min(deadline), response.chunk()).await;
+        let read = tokio::select! {
+            biased;
+            read = response.chunk() => read,
+            () = &mut limit => {
+                let now = TokioInstant::now();
+                if now >= deadline {
+                    let text = timeout_text(limits.timeout);
+                    return Err(Failure::new(FailureReason::Timeout, text));
+                }
+                let Some(last) = last_read else {
+                    limit.as_mut().reset(deadline);
+                    continue;
+                };
+                let idle_at = last + limits.idle;
+                if now >= idle_at {
+                    return Err(idle_failure(limits.idle));
+                }
+                limit.as_mut().reset(idle_at.min(deadline));
+                continue;
+            }
+        };
+        // The arrival instant: taken as soon as the HTTP stack hands over the bytes, before
+        // any decoding.
         let now = Instant::now();
         let bytes = match read {
-            Err(_) if deadline <= idle_at => {
-                return Err(Failure::new(
-                    FailureReason::Timeout,
-                    timeout_text(limits.timeout),
-                ));
-            }
-            Err(_) => return Err(idle_failure(limits.idle)),
-            Ok(Ok(Some(bytes))) => bytes,
-            Ok(Ok(None)) => {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => {
                 decoder.finish();
                 drain(&mut decoder, &mut state, ns_since(origin, now), rec)?;
                 return finish(&state, rec, None);
             }
-            Ok(Err(e)) => return finish(&state, rec, Some(error_chain(&e))),
+            Err(e) => return finish(&state, rec, Some(error_chain(&e))),
         };
-        idle_at = TokioInstant::from_std(now) + limits.idle;
+        let first_byte = last_read.is_none();
+        last_read = Some(TokioInstant::from_std(now));
+        if first_byte {
+            limit
+                .as_mut()
+                .reset((TokioInstant::from_std(now) + limits.idle).min(deadline));
+        }
         decoder.feed(&bytes);
         drain(&mut decoder, &mut state, ns_since(origin, now), rec)?;
         if decoder.buffered() > MAX_EVENT_BYTES {

@@ -1,5 +1,6 @@
 //! The few fields of an OpenAI streaming chunk that `exp` reads, parsed without building a
-//! JSON tree and without allocating on the common path.
+//! JSON tree and without allocating on the common path: a byte scanner ([`super::scan`])
+//! answers for the usual payloads, serde (below) for the rest.
 //!
 //! Content is only checked for being non-empty (its text is never kept), so strings are
 //! visited in place, whether or not they contain escapes. Only the first choice is read; the
@@ -80,9 +81,13 @@ pub(crate) enum Content {
 }
 
 impl StreamChunk<'_> {
-    /// Parses one payload.
+    /// Parses one payload: the byte scanner's answer when it has one (the usual case),
+    /// otherwise serde's, which decides the unusual payloads and words the errors.
     pub fn parse(payload: &[u8]) -> Result<StreamChunk<'_>, serde_json::Error> {
-        serde_json::from_slice(payload)
+        match super::scan::scan(payload) {
+            Some(chunk) => Ok(chunk),
+            None => serde_json::from_slice(payload),
+        }
     }
 
     /// What the first choice carried.

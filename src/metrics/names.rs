@@ -59,6 +59,10 @@ pub const REPETITION_METRICS: &[&str] = &[
     "server_cpu",
     "cost_per_1k_tokens",
     "cost_per_1k_output_tokens",
+    "client_cpu_per_request",
+    "client_cpu_util",
+    "client_cpu_wait",
+    "client_cores",
 ];
 
 /// The metrics a scenario's `[slo]` may bound (per-request latencies).
@@ -179,6 +183,10 @@ pub fn info(name: &str) -> Option<MetricInfo> {
         "cost_per_1k_tokens" | "cost_per_1k_output_tokens" => {
             (Unit::PricePer1kTokens, Better::Lower)
         }
+        // What the load generator itself cost (run::usage): less is better.
+        "client_cpu_per_request" => (Unit::Seconds, Better::Lower),
+        "client_cpu_util" | "client_cpu_wait" => (Unit::Fraction, Better::Lower),
+        "client_cores" => (Unit::Count, Better::Higher),
         _ => return None,
     };
     Some(MetricInfo {

@@ -19,6 +19,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use super::timer::SendTimer;
 use crate::record::{FailureReason, Outcome, RequestRecord};
 use crate::workload::work::{Arrivals, RepetitionWork, RequestSource, RequestSpec};
 
@@ -44,6 +45,9 @@ pub struct DriveReport {
     pub origin_wall: SystemTime,
     /// Measured requests released (conversations, for a multi-turn source).
     pub released: u64,
+    /// This process's CPU time and run-queue wait when warm-up ended (only the measured
+    /// requests are charged to the client's own use).
+    pub at_origin: super::usage::Snapshot,
 }
 
 /// Lead time between preparing the schedule and its first send, so the first request is not
@@ -57,6 +61,7 @@ pub async fn drive<S: Sender>(
     out: mpsc::UnboundedSender<RequestRecord>,
 ) -> DriveReport {
     warm_up(&sender, work).await;
+    let at_origin = super::usage::Snapshot::take();
     let origin = Instant::now() + LEAD;
     let origin_wall = SystemTime::now() + LEAD;
     let release_end = work.duration.map(|d| origin + d);
@@ -84,6 +89,7 @@ pub async fn drive<S: Sender>(
         origin: origin.into_std(),
         origin_wall,
         released,
+        at_origin,
     }
 }
 
@@ -198,6 +204,7 @@ async fn open_loop<S: Sender>(
     let mut tasks = JoinSet::new();
     let limit = work.requests.unwrap_or(u64::MAX);
     let mut released = 0;
+    let mut timer = SendTimer::new();
     for (i, &offset) in offsets_ns.iter().enumerate() {
         let i = i as u64;
         let at = ctx.origin + Duration::from_nanos(offset);
@@ -206,7 +213,7 @@ async fn open_loop<S: Sender>(
         }
         // Build the request before waiting, so text generation never delays a send.
         let req = work.source.request(i);
-        tokio::time::sleep_until(at).await;
+        timer.sleep_until(at).await;
         let permit = match &cap {
             Some(sem) => Some(sem.clone().acquire_owned().await.expect("semaphore open")),
             None => None,

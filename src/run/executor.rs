@@ -42,6 +42,17 @@ pub struct RepOutcome {
     pub origin_wall: SystemTime,
     /// Executor details for the marker (simulator statistics).
     pub details: serde_json::Map<String, serde_json::Value>,
+    /// For HTTP runs: where the measured part began, for the client's own CPU accounting.
+    pub measured: Option<Measured>,
+}
+
+/// The start of a repetition's measured part (after warm-up).
+#[derive(Debug, Clone, Copy)]
+pub struct Measured {
+    /// The records' origin.
+    pub origin: std::time::Instant,
+    /// The process's CPU time and run-queue wait at that point.
+    pub at_origin: super::usage::Snapshot,
 }
 
 /// The executor of one cell.
@@ -131,6 +142,7 @@ impl CellExecutor {
                     continuous_usage_stats: false,
                     max_connections: in_flight_hint(cell, planned_requests),
                 };
+                allow_connections(cfg.max_connections);
                 if cfg.model.is_empty() {
                     let probe = Client::new(cfg.clone())?;
                     let models = probe.list_models().await?;
@@ -199,25 +211,63 @@ impl CellExecutor {
                     Ok::<_, StoreError>(writer)
                 });
                 let started = SystemTime::now();
+                // The driver runs as a task on a runtime worker, not on the thread that
+                // awaits the run: its sends then start on the worker's own queue instead of
+                // crossing threads, which would add a wake-up to every request's queue delay.
+                let (client, work) = (client.clone(), work.clone());
+                let mut drive = tokio::spawn(async move { driver::drive(client, &work, tx).await });
                 // Cutting the driver short drops its sender, which ends the writer task. The
                 // writer can only end before the driver by failing (the driver holds the
                 // sender): then stop sending at once, since going on would spend the rest of
                 // the repetition measuring what cannot be kept.
                 let mut writer_task = std::pin::pin!(writer_task);
-                let drive = driver::drive(client.clone(), work, tx);
-                let (origin_wall, stopped) = tokio::select! {
-                    report = drive => (report.origin_wall, false),
-                    () = stop => (started, true),
-                    early = &mut writer_task => {
-                        early.expect("the writer task does not panic")?;
-                        unreachable!("the writer outlives the driver unless it fails");
+                let mut drained = None;
+                let (report, stopped) = tokio::select! {
+                    biased;
+                    report = &mut drive => (Some(report.expect("the driver does not panic")), false),
+                    () = stop => {
+                        drive.abort();
+                        (None, true)
                     }
+                    early = &mut writer_task => match early.expect("the writer task does not panic") {
+                        Err(e) => {
+                            drive.abort();
+                            return Err(e);
+                        }
+                        // The driver finished and dropped its sender, and the writer drained
+                        // before this select saw the driver's end.
+                        Ok(writer) => {
+                            drained = Some(writer);
+                            let report = (&mut drive).await.expect("the driver does not panic");
+                            (Some(report), false)
+                        }
+                    },
                 };
-                let writer = writer_task.await.expect("the writer task does not panic")?;
+                let writer = match drained {
+                    Some(writer) => writer,
+                    None => writer_task.await.expect("the writer task does not panic")?,
+                };
+                let mut details = serde_json::Map::new();
+                let (origin_wall, measured) = match report {
+                    Some(report) => {
+                        if let Some(anchor) = crate::clock::Anchor::now() {
+                            // Lets records be lined up with other logs on this host.
+                            let ns = anchor.ns_of(report.origin);
+                            details.insert("origin_monotonic_ns".into(), ns.into());
+                        }
+                        let measured = Measured {
+                            origin: report.origin,
+                            at_origin: report.at_origin,
+                        };
+                        (report.origin_wall, Some(measured))
+                    }
+                    None => (started, None),
+                };
                 let outcome = RepOutcome {
                     writer,
                     origin_wall,
-                    details: Default::default(),
+                    details,
+                    measured,
                 };
                 Ok((outcome, stopped))
             }
@@ -262,6 +312,7 @@ async fn run_simulated(
         writer,
         origin_wall,
         details,
+        measured: None,
     })
 }
 
@@ -276,4 +327,22 @@ fn in_flight_hint(cell: &CellConfig, planned: Option<u64>) -> usize {
             .map_or(planned.unwrap_or(1024).min(10_000), |c| u64::from(c.get())),
     };
     from_arrival.max(1) as usize
+}
+
+/// Descriptors kept free for files, the runtime and the listener side of tests.
+const FD_RESERVE: u64 = 64;
+
+/// Raises the open-file limit so `in_flight` connections fit (one descriptor each); where the
+/// hard limit is lower, says so, since connects beyond it fail with "too many open files".
+fn allow_connections(in_flight: usize) {
+    if let Some(lim) = crate::fdlimit::raise()
+        && lim.soft < in_flight as u64 + FD_RESERVE
+    {
+        eprintln!(
+            "warning: the open-file limit is {} (hard limit {}): at most about {} requests can be in flight at once; raise it with `ulimit -Hn` (as root) for more",
+            lim.soft,
+            lim.hard,
+            lim.soft.saturating_sub(FD_RESERVE)
+        );
+    }
 }

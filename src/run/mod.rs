@@ -9,8 +9,11 @@ mod interrupt;
 mod progress;
 mod served;
 mod slot;
+mod timer;
+pub mod usage;
 
 pub use executor::{CellExecutor, ExecutorError};
+pub use usage::process_cpu_seconds;
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -162,15 +165,4 @@ async fn run_unlaunched(r: &mut Runner<'_>, todo: Vec<Slot>) -> Result<RunEnd, R
         }
     }
     Ok(RunEnd::Complete)
-}
-
-/// User + system CPU seconds of this process so far.
-pub fn process_cpu_seconds() -> Option<f64> {
-    // SAFETY: getrusage writes into the zeroed struct we own and has no other effects.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    (rc == 0).then(|| {
-        let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-        tv(usage.ru_utime) + tv(usage.ru_stime)
-    })
 }

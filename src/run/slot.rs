@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use super::interrupt::Interrupt;
 use super::progress::Progress;
-use super::{CellExecutor, RunError, process_cpu_seconds, workload_seeds};
+use super::{CellExecutor, RunError, workload_seeds};
 use crate::matrix::Slot;
 use crate::plan::Plan;
 use crate::probe;
@@ -74,7 +74,6 @@ impl Runner<'_> {
         let writer = self.dir.start_repetition(&cell_id, slot.round)?;
         let engine_seed = seed::derive(seed, Some(&cell_id), slot.round, "engine");
         let started = Instant::now();
-        let cpu_before = process_cpu_seconds();
         let died = serving.as_ref().map(|s| s.server.exited());
         let stop = async move {
             match died {
@@ -99,10 +98,6 @@ impl Runner<'_> {
                 "the server exited ({status}) during the repetition; its log: {log}"
             ))
         });
-        let client_cpu_seconds = match (cpu_before, process_cpu_seconds()) {
-            (Some(a), Some(b)) if !exec.is_simulated() => Some(b - a),
-            _ => None,
-        };
         if let Some(sampling) = sampling {
             let path = self.dir.probes_path(&cell_id, slot.round);
             absent.extend(
@@ -113,6 +108,11 @@ impl Runner<'_> {
             );
         }
         let mut details = outcome.details;
+        // The client's CPU over the measured part only (warm-up excluded), with its cores
+        // and run-queue wait (`run::usage`).
+        let client_cpu_seconds = outcome
+            .measured
+            .and_then(|m| super::usage::close_window(&m, &mut details));
         if !absent.is_empty() {
             details.insert("probes_absent".into(), absent.into());
         }

@@ -234,7 +234,11 @@ impl Stream for TokenStream {
         }
         match this.phase {
             Phase::Tokens => {
-                ready!(this.sleep.as_mut().poll(cx));
+                // With itl = 0 every token is due with the first: once that deadline has
+                // passed the rest skip the timer wheel (a registration per token otherwise).
+                if this.k == 0 || !this.shared.itl.is_zero() {
+                    ready!(this.sleep.as_mut().poll(cx));
+                }
                 let frame = this.token_frame();
                 if this.n > 0 {
                     this.truth.token(Instant::now());
@@ -246,7 +250,7 @@ impl Stream for TokenStream {
                     } else {
                         Phase::Done
                     };
-                } else {
+                } else if !this.shared.itl.is_zero() {
                     let next = this.shared.deadline(this.truth.entry.received, this.k);
                     this.sleep.as_mut().reset(next);
                 }

@@ -14,6 +14,7 @@
 
 mod fixed;
 mod frames;
+mod listen;
 pub mod request;
 pub mod sim;
 mod truth;
@@ -28,13 +29,11 @@ use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use axum::http::HeaderName;
-use axum::serve::ListenerExt;
-use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use frames::TOKEN_TEXT;
-pub use truth::{Route, TruthEntry};
+pub use truth::{Route, TruthEntry, TruthLine, write_lines as write_truth_lines};
 
 /// The timing and identity of a fixed server.
 #[derive(Debug, Clone, PartialEq)]
@@ -219,15 +218,22 @@ impl FixedServerHandle {
     }
 
     /// Stops accepting, lets replies in progress finish, and waits for the server to end.
-    pub async fn shutdown(mut self) -> Result<(), ServeError> {
+    pub async fn shutdown(self) -> Result<(), ServeError> {
+        self.finish().await.map(|_| ())
+    }
+
+    /// Like [`shutdown`](Self::shutdown), then returns the whole truth log, including the
+    /// replies that finished during the shutdown.
+    pub async fn finish(mut self) -> Result<Vec<TruthEntry>, ServeError> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         let task = self.task.take().expect("the task is taken only here");
         match task.await {
-            Ok(result) => result.map_err(ServeError::Io),
-            Err(e) => Err(ServeError::Task(e.to_string())),
+            Ok(result) => result.map_err(ServeError::Io)?,
+            Err(e) => return Err(ServeError::Task(e.to_string())),
         }
+        Ok(self.truth())
     }
 }
 
@@ -247,9 +253,7 @@ pub async fn spawn_fixed(
 ) -> Result<FixedServerHandle, ServeError> {
     timing.validate()?;
     let (ttft, itl) = timing.effective()?;
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| ServeError::Bind { addr, source })?;
+    let listener = listen::bind(addr).map_err(|source| ServeError::Bind { addr, source })?;
     let bound = listener.local_addr()?;
     let truth = timing
         .keep_truth
@@ -266,19 +270,9 @@ pub async fn spawn_fixed(
         truth: truth.clone(),
         seq: AtomicU64::new(0),
     });
-    // Small frames every few milliseconds: Nagle's algorithm would hold them back.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
     let (stop, stopped) = oneshot::channel::<()>();
     let app = fixed::router(shared);
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let task = tokio::spawn(listen::serve(listener, app, stopped));
     Ok(FixedServerHandle {
         addr: bound,
         truth,

@@ -2,8 +2,13 @@
 //! last token. Tests compare a client's measurements against these instants (not against the
 //! configured timing, which the timer only approximates).
 
+use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Anchor;
 
 /// The route a request came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +48,56 @@ pub struct TruthEntry {
     pub tokens_written: u32,
     /// The reply was handed over in full (`[DONE]` included); false when the client left.
     pub completed: bool,
+}
+
+/// A [`TruthEntry`] as written by `exp serve --fixed … --truth-log FILE`: one JSON object per
+/// line, instants as raw `CLOCK_MONOTONIC` nanoseconds (see [`crate::clock`]), so another
+/// process on the same host can compare them with its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TruthLine {
+    /// Order of arrival (0-based).
+    pub seq: u64,
+    /// Value of the echo header, when configured and sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// When the handler started (the body had been read).
+    pub received_ns: u64,
+    /// When the first token was handed to the HTTP layer.
+    pub first_token_ns: Option<u64>,
+    /// When the last token was handed to the HTTP layer.
+    pub last_token_ns: Option<u64>,
+    /// Tokens handed over.
+    pub tokens: u32,
+    /// The reply was handed over in full.
+    pub completed: bool,
+}
+
+impl TruthLine {
+    /// `entry` with its instants converted through `anchor`.
+    pub fn new(entry: &TruthEntry, anchor: &Anchor) -> TruthLine {
+        TruthLine {
+            seq: entry.seq,
+            request_id: entry.request_id.clone(),
+            received_ns: anchor.ns_of(entry.received),
+            first_token_ns: entry.first_token.map(|t| anchor.ns_of(t)),
+            last_token_ns: entry.last_token.map(|t| anchor.ns_of(t)),
+            tokens: entry.tokens_written,
+            completed: entry.completed,
+        }
+    }
+}
+
+/// Writes `entries` as JSON lines (see [`TruthLine`]).
+pub fn write_lines(
+    entries: &[TruthEntry],
+    anchor: &Anchor,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
+    for entry in entries {
+        serde_json::to_writer(&mut *out, &TruthLine::new(entry, anchor))?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()
 }
 
 /// Shared, append-only list of [`TruthEntry`]s.

@@ -222,7 +222,9 @@ pub struct RepMarker {
     pub origin_wall: String,
     /// Wall-clock seconds the repetition took.
     pub wall_seconds: f64,
-    /// Client process CPU seconds spent during the repetition (HTTP runs).
+    /// Client process CPU seconds spent on the repetition's measured requests, from the end
+    /// of warm-up to the last record (HTTP runs; `details` holds the window's wall seconds
+    /// and the client's cores, see `run::usage`).
     #[serde(default)]
     pub client_cpu_seconds: Option<f64>,
     /// Free-form details from the executor (simulator statistics, probe summaries).
