@@ -52,6 +52,35 @@ pub fn metric_value(name: &str, v: f64) -> String {
     }
 }
 
+/// `mean ± std` of a metric across repetitions, each in the metric's unit (`—` for the
+/// std of a single repetition).
+pub fn mean_std(name: &str, d: &crate::stats::Description) -> String {
+    let std = d.std.map_or("—".into(), |s| metric_value(name, s));
+    format!("{} ± {std}", metric_value(name, d.mean))
+}
+
+/// A relative change with its Fieller CI: `+8.30 % [−0.50 %, +17.3 %]`, or `—` when no ratio
+/// exists (a baseline mean of zero).
+pub fn relative_change(c: &crate::stats::Comparison) -> String {
+    let Some(r) = &c.relative else {
+        return "—".into();
+    };
+    match r.fieller {
+        crate::stats::Interval::Bounded { low, high } => format!(
+            "{} [{}, {}]",
+            signed_percent(r.change),
+            signed_percent(low),
+            signed_percent(high)
+        ),
+        crate::stats::Interval::Unbounded => {
+            format!(
+                "{} [unbounded: baseline too noisy]",
+                signed_percent(r.change)
+            )
+        }
+    }
+}
+
 /// `0.0123` → `1.23 %`.
 pub fn percent(fraction: f64) -> String {
     format!("{} %", sig(fraction * 100.0, 3))

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::{CompareResult, CompareRow, EnvRow, Environment, Outcome, Severity};
 use crate::report::ReportError;
-use crate::stats::{Interval, Verdict};
+use crate::stats::Verdict;
 use crate::store::Manifest;
 use crate::units;
 
@@ -229,13 +229,6 @@ fn method(result: &CompareResult) -> String {
 fn row_view(r: &CompareRow) -> RowView {
     let m = &r.metric;
     let dash = || "—".to_string();
-    let desc = |d: &crate::stats::Description| {
-        format!(
-            "{} ± {}",
-            units::metric_value(m, d.mean),
-            d.std.map_or_else(dash, |s| units::metric_value(m, s))
-        )
-    };
     let label = r.verdict.to_string();
     let mut verdict = match r.verdict {
         Verdict::Regression | Verdict::Improvement => format!("**{label}**"),
@@ -272,9 +265,9 @@ fn row_view(r: &CompareRow) -> RowView {
         cell: md(&r.cell),
         metric: m.clone(),
         n: format!("{} / {}", c.baseline.n, c.candidate.n),
-        base: desc(&c.baseline),
-        cand: desc(&c.candidate),
-        delta: delta(c),
+        base: units::mean_std(m, &c.baseline),
+        cand: units::mean_std(m, &c.candidate),
+        delta: units::relative_change(c),
         p: c.p_value().map_or_else(dash, units::p_value),
         p_holm: r.p_holm.map_or_else(dash, units::p_value),
         g: c.hedges
@@ -283,23 +276,5 @@ fn row_view(r: &CompareRow) -> RowView {
         mde: c.mde.map_or_else(dash, units::percent),
         verdict,
         label,
-    }
-}
-
-fn delta(c: &crate::stats::Comparison) -> String {
-    match &c.relative {
-        Some(r) => match r.fieller {
-            Interval::Bounded { low, high } => format!(
-                "{} [{}, {}]",
-                units::signed_percent(r.change),
-                units::signed_percent(low),
-                units::signed_percent(high)
-            ),
-            Interval::Unbounded => format!(
-                "{} [unbounded: baseline too noisy]",
-                units::signed_percent(r.change)
-            ),
-        },
-        None => "—".into(),
     }
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::analysis::{Analysis, CellResults};
 use crate::metrics::names::{self, Better, Unit};
 use crate::scenario::model::Scenario;
-use crate::stats::{Interval, Verdict};
+use crate::stats::Verdict;
 use crate::store::Manifest;
 use crate::units;
 
@@ -270,12 +270,7 @@ fn tables(scenario: &Scenario, analysis: &Analysis) -> Vec<MetricTable> {
                     Some(d) => MetricRow {
                         cell: c.label.clone(),
                         n: d.n,
-                        mean_std: format!(
-                            "{} ± {}",
-                            units::metric_value(&metric, d.mean),
-                            d.std
-                                .map_or("—".into(), |s| units::metric_value(&metric, s))
-                        ),
+                        mean_std: units::mean_std(&metric, d),
                         ci: match (d.ci_low, d.ci_high) {
                             (Some(l), Some(h)) => format!(
                                 "[{}, {}]",
@@ -324,26 +319,7 @@ fn tables(scenario: &Scenario, analysis: &Analysis) -> Vec<MetricTable> {
 
 fn comparison_view(c: &crate::analysis::ComparisonRow) -> ComparisonView {
     let m = &c.metric;
-    let fmt_desc = |d: &crate::stats::Description| {
-        format!(
-            "{} ± {}",
-            units::metric_value(m, d.mean),
-            d.std.map_or("—".into(), |s| units::metric_value(m, s))
-        )
-    };
     let cmp = &c.comparison;
-    let delta = match &cmp.relative {
-        Some(r) => match r.fieller {
-            Interval::Bounded { low, high } => format!(
-                "{} [{}, {}]",
-                units::signed_percent(r.change),
-                units::signed_percent(low),
-                units::signed_percent(high)
-            ),
-            Interval::Unbounded => format!("{} [unbounded]", units::signed_percent(r.change)),
-        },
-        None => "—".into(),
-    };
     let label = c.verdict.to_string();
     let mut verdict = match c.verdict {
         Verdict::Regression | Verdict::Improvement => format!("**{label}**"),
@@ -357,9 +333,9 @@ fn comparison_view(c: &crate::analysis::ComparisonRow) -> ComparisonView {
         change: c.change.clone(),
         at: c.at.clone(),
         metric: m.clone(),
-        base: fmt_desc(&cmp.baseline),
-        cand: fmt_desc(&cmp.candidate),
-        delta,
+        base: units::mean_std(m, &cmp.baseline),
+        cand: units::mean_std(m, &cmp.candidate),
+        delta: units::relative_change(cmp),
         p: cmp.p_value().map_or("—".into(), units::p_value),
         p_holm: units::p_value(c.p_holm),
         g: cmp
