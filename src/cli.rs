@@ -122,6 +122,13 @@ pub struct RunArgs {
     /// With --baseline: exit 1 when the comparison finds this (and 2 when it is invalid).
     #[arg(long, value_enum, requires = "baseline")]
     pub fail_on: Option<FailOn>,
+    /// With --baseline: while a verdict is inconclusive or `possible …`, add 5 rounds and
+    /// compare again, at most this many times (0–2). Every look is then judged at Pocock's
+    /// nominal α (0.0294 for 2 looks, 0.0221 for 3 at α = 0.05), so looking again does not
+    /// raise the false-positive rate.
+    #[arg(long, value_name = "N", default_value_t = 0, requires = "baseline",
+          value_parser = clap::value_parser!(u32).range(0..=2))]
+    pub extra_looks: u32,
 }
 
 /// `exp search`.

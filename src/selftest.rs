@@ -94,6 +94,11 @@ pub struct Outcome {
     pub detection: Rate,
     /// Exact noncentral-t power for the shift at the settings' n, CV and α.
     pub analytical_power: f64,
+    /// A/A comparisons flagged at any of the PR-mode looks (`--extra-looks 2`: the candidate
+    /// grows by 5 runs per look, the baseline stays), each look at Pocock's nominal α.
+    pub sequential: Rate,
+    /// The same looks, each at the unadjusted α: what looking again without Pocock costs.
+    pub sequential_unadjusted: Rate,
 }
 
 impl Outcome {
@@ -108,9 +113,15 @@ impl Outcome {
         (self.detection.rate - self.analytical_power).abs() <= POWER_TOLERANCE
     }
 
-    /// Both criteria hold.
+    /// The false-positive rate over all sequential looks lies in [`FALSE_POSITIVE_RANGE`].
+    pub fn sequential_ok(&self) -> bool {
+        let (low, high) = FALSE_POSITIVE_RANGE;
+        (low..=high).contains(&self.sequential.rate)
+    }
+
+    /// Every criterion holds.
     pub fn passed(&self) -> bool {
-        self.false_positive_ok() && self.detection_ok()
+        self.false_positive_ok() && self.detection_ok() && self.sequential_ok()
     }
 }
 
@@ -175,7 +186,41 @@ fn significant(s: &Settings, shift: f64, stream: &str) -> Rate {
     Rate::new(hits, s.trials)
 }
 
-/// Runs the A/A and the shifted experiment.
+/// Looks of the sequential experiment, as `exp run --baseline --extra-looks 2` takes them.
+const LOOKS: usize = 3;
+
+/// Share of A/A comparisons that Welch's test flags at `level` at any of [`LOOKS`] looks: n
+/// baseline runs against a candidate of n runs that grows by
+/// [`EXTRA_ROUNDS`](stats::sequential::EXTRA_ROUNDS) runs before each further look.
+fn significant_at_any_look(s: &Settings, level: f64, stream: &str) -> Rate {
+    let mut noise = Noise::new(derive(s.seed, None, 0, stream), s.cv);
+    let add = stats::sequential::EXTRA_ROUNDS as usize;
+    let hits = (0..s.trials)
+        .filter(|_| {
+            let a = noise.runs(100.0, s.n);
+            let b = noise.runs(100.0, s.n + add * (LOOKS - 1));
+            (0..LOOKS).any(|look| {
+                let seen = &b[..s.n + add * look];
+                stats::welch(&a, seen, level).is_some_and(|w| w.p_value() < level)
+            })
+        })
+        .count();
+    Rate::new(hits, s.trials)
+}
+
+/// The candidate's runs at each look of the sequential experiment.
+fn look_sizes(s: &Settings) -> Vec<u32> {
+    let add = stats::sequential::EXTRA_ROUNDS;
+    (0..LOOKS as u32).map(|k| s.n as u32 + k * add).collect()
+}
+
+/// Pocock's nominal level for the sequential experiment's design.
+fn nominal_alpha(s: &Settings) -> Option<f64> {
+    let info = stats::sequential::fixed_baseline(s.n as u32, &look_sizes(s));
+    stats::sequential::pocock_alpha(&info, s.alpha)
+}
+
+/// Runs the A/A, the shifted and the sequential experiments.
 pub fn run(settings: &Settings) -> Result<Outcome, SelftestError> {
     if settings.trials < 1000 {
         return Err(SelftestError::TooFewTrials(settings.trials));
@@ -187,11 +232,15 @@ pub fn run(settings: &Settings) -> Result<Outcome, SelftestError> {
         .ok_or(SelftestError::Invalid(
             "cv, shift and alpha must be in range",
         ))?;
+    let nominal =
+        nominal_alpha(settings).ok_or(SelftestError::Invalid("alpha must be in (0, 1)"))?;
     Ok(Outcome {
         settings: *settings,
         false_positive: significant(settings, 0.0, "selftest-aa"),
         detection: significant(settings, settings.shift, "selftest-shift"),
         analytical_power,
+        sequential: significant_at_any_look(settings, nominal, "selftest-looks"),
+        sequential_unadjusted: significant_at_any_look(settings, settings.alpha, "selftest-looks"),
     })
 }
 
@@ -238,6 +287,27 @@ pub fn render(o: &Outcome) -> String {
         units::percent(o.analytical_power),
         POWER_TOLERANCE * 100.0,
         verdict(o.detection_ok())
+    );
+    let _ = writeln!(
+        out,
+        "false positives over {LOOKS} looks (candidate n = {} vs baseline {}), each at Pocock's α′ = {}:  {}  must be in [{}, {}]  {}",
+        look_sizes(s)
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        s.n,
+        units::sig(nominal_alpha(s).unwrap_or(s.alpha), 3),
+        rate_text(&o.sequential),
+        units::percent(low),
+        units::percent(high),
+        verdict(o.sequential_ok())
+    );
+    let _ = writeln!(
+        out,
+        "  (the same looks each at α = {}: {}; looking again without an adjusted level inflates false positives)",
+        s.alpha,
+        rate_text(&o.sequential_unadjusted)
     );
     out
 }
@@ -293,6 +363,8 @@ mod tests {
             false_positive: Rate::new(0, 2000),
             detection: Rate::new(0, 2000),
             analytical_power: 0.9408,
+            sequential: Rate::new(100, 2000),
+            sequential_unadjusted: Rate::new(100, 2000),
         };
         assert!(!silent.false_positive_ok() && !silent.detection_ok());
         let noisy = Outcome {

@@ -131,6 +131,7 @@ fn write_run(out: &Path, run_id: &str, git: &str, text: &str, shape: &Shape) -> 
         warnings: vec![],
         launches: vec![],
         adaptive: None,
+        sequential: None,
     };
     let dir = RunDir::create(out, &manifest, text).unwrap();
     for (index, cell) in plan.cells.iter().enumerate() {
@@ -343,4 +344,102 @@ fn run_with_a_baseline_writes_compare_md_into_the_new_run() {
 
     let missing = run("x", &["--baseline", "/no/such/run"]);
     assert_eq!(missing.status.code(), Some(2));
+}
+
+/// `--extra-looks 2` on a candidate too noisy to judge from 5 repetitions: it adds 5 rounds
+/// per look while a verdict stays open, records every look, and judges all of them at one
+/// nominal α′: Pocock's for 3 looks of a 5-run baseline against 5, 10, 15 candidate runs.
+#[test]
+fn extra_looks_add_rounds_while_verdicts_are_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("tiny.toml");
+    std::fs::write(
+        &path,
+        "[experiment]\nname = \"tiny\"\ndescription = \"extra looks\"\nrepetitions = 5\n[target]\nkind = \"sim\"\nmodel_config = \"llama-3.1-8b\"\ngpu = \"h100-sxm\"\n[vars.fixed]\nrequests = 20\nrequest_rate = 5\n",
+    )
+    .unwrap();
+    let run = |out: &str, extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_exp"))
+            .arg("run")
+            .arg(&path)
+            .args(["--no-progress", "--out"])
+            .arg(tmp.path().join(out))
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let only_dir = |out: &str| {
+        std::fs::read_dir(tmp.path().join(out).join("tiny"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path()
+    };
+    assert!(run("main", &[]).status.success());
+    let base = only_dir("main");
+    // Step-time noise of 30 % makes most verdicts inconclusive at n = 5.
+    let out = run(
+        "branch",
+        &[
+            "--set",
+            "target.noise_cv=0.3",
+            "--baseline",
+            base.to_str().unwrap(),
+            "--extra-looks",
+            "2",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let info = exp::stats::sequential::fixed_baseline(5, &[5, 10, 15]);
+    let nominal = exp::stats::sequential::pocock_alpha(&info, 0.05).unwrap();
+    // Between Pocock's equally spaced 0.0221 and the unadjusted 0.05.
+    assert!(nominal > 0.0221 && nominal < 0.05, "{nominal}");
+    let shown = format!("{nominal:.4}");
+    assert!(
+        stderr.contains("look 1 of 3 at the baseline: ")
+            && stderr.contains(&format!("at nominal α = {shown}; adding 5 rounds")),
+        "{stderr}"
+    );
+    let dir = only_dir("branch");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    let seq = &manifest["sequential"];
+    assert_eq!(seq["planned"], 3);
+    assert_eq!(seq["nominal_alpha"].as_f64(), Some(nominal));
+    let looks = seq["looks"].as_array().unwrap();
+    assert!(looks.len() >= 2, "the first look was open: {looks:?}");
+    for (i, look) in looks.iter().enumerate() {
+        assert_eq!(look["rounds"], 5 + 5 * i as u64);
+        let last = i + 1 == looks.len();
+        let open = look["open"].as_u64().unwrap();
+        if last {
+            assert!(open == 0 || looks.len() == 3, "{look}");
+            assert_eq!(look["added"], 0);
+        } else {
+            assert!(open > 0, "{look}");
+            assert_eq!(look["added"], 5);
+        }
+    }
+    assert_eq!(manifest["repetitions"], 5 * looks.len() as u64);
+    let md = std::fs::read_to_string(dir.join("compare.md")).unwrap();
+    assert!(
+        md.contains(&format!(
+            "Group-sequential comparison: look {} of at most 3",
+            looks.len()
+        )) && md.contains(&format!("Pocock's nominal α = {shown}"))
+            && md.contains(&format!("and α = {}. Percentiles", &shown[..5])),
+        "{md}"
+    );
+    // Out of range, and without a baseline, clap refuses.
+    let three = run(
+        "y",
+        &["--baseline", base.to_str().unwrap(), "--extra-looks", "3"],
+    );
+    assert_eq!(three.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&three.stderr).contains("3 is not in 0..=2"));
+    let alone = run("y", &["--extra-looks", "1"]);
+    assert_eq!(alone.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&alone.stderr).contains("--baseline <RUN_DIR>"));
 }

@@ -14,8 +14,9 @@ use crate::compare::{self, CompareResult, Environment, FailOn, Severity};
 use crate::store::{Manifest, RunDir};
 
 /// A finished comparison and its Markdown.
-struct Compared {
-    result: CompareResult,
+pub(super) struct Compared {
+    /// The verdicts.
+    pub result: CompareResult,
     env: Environment,
     markdown: String,
 }
@@ -38,16 +39,35 @@ fn load(
     Ok((manifest, plan.scenario.analysis, cells))
 }
 
-fn compare_dirs(baseline: &Path, candidate: &Path) -> anyhow::Result<Compared> {
+/// One look of a group-sequential comparison (`exp run --baseline --extra-looks`): the
+/// nominal level every verdict is judged at, and the line the Markdown states about it.
+pub(super) struct LookLevel {
+    /// Pocock's nominal α for the planned looks.
+    pub alpha: f64,
+    /// What the comparison says about the looks.
+    pub note: String,
+}
+
+fn compare_dirs(
+    baseline: &Path,
+    candidate: &Path,
+    level: Option<&LookLevel>,
+) -> anyhow::Result<Compared> {
     let (base_manifest, _, base_cells) = load(baseline)?;
-    let (cand_manifest, settings, cand_cells) = load(candidate)?;
+    let (cand_manifest, mut settings, cand_cells) = load(candidate)?;
+    if let Some(level) = level {
+        settings.alpha = level.alpha;
+    }
     let result = compare::compare(&base_cells, &cand_cells, &settings);
     let env = compare::environment(
         &base_manifest,
         &cand_manifest,
         &result.matching.fixed_differences,
     );
-    let model = compare::report::build(&result, &env, &base_manifest, &cand_manifest);
+    let mut model = compare::report::build(&result, &env, &base_manifest, &cand_manifest);
+    if let Some(level) = level {
+        model.notes.push(level.note.clone());
+    }
     let markdown = compare::report::render(&model).context("cannot render the comparison")?;
     Ok(Compared {
         result,
@@ -107,7 +127,7 @@ fn announce(c: &Compared) {
 
 /// `exp compare <baseline> <candidate> [--out FILE] [--fail-on …]`.
 pub(super) fn command(args: &CompareArgs) -> anyhow::Result<Status> {
-    let c = compare_dirs(&args.baseline, &args.candidate)?;
+    let c = compare_dirs(&args.baseline, &args.candidate, None)?;
     match &args.out {
         Some(path) => {
             crate::store::write_atomic(path, c.markdown.as_bytes())?;
@@ -133,16 +153,25 @@ pub(super) fn check_baseline(path: &Path) -> anyhow::Result<()> {
     })
 }
 
-/// `exp run --baseline`: compares the finished run with the baseline and writes `compare.md`
-/// into the run directory. An invalid comparison only fails the run under `--fail-on`.
-pub(super) fn after_run(
+/// `exp run --baseline`: compares the run so far with the baseline, at `level` when the
+/// comparison is one look of several.
+pub(super) fn look(
     dir: &RunDir,
     baseline: &Path,
+    level: Option<&LookLevel>,
+) -> anyhow::Result<Compared> {
+    compare_dirs(baseline, dir.root(), level)
+}
+
+/// `exp run --baseline`: writes the final comparison `c` as `compare.md` into the run
+/// directory. An invalid comparison only fails the run under `--fail-on`.
+pub(super) fn conclude(
+    dir: &RunDir,
+    c: &Compared,
     fail: Option<cli::FailOn>,
 ) -> anyhow::Result<Status> {
-    let c = compare_dirs(baseline, dir.root())?;
     let path = dir.write_file("compare.md", c.markdown.as_bytes())?;
-    announce(&c);
+    announce(c);
     println!("comparison: {}", path.display());
     Ok(match (status(&c.result, fail.map(fail_on)), fail) {
         (Status::CompareInvalid, None) => Status::Ok,

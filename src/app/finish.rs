@@ -59,6 +59,7 @@ pub fn new_manifest(plan: &Plan, path: &Path, target: &TargetArgs) -> Manifest {
             looks: Vec::new(),
             stop: None,
         }),
+        sequential: None,
     }
 }
 

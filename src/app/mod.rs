@@ -8,6 +8,7 @@ mod finish;
 mod prompt_lengths;
 mod rounds;
 mod search;
+mod sequential;
 mod serve;
 
 use std::path::{Path, PathBuf};
@@ -87,6 +88,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
                 no_progress: args.no_progress,
                 baseline: None,
                 fail_on: None,
+                extra_looks: 0,
             };
             runtime()?.block_on(run_command(run))
         }
@@ -210,6 +212,12 @@ async fn run_command(args: RunArgs) -> anyhow::Result<Status> {
             run::preflight(&plan).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
             let mut manifest = finish::new_manifest(&plan, path, &args.target);
             if let Some(spec) = plan.scenario.search.clone() {
+                if args.extra_looks > 0 {
+                    bail!(
+                        "{}: --extra-looks adds repetitions to compare cells, but a [search] run chooses its loads as it goes; drop --extra-looks (raise [experiment] repetitions instead)",
+                        path.display()
+                    );
+                }
                 if !plan.launches.is_empty() {
                     bail!(
                         "{}: [search] with a launched [server] is not supported yet; search against a running server (restart = \"never\") or the simulated engine",
@@ -230,15 +238,7 @@ async fn run_command(args: RunArgs) -> anyhow::Result<Status> {
         rounds::execute(&mut plan, &dir, &mut manifest, show_progress).await
     }
     .map_err(|e| anyhow::anyhow!("{e}; {}", stopped_text(dir.root())))?;
-    // The run recorded its server launches in the manifest on disk as they happened.
-    manifest.launches = dir.read_manifest()?.launches;
-    manifest.status = match end {
-        RunEnd::Complete => "complete".into(),
-        RunEnd::Interrupted => "interrupted".into(),
-    };
-    manifest.ended = Some(store::now_rfc3339());
-    dir.write_manifest(&manifest)?;
-    let checks_failed = finish_run(&dir, &manifest, &plan, None, true)?;
+    let checks_failed = close_run(&dir, &mut manifest, &plan, end)?;
     if end == RunEnd::Interrupted {
         eprintln!(
             "interrupted: continue with `exp run --resume {}`",
@@ -247,7 +247,16 @@ async fn run_command(args: RunArgs) -> anyhow::Result<Status> {
         return Ok(Status::Interrupted);
     }
     if let Some(baseline) = &args.baseline {
-        let status = compare::after_run(&dir, baseline, args.fail_on)?;
+        let status = sequential::after_run(
+            &mut plan,
+            &dir,
+            &mut manifest,
+            baseline,
+            args.fail_on,
+            args.extra_looks,
+            show_progress,
+        )
+        .await?;
         if status != Status::Ok {
             return Ok(status);
         }
@@ -257,6 +266,25 @@ async fn run_command(args: RunArgs) -> anyhow::Result<Status> {
     } else {
         Status::Ok
     })
+}
+
+/// Records how the execution ended in the manifest and writes the report; true when a
+/// declared check failed.
+fn close_run(
+    dir: &RunDir,
+    manifest: &mut Manifest,
+    plan: &Plan,
+    end: RunEnd,
+) -> anyhow::Result<bool> {
+    // The run recorded its server launches in the manifest on disk as they happened.
+    manifest.launches = dir.read_manifest()?.launches;
+    manifest.status = match end {
+        RunEnd::Complete => "complete".into(),
+        RunEnd::Interrupted => "interrupted".into(),
+    };
+    manifest.ended = Some(store::now_rfc3339());
+    dir.write_manifest(manifest)?;
+    finish_run(dir, manifest, plan, None, true)
 }
 
 /// What a run that stopped on an error keeps, and how to finish it.

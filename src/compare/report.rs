@@ -222,7 +222,10 @@ fn method(result: &CompareResult) -> String {
     let confidence = units::sig(100.0 * (1.0 - result.alpha), 2);
     format!(
         "Sample = one value per repetition; ± = run-to-run standard deviation. Δ = candidate / baseline − 1 with its Fieller {confidence} % CI (unadjusted); p = Welch's t-test; p (Holm) over the {} valid comparisons; g = Hedges' g (candidate − baseline); MDE = smallest change detectable with 80 % power. Verdicts follow statistics.md §2.6 with τ = the noise threshold and α = {}. Percentiles within a repetition: type 7 (linear interpolation, as NumPy).",
-        result.family, result.alpha
+        result.family,
+        units::sig(result.alpha, 3)
+            .trim_end_matches('0')
+            .trim_end_matches('.')
     )
 }
 

@@ -275,6 +275,7 @@ fn manifest(sha: &str, executor: &str, host: &str, git: &str) -> Manifest {
         warnings: vec![],
         launches: vec![],
         adaptive: None,
+        sequential: None,
     }
 }
 

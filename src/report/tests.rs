@@ -31,6 +31,7 @@ fn model() -> ReportModel {
         warnings: vec![],
         launches: vec![],
         adaptive: None,
+        sequential: None,
     };
     let cells = vec![CellResults {
         id: "default".into(),
@@ -164,6 +165,7 @@ fn manifest_of(m: &ReportModel) -> Manifest {
         warnings: vec![],
         launches: vec![],
         adaptive: None,
+        sequential: None,
     }
 }
 

@@ -13,6 +13,7 @@
 //! - [`holm()`] and [`benjamini_hochberg()`]: multiplicity adjustment.
 //! - [`power`]: MDE, power, and the number of runs needed.
 //! - [`mann_kendall()`] (with Sen's slope), [`tukey_fences()`] and [`modified_z()`]: diagnostics.
+//! - [`sequential`]: Pocock's nominal level for a few planned looks (PR-mode extra batches).
 //! - [`compare()`] and [`verdict()`]: the baseline-vs-candidate decision of statistics.md §2.6.
 //!
 //! Values that are undefined for a given input (an sd from one value, a ratio over a zero mean)
@@ -27,6 +28,7 @@ mod outlier;
 pub mod power;
 mod quantile;
 mod rank;
+pub mod sequential;
 mod trend;
 mod verdict;
 mod welch;

@@ -82,6 +82,38 @@ pub struct Manifest {
     /// always hold the rounds planned so far.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adaptive: Option<AdaptiveRecord>,
+    /// `exp run --baseline … --extra-looks N`: the planned looks at the comparison and what
+    /// each found. `None` without extra looks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequential: Option<SequentialRecord>,
+}
+
+/// Group-sequential comparison with a baseline (statistics.md §2.8): up to `planned` looks,
+/// each tested at Pocock's nominal level so that all of them together keep `[analysis] alpha`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SequentialRecord {
+    /// Looks planned (1 + extra looks).
+    pub planned: u32,
+    /// Overall significance level (`[analysis] alpha`).
+    pub alpha: f64,
+    /// Pocock's nominal level used at every look.
+    pub nominal_alpha: f64,
+    /// Every look taken, in order.
+    #[serde(default)]
+    pub looks: Vec<SequentialLook>,
+}
+
+/// One look at the comparison with the baseline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SequentialLook {
+    /// Candidate rounds complete at this look.
+    pub rounds: u32,
+    /// Comparisons still `inconclusive` or `possible …` at this look.
+    pub open: usize,
+    /// The headline of the comparison at this look (`no_change`, `regression`, …).
+    pub outcome: String,
+    /// Rounds added after this look (0 at the last look).
+    pub added: u32,
 }
 
 /// One launch of a `[server]` (or the wait for an external one), as it happened.

@@ -23,7 +23,7 @@ mod manifest;
 pub use files::{RepWriter, write_atomic};
 pub use manifest::{
     AdaptiveRecord, CellEntry, HalfWidth, LaunchRecord, Look, Manifest, RepMarker, SCHEMA_VERSION,
-    Stop, StopReason, now_rfc3339,
+    SequentialLook, SequentialRecord, Stop, StopReason, now_rfc3339,
 };
 
 use std::collections::BTreeSet;

@@ -26,6 +26,7 @@ fn manifest() -> Manifest {
         warnings: vec![],
         launches: vec![],
         adaptive: None,
+        sequential: None,
     }
 }
 

@@ -1,0 +1,136 @@
+//! `exp run --baseline <dir> --extra-looks N` (statistics.md §2.8, PR mode): compare with the
+//! baseline; while some verdict is `inconclusive` or `possible …` and looks remain, add
+//! [`EXTRA_ROUNDS`] whole rounds to the candidate run and compare again. Every look — the
+//! first included — is judged at one nominal α′ (Pocock's design), computed for the 1 + N
+//! planned looks of a fixed baseline against a candidate growing by 5 runs per look, so that
+//! looking again does not inflate the false-positive rate above `[analysis] alpha`. Stopping
+//! early when every verdict is conclusive is allowed by the design. Each look is written to
+//! the manifest before the next batch starts.
+
+use std::path::Path;
+
+use super::compare::{self, Compared, LookLevel};
+use super::{Status, close_run, rounds};
+use crate::cli;
+use crate::plan::Plan;
+use crate::run::RunEnd;
+use crate::stats::Verdict;
+use crate::stats::sequential::{self, EXTRA_ROUNDS};
+use crate::store::{Manifest, RunDir, SequentialLook, SequentialRecord};
+
+/// Comparisons that another look could settle.
+fn open(c: &Compared) -> usize {
+    c.result
+        .rows
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.verdict,
+                Verdict::Inconclusive | Verdict::PossibleRegression | Verdict::PossibleImprovement
+            )
+        })
+        .count()
+}
+
+/// The record of a run's looks, created on the first look (kept across `--resume`). The
+/// nominal level is fixed then, for the planned looks: `baseline` runs per cell against
+/// `first`, `first + 5`, … candidate runs.
+fn record(
+    manifest: &mut Manifest,
+    planned: u32,
+    alpha: f64,
+    (baseline, first): (u32, u32),
+) -> anyhow::Result<&mut SequentialRecord> {
+    if manifest.sequential.is_none() {
+        let candidate: Vec<u32> = (0..planned).map(|k| first + k * EXTRA_ROUNDS).collect();
+        let information = sequential::fixed_baseline(baseline, &candidate);
+        let nominal = sequential::pocock_alpha(&information, alpha)
+            .ok_or_else(|| anyhow::anyhow!("[analysis] alpha = {alpha} must lie in (0, 1)"))?;
+        manifest.sequential = Some(SequentialRecord {
+            planned,
+            alpha,
+            nominal_alpha: nominal,
+            looks: Vec::new(),
+        });
+    }
+    Ok(manifest.sequential.as_mut().expect("set above"))
+}
+
+/// Repetitions per cell of the baseline run.
+fn baseline_runs(baseline: &Path) -> anyhow::Result<u32> {
+    let (_, manifest) = RunDir::open(baseline)?;
+    Ok(manifest.repetitions)
+}
+
+/// The line the comparison states about its looks.
+fn note(record: &SequentialRecord, look: usize) -> String {
+    format!(
+        "Group-sequential comparison: look {look} of at most {} (up to {EXTRA_ROUNDS} candidate rounds added per look while a verdict is inconclusive or possible); every look is judged at Pocock's nominal α = {:.4}, computed for this design (a fixed baseline against a growing candidate), so that all looks together keep α = {} (approximately: the level assumes equal run-to-run variance on both sides and a normal statistic).",
+        record.planned, record.nominal_alpha, record.alpha
+    )
+}
+
+/// Compares with `baseline`, adding rounds and looking again up to `extra` times; writes the
+/// last comparison as `compare.md` and returns its status.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn after_run(
+    plan: &mut Plan,
+    dir: &RunDir,
+    manifest: &mut Manifest,
+    baseline: &Path,
+    fail: Option<cli::FailOn>,
+    extra: u32,
+    show_progress: bool,
+) -> anyhow::Result<Status> {
+    if extra == 0 && manifest.sequential.is_none() {
+        let c = compare::look(dir, baseline, None)?;
+        return compare::conclude(dir, &c, fail);
+    }
+    let planned = 1 + extra;
+    let alpha = plan.scenario.analysis.alpha;
+    loop {
+        let sizes = (baseline_runs(baseline)?, plan.rounds());
+        let rec = record(manifest, planned, alpha, sizes)?;
+        let number = rec.looks.len() + 1;
+        let level = LookLevel {
+            alpha: rec.nominal_alpha,
+            note: note(rec, number),
+        };
+        let c = compare::look(dir, baseline, Some(&level))?;
+        let open = open(&c);
+        let last = number as u32 >= rec.planned || open == 0;
+        let rounds = plan.rounds();
+        rec.looks.push(SequentialLook {
+            rounds,
+            open,
+            outcome: serde_json::to_value(c.result.outcome())?
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            added: if last { 0 } else { EXTRA_ROUNDS },
+        });
+        if last {
+            dir.write_manifest(manifest)?;
+            return compare::conclude(dir, &c, fail);
+        }
+        eprintln!(
+            "look {number} of {planned} at the baseline: {open} comparison(s) inconclusive or possible at nominal α = {:.4}; adding {EXTRA_ROUNDS} rounds",
+            level.alpha
+        );
+        plan.set_rounds(rounds + EXTRA_ROUNDS);
+        manifest.repetitions = rounds + EXTRA_ROUNDS;
+        manifest.schedule = plan.schedule.iter().map(|s| (s.round, s.cell)).collect();
+        manifest.status = "running".into();
+        dir.write_manifest(manifest)?;
+        let end = rounds::execute(plan, dir, manifest, show_progress).await?;
+        close_run(dir, manifest, plan, end)?;
+        if end == RunEnd::Interrupted {
+            eprintln!(
+                "interrupted: continue with `exp run --resume {} --baseline {} --extra-looks {extra}`",
+                dir.root().display(),
+                baseline.display()
+            );
+            return Ok(Status::Interrupted);
+        }
+    }
+}
