@@ -139,3 +139,92 @@ fn exp_search_needs_a_search_table() {
     .expect_code(2);
     assert!(out.stderr.contains("no [search] table"), "{}", out.stderr);
 }
+
+/// A search against a server exp launches (`exp serve --sim`, 4 sequences at most): every
+/// probe gets its own launch, which serves exactly that probe's repetitions and is torn down;
+/// a resume of the finished run launches nothing more. Closed-loop concurrency above 4 makes
+/// requests wait for a slot, so the TTFT SLO fails there.
+#[test]
+fn a_search_launches_the_server_for_each_probe() {
+    let out = tempfile::tempdir().unwrap();
+    let path = out.path().join("served_search.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"[experiment]
+name = "served_search"
+description = "Highest concurrency with 90 % of requests within TTFT 60 ms on a launched server."
+seed = 3
+
+[target]
+kind = "openai-completions"
+base_url = "http://127.0.0.1:{{{{ port }}}}/v1"
+model = "llama-3.1-8b"
+
+[vars.fixed]
+prompt_tokens = 16
+output_tokens = 16
+requests = 24
+
+[workload]
+arrival = "closed"
+warmup = 0
+
+[slo]
+ttft = "60ms"
+
+[search]
+variable = "concurrency"
+low = 2
+high = 16
+target = "90%"
+repetitions = 2
+
+[server]
+command = ["{exe}", "serve", "--sim", "--port", "{{{{ port }}}}", "--max-num-seqs", "4", "--noise-cv", "0"]
+ready_timeout = "30s"
+"#,
+            exe = env!("CARGO_BIN_EXE_exp")
+        ),
+    )
+    .unwrap();
+    let dir = run([
+        "search",
+        path.to_str().unwrap(),
+        "--no-progress",
+        "--out",
+        out.path().to_str().unwrap(),
+    ])
+    .expect_code(0)
+    .run_dir();
+    let manifest = json(&dir.join("manifest.json"));
+    let cells = manifest["cells"].as_array().unwrap();
+    let launches = manifest["launches"].as_array().unwrap();
+    assert!(cells.len() >= 3, "{cells:?}");
+    assert_eq!(launches.len(), cells.len(), "one launch per probe");
+    for (i, launch) in launches.iter().enumerate() {
+        let reps: Vec<(u64, u64)> = launch["repetitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r[0].as_u64().unwrap(), r[1].as_u64().unwrap()))
+            .collect();
+        assert_eq!(reps, vec![(0, i as u64), (1, i as u64)], "launch {i}");
+        let pid = launch["pid"].as_u64().unwrap() as u32;
+        assert!(
+            exp::server::process::group_members(pid).is_empty(),
+            "launch {i} left processes"
+        );
+    }
+    let s = &json(&dir.join("summary.json"))["search"][0];
+    assert_eq!(s["status"], "converged", "{s}");
+    // 4 sequences fit at once (capacity 4 on a quiet machine). A fifth request in flight
+    // waits a whole request (16 tokens ≈ 0.11 s > 60 ms) for a slot, so 5 must fail however
+    // loaded the machine is; a loaded one may fail 4 or 3 as well.
+    let capacity = s["capacity"].as_f64().unwrap();
+    let failing = s["first_failing"].as_f64().unwrap();
+    assert!(capacity >= 2.0 && failing <= 5.0, "{s}");
+    run(["run", "--resume", dir.to_str().unwrap(), "--no-progress"]).expect_code(0);
+    let after = json(&dir.join("manifest.json"));
+    assert_eq!(after["launches"].as_array().unwrap().len(), launches.len());
+}

@@ -218,12 +218,6 @@ async fn run_command(args: RunArgs) -> anyhow::Result<Status> {
                         path.display()
                     );
                 }
-                if !plan.launches.is_empty() {
-                    bail!(
-                        "{}: [search] with a launched [server] is not supported yet; search against a running server (restart = \"never\") or the simulated engine",
-                        path.display()
-                    );
-                }
                 search::start(&mut plan, &mut manifest, &spec);
             }
             let dir = RunDir::create(&args.out, &manifest, &plan.scenario.text)

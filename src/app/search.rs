@@ -3,10 +3,15 @@
 //! the plan and the manifest, run by the ordinary executor — until `search::next_probe` says
 //! the capacity is bracketed. Each probe is in the manifest before it runs, so
 //! `exp run --resume` rebuilds the probes from it and the search continues where it stopped.
+//! With a launched `[server]`, every probe gets its own launch (or one per repetition under
+//! `restart = "per-repetition"`): the server starts fresh for each probe, exactly as a
+//! planned run starts it for each cell.
 
 use anyhow::Context;
 
-use crate::matrix::{self, Cell, CellId, Slot};
+use std::ops::Range;
+
+use crate::matrix::{self, Cell, CellId, PlannedLaunch, Slot};
 use crate::plan::Plan;
 use crate::run::{self, RunEnd};
 use crate::scenario::model::{Scenario, SearchSpec, Value};
@@ -23,11 +28,13 @@ pub(super) fn start(plan: &mut Plan, manifest: &mut Manifest, spec: &SearchSpec)
     manifest.schedule.clear();
     manifest.repetitions = spec.repetitions.get();
     manifest.adaptive = None;
+    plan.servers.clear();
+    plan.server_of.clear();
+    plan.launches.clear();
 }
 
 /// The plan of a search run: the probes recorded in its manifest, resolved again.
 pub(super) fn probe_plan(scenario: Scenario, manifest: &Manifest) -> anyhow::Result<Plan> {
-    // Searches run against the scenario's target without launched servers: no launches.
     let mut plan = Plan {
         scenario,
         cells: Vec::new(),
@@ -55,7 +62,45 @@ pub(super) fn probe_plan(scenario: Scenario, manifest: &Manifest) -> anyhow::Res
         .iter()
         .map(|&(round, cell)| Slot { round, cell })
         .collect();
+    // Each probe's repetitions are consecutive in the schedule: one block of launches each.
+    let mut start = 0;
+    while start < plan.schedule.len() {
+        let cell = plan.schedule[start].cell;
+        let end = (start..plan.schedule.len())
+            .find(|&i| plan.schedule[i].cell != cell)
+            .unwrap_or(plan.schedule.len());
+        plan_launches(&mut plan, cell, start..end);
+        start = end;
+    }
     Ok(plan)
+}
+
+/// With a launched `[server]`: the launches of probe `cell`, whose repetitions are the
+/// schedule positions `slots`; its server configuration is added to the plan's if new.
+fn plan_launches(plan: &mut Plan, cell: usize, slots: Range<usize>) {
+    if !plan.scenario.launches_server() {
+        return;
+    }
+    let Some(server) = plan.configs[cell].server.clone() else {
+        return;
+    };
+    let key = server.launch_key();
+    let restart = server.restart;
+    let config = match plan.servers.iter().position(|s| s.launch_key() == key) {
+        Some(i) => i,
+        None => {
+            plan.servers.push(server);
+            plan.servers.len() - 1
+        }
+    };
+    if plan.server_of.len() <= cell {
+        plan.server_of.resize(cell + 1, config);
+    }
+    plan.server_of[cell] = config;
+    plan.launches.extend(matrix::split_launches(
+        vec![PlannedLaunch { config, slots }],
+        restart,
+    ));
 }
 
 /// Runs the search of every matrix cell to the end (or to Ctrl-C).
@@ -131,6 +176,7 @@ fn add_probe(
         vars: vars.clone(),
         swept: swept.clone(),
     });
+    let first = plan.schedule.len();
     for round in 0..spec.repetitions.get() {
         plan.schedule.push(Slot { round, cell: index });
         manifest.schedule.push((round, index));
@@ -142,5 +188,6 @@ fn add_probe(
         swept,
     });
     plan.configs.push(config);
+    plan_launches(plan, index, first..plan.schedule.len());
     Ok(())
 }

@@ -87,7 +87,7 @@ pub fn schedule_with_servers(
 
 /// The launches of the blocks under a restart policy: one per block (`per-cell`), one per
 /// slot (`per-repetition`), none (`never`).
-fn split(blocks: Vec<PlannedLaunch>, restart: RestartPolicy) -> Vec<PlannedLaunch> {
+pub fn split(blocks: Vec<PlannedLaunch>, restart: RestartPolicy) -> Vec<PlannedLaunch> {
     match restart {
         RestartPolicy::PerCell => blocks,
         RestartPolicy::Never => Vec::new(),

@@ -20,7 +20,7 @@ use crate::scenario::template_eval;
 use crate::scenario::{Scenario, ScenarioError, Value, Vars};
 
 pub use cell::{Cell, CellId};
-pub use launches::{PlannedLaunch, schedule_with_servers};
+pub use launches::{PlannedLaunch, schedule_with_servers, split as split_launches};
 pub use schedule::{Slot, schedule};
 
 /// Most cells a matrix may have (before exclusions).
