@@ -1,7 +1,7 @@
 //! `exp compare` and `exp run --baseline`: read two run directories back (saved plan +
-//! repetitions, exactly as `exp report` does), compare them under the candidate's `[analysis]`,
-//! write the Markdown, and map the outcome to an exit status (0 ok, 1 `--fail-on` met,
-//! 2 invalid comparison).
+//! repetitions, exactly as `exp report` does), compare them (cells, and the capacities at the
+//! SLO of two `[search]` runs) under the candidate's `[analysis]`, write the Markdown, and map
+//! the outcome to an exit status (0 ok, 1 `--fail-on` met, 2 invalid comparison).
 
 use std::path::Path;
 
@@ -10,7 +10,9 @@ use anyhow::Context;
 use super::{Status, load_results, saved_plan};
 use crate::analysis::CellResults;
 use crate::cli::{self, CompareArgs};
-use crate::compare::{self, CompareResult, Environment, FailOn, Severity};
+use crate::compare::{self, CompareResult, Environment, FailOn, SearchRun, Severity};
+use crate::scenario::model::Scenario;
+use crate::stats::Verdict;
 use crate::store::{Manifest, RunDir};
 
 /// A finished comparison and its Markdown.
@@ -28,15 +30,22 @@ fn fail_on(arg: cli::FailOn) -> FailOn {
     }
 }
 
-/// Opens a run directory and reads its repetitions back; returns the scenario's `[analysis]`.
-fn load(
-    run_dir: &Path,
-) -> anyhow::Result<(Manifest, crate::scenario::model::Analysis, Vec<CellResults>)> {
+/// Opens a run directory and reads its repetitions back, with the scenario they ran.
+fn load(run_dir: &Path) -> anyhow::Result<(Manifest, Scenario, Vec<CellResults>)> {
     let (dir, manifest) = RunDir::open(run_dir)
         .with_context(|| format!("{}: not a readable run directory", run_dir.display()))?;
     let plan = saved_plan(&dir, &manifest)?;
     let cells = load_results(&dir, &manifest, &plan)?;
-    Ok((manifest, plan.scenario.analysis, cells))
+    Ok((manifest, plan.scenario, cells))
+}
+
+/// What the comparison reads of a run: its cells, `[search]` and `[slo]`.
+fn side<'a>(scenario: &'a Scenario, cells: &'a [CellResults]) -> SearchRun<'a> {
+    SearchRun {
+        cells,
+        search: scenario.search.as_ref(),
+        slo: &scenario.slo,
+    }
 }
 
 /// One look of a group-sequential comparison (`exp run --baseline --extra-looks`): the
@@ -53,12 +62,17 @@ fn compare_dirs(
     candidate: &Path,
     level: Option<&LookLevel>,
 ) -> anyhow::Result<Compared> {
-    let (base_manifest, _, base_cells) = load(baseline)?;
-    let (cand_manifest, mut settings, cand_cells) = load(candidate)?;
+    let (base_manifest, base_scenario, base_cells) = load(baseline)?;
+    let (cand_manifest, cand_scenario, cand_cells) = load(candidate)?;
+    let mut settings = cand_scenario.analysis.clone();
     if let Some(level) = level {
         settings.alpha = level.alpha;
     }
-    let result = compare::compare(&base_cells, &cand_cells, &settings);
+    let result = compare::compare_runs(
+        side(&base_scenario, &base_cells),
+        side(&cand_scenario, &cand_cells),
+        &settings,
+    );
     let env = compare::environment(
         &base_manifest,
         &cand_manifest,
@@ -107,15 +121,20 @@ fn warn(c: &Compared) {
 fn announce(c: &Compared) {
     warn(c);
     println!("{}", compare::report::verdict_line(&c.result));
-    for r in c.result.rows.iter().filter(|r| {
+    let changed = |v: Verdict| {
         !matches!(
-            r.verdict,
-            crate::stats::Verdict::NoChange
-                | crate::stats::Verdict::Inconclusive
-                | crate::stats::Verdict::WithinNoise
-                | crate::stats::Verdict::Invalid
+            v,
+            Verdict::NoChange | Verdict::Inconclusive | Verdict::WithinNoise | Verdict::Invalid
         )
-    }) {
+    };
+    for r in c.result.capacity.iter().filter(|r| changed(r.verdict)) {
+        let delta = compare::capacity_view::delta_text(r);
+        println!(
+            "  capacity at the SLO · {}: {delta} → {}",
+            r.cell, r.verdict
+        );
+    }
+    for r in c.result.rows.iter().filter(|r| changed(r.verdict)) {
         let delta = r
             .comparison
             .as_ref()

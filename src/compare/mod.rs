@@ -6,15 +6,24 @@
 //! For every matched cell (see [`match_cells`]) and every primary metric: both means ± sd,
 //! Δ = candidate / baseline − 1 with Fieller's CI, Welch's p, Holm over the whole family of
 //! testable (cell, metric) pairs, Hedges' g, the MDE and the verdict of §2.6 with τ from
-//! `[analysis] thresholds` or the metric's default.
+//! `[analysis] thresholds` or the metric's default. Two `[search]` runs also get their
+//! capacities at the SLO compared per searched cell ([`capacity`]); those verdicts count like
+//! the metric rows in the outcome, `--fail-on` and validity.
 
+pub mod capacity;
+pub(crate) mod capacity_view;
 mod env;
 mod matching;
 pub mod report;
 
 #[cfg(test)]
+mod capacity_tests;
+#[cfg(test)]
+mod capacity_view_tests;
+#[cfg(test)]
 mod tests;
 
+pub use capacity::{CapacityRow, SearchRun};
 pub use env::{EnvDifference, EnvRow, Environment, Severity, environment};
 pub use matching::{MatchedCell, Matching, VarDifference, match_cells};
 
@@ -88,34 +97,50 @@ pub struct CompareResult {
     pub family: usize,
     /// Statistical warnings (failures, test disagreement, underpowered comparisons).
     pub warnings: Vec<String>,
+    /// One row per searched cell of two `[search]` runs: their capacities at the SLO.
+    pub capacity: Vec<CapacityRow>,
+    /// What the capacity comparison could not compare (a run that is no search, …).
+    pub capacity_notes: Vec<String>,
 }
 
 impl CompareResult {
-    /// Number of rows with `verdict`.
-    pub fn count(&self, verdict: Verdict) -> usize {
-        self.rows.iter().filter(|r| r.verdict == verdict).count()
+    /// Every verdict: the metric rows', then the capacity rows'.
+    fn verdicts(&self) -> impl Iterator<Item = Verdict> + '_ {
+        let rows = self.rows.iter().map(|r| r.verdict);
+        rows.chain(self.capacity.iter().map(|r| r.verdict))
     }
 
-    /// Why nothing valid could be compared, or `None` when at least one verdict is valid.
+    /// Number of rows (metric and capacity) with `verdict`.
+    pub fn count(&self, verdict: Verdict) -> usize {
+        self.verdicts().filter(|v| *v == verdict).count()
+    }
+
+    /// Why nothing valid could be compared, or `None` when at least one verdict (of a metric
+    /// or a capacity) is valid.
     pub fn invalid_reason(&self) -> Option<String> {
+        if self.verdicts().any(|v| v != Verdict::Invalid) {
+            return None;
+        }
+        if let Some(r) = self.capacity.first() {
+            let why = r.invalid.as_deref().unwrap_or("invalid data");
+            return Some(format!(
+                "every verdict is invalid (e.g. the capacity of {}: {why})",
+                r.cell
+            ));
+        }
         if self.matching.matched.is_empty() {
             return Some("no cell is present in both runs".into());
         }
         if self.rows.is_empty() {
             return Some("no primary metric was measured in the matched cells".into());
         }
-        self.rows
-            .iter()
-            .all(|r| r.verdict == Verdict::Invalid)
-            .then(|| {
-                let first = self.rows[0].invalid.as_deref().unwrap_or("invalid data");
-                format!("every verdict is invalid (e.g. {first})")
-            })
+        let first = self.rows[0].invalid.as_deref().unwrap_or("invalid data");
+        Some(format!("every verdict is invalid (e.g. {first})"))
     }
 
     /// The headline.
     pub fn outcome(&self) -> Outcome {
-        let any = |v: &[Verdict]| self.rows.iter().any(|r| v.contains(&r.verdict));
+        let any = |v: &[Verdict]| self.verdicts().any(|x| v.contains(&x));
         if self.invalid_reason().is_some() {
             Outcome::Invalid
         } else if any(&[Verdict::Regression]) {
@@ -140,8 +165,22 @@ impl CompareResult {
                 Verdict::PossibleImprovement,
             ],
         };
-        self.rows.iter().any(|r| failing.contains(&r.verdict))
+        self.verdicts().any(|v| failing.contains(&v))
     }
+}
+
+/// Compares two runs: their matched cells ([`compare`]) and, for two `[search]` runs, their
+/// capacities at the SLO ([`capacity::compare`]), under the candidate's `[analysis]`.
+pub fn compare_runs(
+    baseline: SearchRun,
+    candidate: SearchRun,
+    settings: &Analysis,
+) -> CompareResult {
+    let mut result = compare(baseline.cells, candidate.cells, settings);
+    let capacity = capacity::compare(baseline, candidate, settings);
+    result.capacity = capacity.rows;
+    result.capacity_notes = capacity.notes;
+    result
 }
 
 /// Compares `candidate` against `baseline` under the candidate's `[analysis]` settings.
@@ -195,6 +234,8 @@ pub fn compare(
         rows,
         family: family.len(),
         warnings,
+        capacity: Vec::new(),
+        capacity_notes: Vec::new(),
     }
 }
 

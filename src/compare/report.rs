@@ -6,6 +6,7 @@
 
 use serde::Serialize;
 
+use super::capacity_view::{self, CapacityView};
 use super::{CompareResult, CompareRow, EnvRow, Environment, Outcome, Severity};
 use crate::report::ReportError;
 use crate::stats::Verdict;
@@ -48,6 +49,10 @@ pub struct CompareModel {
     pub warnings: Vec<String>,
     /// Facts worth knowing.
     pub notes: Vec<String>,
+    /// The capacities at the SLO of two `[search]` runs, one row per searched cell.
+    pub capacity: Vec<CapacityView>,
+    /// How the capacity interval and verdict are computed.
+    pub capacity_method: String,
     /// Rows whose verdict is a (possible) regression or improvement.
     pub changed: Vec<RowView>,
     /// Every row.
@@ -124,6 +129,10 @@ pub fn build(
     };
     let mut warnings = of(Severity::Warning);
     warnings.extend(result.warnings.iter().cloned());
+    let mut cautions = of(Severity::Invalidates);
+    cautions.extend(capacity_view::cautions(result));
+    let mut notes = of(Severity::Note);
+    notes.extend(capacity_view::notes(result));
     let side = |m: &Manifest| SideView {
         run_id: m.run_id.clone(),
         git_revision: m.git_revision.clone(),
@@ -135,9 +144,11 @@ pub fn build(
         verdict_line: verdict_line(result),
         baseline: side(baseline),
         candidate: side(candidate),
-        cautions: of(Severity::Invalidates),
+        cautions,
         warnings,
-        notes: of(Severity::Note),
+        notes,
+        capacity: capacity_view::views(result),
+        capacity_method: capacity_view::METHOD.into(),
         changed,
         rows,
         only_baseline: result
@@ -171,11 +182,12 @@ pub fn render(model: &CompareModel) -> Result<String, ReportError> {
 }
 
 /// Escapes `|` so a value cannot break a Markdown table row.
-fn md(s: &str) -> String {
+pub(super) fn md(s: &str) -> String {
     s.replace('|', "\\|")
 }
 
-fn is_change(v: Verdict) -> bool {
+/// A (possible) regression or improvement.
+pub(super) fn is_change(v: Verdict) -> bool {
     matches!(
         v,
         Verdict::Regression
@@ -185,7 +197,8 @@ fn is_change(v: Verdict) -> bool {
     )
 }
 
-/// `❌ regression — regression: 1 · no change: 5 (6 comparisons in 1 matched cell)`.
+/// `❌ regression — regression: 1 · no change: 5 (6 comparisons in 1 matched cell)`, with
+/// `, 1 capacity at the SLO` when two `[search]` runs were compared.
 pub fn verdict_line(result: &CompareResult) -> String {
     let head = match result.outcome() {
         Outcome::Invalid => format!(
@@ -215,6 +228,11 @@ pub fn verdict_line(result: &CompareResult) -> String {
         if result.rows.len() == 1 { "" } else { "s" },
         if cells == 1 { "" } else { "s" }
     ));
+    if !result.capacity.is_empty() {
+        let n = result.capacity.len();
+        let what = if n == 1 { "capacity" } else { "capacities" };
+        line.insert_str(line.len() - 1, &format!(", {n} {what} at the SLO"));
+    }
     line
 }
 

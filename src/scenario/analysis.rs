@@ -10,7 +10,7 @@ use crate::metrics::names::{self, Unit};
 use super::doc::{Kind, Node};
 use super::duration;
 use super::error::{did_you_mean, join_key};
-use super::model::{Analysis, Check, CheckOp, ReportSpec, Value, Vars};
+use super::model::{Analysis, CAPACITY_THRESHOLD, Check, CheckOp, ReportSpec, Value, Vars};
 use super::read::{Ctx, Range};
 
 /// Validates `[slo]`: per-request metric → positive duration.
@@ -238,13 +238,32 @@ fn thresholds(ctx: &mut Ctx, node: &Node) -> Option<BTreeMap<String, f64>> {
     let mut ok = true;
     for e in &t.entries {
         let key = join_key("analysis.thresholds", &e.key);
-        let known = metric(ctx, &key, &e.key, &e.key_origin).is_some();
+        let known = threshold_key(ctx, &key, &e.key, &e.key_origin);
         match fraction(ctx, &key, &e.value) {
             Some(x) if known => drop(out.insert(e.key.clone(), x)),
             _ => ok = false,
         }
     }
     ok.then_some(out)
+}
+
+/// A `thresholds` key: a summary metric or [`CAPACITY_THRESHOLD`]; reports an unknown one
+/// with a suggestion from both.
+fn threshold_key(ctx: &mut Ctx, key: &str, name: &str, origin: &super::doc::Origin) -> bool {
+    if name == CAPACITY_THRESHOLD || names::info(name).is_some() {
+        return true;
+    }
+    let all = names::all_summary_names();
+    let choices = all.iter().map(String::as_str).chain([CAPACITY_THRESHOLD]);
+    let close = did_you_mean(name, choices);
+    let hint = "thresholds are keyed by summary metrics such as `ttft.p99` or `output_throughput`; `capacity` sets τ of the capacity at the SLO of [search] runs";
+    ctx.error(
+        origin,
+        key,
+        format!("unknown metric `{name}`{close}"),
+        Some(hint.into()),
+    );
+    false
 }
 
 fn load(ctx: &mut Ctx, node: &Node, names: &[String]) -> Option<Vec<String>> {

@@ -191,6 +191,10 @@ pub enum CheckOp {
     Ge,
 }
 
+/// The `[analysis] thresholds` key of the capacity at the SLO: τ of `exp compare`'s capacity
+/// comparison of two `[search]` runs (not a summary metric).
+pub const CAPACITY_THRESHOLD: &str = "capacity";
+
 /// `[analysis]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Analysis {
@@ -199,7 +203,8 @@ pub struct Analysis {
     /// Primary metrics (summary names); default `output_throughput`, `ttft.mean`, `ttft.p99`,
     /// `tpot.mean`, `itl.p99`, `e2e.mean`.
     pub primary: Vec<String>,
-    /// Practical-significance thresholds τ as fractions, overriding the defaults per metric.
+    /// Practical-significance thresholds τ as fractions, overriding the defaults per metric;
+    /// the key [`CAPACITY_THRESHOLD`] sets τ of the capacity at the SLO (`exp compare`).
     pub thresholds: BTreeMap<String, f64>,
     /// Variables that are load levels (default `request_rate`, `concurrency`).
     pub load: Vec<String>,

@@ -203,6 +203,7 @@ fn resolve_renders_templates_and_applies_well_known_vars() {
     assert_eq!(s.checks[0].threshold, 0.8);
     assert_eq!(s.checks[2].threshold, 0.95);
     assert_eq!(s.analysis.thresholds["ttft.p99"], 0.05);
+    assert_eq!(s.analysis.thresholds["capacity"], 0.10);
 }
 
 #[test]

@@ -1,0 +1,414 @@
+//! The capacity comparison as a specification, on hand-built probe sets with known brackets
+//! (3 repetitions per probe: `P`/`F` have zero spread, so their CIs clear the target; `MP`/`MF`
+//! pass or fail by their mean, but their CIs straddle 99 %).
+
+use std::collections::BTreeMap;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use super::capacity::{self, ChangeInterval, SearchRun};
+use super::*;
+use crate::analysis::RepResult;
+use crate::metrics::RepetitionSummary;
+use crate::scenario::model::{SearchSpec, Value, Vars};
+use crate::search;
+
+pub(super) const P: [f64; 3] = [1.0, 1.0, 1.0];
+pub(super) const F: [f64; 3] = [0.5, 0.5, 0.5];
+pub(super) const MP: [f64; 3] = [0.995, 0.99, 0.985];
+pub(super) const MF: [f64; 3] = [0.99, 0.985, 0.98];
+
+/// Eight probes: (load, attainment of each repetition).
+pub(super) type Probes = [(f64, [f64; 3]); 8];
+
+/// Baseline: converged at 13.21, first failing 13.6 (the search of tests/search.rs).
+pub(super) const BASE: Probes = [
+    (5.0, P),
+    (30.0, F),
+    (17.5, F),
+    (11.25, P),
+    (14.38, F),
+    (12.82, P),
+    (13.6, F),
+    (13.21, P),
+];
+/// Candidate: converged at 10.08, first failing 10.47.
+pub(super) const CAND: Probes = [
+    (5.0, P),
+    (30.0, F),
+    (17.5, F),
+    (11.25, F),
+    (8.125, P),
+    (9.688, P),
+    (10.47, F),
+    (10.08, P),
+];
+
+/// [`BASE`] and [`CAND`] with the same means, so the same capacities and Δ̂, but the probes
+/// near the capacities spread so that their CIs straddle the target.
+pub(super) fn marginal() -> (Probes, Probes) {
+    let (mut base, mut cand) = (BASE, CAND);
+    for (load, att) in base.iter_mut().chain(cand.iter_mut()) {
+        if [12.82, 13.21, 9.688, 10.08].contains(load) {
+            *att = MP;
+        }
+        if [13.6, 14.38, 10.47].contains(load) {
+            *att = MF;
+        }
+    }
+    (base, cand)
+}
+
+/// Passes up to the widening limit (30 × 2⁴): above range, capacity ≥ 480.
+pub(super) const ABOVE: [(f64, [f64; 3]); 6] = [
+    (5.0, P),
+    (30.0, P),
+    (60.0, P),
+    (120.0, P),
+    (240.0, P),
+    (480.0, P),
+];
+
+pub(super) fn spec() -> SearchSpec {
+    SearchSpec {
+        variable: "request_rate".into(),
+        low: 5.0,
+        high: 30.0,
+        target: 0.99,
+        tolerance: 0.05,
+        repetitions: NonZeroU32::new(3).unwrap(),
+        integer: false,
+    }
+}
+
+pub(super) fn slo(ms: u64) -> BTreeMap<String, Duration> {
+    [("ttft".to_string(), Duration::from_millis(ms))].into()
+}
+
+/// One probe cell per (load, attainments), with `extra` variables swept too.
+pub(super) fn cells(probes: &[(f64, [f64; 3])], extra: &[(&str, i64)]) -> Vec<CellResults> {
+    probes
+        .iter()
+        .map(|(load, att)| {
+            let mut swept: Vars = extra
+                .iter()
+                .map(|(k, v)| (k.to_string(), Value::Int(*v)))
+                .collect();
+            swept.insert("request_rate".into(), Value::Float(*load));
+            let reps = att
+                .iter()
+                .enumerate()
+                .map(|(i, a)| {
+                    let mut summary = RepetitionSummary::default();
+                    summary.values.insert("slo_attainment".into(), *a);
+                    RepResult {
+                        round: i as u32,
+                        order: i,
+                        summary,
+                        wall_seconds: 1.0,
+                        client_cpu_seconds: None,
+                    }
+                })
+                .collect();
+            CellResults {
+                id: "c".into(),
+                vars: swept.clone(),
+                swept,
+                reps,
+            }
+        })
+        .collect()
+}
+
+fn run<'a>(
+    cells: &'a [CellResults],
+    search: Option<&'a SearchSpec>,
+    slo: &'a BTreeMap<String, Duration>,
+) -> SearchRun<'a> {
+    SearchRun { cells, search, slo }
+}
+
+pub(super) fn settings(tau: Option<f64>) -> Analysis {
+    Analysis {
+        alpha: 0.05,
+        primary: vec!["ttft.mean".into()],
+        thresholds: tau
+            .map(|t| ("capacity".to_string(), t))
+            .into_iter()
+            .collect(),
+        load: vec!["request_rate".into()],
+        baseline: None,
+        cv_warn: 0.05,
+    }
+}
+
+/// Compares two probe sets under equal criteria (ttft ≤ 200 ms, 99 %).
+pub(super) fn pair(
+    base: &[(f64, [f64; 3])],
+    cand: &[(f64, [f64; 3])],
+    tau: Option<f64>,
+) -> CompareResult {
+    let (s, l) = (spec(), slo(200));
+    let (b, c) = (cells(base, &[]), cells(cand, &[]));
+    compare_runs(run(&b, Some(&s), &l), run(&c, Some(&s), &l), &settings(tau))
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-9
+}
+
+#[test]
+fn disjoint_brackets_are_a_regression_and_the_other_way_round_an_improvement() {
+    let r = pair(&BASE, &CAND, None);
+    let row = &r.capacity[0];
+    assert_eq!(row.cell, "default");
+    let base = &row.baseline;
+    assert_eq!(base.outcome.status, search::Status::Converged);
+    assert_eq!(
+        (base.outcome.capacity, base.outcome.first_failing),
+        (Some(13.21), Some(13.6))
+    );
+    assert_eq!(
+        (base.confident.low, base.confident.high),
+        (13.21, Some(13.6))
+    );
+    assert!(close(row.change.unwrap(), 10.08 / 13.21 - 1.0));
+    let i = row.interval.unwrap();
+    assert!(close(i.low, 10.08 / 13.6 - 1.0) && close(i.high.unwrap(), 10.47 / 13.21 - 1.0));
+    assert_eq!((row.verdict, row.tau), (Verdict::Regression, 0.05));
+    assert_eq!(row.shared_loads, [5.0, 11.25, 17.5, 30.0]);
+    assert_eq!(r.outcome(), Outcome::Regression);
+    assert!(r.fails(FailOn::Regression));
+
+    let back = pair(&CAND, &BASE, None);
+    assert_eq!(back.capacity[0].verdict, Verdict::Improvement);
+    assert_eq!(back.outcome(), Outcome::Improvement);
+    assert!(!back.fails(FailOn::Regression) && back.fails(FailOn::AnyChange));
+}
+
+#[test]
+fn the_same_bracket_on_both_sides_is_no_change() {
+    let r = pair(&BASE, &BASE, None);
+    let row = &r.capacity[0];
+    // [13.21 / 13.6 − 1, 13.6 / 13.21 − 1] = [−2.87 %, +2.95 %], inside ±5 %.
+    assert_eq!(row.change, Some(0.0));
+    assert_eq!(row.verdict, Verdict::NoChange);
+    assert_eq!(r.outcome(), Outcome::NoChange);
+    // τ below the bracket's resolution: the interval reaches beyond ±2 %.
+    assert_eq!(
+        pair(&BASE, &BASE, Some(0.02)).capacity[0].verdict,
+        Verdict::Inconclusive
+    );
+}
+
+#[test]
+fn tau_moves_the_same_interval_through_three_verdicts() {
+    // Δ̂ = −23.69 %, interval [−25.88 %, −20.74 %].
+    let verdict = |tau| pair(&BASE, &CAND, Some(tau)).capacity[0].verdict;
+    assert_eq!(verdict(0.20), Verdict::Regression);
+    assert_eq!(verdict(0.21), Verdict::PossibleRegression);
+    assert_eq!(verdict(0.25), Verdict::WithinNoise);
+}
+
+#[test]
+fn an_interval_end_exactly_at_tau_is_not_beyond_it() {
+    let i = |low, high| ChangeInterval { low, high };
+    assert_eq!(
+        capacity::verdict(Some(0.1), i(0.05, Some(0.2)), 0.05),
+        Verdict::PossibleImprovement
+    );
+    assert_eq!(
+        capacity::verdict(Some(0.1), i(0.0500001, Some(0.2)), 0.05),
+        Verdict::Improvement
+    );
+    assert_eq!(
+        capacity::verdict(Some(0.0), i(-0.05, Some(0.04)), 0.05),
+        Verdict::Inconclusive
+    );
+    assert_eq!(
+        capacity::verdict(Some(0.0), i(-0.049, Some(0.049)), 0.05),
+        Verdict::NoChange
+    );
+    // Not a point estimate (a capacity above or below range): the size is unknown.
+    assert_eq!(
+        capacity::verdict(None, i(0.01, None), 0.05),
+        Verdict::PossibleImprovement
+    );
+}
+
+#[test]
+fn marginal_probes_widen_the_confident_brackets_and_the_regression_becomes_inconclusive() {
+    let (base, cand) = marginal();
+    let r = pair(&base, &cand, None);
+    let row = &r.capacity[0];
+    assert_eq!(row.baseline.outcome.capacity, Some(13.21));
+    assert_eq!(row.candidate.outcome.capacity, Some(10.08));
+    assert_eq!(
+        (row.baseline.confident.low, row.baseline.confident.high),
+        (11.25, Some(17.5))
+    );
+    assert_eq!(
+        (row.candidate.confident.low, row.candidate.confident.high),
+        (8.125, Some(11.25))
+    );
+    // [8.125 / 17.5 − 1, 11.25 / 11.25 − 1] = [−53.6 %, 0]: contains 0.
+    let i = row.interval.unwrap();
+    assert!(close(i.low, 8.125 / 17.5 - 1.0) && close(i.high.unwrap(), 0.0));
+    assert_eq!(row.verdict, Verdict::Inconclusive);
+    assert!(!r.fails(FailOn::Regression));
+}
+
+#[test]
+fn a_probe_without_a_ci_counts_by_its_mean() {
+    let o = search::Outcome {
+        cell: "default".into(),
+        variable: "request_rate".into(),
+        target: 0.99,
+        tolerance: 0.05,
+        status: search::Status::Converged,
+        capacity: Some(10.0),
+        first_failing: Some(10.4),
+        non_monotone: vec![],
+        probes: [(5.0, true), (10.0, true), (10.4, false), (20.0, false)]
+            .iter()
+            .map(|&(load, passed)| search::ProbeSummary {
+                load,
+                n: 1,
+                mean: if passed { 1.0 } else { 0.5 },
+                ci: None,
+                passed,
+            })
+            .collect(),
+    };
+    let b = capacity::confident_bracket(&o);
+    assert_eq!((b.low, b.high), (10.0, Some(10.4)));
+}
+
+fn with_criteria(target: f64, ttft_ms: u64) -> CompareResult {
+    let (s, l) = (spec(), slo(200));
+    let cs = SearchSpec { target, ..spec() };
+    let cl = slo(ttft_ms);
+    let (b, c) = (cells(&BASE, &[]), cells(&BASE, &[]));
+    compare_runs(
+        run(&b, Some(&s), &l),
+        run(&c, Some(&cs), &cl),
+        &settings(None),
+    )
+}
+
+#[test]
+fn different_criteria_make_the_capacity_invalid() {
+    let r = with_criteria(0.95, 300);
+    let row = &r.capacity[0];
+    assert_eq!(row.verdict, Verdict::Invalid);
+    assert!(row.criteria_differ && row.interval.is_none());
+    assert_eq!(
+        row.invalid.as_deref(),
+        Some(
+            "the searches' criteria differ: the attainment targets differ (99.0 % vs 95.0 %), the [slo] bounds differ (ttft ≤ 200 ms vs ttft ≤ 300 ms); a capacity under different SLOs is not comparable"
+        )
+    );
+    // The shared probes' cells have no primary metric here: nothing valid remains.
+    assert_eq!(r.outcome(), Outcome::Invalid);
+    assert!(r.invalid_reason().unwrap().starts_with(
+        "every verdict is invalid (e.g. the capacity of default: the searches' criteria differ"
+    ));
+    assert_eq!(
+        with_criteria(0.99, 200).capacity[0].verdict,
+        Verdict::NoChange
+    );
+}
+
+#[test]
+fn an_unfinished_search_is_invalid_and_both_below_range_too() {
+    let r = pair(&BASE, &[(5.0, P)], None);
+    assert_eq!(
+        r.capacity[0].invalid.as_deref(),
+        Some("the candidate search is unfinished (continue it with `exp run --resume`)")
+    );
+    let below = [(5.0, F), (2.5, F), (1.25, F), (0.625, F), (0.3125, F)];
+    let r = pair(&below, &below, None);
+    assert_eq!(
+        r.capacity[0].invalid.as_deref(),
+        Some("both capacities are below the searched ranges (lower `search.low`)")
+    );
+    // One side below range: bounded above only, which can still prove a regression.
+    let r = pair(&BASE, &below, None);
+    let row = &r.capacity[0];
+    assert_eq!(row.change, None);
+    let i = row.interval.unwrap();
+    assert!(close(i.low, -1.0) && close(i.high.unwrap(), 0.3125 / 13.21 - 1.0));
+    assert_eq!(row.verdict, Verdict::Regression);
+}
+
+#[test]
+fn an_above_range_capacity_is_a_lower_bound() {
+    // Candidate far below the baseline's lower bound: a regression all the same.
+    let r = pair(&ABOVE, &CAND, None);
+    let row = &r.capacity[0];
+    assert_eq!(row.baseline.outcome.status, search::Status::AboveRange);
+    assert_eq!(row.baseline.confident.high, None);
+    assert!(!row.exact);
+    assert_eq!(row.verdict, Verdict::Regression);
+    // Both above range: nothing bounds either capacity from above.
+    let r = pair(&ABOVE, &ABOVE, None);
+    let i = r.capacity[0].interval.unwrap();
+    assert_eq!((i.low, i.high), (-1.0, None));
+    assert_eq!(r.capacity[0].verdict, Verdict::Inconclusive);
+}
+
+#[test]
+fn capacities_count_without_a_shared_probe_and_cells_match_by_their_other_variables() {
+    // The candidate searched from 6 to 31 req/s: no probe load in common with the baseline.
+    let (s, l) = (spec(), slo(200));
+    let cs = SearchSpec {
+        low: 6.0,
+        high: 31.0,
+        ..spec()
+    };
+    let shifted: Vec<(f64, [f64; 3])> = [
+        (6.0, P),
+        (31.0, F),
+        (18.5, F),
+        (12.25, F),
+        (9.125, P),
+        (10.69, P),
+        (11.47, F),
+        (11.08, P),
+    ]
+    .to_vec();
+    let mut b = cells(&BASE, &[("tp", 1)]);
+    b.extend(cells(&BASE, &[("tp", 2)]));
+    let c = cells(&shifted, &[("tp", 1)]);
+    let r = compare_runs(
+        run(&b, Some(&s), &l),
+        run(&c, Some(&cs), &l),
+        &settings(None),
+    );
+    assert!(r.matching.matched.is_empty());
+    assert_eq!(r.capacity.len(), 1);
+    assert_eq!(r.capacity[0].cell, "tp=1");
+    assert_eq!(r.capacity[0].verdict, Verdict::Regression);
+    assert_eq!(
+        r.capacity_notes,
+        ["the capacity of `tp=2` is in the baseline only"]
+    );
+    assert_eq!(r.invalid_reason(), None);
+    assert_eq!(r.outcome(), Outcome::Regression);
+    assert_eq!(
+        report::verdict_line(&r),
+        "❌ regression — regression: 1 (0 comparisons in 0 matched cells, 1 capacity at the SLO)"
+    );
+}
+
+#[test]
+fn only_one_search_run_leaves_a_note() {
+    let (s, l) = (spec(), slo(200));
+    let b = cells(&BASE, &[]);
+    let r = compare_runs(run(&b, None, &l), run(&b, Some(&s), &l), &settings(None));
+    assert!(r.capacity.is_empty());
+    assert_eq!(
+        r.capacity_notes,
+        ["only the candidate is a [search] run: there is no capacity at the SLO to compare"]
+    );
+}

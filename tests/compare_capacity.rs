@@ -1,0 +1,169 @@
+//! Capacity at the SLO, baseline against candidate (issue 5): real `[search]` runs on the
+//! simulated engine (seeded, in virtual time, so every probe and every number repeats), one with
+//! 16 sequences in flight and one with 6. Their bisections share one probe load, yet
+//! `exp compare` calls the capacity drop a regression (exit 1 under `--fail-on regression`),
+//! the reverse an improvement (exit 0), and two searches under different SLOs invalid (exit 2).
+//! The capacity section of the Markdown is a snapshot
+//! (`UPDATE_SNAPSHOTS=1 cargo test --test compare_capacity` rewrites it).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use common::{run, text};
+
+const SCENARIO: &str = "tests/fixtures/cli/search_sim.toml";
+const SNAPSHOT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/compare/capacity.md"
+);
+
+/// The search runs, made once per test binary.
+struct Runs {
+    /// 16 sequences: capacity 13.21 req/s.
+    base: PathBuf,
+    /// 6 sequences, run with `--baseline base`: capacity 3.125 req/s.
+    slow: PathBuf,
+    /// 16 sequences under `ttft ≤ 300 ms`.
+    lax: PathBuf,
+    /// What `exp run --baseline` printed for `slow`.
+    slow_stdout: String,
+    /// Its exit code.
+    slow_code: i32,
+}
+
+fn runs() -> &'static Runs {
+    static RUNS: OnceLock<Runs> = OnceLock::new();
+    RUNS.get_or_init(|| {
+        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR")).join("compare_capacity");
+        let _ = std::fs::remove_dir_all(&tmp);
+        let out = |name: &str| tmp.join(name).to_str().unwrap().to_string();
+        let search = |name: &str, set: &str| {
+            let args = ["search", SCENARIO, "--no-progress", "--set", set];
+            run(args.iter().copied().chain(["--out", &out(name)]))
+                .expect_code(0)
+                .run_dir()
+        };
+        let base = search("base", "vars.fixed.max_num_seqs=16");
+        let lax = search("lax", "slo.ttft=300ms");
+        let base_arg = base.to_str().unwrap().to_string();
+        let slow = run([
+            "run",
+            SCENARIO,
+            "--no-progress",
+            "--set",
+            "vars.fixed.max_num_seqs=6",
+            "--out",
+            &out("slow"),
+            "--baseline",
+            &base_arg,
+            "--fail-on",
+            "regression",
+        ]);
+        Runs {
+            slow: slow.run_dir(),
+            slow_stdout: slow.stdout.clone(),
+            slow_code: slow.code(),
+            base,
+            lax,
+        }
+    })
+}
+
+/// `exp compare` → (exit code, stdout).
+fn compare(base: &Path, cand: &Path, extra: &[&str]) -> (i32, String) {
+    let (b, c) = (base.to_str().unwrap(), cand.to_str().unwrap());
+    let out = run(["compare", b, c].into_iter().chain(extra.iter().copied()));
+    (out.code(), out.stdout)
+}
+
+/// The capacity section: from its heading to the heading of the cell tables.
+fn capacity_section(markdown: &str) -> &str {
+    let start = markdown
+        .find("#### Capacity at the SLO")
+        .unwrap_or_else(|| panic!("no capacity section:\n{markdown}"));
+    let end = markdown.find("#### Cells").unwrap();
+    &markdown[start..end]
+}
+
+#[test]
+fn run_with_a_baseline_calls_the_lower_capacity_a_regression() {
+    let r = runs();
+    assert_eq!(r.slow_code, 1, "{}", r.slow_stdout);
+    assert!(
+        r.slow_stdout.contains(
+            "❌ regression — regression: 1 · invalid: 6 (6 comparisons in 1 matched cell, 1 capacity at the SLO)"
+        ),
+        "{}",
+        r.slow_stdout
+    );
+    assert!(
+        r.slow_stdout
+            .contains("  capacity at the SLO · default: −76.3 % [−89.6 %, −66.7 %] → regression"),
+        "{}",
+        r.slow_stdout
+    );
+    let md = text(&r.slow.join("compare.md"));
+    assert!(
+        md.contains("| default | mean attainment ≥ 99.0 % with ttft ≤ 200 ms | 13.21 req/s [13.21, 13.6) | 3.125 req/s [3.125, 3.204) | −76.3 % [−89.6 %, −66.7 %] | **regression** (τ 5.00 %) |"),
+        "{md}"
+    );
+    // The one load both bisections probed is still compared as an ordinary cell.
+    assert!(md.contains("- ℹ️ both searches of `default` probed 5 req/s: those probes are also compared as ordinary cells"), "{md}");
+    assert!(
+        md.contains("| request_rate=5 | ttft.mean | 3 / 3 |"),
+        "{md}"
+    );
+}
+
+#[test]
+fn the_reverse_pair_is_an_improvement_and_passes_fail_on_regression() {
+    let r = runs();
+    let (code, stdout) = compare(&r.slow, &r.base, &["--fail-on", "regression"]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(
+        stdout.contains("**✅ improvement, no regression — improvement: 1 · invalid: 6"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("| +323 % [+200 %, +860 %] | **improvement** (τ 5.00 %) |"),
+        "{stdout}"
+    );
+    let (code, _) = compare(&r.slow, &r.base, &["--fail-on", "any-change"]);
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn searches_under_different_slos_are_not_comparable() {
+    let r = runs();
+    let (code, stdout) = compare(&r.base, &r.lax, &["--fail-on", "regression"]);
+    assert_eq!(code, 2, "{stdout}");
+    let why = "the searches' criteria differ: the [slo] bounds differ (ttft ≤ 200 ms vs ttft ≤ 300 ms); a capacity under different SLOs is not comparable";
+    assert!(
+        stdout.contains(&format!(
+            "**⛔ invalid comparison: every verdict is invalid (e.g. the capacity of default: {why})"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("> - capacity at the SLO of `default`: {why}\n")),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn the_capacity_section_matches_the_snapshot() {
+    let r = runs();
+    let md = text(&r.slow.join("compare.md"));
+    let got = capacity_section(&md);
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(SNAPSHOT, got).unwrap();
+    }
+    let want = std::fs::read_to_string(SNAPSHOT)
+        .expect("snapshot missing: run with UPDATE_SNAPSHOTS=1 to create it");
+    assert_eq!(
+        got, want,
+        "rerun with UPDATE_SNAPSHOTS=1 if the change is intended"
+    );
+}
