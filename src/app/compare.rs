@@ -1,6 +1,6 @@
 //! `exp compare` and `exp run --baseline`: read two run directories back (saved plan +
 //! repetitions, exactly as `exp report` does), compare them under the candidate's `[analysis]`,
-//! write the Markdown, and map the outcome to an exit status (0 ok, 1 `--fail-on` met,
+//! write the Markdown (with its forest plot SVG next to it), and map the outcome to an exit status (0 ok, 1 `--fail-on` met,
 //! 2 invalid comparison).
 
 use std::path::Path;
@@ -13,11 +13,12 @@ use crate::cli::{self, CompareArgs};
 use crate::compare::{self, CompareResult, Environment, FailOn, Severity};
 use crate::store::{Manifest, RunDir};
 
-/// A finished comparison and its Markdown.
+/// A finished comparison, its Markdown and its forest plot (when one is written).
 struct Compared {
     result: CompareResult,
     env: Environment,
     markdown: String,
+    forest: Option<String>,
 }
 
 fn fail_on(arg: cli::FailOn) -> FailOn {
@@ -38,7 +39,13 @@ fn load(
     Ok((manifest, plan.scenario.analysis, cells))
 }
 
-fn compare_dirs(baseline: &Path, candidate: &Path) -> anyhow::Result<Compared> {
+/// Compares two run directories; with `markdown_path`, also draws the forest plot that
+/// [`write`] puts next to it (and the Markdown links).
+fn compare_dirs(
+    baseline: &Path,
+    candidate: &Path,
+    markdown_path: Option<&Path>,
+) -> anyhow::Result<Compared> {
     let (base_manifest, _, base_cells) = load(baseline)?;
     let (cand_manifest, settings, cand_cells) = load(candidate)?;
     let result = compare::compare(&base_cells, &cand_cells, &settings);
@@ -47,13 +54,45 @@ fn compare_dirs(baseline: &Path, candidate: &Path) -> anyhow::Result<Compared> {
         &cand_manifest,
         &result.matching.fixed_differences,
     );
-    let model = compare::report::build(&result, &env, &base_manifest, &cand_manifest);
+    let mut model = compare::report::build(&result, &env, &base_manifest, &cand_manifest);
+    let forest = match markdown_path {
+        Some(path) => {
+            let rows = compare::report::forest_rows(&result);
+            let svg = crate::report::svg::forest(&model.title, &rows)?;
+            model.forest_svg = svg.as_ref().map(|_| forest_name(path));
+            svg
+        }
+        None => None,
+    };
     let markdown = compare::report::render(&model).context("cannot render the comparison")?;
     Ok(Compared {
         result,
         env,
         markdown,
+        forest,
     })
+}
+
+/// `compare.md` → `compare.forest.svg`, next to it.
+fn forest_name(markdown: &Path) -> String {
+    let stem = markdown
+        .file_stem()
+        .map_or("compare".into(), |s| s.to_string_lossy());
+    format!("{stem}.forest.svg")
+}
+
+/// Writes the forest plot next to the Markdown (or removes one an earlier comparison left
+/// when this one has none), then the Markdown itself.
+fn write(path: &Path, c: &Compared) -> anyhow::Result<()> {
+    let forest = path.with_file_name(forest_name(path));
+    match &c.forest {
+        Some(svg) => crate::store::write_atomic(&forest, svg.as_bytes())?,
+        None if forest.exists() => std::fs::remove_file(&forest)
+            .with_context(|| format!("cannot remove {}", forest.display()))?,
+        None => {}
+    }
+    crate::store::write_atomic(path, c.markdown.as_bytes())?;
+    Ok(())
 }
 
 /// The exit status of a comparison: invalid first, then `--fail-on`.
@@ -107,10 +146,10 @@ fn announce(c: &Compared) {
 
 /// `exp compare <baseline> <candidate> [--out FILE] [--fail-on …]`.
 pub(super) fn command(args: &CompareArgs) -> anyhow::Result<Status> {
-    let c = compare_dirs(&args.baseline, &args.candidate)?;
+    let c = compare_dirs(&args.baseline, &args.candidate, args.out.as_deref())?;
     match &args.out {
         Some(path) => {
-            crate::store::write_atomic(path, c.markdown.as_bytes())?;
+            write(path, &c)?;
             announce(&c);
             println!("comparison: {}", path.display());
         }
@@ -140,8 +179,9 @@ pub(super) fn after_run(
     baseline: &Path,
     fail: Option<cli::FailOn>,
 ) -> anyhow::Result<Status> {
-    let c = compare_dirs(baseline, dir.root())?;
-    let path = dir.write_file("compare.md", c.markdown.as_bytes())?;
+    let path = dir.root().join("compare.md");
+    let c = compare_dirs(baseline, dir.root(), Some(&path))?;
+    write(&path, &c)?;
     announce(&c);
     println!("comparison: {}", path.display());
     Ok(match (status(&c.result, fail.map(fail_on)), fail) {

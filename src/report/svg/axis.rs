@@ -214,17 +214,18 @@ fn nice_step(x: f64) -> f64 {
         .unwrap_or(10.0 * exp)
 }
 
-/// A white canvas of `legend_width` + [`PLOT_WIDTH`] × `height` pixels, split into the
+/// A white canvas of `plot_width` + `legend_width` × `height` pixels, split into the
 /// plotting part (left) and the legend column (right).
 pub(super) fn canvas(
     buf: &mut String,
+    plot_width: u32,
     legend_width: u32,
     height: u32,
 ) -> Result<Areas<'_>, DrawError> {
-    let root =
-        SVGBackend::with_string(buf, (PLOT_WIDTH + legend_width, height)).into_drawing_area();
+    let size = (plot_width + legend_width, height);
+    let root = SVGBackend::with_string(buf, size).into_drawing_area();
     root.fill(&WHITE)?;
-    Ok(root.split_horizontally(PLOT_WIDTH))
+    Ok(root.split_horizontally(plot_width))
 }
 
 /// The framed chart on `area`: title, axis titles, grid lines at the ticks, tick labels.
@@ -234,11 +235,22 @@ pub(super) fn frame<'a, 'b>(
     x: &Axis,
     y: &Axis,
 ) -> Result<Chart<'a, 'b>, DrawError> {
+    frame_with(area, title, x, y, 64)
+}
+
+/// [`frame`] with `y_labels` pixels for the y tick labels and title.
+pub(super) fn frame_with<'a, 'b>(
+    area: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    title: &str,
+    x: &Axis,
+    y: &Axis,
+    y_labels: u32,
+) -> Result<Chart<'a, 'b>, DrawError> {
     let mut chart = ChartBuilder::on(area)
         .caption(clean(title, 80), (FONT, 22))
         .margin(12)
         .x_label_area_size(48)
-        .y_label_area_size(64)
+        .y_label_area_size(y_labels)
         .build_cartesian_2d(x.coord(), y.coord())?;
     let x_label = |p: &f64| x.label(*p);
     let y_label = |p: &f64| y.label(*p);

@@ -9,12 +9,15 @@
 //!   each, so each keeps its own unit): output throughput against the latency, both with CI
 //!   whiskers, points labelled with their load (`frontier_<metric>.svg`);
 //! - per searched cell, SLO attainment against load with the CI band, the target and the
-//!   capacity (`attainment.svg`, or `attainment_<cell>.svg` beside other swept variables).
+//!   capacity (`attainment.svg`, or `attainment_<cell>.svg` beside other swept variables);
+//! - for `exp compare`, the forest plot of every Δ with its CI and ±τ band ([`forest`]; the
+//!   app writes it next to the comparison's Markdown).
 //!
 //! plotters escapes `&`, `<`, `>`, `"` and `'` in text and attributes; control characters,
 //! which XML 1.0 forbids even escaped, are dropped here ([`clean`]).
 
 mod axis;
+mod forest;
 mod legend;
 mod search;
 mod sweep;
@@ -24,6 +27,8 @@ mod tests;
 use std::collections::BTreeSet;
 
 use plotters::prelude::*;
+
+pub use forest::{ForestRow, forest};
 
 use super::chart::PALETTE;
 use super::plot::SweepPlot;

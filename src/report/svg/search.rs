@@ -52,7 +52,7 @@ pub(super) fn attainment(o: &Outcome) -> Result<String, DrawError> {
     let (legend_width, height) = legend::size(&entries, &notes);
     let mut buf = String::new();
     {
-        let (left, right) = axis::canvas(&mut buf, legend_width, height)?;
+        let (left, right) = axis::canvas(&mut buf, axis::PLOT_WIDTH, legend_width, height)?;
         let title = format!("SLO attainment vs {} ({})", o.variable, o.cell);
         let mut chart = axis::frame(&left, &title, &x, &y)?;
         if probes.len() >= 2 {

@@ -94,7 +94,7 @@ pub(super) fn metric(plot: &SweepPlot, m: &MetricPlot) -> Result<String, DrawErr
     let (legend_width, height) = legend::size(&entries, &notes);
     let mut buf = String::new();
     {
-        let (left, right) = axis::canvas(&mut buf, legend_width, height)?;
+        let (left, right) = axis::canvas(&mut buf, axis::PLOT_WIDTH, legend_width, height)?;
         let title = format!("{} by {}", m.title, plot.x_title);
         let mut chart = axis::frame(&left, &title, &x, &y)?;
         let dodge = dodge(&x, &positions, m.series.len());
@@ -222,7 +222,7 @@ pub(super) fn frontier(
     let (legend_width, height) = legend::size(&entries, &notes);
     let mut buf = String::new();
     {
-        let (left, right) = axis::canvas(&mut buf, legend_width, height)?;
+        let (left, right) = axis::canvas(&mut buf, axis::PLOT_WIDTH, legend_width, height)?;
         let title = format!("{} vs {}", m.title, throughput.title);
         let mut chart = axis::frame(&left, &title, &x, &y)?;
         for (i, points) in series.iter().enumerate() {

@@ -8,6 +8,7 @@ use roxmltree::{Document, Node};
 use super::super::plot::{Level, MetricPlot, Point, SeriesPoints, SweepPlot};
 use super::*;
 use crate::search::{Outcome, ProbeSummary, Status};
+use crate::stats::Verdict;
 
 const BLUE: &str = "#1F77B4";
 const ORANGE: &str = "#FF7F0E";
@@ -354,4 +355,41 @@ fn slugs_are_safe_file_names_and_names_never_collide() {
     assert_eq!(names.take("a.b"), "a_b.svg");
     assert_eq!(names.take("a_b"), "a_b_2.svg");
     assert_eq!(names.take("a b"), "a_b_3.svg");
+}
+
+#[test]
+fn the_forest_has_a_row_per_comparison_and_no_whisker_for_an_unbounded_ci() {
+    let row = |label: &str, change: f64, ci: Option<(f64, f64)>, verdict| ForestRow {
+        label: label.into(),
+        change,
+        ci,
+        tau: 0.03,
+        verdict,
+    };
+    let rows = [
+        row(
+            "rate=2 · ttft.mean",
+            0.1,
+            Some((0.08, 0.12)),
+            Verdict::Regression,
+        ),
+        row(
+            "rate=2 · goodput",
+            0.05,
+            Some((0.04, 0.06)),
+            Verdict::Improvement,
+        ),
+        row("a&b · <x>", 0.0, None, Verdict::Invalid),
+    ];
+    let text = forest("exp compare: demo & co", &rows).unwrap().unwrap();
+    let doc = parse(&text);
+    assert_eq!(elements(&doc, "circle").count(), 3);
+    let red = "#D62728";
+    let green = "#2CA02C";
+    assert_eq!(count(&doc, "circle", red), 1);
+    assert_eq!(count(&doc, "circle", green), 1);
+    let bars = |c: &str| polylines(&doc, c).iter().filter(|(n, _)| *n == 6).count();
+    assert_eq!((bars(red), bars(green), bars(BLUE)), (1, 1, 0));
+    assert_eq!(has_text(&doc, "a&b · <x>"), 1);
+    assert!(forest("empty", &[]).unwrap().is_none());
 }
