@@ -167,6 +167,23 @@ fn series(axis: &Axis, swept: &[&Vars]) -> Vec<Series> {
     out
 }
 
+/// The x levels as text (` · ` between the values of a linked group) and, for one numeric
+/// variable, as numbers.
+fn levels(axis: &Axis) -> Vec<Level> {
+    let single = axis.vars.len() == 1;
+    axis.levels
+        .iter()
+        .map(|lvl| Level {
+            label: lvl
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" · "),
+            value: lvl.first().and_then(Value::as_f64).filter(|_| single),
+        })
+        .collect()
+}
+
 /// The plot of a sweep; `None` unless a variable is swept over at least 2 levels.
 /// `swept[i]` and `cells[i]` describe the same cell; `tables` give the metric titles (a
 /// metric without a table was not measured and is left out).
@@ -213,21 +230,9 @@ pub(super) fn build(
             })
         })
         .collect();
-    let single = axis.vars.len() == 1;
     Some(SweepPlot {
         x_title: axis.vars.join(" · "),
-        levels: axis
-            .levels
-            .iter()
-            .map(|lvl| Level {
-                label: lvl
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(" · "),
-                value: lvl.first().and_then(Value::as_f64).filter(|_| single),
-            })
-            .collect(),
+        levels: levels(&axis),
         load: axis.load,
         named: all_series.iter().any(|s| !s.key.is_empty()),
         metrics,

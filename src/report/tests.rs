@@ -282,6 +282,13 @@ fn each_svg_is_linked_right_under_its_mermaid_chart() {
     );
     assert_eq!(text.matches("](charts/").count(), 3);
     assert!(!sweep_report("").contains("charts/"), "no SVGs, no links");
+    // A user's template gets the paths too.
+    let mine =
+        "{% for c in charts %}{{ c.metric }}: {{ c.svg }} {{ c.frontier_svg }}\n{% endfor %}";
+    assert_eq!(
+        render_source("mine.md.j2", mine, &m).unwrap(),
+        "ttft.mean: charts/ttft_mean.svg charts/frontier_ttft_mean.svg\noutput_throughput: charts/output_throughput.svg None\n"
+    );
 }
 
 #[test]
