@@ -288,6 +288,31 @@ fn the_markdown_matches_the_snapshot() {
         got, want,
         "rerun with UPDATE_SNAPSHOTS=1 if the change is intended"
     );
+    // The forest plot next to it: one point per valid (cell, metric) comparison, each with
+    // its CI whisker and ±τ band, the four TTFT and E2E regressions in red.
+    let svg = std::fs::read_to_string(tmp.path().join("compare.forest.svg")).unwrap();
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    let count = |tag: &str, fill: Option<&str>| {
+        doc.descendants()
+            .filter(|n| n.has_tag_name(tag) && fill.is_none_or(|f| n.attribute("fill") == Some(f)))
+            .count()
+    };
+    assert_eq!(count("circle", None), 6);
+    assert_eq!(count("circle", Some("#D62728")), 4);
+    assert_eq!(
+        count("rect", Some("#787878")),
+        6 + 1,
+        "a τ band per row, one in the legend"
+    );
+    let labels = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .filter(|n| {
+            n.text()
+                .is_some_and(|t| t.trim() == "request_rate=2 · ttft.mean")
+        })
+        .count();
+    assert_eq!(labels, 1);
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! `exp compare` and `exp run --baseline`: read two run directories back (saved plan +
 //! repetitions, exactly as `exp report` does), compare them (cells, and the capacities at the
-//! SLO of two `[search]` runs) under the candidate's `[analysis]`, write the Markdown, and map
-//! the outcome to an exit status (0 ok, 1 `--fail-on` met, 2 invalid comparison).
+//! SLO of two `[search]` runs) under the candidate's `[analysis]`, write the Markdown (with its
+//! forest plot SVG next to it), and map the outcome to an exit status (0 ok, 1 `--fail-on`
+//! met, 2 invalid comparison).
 
 use std::path::Path;
 
@@ -15,12 +16,13 @@ use crate::scenario::model::Scenario;
 use crate::stats::Verdict;
 use crate::store::{Manifest, RunDir};
 
-/// A finished comparison and its Markdown.
+/// A finished comparison, its Markdown and its forest plot (when one is written).
 pub(super) struct Compared {
     /// The verdicts.
     pub result: CompareResult,
     env: Environment,
     markdown: String,
+    forest: Option<String>,
 }
 
 fn fail_on(arg: cli::FailOn) -> FailOn {
@@ -57,10 +59,13 @@ pub(super) struct LookLevel {
     pub note: String,
 }
 
+/// Compares two run directories (at `level` for one look of several); with `markdown_path`,
+/// also draws the forest plot that [`write`] puts next to it (and the Markdown links).
 fn compare_dirs(
     baseline: &Path,
     candidate: &Path,
     level: Option<&LookLevel>,
+    markdown_path: Option<&Path>,
 ) -> anyhow::Result<Compared> {
     let (base_manifest, base_scenario, base_cells) = load(baseline)?;
     let (cand_manifest, cand_scenario, cand_cells) = load(candidate)?;
@@ -82,12 +87,44 @@ fn compare_dirs(
     if let Some(level) = level {
         model.notes.push(level.note.clone());
     }
+    let forest = match markdown_path {
+        Some(path) => {
+            let rows = compare::report::forest_rows(&result);
+            let svg = crate::report::svg::forest(&model.title, &rows)?;
+            model.forest_svg = svg.as_ref().map(|_| forest_name(path));
+            svg
+        }
+        None => None,
+    };
     let markdown = compare::report::render(&model).context("cannot render the comparison")?;
     Ok(Compared {
         result,
         env,
         markdown,
+        forest,
     })
+}
+
+/// `compare.md` → `compare.forest.svg`, next to it.
+fn forest_name(markdown: &Path) -> String {
+    let stem = markdown
+        .file_stem()
+        .map_or("compare".into(), |s| s.to_string_lossy());
+    format!("{stem}.forest.svg")
+}
+
+/// Writes the forest plot next to the Markdown (or removes one an earlier comparison left
+/// when this one has none), then the Markdown itself.
+fn write(path: &Path, c: &Compared) -> anyhow::Result<()> {
+    let forest = path.with_file_name(forest_name(path));
+    match &c.forest {
+        Some(svg) => crate::store::write_atomic(&forest, svg.as_bytes())?,
+        None if forest.exists() => std::fs::remove_file(&forest)
+            .with_context(|| format!("cannot remove {}", forest.display()))?,
+        None => {}
+    }
+    crate::store::write_atomic(path, c.markdown.as_bytes())?;
+    Ok(())
 }
 
 /// The exit status of a comparison: invalid first, then `--fail-on`.
@@ -146,10 +183,10 @@ fn announce(c: &Compared) {
 
 /// `exp compare <baseline> <candidate> [--out FILE] [--fail-on …]`.
 pub(super) fn command(args: &CompareArgs) -> anyhow::Result<Status> {
-    let c = compare_dirs(&args.baseline, &args.candidate, None)?;
+    let c = compare_dirs(&args.baseline, &args.candidate, None, args.out.as_deref())?;
     match &args.out {
         Some(path) => {
-            crate::store::write_atomic(path, c.markdown.as_bytes())?;
+            write(path, &c)?;
             announce(&c);
             println!("comparison: {}", path.display());
         }
@@ -179,7 +216,8 @@ pub(super) fn look(
     baseline: &Path,
     level: Option<&LookLevel>,
 ) -> anyhow::Result<Compared> {
-    compare_dirs(baseline, dir.root(), level)
+    let path = dir.root().join("compare.md");
+    compare_dirs(baseline, dir.root(), level, Some(&path))
 }
 
 /// `exp run --baseline`: writes the final comparison `c` as `compare.md` into the run
@@ -189,7 +227,8 @@ pub(super) fn conclude(
     c: &Compared,
     fail: Option<cli::FailOn>,
 ) -> anyhow::Result<Status> {
-    let path = dir.write_file("compare.md", c.markdown.as_bytes())?;
+    let path = dir.root().join("compare.md");
+    write(&path, c)?;
     announce(c);
     println!("comparison: {}", path.display());
     Ok(match (status(&c.result, fail.map(fail_on)), fail) {

@@ -1,5 +1,6 @@
 //! The end of a run (and all of `exp report`): read the saved repetitions back, summarise,
-//! analyse, write `summary.json` and `report.md`, and print the terminal summary.
+//! analyse, write `summary.json`, `report.md` and its SVG charts, and print the terminal
+//! summary.
 
 use std::path::Path;
 
@@ -244,8 +245,8 @@ pub(super) fn export(
 }
 
 /// Summarises, analyses and reports a run directory; returns whether a check failed.
-/// With `write`, `summary.json` and `report.md` are (re)written; otherwise the report goes to
-/// standard output.
+/// With `write`, `summary.json`, `report.md` and `charts/*.svg` are (re)written; otherwise the
+/// report goes to standard output (without SVG links).
 pub fn finish_run(
     dir: &RunDir,
     manifest: &Manifest,
@@ -275,13 +276,18 @@ pub fn finish_run(
             .map(|spec| crate::search::summarize(spec, &cells)),
         analysis: &analysis,
     };
-    let model = report::build(
+    let mut model = report::build(
         manifest,
         &plan.scenario,
         &cells,
         &analysis,
         simulated_text(plan),
     );
+    // `--stdout` writes no files, so its report links no SVGs.
+    let svgs = match write {
+        true => report::svg::render(&mut model).context("cannot draw the report's charts")?,
+        false => Vec::new(),
+    };
     let template = template
         .map(Path::to_path_buf)
         .or_else(|| plan.scenario.report.template.clone());
@@ -291,6 +297,7 @@ pub fn finish_run(
         return Ok(analysis.checks_failed());
     }
     dir.write_file("summary.json", &serde_json::to_vec_pretty(&summary)?)?;
+    super::charts::write(dir.root(), &svgs)?;
     let path = dir.write_file("report.md", text.as_bytes())?;
     print_summary(&analysis);
     for o in summary.search.iter().flatten() {

@@ -2,6 +2,7 @@
 //! (scenario → plan → run → metrics → analysis → report). The only place that prints results.
 
 pub mod calibrate;
+mod charts;
 mod compare;
 mod estimate;
 mod finish;

@@ -65,6 +65,9 @@ pub struct CompareModel {
     pub environment: Vec<EnvRow>,
     /// How the numbers were computed.
     pub method: String,
+    /// The forest plot SVG (every Δ with its CI and ±τ), relative to the Markdown
+    /// (`compare.forest.svg`); none when no SVG was written (output to stdout).
+    pub forest_svg: Option<String>,
 }
 
 /// One run's identity.
@@ -173,7 +176,29 @@ pub fn build(
             })
             .collect(),
         method: method(result),
+        forest_svg: None,
     }
+}
+
+/// The rows of the forest plot: every (cell, metric) with a relative change, in table order.
+pub fn forest_rows(result: &CompareResult) -> Vec<crate::report::svg::ForestRow> {
+    result
+        .rows
+        .iter()
+        .filter_map(|r| {
+            let rel = r.comparison.as_ref()?.relative.as_ref()?;
+            Some(crate::report::svg::ForestRow {
+                label: format!("{} · {}", r.cell, r.metric),
+                change: rel.change,
+                ci: match rel.fieller {
+                    crate::stats::Interval::Bounded { low, high } => Some((low, high)),
+                    crate::stats::Interval::Unbounded => None,
+                },
+                tau: r.tau,
+                verdict: r.verdict,
+            })
+        })
+        .collect()
 }
 
 /// Renders the view model with the embedded template.

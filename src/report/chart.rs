@@ -1,7 +1,8 @@
-//! Mermaid `xychart-beta` charts for sweeps, built from the same analysis as the report's
-//! tables: one chart per primary metric, the mean over repetitions on the y axis, the load
-//! variable (or else the swept variable with the most levels) on the x axis, and one line per
-//! combination of the other swept variables.
+//! Mermaid `xychart-beta` charts for sweeps, drawn from the sweep's [`SweepPlot`] (the same
+//! analysis as the report's tables): one chart per primary metric, the mean over repetitions
+//! on the y axis, the load variable (or else the swept variable with the most levels) on the x
+//! axis, and one line per combination of the other swept variables. The SVGs (`svg/`) add
+//! what Mermaid cannot draw: CI error bars, log axes, a real legend.
 //!
 //! xychart-beta draws lines in the colours of `plotColorPalette`, in order, and has no legend,
 //! so the legend is a Markdown line of matching coloured squares; at most [`PALETTE`]`.len()`
@@ -10,10 +11,8 @@
 
 use serde::Serialize;
 
-use super::model::MetricTable;
-use crate::analysis::{CellAnalysis, cell_label};
+use super::plot::{MetricPlot, SweepPlot};
 use crate::metrics::names::{self, Unit};
-use crate::scenario::model::{Scenario, Value, Vars};
 use crate::units;
 
 /// Line colours and the square emoji that stands for each in the legend.
@@ -49,133 +48,36 @@ pub struct ChartView {
     pub lines: Vec<String>,
     /// Markdown legend (coloured square per line), empty for a single unnamed line.
     pub legend: String,
+    /// Relative path of the SVG of this metric (every series, 95 % CI error bars), e.g.
+    /// `charts/ttft_p99.svg`; set on the metric's first chart when the SVGs are written.
+    pub svg: Option<String>,
+    /// Relative path of the latency–throughput frontier SVG of this metric (load sweeps of a
+    /// latency metric), e.g. `charts/frontier_ttft_p99.svg`.
+    pub frontier_svg: Option<String>,
 }
 
-/// The x axis: one swept variable, or a linked group moving together.
-struct Axis {
-    vars: Vec<String>,
-    levels: Vec<Vec<Value>>,
-}
-
-/// One line: the other swept variables, and the cell index at each x level.
-struct Series {
-    key: Vars,
-    cells: Vec<Option<usize>>,
-}
-
-fn x_axis(scenario: &Scenario) -> Option<Axis> {
-    let mut axes: Vec<(bool, Axis)> = Vec::new();
-    let load = &scenario.analysis.load;
-    for (name, values) in &scenario.vars.sweep {
-        axes.push((
-            load.contains(name),
-            Axis {
-                vars: vec![name.clone()],
-                levels: values.iter().map(|v| vec![v.clone()]).collect(),
-            },
-        ));
-    }
-    for group in &scenario.vars.linked {
-        let len = group.vars.first().map_or(0, |(_, v)| v.len());
-        axes.push((
-            group.vars.iter().any(|(n, _)| load.contains(n)),
-            Axis {
-                vars: group.vars.iter().map(|(n, _)| n.clone()).collect(),
-                levels: (0..len)
-                    .map(|i| group.vars.iter().map(|(_, v)| v[i].clone()).collect())
-                    .collect(),
-            },
-        ));
-    }
-    axes.retain(|(_, a)| a.levels.len() >= 2);
-    let best_load = axes.iter().position(|(is_load, _)| *is_load);
-    let index = best_load.or_else(|| {
-        (0..axes.len()).reduce(|best, i| {
-            if axes[i].1.levels.len() > axes[best].1.levels.len() {
-                i
-            } else {
-                best
-            }
-        })
-    })?;
-    Some(axes.swap_remove(index).1)
-}
-
-fn series(axis: &Axis, swept: &[&Vars]) -> Vec<Series> {
-    let mut out: Vec<Series> = Vec::new();
-    for (i, vars) in swept.iter().enumerate() {
-        let Some(level) = axis.levels.iter().position(|lvl| {
-            axis.vars
-                .iter()
-                .zip(lvl)
-                .all(|(name, value)| vars.get(name) == Some(value))
-        }) else {
-            continue;
-        };
-        let key: Vars = vars
-            .iter()
-            .filter(|(k, _)| !axis.vars.contains(k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let pos = match out.iter().position(|s| s.key == key) {
-            Some(p) => p,
-            None => {
-                out.push(Series {
-                    key,
-                    cells: vec![None; axis.levels.len()],
-                });
-                out.len() - 1
-            }
-        };
-        out[pos].cells[level] = Some(i);
-    }
-    out
-}
-
-/// The charts of a report; empty unless a variable is swept over at least 2 levels.
-pub(super) fn charts(
-    scenario: &Scenario,
-    swept: &[&Vars],
-    cells: &[CellAnalysis],
-    tables: &[MetricTable],
-) -> Vec<ChartView> {
-    let Some(axis) = x_axis(scenario) else {
-        return Vec::new();
-    };
-    let all_series = series(&axis, swept);
-    let x_title = axis.vars.join(" · ");
+/// The Mermaid charts of a sweep, drawn from its plot (means only): one per primary metric,
+/// split as the module header says.
+pub(super) fn charts(plot: &SweepPlot) -> Vec<ChartView> {
     let mut out = Vec::new();
-    for metric in &scenario.analysis.primary {
-        let Some(table) = tables.iter().find(|t| &t.name == metric) else {
-            continue;
-        };
-        let mean = |i: Option<usize>| Some(cells.get(i?)?.metrics.get(metric)?.mean);
-        let lines: Vec<(String, Vec<Option<f64>>)> = all_series
+    let levels: Vec<usize> = (0..plot.levels.len()).collect();
+    for m in plot.metrics.iter().filter(|m| m.primary) {
+        let lines: Vec<(String, Vec<Option<f64>>)> = m
+            .series
             .iter()
             .map(|s| {
-                (
-                    cell_label(&s.key),
-                    s.cells.iter().map(|&i| mean(i)).collect::<Vec<_>>(),
-                )
+                let means = s.points.iter().map(|p| p.map(|p| p.mean)).collect();
+                (s.name.clone(), means)
             })
-            .filter(|(_, v)| v.iter().filter(|x| x.is_some()).count() >= 2)
+            .filter(|(_, v): &(String, Vec<Option<f64>>)| {
+                v.iter().filter(|x| x.is_some()).count() >= 2
+            })
             .collect();
-        let named = all_series.iter().any(|s| !s.key.is_empty());
         let (full, partial): (Vec<_>, Vec<_>) = lines
             .into_iter()
             .partition(|(_, v)| v.iter().all(Option::is_some));
-        let levels: Vec<usize> = (0..axis.levels.len()).collect();
         for group in full.chunks(PALETTE.len()) {
-            out.push(chart(
-                metric,
-                &table.title,
-                &x_title,
-                &axis,
-                &levels,
-                group,
-                named,
-                "",
-            ));
+            out.push(chart(m, plot, &levels, group, plot.named, ""));
         }
         for line in &partial {
             let have: Vec<usize> = levels
@@ -184,14 +86,11 @@ pub(super) fn charts(
                 .filter(|&i| line.1[i].is_some())
                 .collect();
             let suffix = format!(" ({})", line.0);
-            let one = std::slice::from_ref(line);
             out.push(chart(
-                metric,
-                &table.title,
-                &x_title,
-                &axis,
+                m,
+                plot,
                 &have,
-                one,
+                std::slice::from_ref(line),
                 false,
                 &suffix,
             ));
@@ -200,19 +99,21 @@ pub(super) fn charts(
     out
 }
 
-/// One chart over the x levels `levels` with `lines` (name, value at every level).
-#[allow(clippy::too_many_arguments)]
+/// One chart of `m` over the x levels `levels` with `lines` (name, mean at every level).
 fn chart(
-    metric: &str,
-    title: &str,
-    x_title: &str,
-    axis: &Axis,
+    m: &MetricPlot,
+    plot: &SweepPlot,
     levels: &[usize],
     lines: &[(String, Vec<Option<f64>>)],
     legend: bool,
     suffix: &str,
 ) -> ChartView {
-    let (scale, unit) = scale(metric, lines);
+    let (metric, title, x_title) = (m.metric.as_str(), m.title.as_str(), &plot.x_title);
+    let max = lines
+        .iter()
+        .flat_map(|(_, v)| v.iter().flatten())
+        .fold(0.0f64, |m, x| m.max(x.abs()));
+    let (scale, unit) = unit_scale(metric, max);
     let values: Vec<Vec<f64>> = lines
         .iter()
         .map(|(_, v)| {
@@ -225,10 +126,7 @@ fn chart(
         .collect();
     let categories: Vec<String> = levels
         .iter()
-        .map(|&i| {
-            let text: Vec<String> = axis.levels[i].iter().map(ToString::to_string).collect();
-            format!("\"{}\"", quote_free(&text.join(" · ")))
-        })
+        .map(|&i| format!("\"{}\"", quote_free(&plot.levels[i].label)))
         .collect();
     let (low, high) = values
         .iter()
@@ -260,6 +158,8 @@ fn chart(
                 )
             })
             .collect(),
+        svg: None,
+        frontier_svg: None,
         legend: if legend {
             let items: Vec<String> = lines
                 .iter()
@@ -273,12 +173,9 @@ fn chart(
     }
 }
 
-/// The factor from stored SI values to the plotted unit, and the unit's name.
-fn scale(metric: &str, lines: &[(String, Vec<Option<f64>>)]) -> (f64, &'static str) {
-    let max = lines
-        .iter()
-        .flat_map(|(_, v)| v.iter().flatten())
-        .fold(0.0f64, |m, x| m.max(x.abs()));
+/// The factor from stored SI values to the plotted unit, and the unit's name, for values up
+/// to `max` in absolute value (seconds become ms below 1 s).
+pub(super) fn unit_scale(metric: &str, max: f64) -> (f64, &'static str) {
     match names::info(metric).map(|i| i.unit) {
         Some(Unit::Seconds) if max >= 1.0 => (1.0, "s"),
         Some(Unit::Seconds) => (1e3, "ms"),
@@ -310,7 +207,7 @@ fn nice_up(x: f64) -> f64 {
 }
 
 /// A number with 4 significant digits, no exponent, no trailing zeros (`250`, `0.0123`).
-fn plain(x: f64) -> String {
+pub(super) fn plain(x: f64) -> String {
     let text = units::sig(x, 4);
     let text = if text.contains('.') {
         text.trim_end_matches('0').trim_end_matches('.').to_string()

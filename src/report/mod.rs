@@ -5,7 +5,9 @@
 mod chart;
 pub mod export;
 mod model;
+pub mod plot;
 mod search;
+pub mod svg;
 mod view;
 
 pub use chart::ChartView;
@@ -39,6 +41,14 @@ pub enum ReportError {
         source: minijinja::Error,
         /// For an undefined variable, a line naming what a template can use; else empty.
         hint: String,
+    },
+    /// plotters could not draw an SVG chart.
+    #[error("cannot draw chart {name}: {message}")]
+    Chart {
+        /// The SVG's file name.
+        name: String,
+        /// plotters' error.
+        message: String,
     },
 }
 

@@ -53,6 +53,10 @@ pub struct ReportModel {
     pub repetitions: Vec<RepetitionView>,
     /// Metric definitions for the footnote.
     pub definitions: Vec<NameValue>,
+    /// The numbers behind the charts (sweeps only): what the Mermaid charts and the SVGs are
+    /// drawn from. Not part of the template contract.
+    #[serde(skip)]
+    pub plot: Option<super::plot::SweepPlot>,
 }
 
 /// Metrics shown in tables after the primary ones, when measured.
@@ -97,7 +101,8 @@ pub fn build(
 ) -> ReportModel {
     let tables = tables(scenario, analysis);
     let swept: Vec<&crate::scenario::model::Vars> = cells.iter().map(|c| &c.swept).collect();
-    let charts = super::chart::charts(scenario, &swept, &analysis.cells, &tables);
+    let plot = super::plot::build(scenario, &swept, &analysis.cells, &tables);
+    let charts = plot.as_ref().map_or(Vec::new(), super::chart::charts);
     ReportModel {
         schema_version: crate::store::SCHEMA_VERSION,
         title: format!("exp report: {}", manifest.scenario_name),
@@ -147,6 +152,7 @@ pub fn build(
         warnings: analysis.warnings.clone(),
         repetitions: repetitions(cells),
         definitions: definitions(),
+        plot,
     }
 }
 

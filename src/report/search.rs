@@ -31,6 +31,9 @@ pub struct SearchView {
     pub chart: ChartView,
     /// Probes that passed above a failing load, when attainment was not monotone.
     pub note: Option<String>,
+    /// The numbers behind the chart (the attainment SVG is drawn from them).
+    #[serde(skip)]
+    pub outcome: Outcome,
 }
 
 /// One probe.
@@ -86,6 +89,7 @@ pub fn views(outcomes: &[Outcome], slo: &BTreeMap<String, Duration>) -> Vec<Sear
                     loads.join(", ")
                 )
             }),
+            outcome: o.clone(),
         })
         .collect()
 }
@@ -164,6 +168,8 @@ fn chart(o: &Outcome) -> ChartView {
             PALETTE[3].1,
             units::percent(o.target)
         ),
+        svg: None,
+        frontier_svg: None,
     }
 }
 

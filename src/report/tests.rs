@@ -94,9 +94,10 @@ fn a_custom_template_with_an_undefined_variable_is_an_error_naming_it() {
     );
 }
 
-/// A rendered report of a sweep over `prompt_tokens` × `request_rate` where every repetition of
-/// a cell has TTFT = rate × 10 ms + prompt / 10 µs and throughput = 100 × rate tok/s.
-fn sweep_report(exclude: &str) -> String {
+/// The report model of a sweep over `prompt_tokens` × `request_rate` where repetition r of a
+/// cell has TTFT = (rate × 10 ms + prompt / 10 µs) × (1 + r / 1000) and throughput =
+/// 100 × rate × (1 + r / 1000) tok/s.
+fn sweep_model(exclude: &str) -> ReportModel {
     let text = format!(
         "[experiment]\nname = \"sweep\"\ndescription = \"d\"\nrepetitions = 5\n[target]\nkind = \"sim\"\nmodel_config = \"llama-3.1-8b\"\ngpu = \"h100-sxm\"\n[vars.fixed]\nrequests = 5\n[vars.sweep]\nprompt_tokens = [100, 1000]\nrequest_rate = [1, 2, 4]\n[vars]\nexclude = [{exclude}]\n[analysis]\nprimary = [\"ttft.mean\", \"output_throughput\"]\n"
     );
@@ -138,7 +139,13 @@ fn sweep_report(exclude: &str) -> String {
     let mut m = model();
     let full = build(&manifest_of(&m), &scenario, &cells, &analysis, None);
     m.charts = full.charts;
-    render(&m, None).unwrap()
+    m.plot = full.plot;
+    m
+}
+
+/// The rendered report of [`sweep_model`], without SVGs.
+fn sweep_report(exclude: &str) -> String {
+    render(&sweep_model(exclude), None).unwrap()
 }
 
 fn manifest_of(m: &ReportModel) -> Manifest {
@@ -211,4 +218,98 @@ fn a_line_with_an_excluded_cell_gets_its_own_chart() {
 fn a_single_cell_report_has_no_charts() {
     let text = render(&model(), None).unwrap();
     assert!(!text.contains("```mermaid") && !text.contains("## Charts"));
+}
+
+#[test]
+fn the_chart_model_carries_each_mean_with_the_t_interval_of_its_repetitions() {
+    let m = sweep_model("");
+    let plot = m.plot.as_ref().unwrap();
+    assert_eq!(plot.x_title, "request_rate");
+    let labels: Vec<&str> = plot.levels.iter().map(|l| l.label.as_str()).collect();
+    assert_eq!(labels, ["1", "2", "4"]);
+    assert_eq!(plot.numeric_levels(), Some(vec![1.0, 2.0, 4.0]));
+    let ttft = plot.metric("ttft.mean").unwrap();
+    assert_eq!(ttft.series[1].name, "prompt_tokens=1000");
+    // prompt 1000, rate 4: base 0.05 s, repetitions base × (1, 1.001, …, 1.004).
+    let base = 4.0 * 0.01 + 1000.0 * 1e-5;
+    let reps: Vec<f64> = (0..5)
+        .map(|r| base * (1.0 + 0.001 * f64::from(r)))
+        .collect();
+    let mean = reps.iter().sum::<f64>() / 5.0;
+    let sd = (reps.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 4.0).sqrt();
+    let t_975_4 = 2.776_445_105_197_799; // Student t, 97.5th percentile, 4 degrees of freedom
+    let half = t_975_4 * sd / 5f64.sqrt();
+    let point = ttft.series[1].points[2].unwrap();
+    assert_eq!(point.n, 5);
+    assert!((point.mean - mean).abs() < 1e-15);
+    let (lo, hi) = point.ci.unwrap();
+    assert!(
+        (lo - (mean - half)).abs() < 1e-12,
+        "{lo} vs {}",
+        mean - half
+    );
+    assert!(
+        (hi - (mean + half)).abs() < 1e-12,
+        "{hi} vs {}",
+        mean + half
+    );
+    // output_throughput is primary here, so it is not added a second time.
+    assert_eq!(plot.metrics.len(), 2);
+    assert!(plot.metrics.iter().all(|m| m.primary));
+}
+
+#[test]
+fn each_svg_is_linked_right_under_its_mermaid_chart() {
+    let mut m = sweep_model("");
+    let svgs = svg::render(&mut m).unwrap();
+    let names: Vec<&str> = svgs.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "ttft_mean.svg",
+            "frontier_ttft_mean.svg",
+            "output_throughput.svg"
+        ]
+    );
+    for f in &svgs {
+        roxmltree::Document::parse(&f.text).unwrap_or_else(|e| panic!("{}: {e}", f.name));
+    }
+    let text = render(&m, None).unwrap();
+    assert!(text.contains(
+        "Lines: 🟦 `prompt_tokens=100` · 🟧 `prompt_tokens=1000`\n\n[SVG with 95 % CI error bars](charts/ttft_mean.svg) · [latency–throughput frontier (SVG)](charts/frontier_ttft_mean.svg)\n\n```mermaid"
+    ), "{text}");
+    assert!(
+        text.contains("[SVG with 95 % CI error bars](charts/output_throughput.svg)\n"),
+        "{text}"
+    );
+    assert_eq!(text.matches("](charts/").count(), 3);
+    assert!(!sweep_report("").contains("charts/"), "no SVGs, no links");
+    // A user's template gets the paths too.
+    let mine =
+        "{% for c in charts %}{{ c.metric }}: {{ c.svg }} {{ c.frontier_svg }}\n{% endfor %}";
+    assert_eq!(
+        render_source("mine.md.j2", mine, &m).unwrap(),
+        "ttft.mean: charts/ttft_mean.svg charts/frontier_ttft_mean.svg\noutput_throughput: charts/output_throughput.svg None\n"
+    );
+}
+
+#[test]
+fn an_excluded_cell_keeps_one_svg_per_metric_linked_from_its_first_chart() {
+    let mut m = sweep_model("\"prompt_tokens == 1000 and request_rate == 4\"");
+    let svgs = svg::render(&mut m).unwrap();
+    assert_eq!(svgs.len(), 3);
+    let linked: Vec<(&str, Option<&str>)> = m
+        .charts
+        .iter()
+        .map(|c| (c.metric.as_str(), c.svg.as_deref()))
+        .collect();
+    assert_eq!(
+        linked,
+        [
+            ("ttft.mean", Some("charts/ttft_mean.svg")),
+            ("ttft.mean", None),
+            ("output_throughput", Some("charts/output_throughput.svg")),
+            ("output_throughput", None),
+        ]
+    );
 }
