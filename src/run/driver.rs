@@ -199,6 +199,7 @@ impl<S: Sender> Ctx<S> {
                     turn,
                     scheduled_ns,
                     sent_ns: Some(started),
+                    first_sent_ns: None,
                     chunks: Vec::new(),
                     done_ns: None,
                     input_tokens: None,
