@@ -52,6 +52,12 @@ pub struct RequestRecord {
     /// repetition's deadline passed first).
     #[serde(default)]
     pub sent_ns: Option<u64>,
+    /// Set only when the request was retried: when its first attempt was sent, whose
+    /// connection closed after taking the request and before any response (a keep-alive
+    /// connection the server closed just as it was reused). `sent_ns` is then the retry's
+    /// send, on a fresh connection; the time lost in between shows in `queue_delay`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_sent_ns: Option<u64>,
     /// Every content chunk, in arrival order.
     #[serde(default)]
     pub chunks: Vec<Chunk>,
@@ -158,6 +164,7 @@ mod tests {
             turn: 0,
             scheduled_ns: 1_000,
             sent_ns: Some(1_200),
+            first_sent_ns: None,
             chunks: vec![
                 Chunk {
                     at_ns: 50_000,

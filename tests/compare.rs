@@ -81,6 +81,7 @@ fn records(shape: &Shape, cell: usize, round: u32, rate: f64) -> Vec<RequestReco
                 turn: 0,
                 scheduled_ns: sent,
                 sent_ns: Some(sent),
+                first_sent_ns: None,
                 done_ns: chunks.last().map(|c| c.at_ns),
                 chunks,
                 input_tokens: Some(100),

@@ -200,6 +200,28 @@ fn failures_and_missing_repetitions_are_warned_about() {
 }
 
 #[test]
+fn retried_requests_are_counted_and_warned_about() {
+    let s = scenario("");
+    let mut c = cell(5, "a", 0.100);
+    c.reps[0].summary.sent = 10;
+    c.reps[0].summary.completed = 10;
+    c.reps[0].summary.retried = 2;
+    c.reps[3].summary.sent = 10;
+    c.reps[3].summary.completed = 10;
+    c.reps[3].summary.retried = 1;
+    let text = analyze(&s, &[c.clone()]).warnings.join("\n");
+    assert!(
+        text.contains("3 of 20 requests were retried once on a fresh connection"),
+        "{text}"
+    );
+    for rep in &mut c.reps {
+        rep.summary.retried = 0;
+    }
+    let text = analyze(&s, &[c]).warnings.join("\n");
+    assert!(!text.contains("retried"), "{text}");
+}
+
+#[test]
 fn a_slow_first_repetition_and_an_outlier_are_warned_about_and_kept() {
     let s = scenario("[analysis]\nprimary = [\"ttft.mean\"]");
     let mut c = cell(5, "a", 0.100);

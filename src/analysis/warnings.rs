@@ -53,6 +53,7 @@ pub(super) fn collect(
             ));
         }
         failures(cell, label, &mut out);
+        retries(cell, label, &mut out);
         client(cell, label, &mut out);
         outputs(cell, label, &mut out);
         noise(scenario, cell, desc, &mut per_cell);
@@ -94,6 +95,20 @@ fn failures(cell: &CellResults, label: &str, out: &mut Vec<String>) {
         example
             .map(|e| format!("; e.g. \"{e}\""))
             .unwrap_or_default()
+    ));
+}
+
+/// Requests that were sent a second time because their first connection closed before any
+/// response: their TTFT and E2E count from the retry, and the time lost shows in
+/// `queue_delay` (docs/faults.md).
+fn retries(cell: &CellResults, label: &str, out: &mut Vec<String>) {
+    let retried: u64 = cell.reps.iter().map(|r| r.summary.retried).sum();
+    if retried == 0 {
+        return;
+    }
+    let sent: u64 = cell.reps.iter().map(|r| r.summary.sent).sum();
+    out.push(format!(
+        "cell {label}: {retried} of {sent} requests were retried once on a fresh connection (the server closed the connection after taking the request, before any response: usually a keep-alive connection closed just as it was reused); their TTFT and E2E count from the retry and the time lost is in queue_delay"
     ));
 }
 

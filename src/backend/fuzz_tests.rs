@@ -262,6 +262,7 @@ fn build(parts: &[&[u8]]) -> (Result<(), String>, usize, Option<u32>, bool) {
         index: 0,
         scheduled_ns: 0,
         sent_ns: Some(0),
+        first_sent_ns: None,
         chunks: Vec::new(),
         done_ns: None,
         input_tokens: None,

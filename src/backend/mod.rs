@@ -20,6 +20,8 @@ mod failure_tests;
 #[cfg(test)]
 mod fault_tests;
 #[cfg(test)]
+mod retry_tests;
+#[cfg(test)]
 mod tests;
 
 pub(crate) use failure::error_chain;

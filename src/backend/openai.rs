@@ -1,5 +1,9 @@
 //! The OpenAI-compatible client: one connection pool per target, one streaming request per
-//! [`Client::send`], one [`RequestRecord`] back, never an error and never a retry.
+//! [`Client::send`], one [`RequestRecord`] back, never an error. One retry only: a request
+//! whose connection closed after taking it and before any response (a keep-alive connection
+//! the server closed just as it was reused) is sent once more on a fresh connection, and the
+//! record says so (`first_sent_ns`). Nothing else is retried: not a timeout, not an HTTP
+//! error, not a stream that broke after its response began.
 //!
 //! Every request carries its index in [`REQUEST_HEADER`]. Timing follows `reference/metrics.md`: `sent` is taken immediately before the request is
 //! handed to the connection pool, and every content event gets the arrival instant of the
@@ -13,7 +17,7 @@ use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, USER_AG
 use serde::Deserialize;
 
 use super::BackendError;
-use super::failure::{Redactor, error_chain, is_secret_header, truncate};
+use super::failure::{Failure, Redactor, error_chain, is_secret_header, truncate};
 use super::request::{self, BodyOptions};
 use super::stream;
 use crate::record::RequestRecord;
@@ -66,6 +70,8 @@ pub struct ClientConfig {
 /// A client for one target. Cheap to share behind an `Arc`; all requests share one pool.
 pub struct Client {
     http: reqwest::Client,
+    /// Keeps no idle connection, so every request on it opens a new one: for the retry.
+    fresh: reqwest::Client,
     url: Url,
     models_url: Url,
     cfg: ClientConfig,
@@ -92,15 +98,20 @@ impl Client {
         let url = join(&base, route)?;
         let models_url = join(&base, "models")?;
         let (headers, redactor) = default_headers(&cfg, &base)?;
-        let http = reqwest::Client::builder()
-            .default_headers(headers)
-            .tcp_nodelay(true)
-            .pool_max_idle_per_host(cfg.max_connections.max(1))
-            .no_proxy()
-            .build()
-            .map_err(|e| BackendError::Build(error_chain(&e)))?;
+        let pool = |idle: usize| {
+            reqwest::Client::builder()
+                .default_headers(headers.clone())
+                .tcp_nodelay(true)
+                .pool_max_idle_per_host(idle)
+                .no_proxy()
+                .build()
+                .map_err(|e| BackendError::Build(error_chain(&e)))
+        };
+        let http = pool(cfg.max_connections.max(1))?;
+        let fresh = pool(0)?;
         Ok(Client {
             http,
+            fresh,
             url,
             models_url,
             cfg,
@@ -115,7 +126,8 @@ impl Client {
 
     /// Sends one streaming request and records what happened. Instants in the record are
     /// nanoseconds from `origin`; `scheduled_ns` is copied in. Failures are recorded in
-    /// [`RequestRecord::outcome`], never retried.
+    /// [`RequestRecord::outcome`]; only a connection closed before any response is retried,
+    /// once, on a fresh connection (see the module's documentation).
     pub async fn send(
         &self,
         req: &RequestSpec,
@@ -123,7 +135,7 @@ impl Client {
         origin: Instant,
         scheduled_ns: u64,
     ) -> RequestRecord {
-        let body = request::render(
+        let body = bytes::Bytes::from(request::render(
             req,
             BodyOptions {
                 kind: self.cfg.kind,
@@ -131,12 +143,13 @@ impl Client {
                 ignore_eos: self.cfg.ignore_eos,
                 continuous_usage_stats: self.cfg.continuous_usage_stats,
             },
-        );
+        ));
         let mut record = RequestRecord {
             index,
             turn: 0,
             scheduled_ns,
             sent_ns: None,
+            first_sent_ns: None,
             chunks: Vec::with_capacity(req.max_tokens.min(4096) as usize),
             done_ns: None,
             input_tokens: None,
@@ -146,35 +159,65 @@ impl Client {
             finish_reason: None,
             outcome: crate::record::Outcome::Ok,
         };
-        let http_req = self
-            .http
-            .post(self.url.clone())
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(reqwest::header::ACCEPT, "text/event-stream")
-            .header(REQUEST_HEADER, index)
-            .body(body)
-            .build();
-        let http_req = match http_req {
-            Ok(r) => r,
-            Err(e) => {
-                let failure = stream::send_error(&e);
-                record.outcome = self.redactor.outcome(failure);
-                return record;
-            }
-        };
+        if let Err(failure) = self.exchange(body, index, origin, &mut record).await {
+            record.outcome = self.redactor.outcome(failure);
+        }
+        record.done_ns = record.chunks.last().map(|c| c.at_ns);
+        record
+    }
+
+    /// Sends `body` (retrying once on a fresh connection when the first connection closed
+    /// before any response) and reads the reply into `record`. The whole-request limit
+    /// counts from the first attempt; `sent_ns` is the send of the attempt that was answered.
+    async fn exchange(
+        &self,
+        body: bytes::Bytes,
+        index: u64,
+        origin: Instant,
+        record: &mut RequestRecord,
+    ) -> Result<(), Failure> {
         let limits = stream::Limits {
             timeout: self.cfg.timeout,
             idle: self.cfg.idle_timeout,
         };
+        let http_req = self.request(&self.http, index, body.clone())?;
         let sent = Instant::now();
         record.sent_ns = Some(stream::ns_since(origin, sent));
-        let result =
-            stream::exchange(&self.http, http_req, sent, limits, origin, &mut record).await;
-        record.done_ns = record.chunks.last().map(|c| c.at_ns);
-        if let Err(failure) = result {
-            record.outcome = self.redactor.outcome(failure);
-        }
-        record
+        let deadline = tokio::time::Instant::from_std(sent + limits.timeout);
+        let response = match stream::send(&self.http, http_req, deadline, limits.timeout).await {
+            Ok(response) => response,
+            Err(no) if no.closed_early => {
+                let retry = self.request(&self.fresh, index, body)?;
+                record.first_sent_ns = record.sent_ns;
+                record.sent_ns = Some(stream::ns_since(origin, Instant::now()));
+                let sent = stream::send(&self.fresh, retry, deadline, limits.timeout).await;
+                sent.map_err(|again| Failure {
+                    message: format!(
+                        "{} (retried once on a fresh connection; the first attempt: {})",
+                        again.failure.message, no.failure.message
+                    ),
+                    ..again.failure
+                })?
+            }
+            Err(no) => return Err(no.failure),
+        };
+        stream::receive(response, deadline, limits, origin, record).await
+    }
+
+    /// The streaming request for `body` on `http`.
+    fn request(
+        &self,
+        http: &reqwest::Client,
+        index: u64,
+        body: bytes::Bytes,
+    ) -> Result<reqwest::Request, Failure> {
+        http.post(self.url.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(reqwest::header::ACCEPT, "text/event-stream")
+            .header(REQUEST_HEADER, index)
+            .body(body)
+            .build()
+            .map_err(|e| stream::send_error(&e))
     }
 
     /// The model ids the server lists at `GET {base}/models`, in its order (the first is the

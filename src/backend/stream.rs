@@ -50,22 +50,77 @@ pub(crate) fn send_error(e: &reqwest::Error) -> Failure {
     Failure::new(reason, error_chain(e))
 }
 
-/// Sends `req` (sent at `sent`) and reads its stream into `rec`.
-pub(crate) async fn exchange(
+/// A request that got no response.
+#[derive(Debug)]
+pub(crate) struct NoResponse {
+    /// What happened.
+    pub failure: Failure,
+    /// The connection closed (EOF or reset) after taking the request and before a response
+    /// head arrived: what a keep-alive connection closed by the server just as it was reused
+    /// looks like. Never set for a connect failure or a timeout.
+    pub closed_early: bool,
+}
+
+/// Hands `req` to the pool and waits for the response head, until `deadline`.
+pub(crate) async fn send(
     http: &reqwest::Client,
     req: reqwest::Request,
-    sent: Instant,
+    deadline: TokioInstant,
+    limit: Duration,
+) -> Result<reqwest::Response, NoResponse> {
+    match timeout_at(deadline, http.execute(req)).await {
+        Err(_) => Err(NoResponse {
+            failure: Failure::new(FailureReason::Timeout, timeout_text(limit)),
+            closed_early: false,
+        }),
+        Ok(Err(e)) => Err(NoResponse {
+            failure: send_error(&e),
+            closed_early: closed_before_response(&e),
+        }),
+        Ok(Ok(r)) => Ok(r),
+    }
+}
+
+/// Whether a send error is the connection closing before any response: hyper's "connection
+/// closed before message completed" or "operation was canceled", or a reset or broken pipe
+/// from the socket. A timeout or a failed connect is not.
+pub(crate) fn closed_before_response(e: &reqwest::Error) -> bool {
+    use std::io::ErrorKind;
+    if e.is_timeout() || e.is_connect() {
+        return false;
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(h) = s.downcast_ref::<hyper::Error>()
+            && (h.is_incomplete_message() || h.is_canceled())
+        {
+            return true;
+        }
+        if let Some(io) = s.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                ErrorKind::ConnectionReset
+                    | ErrorKind::BrokenPipe
+                    | ErrorKind::ConnectionAborted
+                    | ErrorKind::UnexpectedEof
+            )
+        {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// Checks the response head of a request, then reads its stream into `rec`, until
+/// `deadline` (the whole-request limit).
+pub(crate) async fn receive(
+    response: reqwest::Response,
+    deadline: TokioInstant,
     limits: Limits,
     origin: Instant,
     rec: &mut RequestRecord,
 ) -> Result<(), Failure> {
-    let deadline = TokioInstant::from_std(sent + limits.timeout);
-    let timed_out = || Failure::new(FailureReason::Timeout, timeout_text(limits.timeout));
-    let response = match timeout_at(deadline, http.execute(req)).await {
-        Err(_) => return Err(timed_out()),
-        Ok(Err(e)) => return Err(send_error(&e)),
-        Ok(Ok(r)) => r,
-    };
     let status = response.status();
     if !status.is_success() {
         return Err(http_failure(response, deadline).await);

@@ -85,6 +85,7 @@ fn rec(index: u64, sent: u64, chunks: &[u64], ok: bool) -> RequestRecord {
         turn: 0,
         scheduled_ns: sent,
         sent_ns: Some(sent),
+        first_sent_ns: None,
         chunks: chunks
             .iter()
             .map(|&t| Chunk {

@@ -46,6 +46,11 @@ pub struct RepetitionSummary {
     /// fewer than the client (a truncated prompt, or a different tokenizer).
     #[serde(default)]
     pub prompt_tokens_under: u64,
+    /// Requests sent twice: the first attempt's connection closed before any response (a
+    /// keep-alive connection the server closed as it was reused) and the retry went out on a
+    /// fresh connection (`first_sent_ns` in the record).
+    #[serde(default)]
+    pub retried: u64,
 }
 
 /// Tokens by which the server's prompt count may differ from the client's before a request
@@ -114,6 +119,7 @@ impl<'a> Summarizer<'a> {
         self.window_start = self.window_start.min(rec.scheduled_ns);
         let Some(sent) = rec.sent_ns else { return };
         s.sent += 1;
+        s.retried += u64::from(rec.first_sent_ns.is_some());
         self.multi_turn |= rec.turn > 0;
         self.conversations += u64::from(rec.turn == 0);
         self.sends.push(sent);

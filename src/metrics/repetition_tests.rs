@@ -20,6 +20,7 @@ fn ok(i: u64, tokens: u32) -> RequestRecord {
         turn: 0,
         scheduled_ns: sched,
         sent_ns: Some(sent),
+        first_sent_ns: None,
         done_ns: chunks.last().map(|c| c.at_ns),
         chunks,
         input_tokens: Some(100),
@@ -156,4 +157,26 @@ fn conversations_are_counted_only_for_multi_turn_records() {
     let s = summarize(&recs, &BTreeMap::new());
     assert_eq!(s.values["requests"], 4.0);
     assert_eq!(s.values["conversations"], 2.0);
+}
+
+#[test]
+fn a_retried_request_is_counted_and_its_lost_time_is_queue_delay() {
+    // Request 1's first attempt went at 101 ms and its connection closed; the retry went at
+    // 111 ms: TTFT counts from the retry, the 11 ms since its schedule are queue delay.
+    let retried = RequestRecord {
+        first_sent_ns: Some(101 * MS),
+        sent_ns: Some(111 * MS),
+        chunks: vec![Chunk {
+            at_ns: 161 * MS,
+            tokens: Some(1),
+            reasoning: false,
+        }],
+        done_ns: Some(161 * MS),
+        output_tokens: Some(1),
+        ..ok(1, 1)
+    };
+    let s = summarize(&[ok(0, 1), retried, failed(2)], &BTreeMap::new());
+    assert_eq!((s.sent, s.completed, s.retried), (3, 2, 1));
+    assert!((s.values["ttft.max"] - 0.050).abs() < 1e-9);
+    assert!((s.values["queue_delay.max"] - 0.011).abs() < 1e-9);
 }

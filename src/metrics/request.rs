@@ -103,6 +103,7 @@ mod tests {
             turn: 0,
             scheduled_ns: 1_000_000,
             sent_ns: Some(3_000_000),
+            first_sent_ns: None,
             chunks: chunk_ns
                 .iter()
                 .map(|&t| Chunk {

@@ -4,6 +4,11 @@
 //! request the driver releases late keeps its `scheduled` instant, and the gap shows as
 //! `queue_delay`.
 //!
+//! Requests are built ahead of need off the async workers ([`super::prefetch`]), so building a
+//! long prompt never stalls a stream's reads. A closed-loop or batch request's scheduled
+//! instant is when its place became free, taken before its prompt is handed over: if building
+//! falls behind, the wait shows as `queue_delay` like any other client lateness.
+//!
 //! With a multi-turn source the arrival process releases conversations: one task sends a
 //! conversation's turns one after another, turn `t + 1` scheduled when turn `t`'s last token
 //! arrived (plus the source's think time). Every turn is a request under the usual rules (no
@@ -19,6 +24,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use super::prefetch::{self, Prefetch};
 use super::timer::SendTimer;
 use crate::record::{FailureReason, Outcome, RequestRecord};
 use crate::workload::work::{Arrivals, RepetitionWork, RequestSource, RequestSpec};
@@ -60,6 +66,8 @@ pub async fn drive<S: Sender>(
     work: &RepetitionWork,
     out: mpsc::UnboundedSender<RequestRecord>,
 ) -> DriveReport {
+    // Started before warm-up, so the first requests are built by the origin.
+    let prompts = measured_prompts(work);
     warm_up(&sender, work).await;
     let at_origin = super::usage::Snapshot::take();
     let origin = Instant::now() + LEAD;
@@ -78,12 +86,12 @@ pub async fn drive<S: Sender>(
             max_concurrency,
         } => {
             let cap = max_concurrency.map(|c| Arc::new(Semaphore::new(c.get() as usize)));
-            open_loop(&ctx, work, offsets_ns, cap, release_end).await
+            open_loop(&ctx, work, prompts, offsets_ns, cap, release_end).await
         }
         Arrivals::Closed { concurrency } => {
-            closed_loop(&ctx, work, concurrency.get(), release_end).await
+            closed_loop(&ctx, work, prompts, concurrency.get(), release_end).await
         }
-        Arrivals::Batch { size } => batch_loop(&ctx, work, size.get(), release_end).await,
+        Arrivals::Batch { size } => batch_loop(&ctx, work, prompts, size.get(), release_end).await,
     };
     DriveReport {
         origin: origin.into_std(),
@@ -91,6 +99,26 @@ pub async fn drive<S: Sender>(
         released,
         at_origin,
     }
+}
+
+/// How many requests can be in flight at once: what the prompt builders keep ready.
+fn width(arrivals: &Arrivals) -> usize {
+    match arrivals {
+        Arrivals::Closed { concurrency } => concurrency.get() as usize,
+        Arrivals::Batch { size } => size.get() as usize,
+        Arrivals::Open {
+            max_concurrency, ..
+        } => max_concurrency.map_or(prefetch::OPEN_DEPTH, |c| c.get() as usize),
+    }
+}
+
+/// The builders of a repetition's measured requests, up to its request limit.
+fn measured_prompts(work: &RepetitionWork) -> Prefetch {
+    let mut limit = work.requests.unwrap_or(u64::MAX);
+    if let Arrivals::Open { offsets_ns, .. } = &work.arrivals {
+        limit = limit.min(offsets_ns.len() as u64);
+    }
+    Prefetch::start(work.source.clone(), limit, width(&work.arrivals))
 }
 
 struct Ctx<S> {
@@ -171,6 +199,7 @@ impl<S: Sender> Ctx<S> {
                     turn,
                     scheduled_ns,
                     sent_ns: Some(started),
+                    first_sent_ns: None,
                     chunks: Vec::new(),
                     done_ns: None,
                     input_tokens: None,
@@ -197,22 +226,23 @@ impl<S: Sender> Ctx<S> {
 async fn open_loop<S: Sender>(
     ctx: &Ctx<S>,
     work: &RepetitionWork,
+    mut prompts: Prefetch,
     offsets_ns: &[u64],
     cap: Option<Arc<Semaphore>>,
     release_end: Option<Instant>,
 ) -> u64 {
     let mut tasks = JoinSet::new();
-    let limit = work.requests.unwrap_or(u64::MAX);
     let mut released = 0;
     let mut timer = SendTimer::new();
-    for (i, &offset) in offsets_ns.iter().enumerate() {
-        let i = i as u64;
+    for &offset in offsets_ns {
         let at = ctx.origin + Duration::from_nanos(offset);
-        if i >= limit || release_end.is_some_and(|end| at >= end) {
+        if release_end.is_some_and(|end| at >= end) {
             break;
         }
-        // Build the request before waiting, so text generation never delays a send.
-        let req = work.source.request(i);
+        // Take the request before waiting, so handing it over never delays a send.
+        let Some((i, req)) = prompts.next().await else {
+            break;
+        };
         timer.sleep_until(at).await;
         let permit = match &cap {
             Some(sem) => Some(sem.clone().acquire_owned().await.expect("semaphore open")),
@@ -233,31 +263,30 @@ async fn open_loop<S: Sender>(
 async fn closed_loop<S: Sender>(
     ctx: &Ctx<S>,
     work: &RepetitionWork,
+    prompts: Prefetch,
     concurrency: u32,
     release_end: Option<Instant>,
 ) -> u64 {
-    let next = Arc::new(AtomicU64::new(0));
+    let prompts = Arc::new(tokio::sync::Mutex::new(prompts));
     let released = Arc::new(AtomicU64::new(0));
-    let limit = work.requests.unwrap_or(u64::MAX);
     let mut tasks = JoinSet::new();
     // Instants before the origin saturate to 0: a request sent during the lead time would be
     // recorded as sent later than it was, and its TTFT understated by up to LEAD.
     tokio::time::sleep_until(ctx.origin).await;
     for _ in 0..concurrency {
-        let (ctx, next, released) = (ctx.clone(), next.clone(), released.clone());
+        let (ctx, prompts, released) = (ctx.clone(), prompts.clone(), released.clone());
         let source = work.source.clone();
         tasks.spawn(async move {
             loop {
                 if release_end.is_some_and(|end| Instant::now() >= end) {
                     break;
                 }
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= limit {
-                    break;
-                }
-                released.fetch_add(1, Ordering::Relaxed);
-                let req = source.request(i);
                 let scheduled = ctx.ns_since_origin(Instant::now());
+                // The lock is fair (FIFO), so places take requests in the order they freed.
+                let Some((i, req)) = prompts.lock().await.next().await else {
+                    break;
+                };
+                released.fetch_add(1, Ordering::Relaxed);
                 ctx.run_unit(source.as_ref(), req, i, scheduled).await;
             }
         });
@@ -269,28 +298,28 @@ async fn closed_loop<S: Sender>(
 async fn batch_loop<S: Sender>(
     ctx: &Ctx<S>,
     work: &RepetitionWork,
+    mut prompts: Prefetch,
     size: u32,
     release_end: Option<Instant>,
 ) -> u64 {
-    let limit = work.requests.unwrap_or(u64::MAX);
-    let mut i = 0u64;
+    let mut released = 0u64;
     // As in the closed loop: nothing is sent before the origin.
     tokio::time::sleep_until(ctx.origin).await;
-    while i < limit && release_end.is_none_or(|end| Instant::now() < end) {
+    'batches: while release_end.is_none_or(|end| Instant::now() < end) {
         let scheduled = ctx.ns_since_origin(Instant::now());
         let mut tasks = JoinSet::new();
         for _ in 0..size {
-            if i >= limit {
-                break;
-            }
+            let Some((i, req)) = prompts.next().await else {
+                while tasks.join_next().await.is_some() {}
+                break 'batches;
+            };
             let (ctx, source) = (ctx.clone(), work.source.clone());
-            let req = source.request(i);
             tasks.spawn(async move { ctx.run_unit(source.as_ref(), req, i, scheduled).await });
-            i += 1;
+            released += 1;
         }
         while tasks.join_next().await.is_some() {}
     }
-    i
+    released
 }
 
 /// Drops finished task handles so a long open-loop run does not accumulate them.
@@ -305,25 +334,23 @@ async fn warm_up<S: Sender>(sender: &Arc<S>, work: &RepetitionWork) {
         return;
     }
     let width = match &work.arrivals {
-        Arrivals::Closed { concurrency } => concurrency.get(),
-        Arrivals::Batch { size } => size.get(),
         Arrivals::Open { .. } => 1,
+        other => width(other),
     }
-    .min(work.warmup);
-    let next = Arc::new(AtomicU64::new(0));
+    .min(work.warmup as usize);
+    let total = u64::from(work.warmup);
+    let prompts = Prefetch::start(work.warmup_source.clone(), total, width);
+    let prompts = Arc::new(tokio::sync::Mutex::new(prompts));
     let origin = std::time::Instant::now();
     let mut tasks = JoinSet::new();
     for _ in 0..width {
-        let (sender, next) = (sender.clone(), next.clone());
-        let source: Arc<dyn RequestSource> = work.warmup_source.clone();
-        let total = u64::from(work.warmup);
+        let (sender, prompts) = (sender.clone(), prompts.clone());
         tasks.spawn(async move {
             loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= total {
+                let Some((i, req)) = prompts.lock().await.next().await else {
                     break;
-                }
-                let _discarded = sender.send(source.request(i), i, origin, 0).await;
+                };
+                let _discarded = sender.send(req, i, origin, 0).await;
             }
         });
     }

@@ -39,6 +39,7 @@ impl Sender for Fake {
             turn: 0,
             scheduled_ns,
             sent_ns: Some(sent),
+            first_sent_ns: None,
             chunks: vec![Chunk {
                 at_ns: done,
                 tokens: Some(1),

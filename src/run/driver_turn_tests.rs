@@ -83,6 +83,7 @@ impl Sender for Fake {
             turn: 0,
             scheduled_ns,
             sent_ns: Some(start),
+            first_sent_ns: None,
             chunks: vec![Chunk {
                 at_ns: end,
                 tokens: Some(1),

@@ -6,6 +6,7 @@
 pub mod driver;
 mod executor;
 mod interrupt;
+mod prefetch;
 mod progress;
 mod served;
 mod slot;

@@ -31,6 +31,7 @@ pub(super) async fn run_launches(
     r: &mut Runner<'_>,
     done: &dyn Fn(&Slot) -> bool,
 ) -> Result<RunEnd, RunError> {
+    stop_leftovers(r).await?;
     let mut next_index = r.dir.read_manifest()?.launches.len();
     for launch in &r.plan.launches {
         let mut todo: VecDeque<Slot> = r.plan.schedule[launch.slots.clone()]
@@ -170,6 +171,9 @@ async fn start(
         Err(e) => return Ok(failed(r, record, e.to_string(), None)?),
     };
     record.pid = Some(server.pid());
+    record.pid_start_ticks = server.start_ticks();
+    // Saved at once: if exp is killed from here on, `--resume` finds the server by these.
+    save(r, &record)?;
     let ready = match server.wait_ready().await {
         Ok(d) => d,
         Err(e) => {
@@ -298,6 +302,50 @@ async fn warm_up(
         failed += u32::from(!matches!(rec.outcome, crate::record::Outcome::Ok));
     }
     Ok(failed)
+}
+
+/// Stops the servers an earlier exp left running in this run directory (it was killed, so
+/// it neither stopped them nor recorded their end), and records how each launch ended.
+async fn stop_leftovers(r: &mut Runner<'_>) -> Result<(), RunError> {
+    let manifest = r.dir.read_manifest()?;
+    let open = manifest
+        .launches
+        .into_iter()
+        .filter(|l| l.stopped.is_none());
+    for mut record in open {
+        let Some(pid) = record.pid else { continue };
+        let grace = r
+            .plan
+            .servers
+            .get(record.config)
+            .map_or(std::time::Duration::from_secs(10), |s| s.stop_grace);
+        let note = match server::stop_leftover(pid, record.pid_start_ticks, grace).await {
+            server::Leftover::Reused => continue,
+            server::Leftover::Gone => {
+                "exp ended without stopping this server; it was gone when the run resumed"
+                    .to_string()
+            }
+            server::Leftover::Stopped { members, killed } => {
+                record.killed = killed;
+                let how = if killed {
+                    "SIGTERM, then SIGKILL"
+                } else {
+                    "SIGTERM"
+                };
+                eprintln!(
+                    "stopped server launch {} (processes {members:?}), left running by an earlier exp",
+                    record.index
+                );
+                format!(
+                    "exp ended without stopping this server; `--resume` found it still running and stopped it ({how})"
+                )
+            }
+        };
+        record.stopped = Some(now_rfc3339());
+        record.failure.get_or_insert(note);
+        save(r, &record)?;
+    }
+    Ok(())
 }
 
 fn first_line(text: &str) -> String {

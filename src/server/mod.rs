@@ -8,6 +8,7 @@
 //! What runs when (launch order, relaunches, failed repetitions) is decided by `run`; this
 //! module only owns one server's life.
 
+pub mod leftover;
 mod log;
 pub mod process;
 mod ready;
@@ -21,6 +22,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 pub use self::log::{LogTail, TAIL_LINES, tail};
+pub use leftover::{Leftover, stop_leftover};
 pub use ready::{engine_version, reset, wait_external};
 
 use crate::scenario::model::{PortChoice, ServerConfig};
@@ -166,6 +168,12 @@ impl Server {
     /// Process id of the launched command (also its process group id).
     pub fn pid(&self) -> u32 {
         self.pid
+    }
+
+    /// When the launched process started (clock ticks after boot), which with the pid names
+    /// it; `None` where `/proc` cannot tell.
+    pub fn start_ticks(&self) -> Option<u64> {
+        process::proc_stat(self.pid).map(|s| s.start_ticks)
     }
 
     /// The configuration it was launched with.

@@ -2,12 +2,24 @@
 //! tree can be signalled, and the terminal's Ctrl-C reaches exp only), watched for exit, and
 //! stopped with SIGTERM to the group, then SIGKILL after the grace period. [`GroupGuard`]
 //! kills the group when dropped, so an error path or a panic never leaves the server behind.
+//!
+//! A `kill -9` of exp runs no guard: for that, each server is spawned with a parent-death
+//! signal (Linux `PR_SET_PDEATHSIG`, [`DEATH_SIGNAL`]), which the kernel sends it when the
+//! thread that spawned it ends. So every server is spawned from one thread that lives as long
+//! as exp (never from a tokio blocking-pool thread, which ends after 10 s idle). The signal
+//! reaches the launched process only, not the rest of its group (what a shell wrapper started
+//! survives it): `run` also records the process's start time, and `exp run --resume` stops a
+//! group left behind ([`crate::server::leftover`]).
 
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
+
+/// Sent by the kernel to a launched server when exp dies (Linux). SIGTERM rather than
+/// SIGKILL: an engine then stops its own workers, as on a normal stop.
+pub const DEATH_SIGNAL: libc::c_int = libc::SIGTERM;
 
 /// Signals a whole process group; `false` when no process is left in it.
 pub fn signal_group(pgid: u32, signal: libc::c_int) -> bool {
@@ -46,6 +58,9 @@ pub struct ProcStat {
     pub pgrp: u32,
     /// User plus system CPU time, in clock ticks.
     pub cpu_ticks: u64,
+    /// When the process started, in clock ticks after boot: with the pid, it names one
+    /// process (a pid alone may have been reused).
+    pub start_ticks: u64,
 }
 
 /// Reads `/proc/<pid>/stat`.
@@ -59,11 +74,12 @@ pub fn proc_stat(pid: u32) -> Option<ProcStat> {
 pub fn parse_stat(text: &str) -> Option<ProcStat> {
     let rest = &text[text.rfind(')')? + 1..];
     let f: Vec<&str> = rest.split_whitespace().collect();
-    // After the name: state(3) ppid(4) pgrp(5) … utime(14) stime(15).
+    // After the name: state(3) ppid(4) pgrp(5) … utime(14) stime(15) … starttime(22).
     Some(ProcStat {
         state: f.first()?.chars().next()?,
         pgrp: f.get(2)?.parse().ok()?,
         cpu_ticks: f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?,
+        start_ticks: f.get(19)?.parse().ok()?,
     })
 }
 
@@ -99,7 +115,8 @@ pub(crate) struct Spawned {
 }
 
 /// Spawns `argv` with `env` in `cwd`, stdout and stderr appended to `log`, stdin closed, in
-/// a new process group. Never through a shell (unless `argv` is `sh -c …`).
+/// a new process group, with [`DEATH_SIGNAL`] as its parent-death signal. Never through a
+/// shell (unless `argv` is `sh -c …`). Must be called within a tokio runtime.
 pub(crate) fn spawn(
     argv: &[String],
     env: &[(String, String)],
@@ -117,7 +134,12 @@ pub(crate) fn spawn(
     if let Some(dir) = cwd {
         cmd.current_dir(dir);
     }
-    let mut child = cmd.spawn()?;
+    die_with_exp(&mut cmd);
+    let runtime = tokio::runtime::Handle::current();
+    let mut child = on_spawner_thread(move || {
+        let _entered = runtime.enter();
+        cmd.spawn()
+    })?;
     let pid = child.id().expect("a just-spawned child has a pid");
     let (tx, rx) = watch::channel(None);
     tokio::spawn(async move {
@@ -128,6 +150,61 @@ pub(crate) fn spawn(
         let _ = tx.send(Some(text));
     });
     Ok(Spawned { pid, exit: rx })
+}
+
+/// Asks the kernel to send the child [`DEATH_SIGNAL`] when its parent thread ends; a child
+/// whose parent already ended before that (exp died while it forked) does not start.
+#[cfg(target_os = "linux")]
+fn die_with_exp(cmd: &mut tokio::process::Command) {
+    // SAFETY: getpid(2) has no preconditions.
+    let exp = unsafe { libc::getpid() };
+    // SAFETY: the closure runs in the child between fork and exec; it calls only
+    // async-signal-safe functions (prctl, getppid) and allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, DEATH_SIGNAL as libc::c_ulong) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::getppid() != exp {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_exp(_cmd: &mut tokio::process::Command) {}
+
+/// Runs `job` on the one thread that spawns servers, which lives until exp exits: the
+/// parent-death signal fires when the spawning *thread* ends, so a server spawned from a
+/// short-lived thread would be signalled long before exp exits. Where that thread cannot be
+/// started, the job runs here.
+fn on_spawner_thread<T: Send + 'static>(job: impl FnOnce() -> T + Send + 'static) -> T {
+    type Job = Box<dyn FnOnce() + Send>;
+    static SPAWNER: std::sync::OnceLock<Option<std::sync::mpsc::Sender<Job>>> =
+        std::sync::OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let thread = std::thread::Builder::new()
+            .name("exp-spawner".into())
+            .spawn(move || rx.into_iter().for_each(|job| job()));
+        thread.ok().map(|_| tx)
+    });
+    let Some(spawner) = spawner else {
+        return job();
+    };
+    let (done, result) = std::sync::mpsc::sync_channel(1);
+    let job: Job = Box::new(move || {
+        let _ = done.send(job());
+    });
+    if let Err(returned) = spawner.send(job) {
+        // The spawner thread is gone (a job panicked on it): run the job here.
+        (returned.0)();
+    }
+    result
+        .recv()
+        .expect("a job that does not panic reports its result")
 }
 
 /// Kills a process group (and runs its stop command) when dropped while armed: the backstop
@@ -212,7 +289,10 @@ mod tests {
     fn stat_lines_with_odd_command_names_parse() {
         let line = "4242 (my (odd) server) S 1 4242 4242 0 -1 4194560 500 0 0 0 150 25 0 0 20 0 3 0 100 0 0";
         let s = parse_stat(line).unwrap();
-        assert_eq!((s.state, s.pgrp, s.cpu_ticks), ('S', 4242, 175));
+        assert_eq!(
+            (s.state, s.pgrp, s.cpu_ticks, s.start_ticks),
+            ('S', 4242, 175, 100)
+        );
         assert!(parse_stat("garbage").is_none());
     }
 }

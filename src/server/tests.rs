@@ -157,3 +157,25 @@ async fn url_readiness_version_command_and_a_taken_port() {
         "{err}"
     );
 }
+
+/// The parent-death signal fires when the thread that spawned the server ends: a launch asked
+/// for from a thread that then ends (as tokio's blocking-pool threads do after 10 s idle)
+/// must not stop the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_outlives_the_thread_that_launched_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("servers/launch-000.log");
+    let cfg = config("echo ready; exec sleep 30", log_ready("ready"));
+    let runtime = tokio::runtime::Handle::current();
+    let server = std::thread::spawn(move || {
+        let _entered = runtime.enter();
+        Server::launch(&cfg, &log).unwrap()
+    })
+    .join()
+    .unwrap();
+    server.wait_ready().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(server.exit(), None, "the server was signalled");
+    let stop = server.stop().await;
+    assert_eq!(stop.exit.as_deref(), Some("signal: 15 (SIGTERM)"));
+}

@@ -302,6 +302,7 @@ fn new_record(
         turn: 0,
         scheduled_ns,
         sent_ns: Some(sent_ns),
+        first_sent_ns: None,
         chunks: Vec::with_capacity(output as usize),
         done_ns: None,
         input_tokens: None,

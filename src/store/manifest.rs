@@ -138,6 +138,10 @@ pub struct LaunchRecord {
     /// Process id (and process group id) of the launched command.
     #[serde(default)]
     pub pid: Option<u32>,
+    /// When that process started (clock ticks after boot, `/proc/<pid>/stat`): with the pid,
+    /// it tells `--resume` whether a process with that pid is still this launch's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid_start_ticks: Option<u64>,
     /// Its log, relative to the run directory (`servers/launch-000.log`).
     #[serde(default)]
     pub log: Option<String>,

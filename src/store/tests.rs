@@ -50,6 +50,7 @@ fn rec(i: u64) -> RequestRecord {
         turn: 0,
         scheduled_ns: i,
         sent_ns: Some(i),
+        first_sent_ns: None,
         chunks: vec![],
         done_ns: None,
         input_tokens: None,
