@@ -158,6 +158,35 @@ impl Axis {
         Axis::stepped(title, bottom..top, step)
     }
 
+    /// A value axis for measured means (with their CIs from `low` to `high`): logarithmic
+    /// when every mean is positive and they span [`LOG_SPAN`] or more — a latency that
+    /// grows from 20 ms to 10 s under overload would otherwise flatten every other point —
+    /// else [`Axis::linear`] from 0. `means` are the plotted means.
+    pub fn measured(title: &str, means: &[f64], low: f64, high: f64) -> Axis {
+        let positive = !means.is_empty() && means.iter().all(|m| *m > 0.0 && m.is_finite());
+        let smallest = means.iter().copied().fold(f64::INFINITY, f64::min);
+        let largest = means.iter().copied().fold(0.0f64, f64::max);
+        if !positive || largest / smallest < LOG_SPAN {
+            return Axis::linear(title, low, high);
+        }
+        let largest = largest.max(high);
+        // CI ends at or below 0 are drawn from the bottom of the axis.
+        let bottom = if low > 0.0 {
+            low.min(smallest)
+        } else {
+            smallest
+        };
+        let (lo, hi) = (bottom.log10(), largest.log10());
+        let pad = 0.05 * (hi - lo);
+        let range = (lo - pad)..(hi + pad);
+        Axis {
+            title: title.to_string(),
+            log: true,
+            ticks: log_ticks(&range),
+            range,
+        }
+    }
+
     /// A linear axis over exactly `range` with round ticks inside it.
     pub fn span(title: &str, range: Range<f64>) -> Axis {
         let step = nice_step((range.end - range.start) / 5.0);
@@ -180,9 +209,14 @@ impl Axis {
         }
     }
 
-    /// The position of value `v` on this (numeric) axis.
+    /// The position of value `v` on this (numeric) axis; on a log axis a value at or below
+    /// 0 sits at the bottom of the range.
     pub fn pos(&self, v: f64) -> f64 {
-        if self.log { v.log10() } else { v }
+        match (self.log, v > 0.0) {
+            (false, _) => v,
+            (true, true) => v.log10(),
+            (true, false) => self.range.start,
+        }
     }
 
     /// The label of the tick at position `p`.
@@ -199,6 +233,26 @@ impl Axis {
             ticks: self.ticks.iter().map(|t| t.0).collect(),
         }
     }
+}
+
+/// Means spanning this factor or more get a log value axis.
+pub(super) const LOG_SPAN: f64 = 30.0;
+
+/// Ticks of a log axis over `range` (log10 positions): 1, 2, 5 × 10^k, or only the powers
+/// of ten when that would make more than 8 ticks.
+fn log_ticks(range: &Range<f64>) -> Vec<(f64, String)> {
+    let decades = (range.start.floor() as i32)..=(range.end.ceil() as i32);
+    let all = |mantissas: &[f64]| -> Vec<(f64, String)> {
+        decades
+            .clone()
+            .flat_map(|k| mantissas.iter().map(move |m| m * 10f64.powi(k)))
+            .map(|v| (v.log10(), v))
+            .filter(|(p, _)| range.contains(p))
+            .map(|(p, v)| (p, plain(v)))
+            .collect()
+    };
+    let fine = all(&[1.0, 2.0, 5.0]);
+    if fine.len() <= 8 { fine } else { all(&[1.0]) }
 }
 
 /// The smallest of 1, 2, 2.5, 5 × 10^k that is ≥ `x`.
@@ -257,7 +311,7 @@ pub(super) fn frame_with<'a, 'b>(
     chart
         .configure_mesh()
         .x_desc(clean(&axis_title(x), 60))
-        .y_desc(clean(&y.title, 60))
+        .y_desc(clean(&axis_title(y), 60))
         .x_label_formatter(&x_label)
         .y_label_formatter(&y_label)
         .label_style((FONT, 15))
@@ -324,6 +378,26 @@ mod tests {
         assert_eq!(labels, ["0", "10", "20", "30", "40", "50"]);
         assert_eq!(nice_step(0.3), 0.5);
         assert_eq!(nice_step(2.1), 2.5);
+    }
+
+    #[test]
+    fn means_spanning_thirty_times_get_a_log_value_axis_with_1_2_5_ticks() {
+        // TTFT p99 in ms from 21 to 9,640 under overload: log, ticks 20 … 5000 and 10000.
+        let a = Axis::measured("TTFT", &[21.0, 35.0, 180.0, 9640.0], 19.5, 10_100.0);
+        assert!(a.log);
+        let labels: Vec<&str> = a.ticks.iter().map(|t| t.1.as_str()).collect();
+        assert_eq!(labels, ["100", "1000", "10000"]);
+        assert!((a.pos(1000.0) - 3.0).abs() < 1e-12);
+        assert_eq!(a.pos(0.0), a.range.start);
+        assert!(a.range.start < 19.5f64.log10() && a.range.end > 10_100f64.log10());
+        // Two decades or less get 1-2-5 ticks.
+        let b = Axis::measured("E2E", &[2.0, 70.0], 1.8, 75.0);
+        let labels: Vec<&str> = b.ticks.iter().map(|t| t.1.as_str()).collect();
+        assert_eq!(labels, ["2", "5", "10", "20", "50"]);
+        // Less than 30× apart, a zero mean, or no means: linear from 0.
+        assert!(!Axis::measured("x", &[10.0, 290.0], 9.0, 300.0).log);
+        assert!(!Axis::measured("x", &[0.0, 100.0], 0.0, 100.0).log);
+        assert!(!Axis::measured("x", &[], 0.0, 1.0).log);
     }
 
     #[test]

@@ -34,6 +34,15 @@ fn extent<'p>(points: impl Iterator<Item = &'p Point>, scale: f64) -> (f64, f64)
     })
 }
 
+/// The plotted means of `m` (in the unit `scale` converts to).
+fn means(m: &MetricPlot, scale: f64) -> Vec<f64> {
+    m.series
+        .iter()
+        .flat_map(|s| s.points.iter().flatten())
+        .map(|p| p.mean * scale)
+        .collect()
+}
+
 /// Legend entries, one per series: the name, or `mean` for a single unnamed series.
 fn series_legend(plot: &SweepPlot, m: &MetricPlot) -> Vec<(Swatch, String)> {
     m.series
@@ -86,7 +95,7 @@ pub(super) fn metric(plot: &SweepPlot, m: &MetricPlot) -> Result<String, DrawErr
         m.series.iter().flat_map(|s| s.points.iter().flatten()),
         scale,
     );
-    let y = Axis::linear(&with_unit(&m.title, unit), lo, hi);
+    let y = Axis::measured(&with_unit(&m.title, unit), &means(m, scale), lo, hi);
     let mut order: Vec<usize> = (0..plot.levels.len()).collect();
     order.sort_by(|a, b| positions[*a].total_cmp(&positions[*b]));
     let entries = series_legend(plot, m);
@@ -108,7 +117,9 @@ pub(super) fn metric(plot: &SweepPlot, m: &MetricPlot) -> Result<String, DrawErr
                 line(
                     &mut chart,
                     i,
-                    run.iter().map(|(x, p, s)| (*x, p.mean * s)).collect(),
+                    run.iter()
+                        .map(|(x, p, s)| (*x, y.pos(p.mean * s)))
+                        .collect(),
                 )?;
             }
             let present: Vec<(f64, Point)> = order
@@ -117,13 +128,13 @@ pub(super) fn metric(plot: &SweepPlot, m: &MetricPlot) -> Result<String, DrawErr
                 .collect();
             let bars: Vec<(f64, f64, f64)> = present
                 .iter()
-                .filter_map(|(x, p)| p.ci.map(|(l, h)| (*x, l * scale, h * scale)))
+                .filter_map(|(x, p)| p.ci.map(|(l, h)| (*x, y.pos(l * scale), y.pos(h * scale))))
                 .collect();
             axis::v_whiskers(&mut chart, &bars, c.stroke_width(1))?;
             chart.draw_series(
                 present
                     .iter()
-                    .map(|(x, p)| Circle::new((*x, p.mean * scale), 3, c.filled())),
+                    .map(|(x, p)| Circle::new((*x, y.pos(p.mean * scale)), 3, c.filled())),
             )?;
         }
         legend::draw(&right, &entries, &notes)?;
@@ -213,7 +224,8 @@ pub(super) fn frontier(
     let (x_lo, x_hi) = extent(all().map(|p| &p.throughput), x_scale);
     let (y_lo, y_hi) = extent(all().map(|p| &p.latency), y_scale);
     let x = Axis::linear(&with_unit(&throughput.title, x_unit), x_lo, x_hi);
-    let y = Axis::linear(&with_unit(&m.title, y_unit), y_lo, y_hi);
+    let latencies: Vec<f64> = all().map(|p| p.latency.mean * y_scale).collect();
+    let y = Axis::measured(&with_unit(&m.title, y_unit), &latencies, y_lo, y_hi);
     let entries = series_legend(plot, m);
     let notes = vec![
         format!("labels: {}", plot.x_title),
@@ -226,7 +238,7 @@ pub(super) fn frontier(
         let title = format!("{} vs {}", m.title, throughput.title);
         let mut chart = axis::frame(&left, &title, &x, &y)?;
         for (i, points) in series.iter().enumerate() {
-            frontier_series(&mut chart, i, points, (x_scale, y_scale))?;
+            frontier_series(&mut chart, i, points, (x_scale, y_scale), &y)?;
         }
         legend::draw(&right, &entries, &notes)?;
         right.present()?;
@@ -240,11 +252,12 @@ fn frontier_series(
     i: usize,
     points: &[FrontierPoint<'_>],
     (x_scale, y_scale): (f64, f64),
+    y: &Axis,
 ) -> Result<(), DrawError> {
     let c = line_style(i).0;
     let xy: Vec<(f64, f64)> = points
         .iter()
-        .map(|p| (p.throughput.mean * x_scale, p.latency.mean * y_scale))
+        .map(|p| (p.throughput.mean * x_scale, y.pos(p.latency.mean * y_scale)))
         .collect();
     line(chart, i, xy.clone())?;
     let v: Vec<(f64, f64, f64)> = points
@@ -252,7 +265,7 @@ fn frontier_series(
         .zip(&xy)
         .filter_map(|(p, (x, _))| {
             let (lo, hi) = p.latency.ci?;
-            Some((*x, lo * y_scale, hi * y_scale))
+            Some((*x, y.pos(lo * y_scale), y.pos(hi * y_scale)))
         })
         .collect();
     let h: Vec<(f64, f64, f64)> = points
