@@ -3,6 +3,9 @@
 //! 16 sequences in flight and one with 6. Their bisections share one probe load, yet
 //! `exp compare` calls the capacity drop a regression (exit 1 under `--fail-on regression`),
 //! the reverse an improvement (exit 0), and two searches under different SLOs invalid (exit 2).
+//! A closer pair, 16 against 12 sequences with 10 repetitions per probe (a third less
+//! capacity), is a regression too: the confident brackets this comparison used before read it
+//! as `inconclusive`, Δ ∈ [−58.0 %, +125 %].
 //! The capacity section of the Markdown is a snapshot
 //! (`UPDATE_SNAPSHOTS=1 cargo test --test compare_capacity` rewrites it).
 
@@ -11,7 +14,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use common::{run, text};
+use common::{exp, run, spawn, text};
 
 const SCENARIO: &str = "tests/fixtures/cli/search_sim.toml";
 const SNAPSHOT: &str = concat!(
@@ -71,6 +74,26 @@ fn runs() -> &'static Runs {
     })
 }
 
+/// Searches with 10 repetitions per probe at 16 and at 12 sequences, made concurrently once
+/// per test binary.
+fn ten_rounds() -> &'static (PathBuf, PathBuf) {
+    static RUNS: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    RUNS.get_or_init(|| {
+        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR")).join("compare_capacity_10");
+        let _ = std::fs::remove_dir_all(&tmp);
+        let search = |seqs: u32| {
+            let out = tmp.join(seqs.to_string()).to_str().unwrap().to_string();
+            let set = format!("vars.fixed.max_num_seqs={seqs}");
+            let args = ["search", SCENARIO, "--no-progress", "--set", &set];
+            let more = ["--set", "search.repetitions=10", "--out", &out];
+            spawn(exp(args.iter().chain(more.iter())))
+        };
+        let (base, cand) = (search(16), search(12));
+        let dir = |r: common::Running| r.wait().expect_code(0).run_dir();
+        (dir(base), dir(cand))
+    })
+}
+
 /// `exp compare` → (exit code, stdout).
 fn compare(base: &Path, cand: &Path, extra: &[&str]) -> (i32, String) {
     let (b, c) = (base.to_str().unwrap(), cand.to_str().unwrap());
@@ -100,13 +123,13 @@ fn run_with_a_baseline_calls_the_lower_capacity_a_regression() {
     );
     assert!(
         r.slow_stdout
-            .contains("  capacity at the SLO · default: −76.3 % [−89.6 %, −66.7 %] → regression"),
+            .contains("  capacity at the SLO · default: −76.3 % [−82.5 %, −70.5 %] → regression"),
         "{}",
         r.slow_stdout
     );
     let md = text(&r.slow.join("compare.md"));
     assert!(
-        md.contains("| default | mean attainment ≥ 99.0 % with ttft ≤ 200 ms | 13.21 req/s [13.21, 13.6) | 3.125 req/s [3.125, 3.204) | −76.3 % [−89.6 %, −66.7 %] | **regression** (τ 5.00 %) |"),
+        md.contains("| default | mean attainment ≥ 99.0 % with ttft ≤ 200 ms | 13.21 req/s [10.88, 18.01] | 3.125 req/s [3.125, 3.507] | −76.3 % [−82.5 %, −70.5 %] | **regression** (τ 5.00 %) |"),
         "{md}"
     );
     // The one load both bisections probed is still compared as an ordinary cell.
@@ -127,7 +150,7 @@ fn the_reverse_pair_is_an_improvement_and_passes_fail_on_regression() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("| +323 % [+200 %, +860 %] | **improvement** (τ 5.00 %) |"),
+        stdout.contains("| +323 % [+237 %, +472 %] | **improvement** (τ 5.00 %) |"),
         "{stdout}"
     );
     let (code, _) = compare(&r.slow, &r.base, &["--fail-on", "any-change"]);
@@ -165,5 +188,22 @@ fn the_capacity_section_matches_the_snapshot() {
     assert_eq!(
         got, want,
         "rerun with UPDATE_SNAPSHOTS=1 if the change is intended"
+    );
+}
+
+#[test]
+fn a_third_less_capacity_under_ten_rounds_of_noise_is_a_regression() {
+    let (base, cand) = ten_rounds();
+    let (code, md) = compare(base, cand, &["--fail-on", "regression"]);
+    assert_eq!(code, 1, "{md}");
+    // The bisections' brackets [11.65, 12.04) and [7.93, 8.125); the curves cross at 11.93
+    // and 8.082, Δ̂ = −32.3 %, and the interval of Δ stays below −5 %.
+    assert!(
+        md.contains("| default | mean attainment ≥ 99.0 % with ttft ≤ 200 ms | 11.93 req/s [9.993, 14.44] | 8.082 req/s [7.56, 8.718] | −32.3 % [−44.1 %, −17.1 %] | **regression** (τ 5.00 %) |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("- baseline (converged): bisection bracket [11.65, 12.04); curve crossing 11.93 req/s [9.993, 14.44]; 2000 bootstrap draws of whole rounds\n"),
+        "{md}"
     );
 }

@@ -5,17 +5,15 @@
 //! cell (the swept variables other than the load, matched as [`super::match_cells`] matches
 //! cells) present in both runs, a [`CapacityRow`] compares the capacities.
 //!
-//! **Point estimate.** Δ̂ = candidate capacity / baseline capacity − 1, capacity = the highest
-//! load whose mean attainment meets the target below every failing one ([`search::outcome`]).
-//!
-//! **Interval.** Each run's capacity lies in its *confident bracket* [lo, hi): hi = the lowest
-//! load whose 95 % attainment CI lies wholly below the target (unbounded when none), lo = the
-//! highest load at or below the capacity whose CI lies wholly at or above it (0 when none). A
-//! probe with n < 2 has no CI and counts by its mean. Under the search's own assumption
-//! (attainment falls as load rises), a run's true capacity is in [lo, hi) unless one of the two
-//! probes' CIs misses, so the bracket carries both the bisection's resolution (it contains
-//! [capacity, first failing)) and probe noise. The change then lies in
-//! [cand_lo / base_hi − 1, cand_hi / base_lo − 1] (an unbounded end stays unbounded).
+//! **Estimate.** Each run's capacity is where its monotone mean-attainment curve crosses the
+//! target, with a 95 % bootstrap interval over its repetitions ([`capacity_curve`]: isotonic
+//! regression, linear interpolation in load, 2000 seeded draws). Δ̂ = candidate / baseline − 1
+//! of the two crossings; its interval is the percentile interval of Δ over the two runs'
+//! independent draws. A draw or a run whose curve never crosses bounds its capacity on one side
+//! only ([highest probe, ∞) or [0, lowest probe)), and Δ takes the bound on each side, so an
+//! end is unbounded (or −100 %) when more than 2.5 % of the draws leave it so. The search's
+//! own bracket [highest passing load, lowest failing load) stays in the report: it is what the
+//! bisection measured, and the crossing of the probes' means lies in it or next to it.
 //!
 //! **Verdict** (statistics.md §2.6 labels; capacity is higher-is-better, τ = `[analysis]
 //! thresholds.capacity`, default [`DEFAULT_TAU`]): the interval above +τ → `improvement`,
@@ -24,24 +22,30 @@
 //! ±τ → `no change`, reaching beyond ±τ → `inconclusive`. `invalid` when a search is
 //! unfinished, both capacities are below the searched ranges, or the criteria differ (load
 //! variable, target, `[slo]` bounds): a capacity under other SLOs is another quantity.
-//! Δ̂ is a point estimate only when both searches converged; an `above_range` capacity is a
-//! lower bound (hi unbounded), a `below_range` one is only bounded above (lo = 0).
+//! Δ̂ is a point estimate only when both curves cross inside their probed ranges.
+//!
+//! What the interval leaves out: where the curve runs between two probes. Linear interpolation
+//! is exact only for a straight curve; with probes a bisection tolerance apart the error is a
+//! fraction of that tolerance, which is why τ defaults to it. The straight lines are also where
+//! the power comes from: with each draw's crossing anywhere between its two probes (monotonicity
+//! alone), the 16- against 12-sequence pair of `tests/compare_capacity.rs` reads
+//! `inconclusive` again, Δ ∈ [−54 %, +125 %].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::analysis::{CellResults, cell_label, rep_values};
+use super::capacity_curve::{self, BootInterval, Bounds, CapacityEstimate, Crossing};
+use crate::analysis::{CellResults, cell_label};
 use crate::scenario::model::{Analysis, CAPACITY_THRESHOLD, SearchSpec, Vars};
 use crate::search::{self, Outcome, Probe, ProbeSummary, Status};
 use crate::stats::Verdict;
 use crate::units;
 
-/// Default τ of the capacity: the default `search.tolerance`. A search resolves its capacity
-/// only to within its bracket, so a smaller τ would call bracket-width differences changes;
-/// and a bracket as wide as τ leaves no room for `no change`, which needs a tolerance of about
-/// τ / 2 or less.
+/// Default τ of the capacity: the default `search.tolerance`. The interval carries repetition
+/// noise, not the shape of the curve between probes a tolerance apart, so a smaller τ could
+/// call interpolation differences changes.
 pub const DEFAULT_TAU: f64 = 0.05;
 
 /// Slack for attainments that equal the target in decimals but not in binary (as
@@ -59,16 +63,6 @@ pub struct SearchRun<'a> {
     pub slo: &'a BTreeMap<String, Duration>,
 }
 
-/// Where a run's capacity lies with confidence, from the probes whose CIs clear the target.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct ConfidentBracket {
-    /// Highest load at or below the capacity whose attainment CI lies at or above the target;
-    /// 0 when none.
-    pub low: f64,
-    /// Lowest load whose attainment CI lies below the target; `None`: unbounded.
-    pub high: Option<f64>,
-}
-
 /// One run's side of a capacity row.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CapacitySide {
@@ -76,17 +70,8 @@ pub struct CapacitySide {
     pub outcome: Outcome,
     /// The `[slo]` bounds attainment was measured against.
     pub slo: BTreeMap<String, Duration>,
-    /// Where the capacity lies with confidence.
-    pub confident: ConfidentBracket,
-}
-
-/// The interval of the relative change Δ of the capacity.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct ChangeInterval {
-    /// Lower end (≥ −1).
-    pub low: f64,
-    /// Upper end; `None`: unbounded.
-    pub high: Option<f64>,
+    /// The crossing of its attainment curve, with its bootstrap interval.
+    pub estimate: CapacityEstimate,
 }
 
 /// The capacities of one searched cell in both runs.
@@ -98,13 +83,13 @@ pub struct CapacityRow {
     pub baseline: CapacitySide,
     /// The candidate's search.
     pub candidate: CapacitySide,
-    /// candidate / baseline − 1 of the capacities, when both have one (a bound, not a point
-    /// estimate, unless `exact`).
+    /// candidate / baseline − 1 of the crossings: a point estimate when `exact`, else the
+    /// bound that [`change_bound`] describes; `None` when neither side bounds it.
     pub change: Option<f64>,
-    /// Both searches converged: `change` is a point estimate.
+    /// Both curves cross inside their probed ranges: `change` is a point estimate.
     pub exact: bool,
-    /// The interval of the change; `None` when the row is invalid.
-    pub interval: Option<ChangeInterval>,
+    /// The 95 % bootstrap interval of the change; `None` when the row is invalid.
+    pub interval: Option<BootInterval>,
     /// Noise threshold τ (fraction).
     pub tau: f64,
     /// The verdict of statistics.md §2.6.
@@ -159,23 +144,29 @@ pub fn compare(
     let base = searched(bs, baseline.cells, &names);
     let cand = searched(cs, candidate.cells, &names);
     let mut out = CapacityComparison::default();
-    for (label, probes) in &cand {
-        let Some((_, base_probes)) = base.iter().find(|(l, _)| l == label) else {
+    for c in &cand {
+        let label = &c.label;
+        let Some(b) = base.iter().find(|b| b.label == *label) else {
             out.notes.push(format!(
                 "the capacity of `{label}` is in the candidate only"
             ));
             continue;
         };
-        let b = side(search::outcome(bs, label, base_probes), baseline.slo);
-        let c = side(search::outcome(cs, label, probes), candidate.slo);
-        out.rows.push(row(label, b, c, tau));
+        let b = side(bs, b, baseline.slo, "baseline");
+        let c = side(cs, c, candidate.slo, "candidate");
+        // `searched` yields no cell without a probe, so both sides have an estimate.
+        if let (Some(b), Some(c)) = (b, c) {
+            out.rows.push(row(label, b, c, tau));
+        }
     }
-    for (label, _) in base
+    for b in base
         .iter()
-        .filter(|(l, _)| !cand.iter().any(|(c, _)| c == l))
+        .filter(|b| !cand.iter().any(|c| c.label == b.label))
     {
-        out.notes
-            .push(format!("the capacity of `{label}` is in the baseline only"));
+        out.notes.push(format!(
+            "the capacity of `{}` is in the baseline only",
+            b.label
+        ));
     }
     out
 }
@@ -190,21 +181,30 @@ fn base_names(spec: &SearchSpec, cells: &[CellResults]) -> BTreeSet<String> {
         .collect()
 }
 
+/// The probes of one searched cell, each probe's repetitions in round order.
+struct Searched {
+    label: String,
+    probes: Vec<Probe>,
+    /// The rounds of each probe's repetitions.
+    rounds: Vec<Vec<u32>>,
+}
+
 /// The probes of every searched cell, keyed by the cell's values of `names`.
-fn searched(
-    spec: &SearchSpec,
-    cells: &[CellResults],
-    names: &BTreeSet<String>,
-) -> Vec<(String, Vec<Probe>)> {
-    let mut out: Vec<(String, Vec<Probe>)> = Vec::new();
+fn searched(spec: &SearchSpec, cells: &[CellResults], names: &BTreeSet<String>) -> Vec<Searched> {
+    let mut out: Vec<Searched> = Vec::new();
     for cell in cells {
         let Some(load) = cell.swept.get(&spec.variable).and_then(|v| v.as_f64()) else {
             continue;
         };
-        let attainment = rep_values(cell, "slo_attainment");
-        if attainment.is_empty() {
+        let mut reps: Vec<(u32, f64)> = cell
+            .reps
+            .iter()
+            .filter_map(|r| Some((r.round, *r.summary.values.get("slo_attainment")?)))
+            .collect();
+        if reps.is_empty() {
             continue;
         }
+        reps.sort_by_key(|(round, _)| *round);
         let key: Vars = cell
             .vars
             .iter()
@@ -212,21 +212,48 @@ fn searched(
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let label = cell_label(&key);
-        let probe = Probe { load, attainment };
-        match out.iter_mut().find(|(l, _)| *l == label) {
-            Some((_, probes)) => probes.push(probe),
-            None => out.push((label, vec![probe])),
+        let probe = Probe {
+            load,
+            attainment: reps.iter().map(|(_, a)| *a).collect(),
+        };
+        let rounds = reps.iter().map(|(r, _)| *r).collect();
+        match out.iter_mut().find(|s| s.label == label) {
+            Some(s) => {
+                s.probes.push(probe);
+                s.rounds.push(rounds);
+            }
+            None => out.push(Searched {
+                label,
+                probes: vec![probe],
+                rounds: vec![rounds],
+            }),
         }
     }
     out
 }
 
-fn side(outcome: Outcome, slo: &BTreeMap<String, Duration>) -> CapacitySide {
-    CapacitySide {
-        confident: confident_bracket(&outcome),
-        outcome,
+/// One run's side, with the bounds of every bootstrap draw.
+fn side(
+    spec: &SearchSpec,
+    cell: &Searched,
+    slo: &BTreeMap<String, Duration>,
+    name: &str,
+) -> Option<(CapacitySide, Vec<Bounds>)> {
+    let seed = capacity_curve::seed(&cell.label, name);
+    let pairing = capacity_curve::pairing(&cell.rounds);
+    let (estimate, draws) = capacity_curve::estimate(
+        &cell.probes,
+        pairing,
+        spec.target,
+        seed,
+        capacity_curve::DRAWS,
+    )?;
+    let side = CapacitySide {
+        outcome: search::outcome(spec, &cell.label, &cell.probes),
         slo: slo.clone(),
-    }
+        estimate,
+    };
+    Some((side, draws))
 }
 
 /// The probe's attainment CI lies at or above `target` (its mean does, without a CI).
@@ -239,37 +266,33 @@ pub(super) fn confident_fail(p: &ProbeSummary, target: f64) -> bool {
     p.ci.map_or(!p.passed, |(_, high)| high < target - EPS)
 }
 
-/// The confident bracket of a search (see the module header).
-pub fn confident_bracket(o: &Outcome) -> ConfidentBracket {
-    let high = o
-        .probes
-        .iter()
-        .filter(|p| confident_fail(p, o.target))
-        .map(|p| p.load)
-        .reduce(f64::min);
-    let low = o
-        .probes
-        .iter()
-        .filter(|p| confident_pass(p, o.target) && o.capacity.is_some_and(|c| p.load <= c))
-        .map(|p| p.load)
-        .reduce(f64::max)
-        .unwrap_or(0.0);
-    ConfidentBracket { low, high }
+/// Which way a non-exact `change` bounds Δ: `Some(true)` for Δ ≥ change (the baseline's
+/// capacity is an upper bound or the candidate's a lower one), `Some(false)` for Δ ≤ change,
+/// `None` when it is a point estimate (or no bound).
+pub fn change_bound(base: &CapacityEstimate, cand: &CapacityEstimate) -> Option<bool> {
+    use Crossing::{AboveRange, At, BelowRange};
+    match (base.crossing, cand.crossing) {
+        (At(_), AboveRange) | (BelowRange, At(_)) => Some(true),
+        (AboveRange, At(_)) | (At(_), BelowRange) => Some(false),
+        _ => None,
+    }
 }
 
-/// The interval of candidate / baseline − 1 from the two confident brackets.
-pub fn change_interval(base: ConfidentBracket, cand: ConfidentBracket) -> ChangeInterval {
-    let low = base.high.map_or(-1.0, |h| cand.low / h - 1.0);
-    let high = cand
-        .high
-        .filter(|_| base.low > 0.0)
-        .map(|h| h / base.low - 1.0);
-    ChangeInterval { low, high }
+/// Δ̂ from the two estimates: a point, a one-sided bound (see [`change_bound`]), or `None`.
+fn change(base: &CapacityEstimate, cand: &CapacityEstimate) -> Option<f64> {
+    let (b, c) = (base.bounds(), cand.bounds());
+    match (base.crossing, cand.crossing) {
+        (Crossing::At(bx), Crossing::At(cx)) => Some(cx / bx - 1.0),
+        _ => match change_bound(base, cand)? {
+            true => Some(c.low / b.high - 1.0),
+            false => Some(c.high / b.low - 1.0),
+        },
+    }
 }
 
 /// The verdict of an interval (capacity: higher is better); `change` only when it is a point
 /// estimate.
-pub fn verdict(change: Option<f64>, interval: ChangeInterval, tau: f64) -> Verdict {
+pub fn verdict(change: Option<f64>, interval: BootInterval, tau: f64) -> Verdict {
     let (low, high) = (interval.low, interval.high.unwrap_or(f64::INFINITY));
     if low > tau {
         Verdict::Improvement
@@ -350,7 +373,12 @@ fn invalid_reason(b: &CapacitySide, c: &CapacitySide) -> Option<String> {
         .then(|| "both capacities are below the searched ranges (lower `search.low`)".to_string())
 }
 
-fn row(label: &str, b: CapacitySide, c: CapacitySide, tau: f64) -> CapacityRow {
+fn row(
+    label: &str,
+    (b, b_draws): (CapacitySide, Vec<Bounds>),
+    (c, c_draws): (CapacitySide, Vec<Bounds>),
+    tau: f64,
+) -> CapacityRow {
     let shared_loads = b
         .outcome
         .probes
@@ -358,16 +386,16 @@ fn row(label: &str, b: CapacitySide, c: CapacitySide, tau: f64) -> CapacityRow {
         .filter(|p| c.outcome.probes.iter().any(|q| q.load == p.load))
         .map(|p| p.load)
         .collect();
-    let change = b
-        .outcome
-        .capacity
-        .zip(c.outcome.capacity)
-        .map(|(bc, cc)| cc / bc - 1.0);
-    let exact = b.outcome.status == Status::Converged && c.outcome.status == Status::Converged;
+    let change = change(&b.estimate, &c.estimate);
+    let exact = matches!(
+        (b.estimate.crossing, c.estimate.crossing),
+        (Crossing::At(_), Crossing::At(_))
+    );
     let invalid = invalid_reason(&b, &c);
     let interval = invalid
         .is_none()
-        .then(|| change_interval(b.confident, c.confident));
+        .then(|| capacity_curve::change_interval(&b_draws, &c_draws))
+        .flatten();
     let verdict = interval.map_or(Verdict::Invalid, |i| {
         verdict(change.filter(|_| exact), i, tau)
     });

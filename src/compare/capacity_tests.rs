@@ -1,12 +1,13 @@
 //! The capacity comparison as a specification, on hand-built probe sets with known brackets
-//! (3 repetitions per probe: `P`/`F` have zero spread, so their CIs clear the target; `MP`/`MF`
-//! pass or fail by their mean, but their CIs straddle 99 %).
+//! (3 repetitions per probe: `P`/`F` have zero spread, so every bootstrap draw is the point;
+//! `MP`/`MF` pass or fail by their mean, but their CIs straddle 99 %).
 
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use super::capacity::{self, ChangeInterval, SearchRun};
+use super::capacity::{self, SearchRun};
+use super::capacity_curve::{BootInterval, Crossing};
 use super::*;
 use crate::analysis::RepResult;
 use crate::metrics::RepetitionSummary;
@@ -85,8 +86,12 @@ pub(super) fn slo(ms: u64) -> BTreeMap<String, Duration> {
     [("ttft".to_string(), Duration::from_millis(ms))].into()
 }
 
-/// One probe cell per (load, attainments), with `extra` variables swept too.
-pub(super) fn cells(probes: &[(f64, [f64; 3])], extra: &[(&str, i64)]) -> Vec<CellResults> {
+/// One probe cell per (load, attainments), with `extra` variables swept too; repetition i is
+/// round i.
+pub(super) fn cells<const N: usize>(
+    probes: &[(f64, [f64; N])],
+    extra: &[(&str, i64)],
+) -> Vec<CellResults> {
     probes
         .iter()
         .map(|(load, att)| {
@@ -143,9 +148,9 @@ pub(super) fn settings(tau: Option<f64>) -> Analysis {
 }
 
 /// Compares two probe sets under equal criteria (ttft ≤ 200 ms, 99 %).
-pub(super) fn pair(
-    base: &[(f64, [f64; 3])],
-    cand: &[(f64, [f64; 3])],
+pub(super) fn pair<const N: usize>(
+    base: &[(f64, [f64; N])],
+    cand: &[(f64, [f64; N])],
     tau: Option<f64>,
 ) -> CompareResult {
     let (s, l) = (spec(), slo(200));
@@ -153,8 +158,20 @@ pub(super) fn pair(
     compare_runs(run(&b, Some(&s), &l), run(&c, Some(&s), &l), &settings(tau))
 }
 
-fn close(a: f64, b: f64) -> bool {
+pub(super) fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 1e-9
+}
+
+/// The crossings of [`BASE`] and [`CAND`]: 2 % of the way from the last pass (1.0) to the
+/// first fail (0.5), whose loads are 0.39 apart.
+pub(super) const BASE_X: f64 = 13.21 + 0.02 * 0.39;
+pub(super) const CAND_X: f64 = 10.08 + 0.02 * 0.39;
+
+fn crossing(s: &capacity::CapacitySide) -> f64 {
+    match s.estimate.crossing {
+        Crossing::At(x) => x,
+        other => panic!("no crossing: {other:?}"),
+    }
 }
 
 #[test]
@@ -168,13 +185,14 @@ fn disjoint_brackets_are_a_regression_and_the_other_way_round_an_improvement() {
         (base.outcome.capacity, base.outcome.first_failing),
         (Some(13.21), Some(13.6))
     );
-    assert_eq!(
-        (base.confident.low, base.confident.high),
-        (13.21, Some(13.6))
-    );
-    assert!(close(row.change.unwrap(), 10.08 / 13.21 - 1.0));
+    // Without spread every bootstrap draw is the point: the intervals collapse.
+    assert!(close(crossing(base), BASE_X) && close(crossing(&row.candidate), CAND_X));
+    let bi = base.estimate.interval;
+    assert!(close(bi.low, BASE_X) && close(bi.high.unwrap(), BASE_X));
+    let delta = CAND_X / BASE_X - 1.0;
+    assert!(close(row.change.unwrap(), delta) && row.exact);
     let i = row.interval.unwrap();
-    assert!(close(i.low, 10.08 / 13.6 - 1.0) && close(i.high.unwrap(), 10.47 / 13.21 - 1.0));
+    assert!(close(i.low, delta) && close(i.high.unwrap(), delta));
     assert_eq!((row.verdict, row.tau), (Verdict::Regression, 0.05));
     assert_eq!(row.shared_loads, [5.0, 11.25, 17.5, 30.0]);
     assert_eq!(r.outcome(), Outcome::Regression);
@@ -187,32 +205,48 @@ fn disjoint_brackets_are_a_regression_and_the_other_way_round_an_improvement() {
 }
 
 #[test]
-fn the_same_bracket_on_both_sides_is_no_change() {
+fn the_same_probes_on_both_sides_are_no_change_unless_their_noise_is_too_wide() {
     let r = pair(&BASE, &BASE, None);
     let row = &r.capacity[0];
-    // [13.21 / 13.6 − 1, 13.6 / 13.21 − 1] = [−2.87 %, +2.95 %], inside ±5 %.
+    // No spread: every draw of both runs is the crossing, so Δ ∈ [0, 0].
     assert_eq!(row.change, Some(0.0));
+    let i = row.interval.unwrap();
+    assert_eq!((i.low, i.high), (0.0, Some(0.0)));
     assert_eq!(row.verdict, Verdict::NoChange);
     assert_eq!(r.outcome(), Outcome::NoChange);
-    // τ below the bracket's resolution: the interval reaches beyond ±2 %.
+    // Changed from `inconclusive`: the confident brackets charged the bisection's resolution
+    // (±3 %) to the interval at any τ; the curve's interval carries repetition noise only, and
+    // here there is none (the module header says what that leaves out).
     assert_eq!(
         pair(&BASE, &BASE, Some(0.02)).capacity[0].verdict,
-        Verdict::Inconclusive
+        Verdict::NoChange
     );
+    // The marginal set against itself: Δ̂ = 0, but two independent bootstraps of three rounds
+    // spread Δ over about [−15 %, +17 %], beyond ±5 %.
+    let (base, _) = marginal();
+    let row = &pair(&base, &base, None).capacity[0];
+    let i = row.interval.unwrap();
+    assert!(i.low < -0.05 && i.high.unwrap() > 0.05, "{i:?}");
+    assert_eq!(row.verdict, Verdict::Inconclusive);
 }
 
 #[test]
 fn tau_moves_the_same_interval_through_three_verdicts() {
-    // Δ̂ = −23.69 %, interval [−25.88 %, −20.74 %].
-    let verdict = |tau| pair(&BASE, &CAND, Some(tau)).capacity[0].verdict;
-    assert_eq!(verdict(0.20), Verdict::Regression);
-    assert_eq!(verdict(0.21), Verdict::PossibleRegression);
+    // The marginal pair: Δ̂ = −23.7 %, interval [−36.2 %, −13.3 %] (capacity_view_tests).
+    let (base, cand) = marginal();
+    let verdict = |tau| pair(&base, &cand, Some(tau)).capacity[0].verdict;
+    assert_eq!(verdict(0.10), Verdict::Regression);
+    assert_eq!(verdict(0.20), Verdict::PossibleRegression);
     assert_eq!(verdict(0.25), Verdict::WithinNoise);
+    // Without spread the interval is the point (−23.68 %): nothing is `possible`.
+    let verdict = |tau| pair(&BASE, &CAND, Some(tau)).capacity[0].verdict;
+    assert_eq!(verdict(0.23), Verdict::Regression);
+    assert_eq!(verdict(0.24), Verdict::WithinNoise);
 }
 
 #[test]
 fn an_interval_end_exactly_at_tau_is_not_beyond_it() {
-    let i = |low, high| ChangeInterval { low, high };
+    let i = |low, high| BootInterval { low, high };
     assert_eq!(
         capacity::verdict(Some(0.1), i(0.05, Some(0.2)), 0.05),
         Verdict::PossibleImprovement
@@ -237,51 +271,32 @@ fn an_interval_end_exactly_at_tau_is_not_beyond_it() {
 }
 
 #[test]
-fn marginal_probes_widen_the_confident_brackets_and_the_regression_becomes_inconclusive() {
+fn marginal_probes_widen_the_intervals_and_the_regression_stands() {
     let (base, cand) = marginal();
     let r = pair(&base, &cand, None);
     let row = &r.capacity[0];
     assert_eq!(row.baseline.outcome.capacity, Some(13.21));
     assert_eq!(row.candidate.outcome.capacity, Some(10.08));
-    assert_eq!(
-        (row.baseline.confident.low, row.baseline.confident.high),
-        (11.25, Some(17.5))
+    // The marginal passes sit exactly at 99 %: the curves cross at the highest of them.
+    assert!(close(crossing(&row.baseline), 13.21) && close(crossing(&row.candidate), 10.08));
+    // Changed from `inconclusive` ([−53.6 %, 0]: the confident brackets kept only probes whose
+    // CIs cleared the target). Redrawn, the marginal probes move each crossing between its
+    // neighbours, which have no spread: the baseline's stays above 11.25 (a clear pass), the
+    // candidate's below 11.25 (a clear fail) and, interpolated, the two stay over 13 % apart;
+    // the clear fail at 17.5 holds the baseline's within a few tenths above 14.38.
+    let (bi, ci) = (
+        row.baseline.estimate.interval,
+        row.candidate.estimate.interval,
     );
-    assert_eq!(
-        (row.candidate.confident.low, row.candidate.confident.high),
-        (8.125, Some(11.25))
-    );
-    // [8.125 / 17.5 − 1, 11.25 / 11.25 − 1] = [−53.6 %, 0]: contains 0.
+    assert!(bi.low > 11.25 && bi.high.unwrap() < 14.6, "{bi:?}");
+    assert!(ci.low > 8.125 && ci.high.unwrap() < 11.25, "{ci:?}");
     let i = row.interval.unwrap();
-    assert!(close(i.low, 8.125 / 17.5 - 1.0) && close(i.high.unwrap(), 0.0));
-    assert_eq!(row.verdict, Verdict::Inconclusive);
-    assert!(!r.fails(FailOn::Regression));
-}
-
-#[test]
-fn a_probe_without_a_ci_counts_by_its_mean() {
-    let o = search::Outcome {
-        cell: "default".into(),
-        variable: "request_rate".into(),
-        target: 0.99,
-        tolerance: 0.05,
-        status: search::Status::Converged,
-        capacity: Some(10.0),
-        first_failing: Some(10.4),
-        non_monotone: vec![],
-        probes: [(5.0, true), (10.0, true), (10.4, false), (20.0, false)]
-            .iter()
-            .map(|&(load, passed)| search::ProbeSummary {
-                load,
-                n: 1,
-                mean: if passed { 1.0 } else { 0.5 },
-                ci: None,
-                passed,
-            })
-            .collect(),
-    };
-    let b = capacity::confident_bracket(&o);
-    assert_eq!((b.low, b.high), (10.0, Some(10.4)));
+    assert!(
+        i.low < row.change.unwrap() && i.high.unwrap() < -0.05,
+        "{i:?}"
+    );
+    assert_eq!(row.verdict, Verdict::Regression);
+    assert!(r.fails(FailOn::Regression));
 }
 
 fn with_criteria(target: f64, ttft_ms: u64) -> CompareResult {
@@ -335,9 +350,11 @@ fn an_unfinished_search_is_invalid_and_both_below_range_too() {
     // One side below range: bounded above only, which can still prove a regression.
     let r = pair(&BASE, &below, None);
     let row = &r.capacity[0];
-    assert_eq!(row.change, None);
+    assert_eq!(row.candidate.estimate.crossing, Crossing::BelowRange);
+    let bound = 0.3125 / BASE_X - 1.0;
+    assert!(close(row.change.unwrap(), bound) && !row.exact);
     let i = row.interval.unwrap();
-    assert!(close(i.low, -1.0) && close(i.high.unwrap(), 0.3125 / 13.21 - 1.0));
+    assert!(close(i.low, -1.0) && close(i.high.unwrap(), bound));
     assert_eq!(row.verdict, Verdict::Regression);
 }
 
@@ -347,7 +364,7 @@ fn an_above_range_capacity_is_a_lower_bound() {
     let r = pair(&ABOVE, &CAND, None);
     let row = &r.capacity[0];
     assert_eq!(row.baseline.outcome.status, search::Status::AboveRange);
-    assert_eq!(row.baseline.confident.high, None);
+    assert_eq!(row.baseline.estimate.interval.high, None);
     assert!(!row.exact);
     assert_eq!(row.verdict, Verdict::Regression);
     // Both above range: nothing bounds either capacity from above.

@@ -1,20 +1,22 @@
 //! The capacity rows of a comparison, formatted for `templates/compare.md.j2`: a short table
-//! (criterion, both capacities with their brackets, Δ with its interval, the verdict) and,
-//! for the fold, every probe of both runs with its attainment CI.
+//! (criterion, both capacities and Δ with their 95 % bootstrap intervals, the verdict) and, for
+//! the fold, each search's bisection bracket and every probe of both runs with its attainment
+//! CI.
 
 use serde::Serialize;
 
 use super::CompareResult;
 use super::capacity::{
-    CapacityRow, CapacitySide, ChangeInterval, confident_fail, confident_pass, slo_text,
+    CapacityRow, CapacitySide, change_bound, confident_fail, confident_pass, slo_text,
 };
+use super::capacity_curve::{BootInterval, Crossing, Pairing};
 use super::report::{is_change, md};
 use crate::search::{self, ProbeSummary, Status};
 use crate::stats::Verdict;
 use crate::units;
 
-/// How the capacity interval is computed, for the fold.
-pub const METHOD: &str = "Capacity = the highest load whose mean SLO attainment meets the target below every failing load; [a, b) = the search's bracket (b = the lowest failing load). Δ = candidate / baseline − 1 of the capacities. Its interval comes from each run's confident bracket [lo, hi): hi = the lowest load whose 95 % attainment CI lies wholly below the target, lo = the highest load at or below the capacity whose CI lies wholly at or above it (0 when none, unbounded when no probe fails confidently); Δ ∈ [cand lo / base hi − 1, cand hi / base lo − 1]. Verdicts follow statistics.md §2.6 on that interval (capacity: higher is better), τ = `[analysis] thresholds.capacity`.";
+/// How the capacities and the interval of Δ are computed, for the fold.
+pub const METHOD: &str = "Capacity = the load where the probes' mean SLO attainment, made non-increasing in load (isotonic regression weighted by repetitions) and joined linearly between probes, falls below the target; its 95 % interval and that of Δ = candidate / baseline − 1 are percentile intervals over 2000 seeded bootstrap draws of each run's rounds (the same rounds at every probe, as a round's workload is the same at every load; spread so that one probe's interval matches Student's t; a draw whose curve never crosses bounds the capacity on one side only), and the verdict follows statistics.md §2.6 on the interval of Δ (capacity: higher is better, τ = `[analysis] thresholds.capacity`).";
 
 /// One capacity row, formatted.
 #[derive(Debug, Clone, Serialize)]
@@ -23,11 +25,11 @@ pub struct CapacityView {
     pub cell: String,
     /// What passing means: `mean attainment ≥ 99 % with ttft ≤ 200 ms`.
     pub criterion: String,
-    /// Baseline capacity with its bracket: `13.21 req/s [13.21, 13.6)`.
+    /// Baseline capacity with its 95 % interval: `11.93 req/s [11.49, 12.65]`.
     pub base: String,
-    /// Candidate capacity with its bracket.
+    /// Candidate capacity with its 95 % interval.
     pub cand: String,
-    /// Δ with its interval: `−29.6 % [−72.9 %, +55.6 %]`.
+    /// Δ with its 95 % interval: `−32.3 % [−39.0 %, −27.5 %]`.
     pub delta: String,
     /// Verdict with τ (bold for regression and improvement), why it is invalid, or what to do.
     pub verdict: String,
@@ -35,7 +37,7 @@ pub struct CapacityView {
     pub label: String,
     /// Verdict is a (possible) regression or improvement.
     pub changed: bool,
-    /// Both searches in one line each, with their confident brackets.
+    /// Both searches in one line each: bisection bracket, crossing and its draws.
     pub sides: Vec<String>,
     /// Every probe of both runs, baseline first, by load.
     pub probes: Vec<CapacityProbeView>,
@@ -132,30 +134,44 @@ fn criterion(s: &CapacitySide) -> String {
     )
 }
 
-/// `13.21 req/s [13.21, 13.6)`, `≥ 320 req/s (above the searched range)`, …
+/// `[11.49, 12.65]`, `[480, ∞)`.
+fn load_interval(i: BootInterval) -> String {
+    let n = search::load_number;
+    match i.high {
+        Some(h) => format!("[{}, {}]", n(i.low), n(h)),
+        None => format!("[{}, ∞)", n(i.low)),
+    }
+}
+
+/// `11.93 req/s [11.49, 12.65]`, `≥ 480 req/s (above the probed range) [480, ∞)`, …
 fn capacity_text(s: &CapacitySide) -> String {
+    let (o, e) = (&s.outcome, &s.estimate);
+    if o.status == Status::Unfinished {
+        return "unfinished".into();
+    }
+    let load = |x| search::load_text(&o.variable, x);
+    let point = match e.crossing {
+        Crossing::At(x) => load(x),
+        Crossing::AboveRange => format!("≥ {} (above the probed range)", load(e.highest)),
+        Crossing::BelowRange => format!("< {} (below the probed range)", load(e.lowest)),
+    };
+    format!("{point} {}", load_interval(e.interval))
+}
+
+/// The search's bisection bracket: `[11.65, 12.04)`, `≥ 480`, `< 0.3125`.
+fn bracket_text(s: &CapacitySide) -> String {
     let o = &s.outcome;
-    match (o.status, o.capacity, o.first_failing) {
-        (Status::Converged, Some(c), Some(f)) => format!(
-            "{} [{}, {})",
-            search::load_text(&o.variable, c),
-            search::load_number(c),
-            search::load_number(f)
-        ),
-        (Status::AboveRange, Some(c), _) => format!(
-            "≥ {} (above the searched range)",
-            search::load_text(&o.variable, c)
-        ),
-        (Status::BelowRange, _, Some(f)) => format!(
-            "< {} (below the searched range)",
-            search::load_text(&o.variable, f)
-        ),
-        _ => "unfinished".into(),
+    let n = search::load_number;
+    match (o.capacity, o.first_failing) {
+        (Some(c), Some(f)) => format!("[{}, {})", n(c), n(f)),
+        (Some(c), None) => format!("≥ {}", n(c)),
+        (None, Some(f)) => format!("< {}", n(f)),
+        (None, None) => "none".into(),
     }
 }
 
 /// `[+200 %, +∞)` or `[−89.6 %, −66.7 %]`.
-fn interval_text(i: ChangeInterval) -> String {
+fn interval_text(i: BootInterval) -> String {
     match i.high {
         Some(h) => format!(
             "[{}, {}]",
@@ -166,21 +182,17 @@ fn interval_text(i: ChangeInterval) -> String {
     }
 }
 
-/// Δ with its interval (`—` when invalid); a bound (`≤ −20 %`) when a capacity is above range.
+/// Δ with its interval (`—` when invalid); a bound (`≤ −20 %`) when a capacity is outside
+/// its probed range.
 pub fn delta_text(r: &CapacityRow) -> String {
     let Some(interval) = r.interval else {
         return "—".into();
     };
-    let (bs, cs) = (r.baseline.outcome.status, r.candidate.outcome.status);
-    // An above-range capacity is a lower bound, so Δ is bounded on one side only.
-    let point = match (r.change, bs, cs) {
-        (Some(d), _, _) if r.exact => units::signed_percent(d),
-        (Some(d), Status::AboveRange, Status::Converged) => {
-            format!("≤ {}", units::signed_percent(d))
-        }
-        (Some(d), Status::Converged, Status::AboveRange) => {
-            format!("≥ {}", units::signed_percent(d))
-        }
+    let (b, c) = (&r.baseline.estimate, &r.candidate.estimate);
+    let point = match (r.change, r.exact, change_bound(b, c)) {
+        (Some(d), true, _) => units::signed_percent(d),
+        (Some(d), false, Some(true)) => format!("≥ {}", units::signed_percent(d)),
+        (Some(d), false, Some(false)) => format!("≤ {}", units::signed_percent(d)),
         _ => "—".into(),
     };
     format!("{point} {}", interval_text(interval))
@@ -194,10 +206,8 @@ fn advice(r: &CapacityRow) -> String {
     } else if statuses.contains(&Status::BelowRange) {
         "lower `search.low`: a below-range capacity is only an upper bound".into()
     } else {
-        format!(
-            "add `search.repetitions` so the probes' CIs clear the target, or narrow `search.tolerance` to {} or less",
-            units::percent(r.tau / 2.0)
-        )
+        "add `search.repetitions` to both searches: the interval narrows about as 1 / √repetitions"
+            .into()
     }
 }
 
@@ -215,19 +225,37 @@ fn verdict_text(r: &CapacityRow) -> String {
 }
 
 fn side_text(name: &str, s: &CapacitySide) -> String {
-    let o = &s.outcome;
-    let n = |x: f64| search::load_number(x);
-    let hi = s.confident.high.map_or("∞".into(), n);
+    let (o, e) = (&s.outcome, &s.estimate);
     let mut text = format!(
-        "{name} ({}): {}; confident bracket [{}, {hi})",
+        "{name} ({}): bisection bracket {}; curve crossing {}",
         o.status.as_str(),
-        capacity_text(s),
-        n(s.confident.low)
+        bracket_text(s),
+        capacity_text(s)
     );
+    let outside: Vec<String> = [
+        (e.above_range_draws, "never fell below the target"),
+        (e.below_range_draws, "started below it"),
+    ]
+    .iter()
+    .filter(|(k, _)| *k > 0)
+    .map(|(k, what)| format!("{k} {what}"))
+    .collect();
+    let unit = match e.pairing {
+        Pairing::ByRound => "whole rounds",
+        Pairing::Independent => "each probe's repetitions",
+    };
+    text.push_str(&format!("; {} bootstrap draws of {unit}", e.draws));
+    if !outside.is_empty() {
+        text.push_str(&format!(" ({})", outside.join(", ")));
+    }
     if !o.non_monotone.is_empty() {
-        let loads: Vec<String> = o.non_monotone.iter().map(|x| n(*x)).collect();
+        let loads: Vec<String> = o
+            .non_monotone
+            .iter()
+            .map(|x| search::load_number(*x))
+            .collect();
         text.push_str(&format!(
-            "; attainment did not fall monotonically ({} passed above a failing load)",
+            "; attainment did not fall monotonically ({} passed above a failing load; the curve pools them)",
             loads.join(", ")
         ));
     }

@@ -11,11 +11,16 @@
 //! the metric rows in the outcome, `--fail-on` and validity.
 
 pub mod capacity;
+pub mod capacity_curve;
 pub(crate) mod capacity_view;
 mod env;
 mod matching;
 pub mod report;
 
+#[cfg(test)]
+mod capacity_curve_tests;
+#[cfg(test)]
+mod capacity_noise_tests;
 #[cfg(test)]
 mod capacity_tests;
 #[cfg(test)]
