@@ -41,7 +41,8 @@ fn fake_server() {
     std::thread::sleep(Duration::from_millis(delay));
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let timing: exp::serve::FixedTiming = "ttft=2ms,itl=1ms".parse().unwrap();
+        let timing = std::env::var("FAKE_TIMING").unwrap_or_else(|_| "ttft=2ms,itl=1ms".into());
+        let timing: exp::serve::FixedTiming = timing.parse().unwrap();
         let addr = format!("127.0.0.1:{}", var("FAKE_PORT")).parse().unwrap();
         let handle = exp::serve::spawn_fixed(addr, timing).await.unwrap();
         println!("fake server listening on {addr}");
@@ -258,8 +259,12 @@ fn a_bad_flag_fails_its_cell_with_the_log_tail_and_the_other_cell_completes() {
 fn a_crash_mid_repetition_fails_it_and_the_relaunched_server_serves_the_rest() {
     let tmp = tempfile::tempdir().unwrap();
     let once = tmp.path().join("crashed");
+    // Slow tokens (≈ 50 ms a request, ≈ 80 ms of the repetition left after the 13th reply)
+    // so that the crash, polled every 2 ms, lands inside the repetition even on a loaded
+    // machine. (The requests it cuts then fail at once; exp must still see the death as
+    // "during the repetition" before its reaper has reported the exit: Server::exit_after_run.)
     let env = format!(
-        ", FAKE_CRASH_AFTER = \"13\", FAKE_CRASH_ONCE = \"{}\"",
+        ", FAKE_CRASH_AFTER = \"13\", FAKE_CRASH_ONCE = \"{}\", FAKE_TIMING = \"ttft=2ms,itl=6ms\"",
         once.display()
     );
     let path = scenario(tmp.path(), "max_num_seqs = [2]", &env, "");

@@ -91,13 +91,15 @@ impl Runner<'_> {
             }
             out = run => out?,
         };
-        let failure = serving.as_ref().and_then(|s| {
-            let status = s.server.exit()?;
-            let log = s.log;
-            Some(format!(
-                "the server exited ({status}) during the repetition; its log: {log}"
-            ))
-        });
+        let failure = match &serving {
+            Some(s) => s.server.exit_after_run().await.map(|status| {
+                format!(
+                    "the server exited ({status}) during the repetition; its log: {}",
+                    s.log
+                )
+            }),
+            None => None,
+        };
         if let Some(sampling) = sampling {
             let path = self.dir.probes_path(&cell_id, slot.round);
             absent.extend(

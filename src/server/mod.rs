@@ -186,6 +186,24 @@ impl Server {
         self.exit.borrow().clone()
     }
 
+    /// The exit status once a repetition has ended. When the kernel already shows the
+    /// process ending (exiting, a zombie, or gone) but its exit has not been reaped yet,
+    /// waits for it (at most 2 s): a server that died as a repetition ended took that
+    /// repetition's last requests with it, so it died during it.
+    pub async fn exit_after_run(&self) -> Option<String> {
+        if let Some(status) = self.exit() {
+            return Some(status);
+        }
+        if !process::is_ending(self.pid) {
+            return None;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.exited()).await;
+        Some(
+            self.exit()
+                .unwrap_or_else(|| "exit status not yet known".into()),
+        )
+    }
+
     /// A future that resolves when the process exits.
     pub fn exited(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         let mut rx = self.exit.clone();

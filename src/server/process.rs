@@ -56,6 +56,8 @@ pub struct ProcStat {
     pub state: char,
     /// Process group id.
     pub pgrp: u32,
+    /// The kernel's per-task flags (`PF_*`; field 9).
+    pub flags: u64,
     /// User plus system CPU time, in clock ticks.
     pub cpu_ticks: u64,
     /// When the process started, in clock ticks after boot: with the pid, it names one
@@ -74,13 +76,25 @@ pub fn proc_stat(pid: u32) -> Option<ProcStat> {
 pub fn parse_stat(text: &str) -> Option<ProcStat> {
     let rest = &text[text.rfind(')')? + 1..];
     let f: Vec<&str> = rest.split_whitespace().collect();
-    // After the name: state(3) ppid(4) pgrp(5) … utime(14) stime(15) … starttime(22).
+    // After the name: state(3) ppid(4) pgrp(5) … flags(9) … utime(14) stime(15) …
+    // starttime(22).
     Some(ProcStat {
         state: f.first()?.chars().next()?,
         pgrp: f.get(2)?.parse().ok()?,
+        flags: f.get(6)?.parse().ok()?,
         cpu_ticks: f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?,
         start_ticks: f.get(19)?.parse().ok()?,
     })
+}
+
+/// The kernel's `PF_EXITING`: set on a task when it starts to exit, before its files (and
+/// sockets) are closed.
+const PF_EXITING: u64 = 0x4;
+
+/// True when process `pid` is gone, a zombie, or already exiting. A server whose sockets
+/// closed because it is exiting reads as exiting here even before its parent can reap it.
+pub fn is_ending(pid: u32) -> bool {
+    proc_stat(pid).is_none_or(|s| matches!(s.state, 'Z' | 'X') || s.flags & PF_EXITING != 0)
 }
 
 /// Describes how a process ended: `exit status: 2`, `signal: 9 (SIGKILL)`.
@@ -290,9 +304,19 @@ mod tests {
         let line = "4242 (my (odd) server) S 1 4242 4242 0 -1 4194560 500 0 0 0 150 25 0 0 20 0 3 0 100 0 0";
         let s = parse_stat(line).unwrap();
         assert_eq!(
-            (s.state, s.pgrp, s.cpu_ticks, s.start_ticks),
-            ('S', 4242, 175, 100)
+            (s.state, s.pgrp, s.flags, s.cpu_ticks, s.start_ticks),
+            ('S', 4242, 4194560, 175, 100)
         );
+        assert_eq!(s.flags & PF_EXITING, 0);
         assert!(parse_stat("garbage").is_none());
+    }
+
+    #[test]
+    fn a_running_process_is_not_ending_and_a_reaped_one_is() {
+        assert!(!is_ending(std::process::id()));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        assert!(is_ending(pid));
     }
 }
