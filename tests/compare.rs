@@ -316,33 +316,53 @@ fn the_markdown_matches_the_snapshot() {
     assert_eq!(labels, 1);
 }
 
-#[test]
-fn run_with_a_baseline_writes_compare_md_into_the_new_run() {
-    let tmp = tempfile::tempdir().unwrap();
-    let path = tmp.path().join("tiny.toml");
-    std::fs::write(
-        &path,
-        "[experiment]\nname = \"tiny\"\ndescription = \"run --baseline\"\nrepetitions = 5\n[target]\nkind = \"sim\"\nmodel_config = \"llama-3.1-8b\"\ngpu = \"h100-sxm\"\n[vars.fixed]\nrequests = 20\nrequest_rate = 5\n",
-    )
-    .unwrap();
-    let run = |out: &str, extra: &[&str]| {
+/// A tiny simulated scenario in a temporary folder, run with `exp run … --out <folder>/<out>`.
+struct Tiny {
+    tmp: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl Tiny {
+    fn new(description: &str) -> Tiny {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("tiny.toml");
+        std::fs::write(
+            &path,
+            format!("[experiment]\nname = \"tiny\"\ndescription = \"{description}\"\nrepetitions = 5\n[target]\nkind = \"sim\"\nmodel_config = \"llama-3.1-8b\"\ngpu = \"h100-sxm\"\n[vars.fixed]\nrequests = 20\nrequest_rate = 5\n"),
+        )
+        .unwrap();
+        Tiny { tmp, path }
+    }
+
+    fn run(&self, out: &str, extra: &[&str]) -> std::process::Output {
         Command::new(env!("CARGO_BIN_EXE_exp"))
             .arg("run")
-            .arg(&path)
+            .arg(&self.path)
             .args(["--no-progress", "--out"])
-            .arg(tmp.path().join(out))
+            .arg(self.tmp.path().join(out))
             .args(extra)
             .output()
             .unwrap()
-    };
+    }
+
+    /// The one run directory under `out`.
+    fn dir(&self, out: &str) -> PathBuf {
+        std::fs::read_dir(self.tmp.path().join(out).join("tiny"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path()
+    }
+}
+
+#[test]
+fn run_with_a_baseline_writes_compare_md_into_the_new_run() {
+    let tiny = Tiny::new("run --baseline");
+    let run = |out: &str, extra: &[&str]| tiny.run(out, extra);
     let first = run("main", &[]);
     assert!(first.status.success(), "{first:?}");
-    let base = std::fs::read_dir(tmp.path().join("main/tiny"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let base = tiny.dir("main");
     let second = run(
         "branch",
         &[
@@ -354,12 +374,7 @@ fn run_with_a_baseline_writes_compare_md_into_the_new_run() {
     );
     let stdout = String::from_utf8_lossy(&second.stdout);
     assert_eq!(second.status.code(), Some(0), "{second:?}");
-    let new = std::fs::read_dir(tmp.path().join("branch/tiny"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let new = tiny.dir("branch");
     let md = std::fs::read_to_string(new.join("compare.md")).unwrap();
     // Same scenario, same seed, same simulated engine: identical numbers, so no change.
     assert!(
@@ -377,31 +392,9 @@ fn run_with_a_baseline_writes_compare_md_into_the_new_run() {
 /// nominal α′: Pocock's for 3 looks of a 5-run baseline against 5, 10, 15 candidate runs.
 #[test]
 fn extra_looks_add_rounds_while_verdicts_are_open() {
-    let tmp = tempfile::tempdir().unwrap();
-    let path = tmp.path().join("tiny.toml");
-    std::fs::write(
-        &path,
-        "[experiment]\nname = \"tiny\"\ndescription = \"extra looks\"\nrepetitions = 5\n[target]\nkind = \"sim\"\nmodel_config = \"llama-3.1-8b\"\ngpu = \"h100-sxm\"\n[vars.fixed]\nrequests = 20\nrequest_rate = 5\n",
-    )
-    .unwrap();
-    let run = |out: &str, extra: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_exp"))
-            .arg("run")
-            .arg(&path)
-            .args(["--no-progress", "--out"])
-            .arg(tmp.path().join(out))
-            .args(extra)
-            .output()
-            .unwrap()
-    };
-    let only_dir = |out: &str| {
-        std::fs::read_dir(tmp.path().join(out).join("tiny"))
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path()
-    };
+    let tiny = Tiny::new("extra looks");
+    let run = |out: &str, extra: &[&str]| tiny.run(out, extra);
+    let only_dir = |out: &str| tiny.dir(out);
     assert!(run("main", &[]).status.success());
     let base = only_dir("main");
     // Step-time noise of 30 % makes most verdicts inconclusive at n = 5.
