@@ -406,10 +406,16 @@ fn capacities_count_without_a_shared_probe_and_cells_match_by_their_other_variab
     assert_eq!(r.capacity.len(), 1);
     assert_eq!(r.capacity[0].cell, "tp=1");
     assert_eq!(r.capacity[0].verdict, Verdict::Regression);
+    // Both tp values' 8 baseline probes and the candidate's 8 are unshared: counted in a
+    // note instead of being listed as missing cells.
     assert_eq!(
         r.capacity_notes,
-        ["the capacity of `tp=2` is in the baseline only"]
+        [
+            "the capacity of `tp=2` is in the baseline only",
+            "16 baseline and 8 candidate probes at loads the other search did not probe are compared through the capacity, not cell by cell"
+        ]
     );
+    assert!(r.matching.only_baseline.is_empty() && r.matching.only_candidate.is_empty());
     assert_eq!(r.invalid_reason(), None);
     assert_eq!(r.outcome(), Outcome::Regression);
     assert_eq!(

@@ -185,6 +185,23 @@ pub fn compare_runs(
     let capacity = capacity::compare(baseline, candidate, settings);
     result.capacity = capacity.rows;
     result.capacity_notes = capacity.notes;
+    let both_search = matches!(
+        (baseline.search, candidate.search),
+        (Some(a), Some(b)) if a.variable == b.variable
+    );
+    if both_search && !result.capacity.is_empty() {
+        // Two bisections probe different loads by design: their unshared probes are
+        // compared through the capacity rows, not listed as missing cells.
+        let m = &mut result.matching;
+        let (nb, nc) = (m.only_baseline.len(), m.only_candidate.len());
+        if nb + nc > 0 {
+            result.capacity_notes.push(format!(
+                "{nb} baseline and {nc} candidate probes at loads the other search did not probe are compared through the capacity, not cell by cell"
+            ));
+        }
+        m.only_baseline.clear();
+        m.only_candidate.clear();
+    }
     result
 }
 
