@@ -35,10 +35,9 @@
 
 use serde::Serialize;
 
-use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
-
 use crate::search::Probe;
 use crate::seed::{self, SplitMix64};
+use crate::stats;
 
 /// Bootstrap draws per run: the 2.5 % tails hold 50 draws each, and a comparison of two
 /// 10-probe searches with 10 repetitions takes about a millisecond.
@@ -80,8 +79,8 @@ pub fn calibration(n: usize) -> f64 {
         return 0.0;
     }
     let df = (n - 1) as f64;
-    let t = StudentsT::new(0.0, 1.0, df).map_or(f64::NAN, |d| d.inverse_cdf(1.0 - TAIL));
-    let z = Normal::standard().inverse_cdf(1.0 - TAIL);
+    let t = stats::t_quantile(1.0 - TAIL, df).unwrap_or(f64::NAN);
+    let z = stats::z_quantile(1.0 - TAIL);
     (n as f64 / df).sqrt() * t / z
 }
 

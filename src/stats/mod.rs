@@ -56,6 +56,9 @@ pub use trend::{MannKendall, mann_kendall};
 pub use verdict::{Gate, InvalidReason, MIN_RUNS, Verdict, invalid_reason, verdict};
 pub use welch::{Welch, WelchResult, welch};
 
+/// Student-t and normal quantiles, for modules that build their own intervals.
+pub(crate) use dist::{t_quantile, z_quantile};
+
 use serde::Serialize;
 
 /// A confidence interval that may be unbounded (e.g. Fieller's when the baseline mean is not
