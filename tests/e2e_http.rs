@@ -1,13 +1,15 @@
 //! End to end over HTTP against exp's own fixed-timing server, whose truth is its log of when
 //! it actually wrote each first and last token (not its configuration).
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use exp::analysis::{self, ComparisonRow};
-use exp::backend::{ApiKind, Client, ClientConfig};
+use exp::backend::ApiKind;
 use exp::plan::Plan;
 use exp::record::RequestRecord;
 use exp::serve::{self, FixedServerHandle, FixedTiming};
@@ -48,19 +50,7 @@ impl RequestSource for Words {
 async fn ttft_and_e2e_agree_with_the_servers_write_log() {
     let _serial = SERIAL.lock().await;
     let srv = server(50, 5, 1.0).await;
-    let client = Client::new(ClientConfig {
-        kind: ApiKind::Completions,
-        base_url: srv.base_url(),
-        model: "exp-fixed".into(),
-        headers: vec![],
-        api_key: None,
-        timeout: Duration::from_secs(30),
-        idle_timeout: Duration::from_secs(10),
-        ignore_eos: true,
-        continuous_usage_stats: false,
-        max_connections: 16,
-    })
-    .unwrap();
+    let client = common::fixed_client(ApiKind::Completions, srv.base_url(), 16);
     let n = 30u64;
     let work = RepetitionWork {
         warmup: 3,
@@ -168,19 +158,7 @@ async fn slow_prompt_building_does_not_delay_other_streams() {
         .await
         .unwrap()
         .unwrap();
-    let client = Client::new(ClientConfig {
-        kind: ApiKind::Completions,
-        base_url: srv.base_url(),
-        model: "exp-fixed".into(),
-        headers: vec![],
-        api_key: None,
-        timeout: Duration::from_secs(30),
-        idle_timeout: Duration::from_secs(10),
-        ignore_eos: true,
-        continuous_usage_stats: false,
-        max_connections: 8,
-    })
-    .unwrap();
+    let client = common::fixed_client(ApiKind::Completions, srv.base_url(), 8);
     let n = 20u64;
     let work = RepetitionWork {
         warmup: 0,

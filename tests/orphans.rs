@@ -69,15 +69,7 @@ fn start(scenario: &Path, out: &Path) -> (common::Running, PathBuf, u32, u16) {
     cmd.arg(out);
     let running = spawn(cmd);
     let scenario_dir = out.join("orphans");
-    wait_until("the run directory", || {
-        std::fs::read_dir(&scenario_dir).is_ok_and(|mut d| d.next().is_some())
-    });
-    let dir = std::fs::read_dir(&scenario_dir)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let dir = common::wait_for_run_dir(&scenario_dir);
     wait_until("a ready server", || {
         launch(&dir)["ready_seconds"].is_number()
     });

@@ -103,15 +103,7 @@ fn start_long_run(out: &Path) -> (common::Running, std::path::PathBuf) {
     cmd.arg(out);
     let running = spawn(cmd);
     let scenario_dir = out.join("resume");
-    wait_until("the run directory", || {
-        std::fs::read_dir(&scenario_dir).is_ok_and(|mut d| d.next().is_some())
-    });
-    let dir = std::fs::read_dir(&scenario_dir)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let dir = common::wait_for_run_dir(&scenario_dir);
     wait_until("the manifest", || dir.join("manifest.json").exists());
     (running, dir)
 }

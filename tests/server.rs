@@ -361,15 +361,7 @@ fn ctrl_c_stops_the_server_too() {
     cmd.arg(tmp.path());
     let running = spawn(cmd);
     let scenario_dir = tmp.path().join("served");
-    wait_until("the run directory", || {
-        std::fs::read_dir(&scenario_dir).is_ok_and(|mut d| d.next().is_some())
-    });
-    let dir = std::fs::read_dir(&scenario_dir)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let dir = common::wait_for_run_dir(&scenario_dir);
     wait_until("a ready server", || {
         std::fs::read_to_string(dir.join("manifest.json"))
             .ok()

@@ -173,6 +173,42 @@ pub fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
     }
 }
 
+/// Waits until a run started in the background has created its directory under
+/// `scenario_dir` (`<out>/<scenario name>`), and returns it.
+pub fn wait_for_run_dir(scenario_dir: &Path) -> PathBuf {
+    wait_until("the run directory", || {
+        std::fs::read_dir(scenario_dir).is_ok_and(|mut d| d.next().is_some())
+    });
+    std::fs::read_dir(scenario_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+}
+
+/// A client for exp's own fixed-timing server at `base_url` (model `exp-fixed`, 30 s
+/// timeout, `ignore_eos`), as the end-to-end tests drive it.
+pub fn fixed_client(
+    kind: exp::backend::ApiKind,
+    base_url: String,
+    max_connections: usize,
+) -> exp::backend::Client {
+    exp::backend::Client::new(exp::backend::ClientConfig {
+        kind,
+        base_url,
+        model: "exp-fixed".into(),
+        headers: vec![],
+        api_key: None,
+        timeout: Duration::from_secs(30),
+        idle_timeout: Duration::from_secs(10),
+        ignore_eos: true,
+        continuous_usage_stats: false,
+        max_connections,
+    })
+    .unwrap()
+}
+
 /// A fixture path relative to the crate root.
 pub fn fixture(name: &str) -> String {
     format!("tests/fixtures/cli/{name}")
