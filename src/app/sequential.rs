@@ -32,28 +32,24 @@ fn open(c: &Compared) -> usize {
         .count()
 }
 
-/// The record of a run's looks, created on the first look (kept across `--resume`). The
-/// nominal level is fixed then, for the planned looks: `baseline` runs per cell against
-/// `first`, `first + 5`, … candidate runs.
-fn record(
-    manifest: &mut Manifest,
+/// The plan of a run's looks, fixed before the first: `planned` looks, each at Pocock's
+/// nominal level for `baseline` runs per cell against `first`, `first + 5`, … candidate runs.
+fn plan_looks(
     planned: u32,
     alpha: f64,
-    (baseline, first): (u32, u32),
-) -> anyhow::Result<&mut SequentialRecord> {
-    if manifest.sequential.is_none() {
-        let candidate: Vec<u32> = (0..planned).map(|k| first + k * EXTRA_ROUNDS).collect();
-        let information = sequential::fixed_baseline(baseline, &candidate);
-        let nominal = sequential::pocock_alpha(&information, alpha)
-            .ok_or_else(|| anyhow::anyhow!("[analysis] alpha = {alpha} must lie in (0, 1)"))?;
-        manifest.sequential = Some(SequentialRecord {
-            planned,
-            alpha,
-            nominal_alpha: nominal,
-            looks: Vec::new(),
-        });
-    }
-    Ok(manifest.sequential.as_mut().expect("set above"))
+    baseline: u32,
+    first: u32,
+) -> anyhow::Result<SequentialRecord> {
+    let candidate: Vec<u32> = (0..planned).map(|k| first + k * EXTRA_ROUNDS).collect();
+    let information = sequential::fixed_baseline(baseline, &candidate);
+    let nominal = sequential::pocock_alpha(&information, alpha)
+        .ok_or_else(|| anyhow::anyhow!("[analysis] alpha = {alpha} must lie in (0, 1)"))?;
+    Ok(SequentialRecord {
+        planned,
+        alpha,
+        nominal_alpha: nominal,
+        looks: Vec::new(),
+    })
 }
 
 /// Repetitions per cell of the baseline run.
@@ -82,15 +78,19 @@ pub(super) async fn after_run(
     extra: u32,
     show_progress: bool,
 ) -> anyhow::Result<Status> {
-    if extra == 0 && manifest.sequential.is_none() {
-        let c = compare::look(dir, baseline, None)?;
-        return compare::conclude(dir, &c, fail);
+    // A resumed run keeps the looks planned when it started (`extra` is then ignored).
+    if manifest.sequential.is_none() {
+        if extra == 0 {
+            let c = compare::look(dir, baseline, None)?;
+            return compare::conclude(dir, &c, fail);
+        }
+        let alpha = plan.scenario.analysis.alpha;
+        let looks = plan_looks(1 + extra, alpha, baseline_runs(baseline)?, plan.rounds())?;
+        manifest.sequential = Some(looks);
     }
-    let planned = 1 + extra;
-    let alpha = plan.scenario.analysis.alpha;
     loop {
-        let sizes = (baseline_runs(baseline)?, plan.rounds());
-        let rec = record(manifest, planned, alpha, sizes)?;
+        let rec = manifest.sequential.as_mut().expect("planned above");
+        let planned = rec.planned;
         let number = rec.looks.len() + 1;
         let level = LookLevel {
             alpha: rec.nominal_alpha,
@@ -98,7 +98,7 @@ pub(super) async fn after_run(
         };
         let c = compare::look(dir, baseline, Some(&level))?;
         let open = open(&c);
-        let last = number as u32 >= rec.planned || open == 0;
+        let last = number as u32 >= planned || open == 0;
         let rounds = plan.rounds();
         rec.looks.push(SequentialLook {
             rounds,
@@ -126,7 +126,7 @@ pub(super) async fn after_run(
         close_run(dir, manifest, plan, end)?;
         if end == RunEnd::Interrupted {
             eprintln!(
-                "interrupted: continue with `exp run --resume {} --baseline {} --extra-looks {extra}`",
+                "interrupted: continue with `exp run --resume {} --baseline {}`",
                 dir.root().display(),
                 baseline.display()
             );
