@@ -9,6 +9,7 @@
 //! every look in the manifest, so a resumed run reaches the same decision.
 
 use crate::analysis::{CellResults, rep_values};
+use crate::metrics::MetricKey;
 use crate::scenario::model::Adaptive;
 use crate::stats::{self, power};
 use crate::store::{HalfWidth, Look, Stop, StopReason};
@@ -26,10 +27,14 @@ pub enum Decision {
 }
 
 /// The half-width of every primary metric measured in every cell, after `rounds` rounds.
-pub fn half_widths(adaptive: &Adaptive, primary: &[String], cells: &[CellResults]) -> Vec<Width> {
+pub fn half_widths(
+    adaptive: &Adaptive,
+    primary: &[MetricKey],
+    cells: &[CellResults],
+) -> Vec<Width> {
     let mut out = Vec::new();
     for cell in cells {
-        for metric in primary {
+        for &metric in primary {
             let values = rep_values(cell, metric);
             let Some(d) = stats::describe(&values) else {
                 continue;
@@ -43,7 +48,7 @@ pub fn half_widths(adaptive: &Adaptive, primary: &[String], cells: &[CellResults
             out.push(Width {
                 half: HalfWidth {
                     cell: cell.id.clone(),
-                    metric: metric.clone(),
+                    metric: metric.to_string(),
                     half_width: relative,
                     target: adaptive.target_for(metric),
                 },
@@ -89,7 +94,7 @@ impl Width {
 /// Looks at the precision after `rounds` complete rounds (`min ≤ rounds ≤ max`) and decides.
 pub fn look(
     adaptive: &Adaptive,
-    primary: &[String],
+    primary: &[MetricKey],
     cells: &[CellResults],
     rounds: u32,
 ) -> (Look, Decision) {

@@ -8,6 +8,8 @@
 //! Records are written as one JSON object per line (`records/<cell>/rep-NNN.jsonl`); field
 //! names are short because a long run writes millions of chunks.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// One streamed event that carried generated content (text or reasoning text).
@@ -151,6 +153,32 @@ impl FailureReason {
             FailureReason::Rejected => "rejected",
         }
     }
+}
+
+/// Which sampler took a sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeKind {
+    /// One GPU, from `nvidia-smi`.
+    Gpu,
+    /// The server's Prometheus metrics.
+    Metrics,
+    /// CPU of the server's processes and of exp, network bytes.
+    Host,
+}
+
+/// One sample of one source (of one GPU), in SI units.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeSample {
+    /// When it was taken, in Unix seconds.
+    pub ts: f64,
+    /// Its source.
+    pub probe: ProbeKind,
+    /// The GPU's index, for GPU samples.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<u32>,
+    /// Gauges and counters by name (see each sampler).
+    pub values: BTreeMap<String, f64>,
 }
 
 #[cfg(test)]

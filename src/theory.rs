@@ -1,12 +1,10 @@
 //! Theory for a cell: the hardware model's [`Deployment`] for a cell's target (model × GPU ×
-//! TP, with the simulator's efficiency preset), and the MFU/MBU of a measured repetition.
+//! TP, with the simulator's efficiency preset), against which `metrics` reports a measured
+//! repetition's MFU/MBU.
 
 use std::path::Path;
-use std::time::Duration;
 
 use crate::hw::{Deployment, Efficiency, Gpu, HwError, ModelConfig};
-use crate::metrics::RepetitionSummary;
-use crate::record::RequestRecord;
 use crate::scenario::model::{CellConfig, SimConfig};
 
 /// The deployment a cell runs on, when `[target]` names a model and a GPU.
@@ -42,40 +40,5 @@ pub fn efficiency(sim: &SimConfig, gpu: &Gpu) -> Result<Efficiency, HwError> {
             })?;
             Ok(profile.efficiency)
         }
-    }
-}
-
-/// (prompt, output) tokens of one request, if it succeeded: what [`add_utilization`] needs
-/// from each record, so a repetition's records can be streamed instead of held.
-pub fn ok_length(r: &RequestRecord) -> Option<(u32, u32)> {
-    r.outcome.is_ok().then(|| {
-        let prompt = r.input_tokens.or(r.requested_input_tokens).unwrap_or(0);
-        (prompt, crate::metrics::request::output_tokens(r).0)
-    })
-}
-
-/// Adds `mfu` and `mbu` to a repetition's summary when the cell names its hardware, from the
-/// (prompt, output) lengths of its successful requests ([`ok_length`]). The mean decode batch
-/// is estimated by Little's law (`concurrency`), at least 1.
-pub fn add_utilization(
-    cell: &CellConfig,
-    requests: &[(u32, u32)],
-    summary: &mut RepetitionSummary,
-) {
-    let Ok(Some(deployment)) = deployment(cell) else {
-        return;
-    };
-    let Some(&window) = summary.values.get("duration") else {
-        return;
-    };
-    let batch = summary
-        .values
-        .get("concurrency")
-        .copied()
-        .unwrap_or(1.0)
-        .max(1.0);
-    if let Ok(u) = deployment.utilization(requests, Duration::from_secs_f64(window), batch) {
-        summary.values.insert("mfu".into(), u.mfu);
-        summary.values.insert("mbu".into(), u.mbu);
     }
 }

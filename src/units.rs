@@ -2,7 +2,7 @@
 //! rates with their unit, fractions as percentages, always with a sensible number of
 //! significant digits.
 
-use crate::metrics::names::{self, Unit};
+use crate::metrics::{MetricKey, Unit};
 
 /// `0.0123` → `12.3 ms`; `2.5` → `2.50 s`; `0.0000421` → `42.1 µs`.
 pub fn seconds(s: f64) -> String {
@@ -35,28 +35,29 @@ pub fn sig(x: f64, digits: i32) -> String {
     format!("{x:.decimals$}")
 }
 
-/// A value of the named metric in its unit: `ttft.p99` 0.25 → `250 ms`; `error_rate` 0.012 →
+/// A value of a metric in its unit: `ttft.p99` 0.25 → `250 ms`; `error_rate` 0.012 →
 /// `1.20 %`; `output_throughput` 2413.4 → `2413 tok/s`.
-pub fn metric_value(name: &str, v: f64) -> String {
-    match names::info(name).map(|i| i.unit) {
-        Some(Unit::Seconds) => seconds(v),
-        Some(Unit::TokensPerSecond) => format!("{} tok/s", sig(v, 4)),
-        Some(Unit::RequestsPerSecond) => format!("{} req/s", sig(v, 3)),
-        Some(Unit::Fraction) => percent(v),
-        Some(Unit::Watts) => format!("{} W", sig(v, 3)),
-        Some(Unit::Joules) => format!("{} J", sig(v, 3)),
-        Some(Unit::JoulesPerToken) => format!("{} J/tok", sig(v, 3)),
-        Some(Unit::Cores) => format!("{} cores", sig(v, 2)),
-        Some(Unit::PricePer1kTokens) => format!("{} /1k tok", sig(v, 3)),
-        Some(Unit::Count) | None => sig(v, 3),
+pub fn metric_value(key: MetricKey, v: f64) -> String {
+    match key.unit() {
+        Unit::Seconds => seconds(v),
+        Unit::TokensPerSecond => format!("{} tok/s", sig(v, 4)),
+        Unit::RequestsPerSecond => format!("{} req/s", sig(v, 3)),
+        Unit::SamplesPerSecond => format!("{} samples/s", sig(v, 3)),
+        Unit::Fraction => percent(v),
+        Unit::Watts => format!("{} W", sig(v, 3)),
+        Unit::Joules => format!("{} J", sig(v, 3)),
+        Unit::JoulesPerToken => format!("{} J/tok", sig(v, 3)),
+        Unit::Cores => format!("{} cores", sig(v, 2)),
+        Unit::PricePer1kTokens => format!("{} /1k tok", sig(v, 3)),
+        Unit::Count => sig(v, 3),
     }
 }
 
 /// `mean ± std` of a metric across repetitions, each in the metric's unit (`—` for the
 /// std of a single repetition).
-pub fn mean_std(name: &str, d: &crate::stats::Description) -> String {
-    let std = d.std.map_or("—".into(), |s| metric_value(name, s));
-    format!("{} ± {std}", metric_value(name, d.mean))
+pub fn mean_std(key: MetricKey, d: &crate::stats::Description) -> String {
+    let std = d.std.map_or("—".into(), |s| metric_value(key, s));
+    format!("{} ± {std}", metric_value(key, d.mean))
 }
 
 /// A relative change with its Fieller CI: `+8.30 % [−0.50 %, +17.3 %]`, or `—` when no ratio
@@ -110,15 +111,16 @@ pub fn p_value(p: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::registry::k;
 
     #[test]
     fn values_are_shown_in_readable_units() {
         assert_eq!(seconds(0.0123), "12.3 ms");
         assert_eq!(seconds(2.5), "2.50 s");
         assert_eq!(seconds(0.0000421), "42.1 µs");
-        assert_eq!(metric_value("ttft.p99", 0.25), "250 ms");
-        assert_eq!(metric_value("error_rate", 0.012), "1.20 %");
-        assert_eq!(metric_value("output_throughput", 2413.37), "2413 tok/s");
+        assert_eq!(metric_value(k("ttft.p99"), 0.25), "250 ms");
+        assert_eq!(metric_value(k("error_rate"), 0.012), "1.20 %");
+        assert_eq!(metric_value(k("output_throughput"), 2413.37), "2413 tok/s");
         assert_eq!(signed_percent(-0.015), "−1.50 %");
         assert_eq!(p_value(0.061), "0.061");
         assert_eq!(p_value(1.3e-6), "1.3e-6");

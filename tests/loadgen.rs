@@ -6,6 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use exp::clock::Anchor;
+use exp::metrics::Metric;
 use exp::plan::Plan;
 use exp::serve::{self, FixedTiming, TruthLine};
 use exp::store::RunDir;
@@ -54,14 +55,14 @@ warmup = 2
         .client_cpu_seconds
         .expect("HTTP runs measure the client");
     let d = &marker.details;
-    let window = d["client_window_seconds"].as_f64().unwrap();
+    let window = d.client_window_seconds.unwrap();
     assert!(cpu > 0.0 && window > 0.5, "cpu {cpu}, window {window}");
-    assert!(d["client_cores"].as_u64().unwrap() >= 1);
-    assert!(d["client_cpu_wait_seconds"].as_f64().unwrap() >= 0.0);
+    assert!(d.client_cores.unwrap() >= 1);
+    assert!(d.client_cpu_wait_seconds.unwrap() >= 0.0);
 
     // Records and the server's log on one clock: every first chunk arrives after the server
     // wrote it, and within milliseconds. Each request names itself in `x-exp-request`.
-    let origin = d["origin_monotonic_ns"].as_u64().unwrap();
+    let origin = d.origin_monotonic_ns.unwrap();
     let records = dir.records(cell, 0).unwrap();
     let served: Vec<TruthLine> = truth
         .iter()
@@ -88,9 +89,9 @@ warmup = 2
     exp::app::finish_run(&dir, &manifest, &plan, None, true).unwrap();
     let cells = exp::app::load_results(&dir, &manifest, &plan).unwrap();
     let v = &cells[0].reps[0].summary.values;
-    let per_request = v["client_cpu_per_request"];
+    let per_request = v[&Metric::ClientCpuPerRequest.key()];
     assert!((per_request - cpu / 40.0).abs() < 1e-12, "{per_request}");
-    assert!((v["client_cpu_util"] - cpu / window).abs() < 1e-12);
+    assert!((v[&Metric::ClientCpuUtil.key()] - cpu / window).abs() < 1e-12);
     let report = std::fs::read_to_string(dir.root().join("report.md")).unwrap();
     assert!(report.contains("client cpu per request"), "{report}");
     assert!(report.contains("client cpu util"), "{report}");

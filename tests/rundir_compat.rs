@@ -105,7 +105,12 @@ fn an_http_run_with_probes_written_by_exp_0_1_reports_the_same_numbers() {
     // The client's CPU comes from the completion markers' `details` and the host probe's
     // series: both must still be read.
     let first = &summary["repetitions"][0]["summary"]["values"];
-    for metric in ["client_cpu", "client_cpu_per_request", "client_cores", "mfu"] {
+    for metric in [
+        "client_cpu",
+        "client_cpu_per_request",
+        "client_cores",
+        "mfu",
+    ] {
         assert!(first.get(metric).is_some(), "{metric} missing");
     }
     let old_report = std::fs::read_to_string(fixture("fx_http.report.md")).unwrap();

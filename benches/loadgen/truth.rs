@@ -24,10 +24,9 @@ impl Rep {
         let records = dir.records(cell, 0).expect("records");
         let marker = dir.marker(cell, 0).expect("marker");
         let mut summary = exp::metrics::summarize(&records, &Default::default());
-        exp::run::usage::add_client_usage(&marker, &mut summary);
-        let origin_ns = marker.details["origin_monotonic_ns"]
-            .as_u64()
-            .expect("HTTP runs record their origin");
+        exp::metrics::client::add(&marker, summary.sent, &mut summary.values);
+        let origin_ns =
+            (marker.details.origin_monotonic_ns).expect("HTTP runs record their origin");
         Rep {
             records,
             summary,
@@ -36,7 +35,8 @@ impl Rep {
     }
 
     pub fn value(&self, name: &str) -> f64 {
-        self.summary.values.get(name).copied().unwrap_or(f64::NAN)
+        let key = exp::metrics::MetricKey::parse(name).expect("a summary metric");
+        self.summary.values.get(&key).copied().unwrap_or(f64::NAN)
     }
 
     /// The largest number of requests in flight at once, from send to last token.

@@ -3,6 +3,7 @@ use std::num::NonZeroU32;
 use super::*;
 use crate::analysis::RepResult;
 use crate::metrics::RepetitionSummary;
+use crate::metrics::registry::k;
 
 /// A cell whose `metric` takes `values`, one per round.
 fn cell(id: &str, metric: &str, values: &[f64]) -> CellResults {
@@ -11,7 +12,7 @@ fn cell(id: &str, metric: &str, values: &[f64]) -> CellResults {
         .enumerate()
         .map(|(i, v)| {
             let mut summary = RepetitionSummary::default();
-            summary.values.insert(metric.into(), *v);
+            summary.values.insert(k(metric), *v);
             RepResult {
                 round: i as u32,
                 order: i,
@@ -46,8 +47,8 @@ fn adaptive(max: u32, target: Option<f64>) -> Adaptive {
     }
 }
 
-fn primary(names: &[&str]) -> Vec<String> {
-    names.iter().map(|s| s.to_string()).collect()
+fn primary(names: &[&str]) -> Vec<MetricKey> {
+    names.iter().map(|s| k(s)).collect()
 }
 
 #[test]
@@ -154,8 +155,8 @@ fn unmeasured_metrics_are_skipped_and_constant_ones_are_precise() {
 #[test]
 fn default_targets_follow_statistics_md() {
     let a = adaptive(30, None);
-    assert_eq!(a.target_for("output_throughput"), 0.02);
-    assert_eq!(a.target_for("ttft.mean"), 0.02);
-    assert_eq!(a.target_for("ttft.p99"), 0.05);
-    assert_eq!(adaptive(30, Some(0.03)).target_for("ttft.p99"), 0.03);
+    assert_eq!(a.target_for(k("output_throughput")), 0.02);
+    assert_eq!(a.target_for(k("ttft.mean")), 0.02);
+    assert_eq!(a.target_for(k("ttft.p99")), 0.05);
+    assert_eq!(adaptive(30, Some(0.03)).target_for(k("ttft.p99")), 0.03);
 }

@@ -12,8 +12,8 @@ use crate::scenario::model::{CheckOp, Scenario};
 pub struct CheckOutcome {
     /// Cell label.
     pub cell: String,
-    /// Metric name.
-    pub metric: String,
+    /// Metric.
+    pub metric: crate::metrics::MetricKey,
     /// The condition as written (`< 800ms`).
     pub condition: String,
     /// The value the check was judged on (CI bound), if the metric was measured.
@@ -46,7 +46,7 @@ pub(super) fn judge(scenario: &Scenario, cells: &[CellAnalysis]) -> Vec<CheckOut
             };
             out.push(CheckOutcome {
                 cell: cell.label.clone(),
-                metric: check.metric.clone(),
+                metric: check.metric,
                 condition: check.text.clone(),
                 judged,
                 passed,

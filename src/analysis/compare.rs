@@ -5,9 +5,9 @@
 use serde::Serialize;
 
 use super::{CellResults, cell_label, rep_values};
-use crate::metrics::names::{self, Better};
+use crate::metrics::MetricKey;
 use crate::scenario::model::{Scenario, Value, Vars};
-use crate::stats::{self, Comparison, Direction, Verdict};
+use crate::stats::{self, Comparison, Verdict};
 
 /// Why two cells are compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -34,8 +34,8 @@ pub struct ComparisonRow {
     pub baseline_cell: String,
     /// Candidate cell id.
     pub candidate_cell: String,
-    /// Metric name.
-    pub metric: String,
+    /// Metric.
+    pub metric: MetricKey,
     /// The statistics.
     pub comparison: Comparison,
     /// Welch p adjusted by Holm over the whole family.
@@ -184,23 +184,13 @@ pub(super) fn compare_cells(scenario: &Scenario, cells: &[CellResults]) -> Vec<C
         } else {
             at
         };
-        for metric in &analysis.primary {
-            let Some(info) = names::info(metric) else {
-                continue;
-            };
-            let direction = match info.better {
-                Better::Higher => Direction::HigherIsBetter,
-                Better::Lower => Direction::LowerIsBetter,
-            };
+        for &metric in &analysis.primary {
             let (va, vb) = (rep_values(a, metric), rep_values(b, metric));
-            let Ok(comparison) = stats::compare(&va, &vb, direction, analysis.alpha) else {
+            let Ok(comparison) = stats::compare(&va, &vb, metric.direction(), analysis.alpha)
+            else {
                 continue;
             };
-            let tau = analysis
-                .thresholds
-                .get(metric)
-                .copied()
-                .unwrap_or_else(|| names::default_threshold(metric));
+            let tau = analysis.threshold(metric);
             rows.push(ComparisonRow {
                 kind,
                 factor: factor.clone(),
@@ -208,7 +198,7 @@ pub(super) fn compare_cells(scenario: &Scenario, cells: &[CellResults]) -> Vec<C
                 at: at.clone(),
                 baseline_cell: a.id.clone(),
                 candidate_cell: b.id.clone(),
-                metric: metric.clone(),
+                metric,
                 comparison,
                 p_holm: 1.0,
                 tau,

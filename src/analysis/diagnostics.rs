@@ -4,7 +4,7 @@
 //! noise threshold (MDE > τ, with the repetitions per side that would).
 
 use super::{CellAnalysis, CellResults, ComparisonRow};
-use crate::metrics::names::{self, Better};
+use crate::metrics::{Better, MetricKey};
 use crate::scenario::model::Scenario;
 use crate::stats::{self, MODIFIED_Z_THRESHOLD, OutlierClass, Verdict, power};
 use crate::units;
@@ -13,11 +13,11 @@ use crate::units;
 const MIN_REPS: usize = 5;
 
 /// `(round, value)` of a metric over a cell's repetitions, in execution order.
-pub(super) fn in_run_order(cell: &CellResults, metric: &str) -> Vec<(u32, f64)> {
+pub(super) fn in_run_order(cell: &CellResults, metric: MetricKey) -> Vec<(u32, f64)> {
     let mut ordered: Vec<(usize, u32, f64)> = cell
         .reps
         .iter()
-        .filter_map(|r| Some((r.order, r.round, *r.summary.values.get(metric)?)))
+        .filter_map(|r| Some((r.order, r.round, *r.summary.values.get(&metric)?)))
         .collect();
     ordered.sort_by_key(|(o, _, _)| *o);
     ordered.into_iter().map(|(_, r, v)| (r, v)).collect()
@@ -79,13 +79,10 @@ pub(super) fn repetitions(
     out: &mut Vec<(String, String)>,
 ) {
     let (mut slow, mut found) = (Vec::new(), Vec::new());
-    for metric in &scenario.analysis.primary {
-        let Some(info) = names::info(metric) else {
-            continue;
-        };
+    for &metric in &scenario.analysis.primary {
         let series = in_run_order(cell, metric);
         let values: Vec<f64> = series.iter().map(|(_, v)| *v).collect();
-        let first = slow_first(&values, info.better);
+        let first = slow_first(&values, metric.better());
         if let Some(z) = first {
             slow.push(format!("{metric} M = {z:.1}"));
         }

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::metrics::RepetitionSummary;
+use crate::metrics::{MetricKey, RepetitionSummary};
 use crate::scenario::model::{Scenario, Vars};
 use crate::stats::{Description, describe};
 
@@ -55,8 +55,8 @@ pub struct CellAnalysis {
     pub label: String,
     /// Repetitions that finished.
     pub n: usize,
-    /// Metric name → description of its per-repetition values.
-    pub metrics: BTreeMap<String, Description>,
+    /// Metric → description of its per-repetition values.
+    pub metrics: BTreeMap<MetricKey, Description>,
 }
 
 /// Everything the report shows beyond raw numbers.
@@ -107,15 +107,15 @@ pub fn analyze(scenario: &Scenario, cells: &[CellResults]) -> Analysis {
 }
 
 fn describe_cell(cell: &CellResults) -> CellAnalysis {
-    let mut values: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let mut values: BTreeMap<MetricKey, Vec<f64>> = BTreeMap::new();
     for rep in &cell.reps {
-        for (name, v) in &rep.summary.values {
-            values.entry(name.as_str()).or_default().push(*v);
+        for (key, v) in &rep.summary.values {
+            values.entry(*key).or_default().push(*v);
         }
     }
     let metrics = values
         .into_iter()
-        .filter_map(|(name, v)| Some((name.to_string(), describe(&v)?)))
+        .filter_map(|(key, v)| Some((key, describe(&v)?)))
         .collect();
     CellAnalysis {
         id: cell.id.clone(),
@@ -126,10 +126,10 @@ fn describe_cell(cell: &CellResults) -> CellAnalysis {
 }
 
 /// The values of `metric` over a cell's repetitions, in round order (absent ones skipped).
-pub(crate) fn rep_values(cell: &CellResults, metric: &str) -> Vec<f64> {
+pub(crate) fn rep_values(cell: &CellResults, metric: MetricKey) -> Vec<f64> {
     cell.reps
         .iter()
-        .filter_map(|r| r.summary.values.get(metric).copied())
+        .filter_map(|r| r.summary.values.get(&metric).copied())
         .collect()
 }
 

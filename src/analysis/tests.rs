@@ -1,3 +1,4 @@
+use crate::metrics::registry::k;
 use std::path::Path;
 
 use super::*;
@@ -45,11 +46,9 @@ fn cell(rate: i64, flavour: &str, base: f64) -> CellResults {
         .map(|(i, j)| {
             let mut summary = RepetitionSummary::default();
             let ttft = base * (1.0 + j);
-            summary.values.insert("ttft.mean".into(), ttft);
-            summary
-                .values
-                .insert("output_throughput".into(), 1000.0 / ttft);
-            summary.values.insert("error_rate".into(), 0.0);
+            summary.values.insert(k("ttft.mean"), ttft);
+            summary.values.insert(k("output_throughput"), 1000.0 / ttft);
+            summary.values.insert(k("error_rate"), 0.0);
             RepResult {
                 round: i as u32,
                 order: i,
@@ -76,7 +75,7 @@ fn cells(slow_c: f64) -> Vec<CellResults> {
         let mut b = cell(rate, "b", 0.100);
         for r in &mut b.reps {
             r.summary.values.insert(
-                "ttft.mean".into(),
+                k("ttft.mean"),
                 0.100 * (1.0 + 0.003 * ((r.round % 3) as f64 - 1.0)),
             );
         }
@@ -226,7 +225,7 @@ fn a_slow_first_repetition_and_an_outlier_are_warned_about_and_kept() {
     let s = scenario("[analysis]\nprimary = [\"ttft.mean\"]");
     let mut c = cell(5, "a", 0.100);
     let set = |c: &mut CellResults, round: usize, v: f64| {
-        c.reps[round].summary.values.insert("ttft.mean".into(), v);
+        c.reps[round].summary.values.insert(k("ttft.mean"), v);
     };
     set(&mut c, 0, 0.130);
     set(&mut c, 6, 0.140);
@@ -246,7 +245,7 @@ fn a_slow_first_repetition_and_an_outlier_are_warned_about_and_kept() {
     );
     assert!(!text.contains("round 0"), "{text}");
     // Never dropped: all ten repetitions are in the description.
-    let d = &a.cells[0].metrics["ttft.mean"];
+    let d = &a.cells[0].metrics[&k("ttft.mean")];
     assert_eq!(d.n, 10);
     assert!(d.max >= 0.140);
 }
@@ -258,10 +257,10 @@ fn underpowered_comparisons_say_how_many_repetitions_would_resolve_tau() {
     let noisy = |flavour: &str| {
         let mut c = cell(5, flavour, 0.100);
         for r in &mut c.reps {
-            let v = r.summary.values["ttft.mean"];
+            let v = r.summary.values[&k("ttft.mean")];
             r.summary
                 .values
-                .insert("ttft.mean".into(), 0.100 + 5.0 * (v - 0.100));
+                .insert(k("ttft.mean"), 0.100 + 5.0 * (v - 0.100));
         }
         c
     };

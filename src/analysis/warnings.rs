@@ -5,7 +5,7 @@
 
 use super::diagnostics;
 use super::{CellAnalysis, CellResults, ComparisonRow, rep_values};
-use crate::metrics::names;
+use crate::metrics::{Metric, MetricKey, Stat};
 use crate::scenario::model::Scenario;
 use crate::stats;
 use crate::units;
@@ -121,7 +121,7 @@ fn client(cell: &CellResults, label: &str, out: &mut Vec<String>) {
     let busy = busiest(cell);
     match busy {
         Some((share, cores)) if share >= CPU_BOUND_SHARE => {
-            let per_request = worst(cell, "client_cpu_per_request", f64::max)
+            let per_request = worst(cell, Metric::ClientCpuPerRequest.key(), f64::max)
                 .map(|c| format!(", {} CPU per request", units::seconds(c)))
                 .unwrap_or_default();
             let lag = if symptoms.is_empty() {
@@ -141,7 +141,7 @@ fn client(cell: &CellResults, label: &str, out: &mut Vec<String>) {
                     format!(" while using only {share} of its {cores} core(s)")
                 })
                 .unwrap_or_default();
-            let cause = match worst(cell, "client_cpu_wait", f64::max) {
+            let cause = match worst(cell, Metric::ClientCpuWait.key(), f64::max) {
                 Some(w) if w >= STARVED_WAIT => format!(
                     "its threads waited for a CPU {} of the time: other processes held the cores (a busy machine), so measure on a quieter one or give exp a core of its own",
                     units::percent(w)
@@ -161,14 +161,16 @@ fn client(cell: &CellResults, label: &str, out: &mut Vec<String>) {
 }
 
 /// The worst value of `metric` over a cell's repetitions (`pick` says which is worse).
-fn worst(cell: &CellResults, metric: &str, pick: fn(f64, f64) -> f64) -> Option<f64> {
+fn worst(cell: &CellResults, metric: MetricKey, pick: fn(f64, f64) -> f64) -> Option<f64> {
     rep_values(cell, metric).into_iter().reduce(pick)
 }
 
 /// How the client fell behind its schedule, if it did: lateness and rate shortfall.
 fn lateness(cell: &CellResults) -> Vec<String> {
     let mut symptoms = Vec::new();
-    if let Some(l) = worst(cell, "queue_delay.p99", f64::max).filter(|l| *l > LATE_P99_S) {
+    if let Some(l) =
+        worst(cell, Metric::QueueDelay.at(Stat::P99), f64::max).filter(|l| *l > LATE_P99_S)
+    {
         symptoms.push(format!("queue_delay p99 up to {}", units::seconds(l)));
     }
     let short = cell
@@ -176,7 +178,7 @@ fn lateness(cell: &CellResults) -> Vec<String> {
         .iter()
         .filter_map(|r| {
             let v = &r.summary.values;
-            Some(v.get("achieved_rate")? / v.get("scheduled_rate")?)
+            Some(v.get(&Metric::AchievedRate.key())? / v.get(&Metric::ScheduledRate.key())?)
         })
         .reduce(f64::min)
         .filter(|ratio| *ratio < RATE_SHORTFALL);
@@ -193,8 +195,12 @@ fn busiest(cell: &CellResults) -> Option<(f64, f64)> {
         .iter()
         .filter_map(|r| {
             let v = &r.summary.values;
-            let cores = v.get("client_cores").copied().unwrap_or(1.0).max(1.0);
-            Some((v.get("client_cpu_util")? / cores, cores))
+            let cores = v
+                .get(&Metric::ClientCores.key())
+                .copied()
+                .unwrap_or(1.0)
+                .max(1.0);
+            Some((v.get(&Metric::ClientCpuUtil.key())? / cores, cores))
         })
         .reduce(|a, b| if b.0 > a.0 { b } else { a })
 }
@@ -260,11 +266,11 @@ fn noise(
         .min()
         .unwrap_or(0);
     let (mut thin_tails, mut noisy) = (Vec::new(), Vec::new());
-    for metric in &scenario.analysis.primary {
-        let Some(d) = desc.metrics.get(metric) else {
+    for &metric in &scenario.analysis.primary {
+        let Some(d) = desc.metrics.get(&metric) else {
             continue;
         };
-        let tail = names::info(metric).is_some_and(|i| i.tail);
+        let tail = metric.is_tail();
         let limit = if tail { 2.0 * cv_warn } else { cv_warn };
         if let Some(cv) = d.cv.filter(|cv| *cv > limit) {
             noisy.push(format!(
@@ -273,8 +279,8 @@ fn noise(
                 units::percent(limit)
             ));
         }
-        if metric.ends_with(".p99") && !stats::tail_is_reliable(requests as usize, 0.99) {
-            thin_tails.push(metric.as_str());
+        if metric.stat() == Some(Stat::P99) && !stats::tail_is_reliable(requests as usize, 0.99) {
+            thin_tails.push(metric.to_string());
         }
         if let Some(text) = drift(scenario, cell, metric) {
             out.push((label.clone(), text));
@@ -299,7 +305,7 @@ fn noise(
 }
 
 /// Values of a metric in execution order.
-fn in_run_order(cell: &CellResults, metric: &str) -> Vec<f64> {
+fn in_run_order(cell: &CellResults, metric: MetricKey) -> Vec<f64> {
     diagnostics::in_run_order(cell, metric)
         .into_iter()
         .map(|(_, v)| v)
@@ -309,20 +315,15 @@ fn in_run_order(cell: &CellResults, metric: &str) -> Vec<f64> {
 /// A drift warning when Mann–Kendall finds a trend of at least τ/2 over the run, unless the
 /// scheduled arrival rate drifts the same way: then the workload's realisation, not the
 /// system, moved (open-loop throughput follows the offered rate).
-fn drift(scenario: &Scenario, cell: &CellResults, metric: &str) -> Option<String> {
+fn drift(scenario: &Scenario, cell: &CellResults, metric: MetricKey) -> Option<String> {
     let values = in_run_order(cell, metric);
-    let tau = scenario
-        .analysis
-        .thresholds
-        .get(metric)
-        .copied()
-        .unwrap_or_else(|| names::default_threshold(metric));
+    let tau = scenario.analysis.threshold(metric);
     let mk = stats::mann_kendall(&values)?;
     let d = mk.relative_drift?;
     if mk.p >= 0.05 || d.abs() < tau / 2.0 {
         return None;
     }
-    let offered = stats::mann_kendall(&in_run_order(cell, "scheduled_rate"));
+    let offered = stats::mann_kendall(&in_run_order(cell, Metric::ScheduledRate.key()));
     if offered.is_some_and(|o| o.p < 0.05 && o.s.signum() == mk.s.signum()) {
         return None;
     }
@@ -339,6 +340,7 @@ mod client_tests {
     use super::*;
     use crate::analysis::RepResult;
     use crate::metrics::RepetitionSummary;
+    use crate::metrics::registry::k;
 
     /// A cell of three repetitions; `values` are added to the last one only (the worst).
     fn cell(values: &[(&str, f64)]) -> CellResults {
@@ -346,10 +348,10 @@ mod client_tests {
             .map(|round| {
                 let mut summary = RepetitionSummary::default();
                 let v = &mut summary.values;
-                v.insert("queue_delay.p99".into(), 0.0002);
-                v.insert("client_cpu_util".into(), 0.3);
-                v.insert("client_cores".into(), 2.0);
-                v.insert("client_cpu_per_request".into(), 0.0003);
+                v.insert(k("queue_delay.p99"), 0.0002);
+                v.insert(k("client_cpu_util"), 0.3);
+                v.insert(k("client_cores"), 2.0);
+                v.insert(k("client_cpu_per_request"), 0.0003);
                 if round == 2 {
                     for (k, x) in values {
                         v.insert((*k).into(), *x);

@@ -9,10 +9,10 @@ use serde::Serialize;
 
 use crate::analysis::{self, Analysis, CellResults, RepResult};
 use crate::cli::TargetArgs;
-use crate::metrics;
+use crate::metrics::{self, Metric, MetricKey, Stat};
 use crate::plan::Plan;
 use crate::report;
-use crate::scenario::model::TargetKind;
+use crate::scenario::model::{ArrivalConfig, TargetKind};
 use crate::store::{self, CellEntry, Manifest, RunDir, SCHEMA_VERSION};
 use crate::units;
 
@@ -114,7 +114,7 @@ fn hostname() -> Option<String> {
         .map(|s| s.trim().to_string())
 }
 
-/// Reads every finished repetition back and summarises it.
+/// Reads every finished repetition back and has `metrics` summarise it.
 pub fn load_results(
     dir: &RunDir,
     manifest: &Manifest,
@@ -123,6 +123,15 @@ pub fn load_results(
     let done = dir.completed()?;
     let mut cells = Vec::new();
     for (index, entry) in manifest.cells.iter().enumerate() {
+        let config = &plan.configs[index];
+        // No model or GPU named (or one that no longer loads): no MFU/MBU, as before.
+        let deployment = crate::theory::deployment(config).ok().flatten();
+        let cell = metrics::CellInputs {
+            slo: &plan.scenario.slo,
+            batch: matches!(config.workload.arrival, ArrivalConfig::Batch { .. }),
+            deployment: deployment.as_ref(),
+            cost: config.cost,
+        };
         let mut reps = Vec::new();
         for round in 0..manifest.repetitions {
             if !done.contains(&(entry.id.clone(), round)) {
@@ -130,13 +139,6 @@ pub fn load_results(
             }
             let marker = dir.marker(&entry.id, round)?;
             let records = dir.records(&entry.id, round)?;
-            let mut summary = metrics::summarize(&records, &plan.scenario.slo);
-            let config = &plan.configs[index];
-            let lengths: Vec<(u32, u32)> = records
-                .iter()
-                .filter_map(crate::theory::ok_length)
-                .collect();
-            crate::theory::add_utilization(config, &lengths, &mut summary);
             let probes_path = dir.probes_path(&entry.id, round);
             let probes = match probes_path.exists() {
                 true => Some(
@@ -145,14 +147,12 @@ pub fn load_results(
                 ),
                 false => None,
             };
-            let inputs = metrics::resources::ResourceInputs {
-                origin_wall: humantime::parse_rfc3339(&marker.origin_wall).ok(),
+            let summary = metrics::summarize_repetition(metrics::RepetitionInputs {
+                records: &records,
+                marker: &marker,
                 probes: probes.as_deref(),
-                client_cpu: marker.client_cpu_seconds.map(|c| (c, marker.wall_seconds)),
-                cost: config.cost,
-            };
-            metrics::resources::add(&mut summary.values, &records, inputs);
-            crate::run::usage::add_client_usage(&marker, &mut summary);
+                cell: &cell,
+            });
             let order = manifest
                 .schedule
                 .iter()
@@ -327,14 +327,7 @@ fn server_warnings(dir: &RunDir, manifest: &Manifest) -> anyhow::Result<Vec<Stri
     }
     let mut absent = std::collections::BTreeSet::new();
     for (cell, round) in dir.completed()? {
-        let marker = dir.marker(&cell, round)?;
-        if let Some(notes) = marker
-            .details
-            .get("probes_absent")
-            .and_then(|n| n.as_array())
-        {
-            absent.extend(notes.iter().filter_map(|n| n.as_str().map(str::to_string)));
-        }
+        absent.extend(dir.marker(&cell, round)?.details.probes_absent);
     }
     for note in absent {
         out.push(format!(
@@ -375,8 +368,8 @@ fn print_summary(analysis: &Analysis) {
         "cell", "n", "output tok/s", "TTFT p99", "TPOT mean", "errors"
     );
     for c in &analysis.cells {
-        let cell = |m: &str| {
-            c.metrics.get(m).map_or("—".to_string(), |d| {
+        let cell = |m: MetricKey| {
+            c.metrics.get(&m).map_or("—".to_string(), |d| {
                 format!(
                     "{} ± {}",
                     units::metric_value(m, d.mean),
@@ -389,15 +382,15 @@ fn print_summary(analysis: &Analysis) {
         };
         let errors = c
             .metrics
-            .get("error_rate")
+            .get(&Metric::ErrorRate.key())
             .map_or("—".into(), |d| units::percent(d.mean));
         println!(
             "{:<width$}  {:>4}  {:>18}  {:>18}  {:>18}  {:>8}",
             c.label,
             c.n,
-            cell("output_throughput"),
-            cell("ttft.p99"),
-            cell("tpot.mean"),
+            cell(Metric::OutputThroughput.key()),
+            cell(Metric::Ttft.at(Stat::P99)),
+            cell(Metric::Tpot.at(Stat::Mean)),
             errors
         );
     }

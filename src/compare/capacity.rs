@@ -38,7 +38,8 @@ use serde::Serialize;
 
 use super::capacity_curve::{self, BootInterval, Bounds, CapacityEstimate, Crossing};
 use crate::analysis::{CellResults, cell_label};
-use crate::scenario::model::{Analysis, CAPACITY_THRESHOLD, SearchSpec, Vars};
+use crate::metrics::Metric;
+use crate::scenario::model::{Analysis, SearchSpec, Vars};
 use crate::search::{self, Outcome, Probe, ProbeSummary, Status};
 use crate::stats::Verdict;
 use crate::units;
@@ -60,7 +61,7 @@ pub struct SearchRun<'a> {
     /// Its `[search]`, `None` for an ordinary run.
     pub search: Option<&'a SearchSpec>,
     /// Its `[slo]` bounds.
-    pub slo: &'a BTreeMap<String, Duration>,
+    pub slo: &'a BTreeMap<Metric, Duration>,
 }
 
 /// One run's side of a capacity row.
@@ -69,7 +70,7 @@ pub struct CapacitySide {
     /// The search's answer, with every probe.
     pub outcome: Outcome,
     /// The `[slo]` bounds attainment was measured against.
-    pub slo: BTreeMap<String, Duration>,
+    pub slo: BTreeMap<Metric, Duration>,
     /// The crossing of its attainment curve, with its bootstrap interval.
     pub estimate: CapacityEstimate,
 }
@@ -132,11 +133,7 @@ pub fn compare(
             };
         }
     };
-    let tau = settings
-        .thresholds
-        .get(CAPACITY_THRESHOLD)
-        .copied()
-        .unwrap_or(DEFAULT_TAU);
+    let tau = settings.capacity_threshold.unwrap_or(DEFAULT_TAU);
     let names: BTreeSet<String> = base_names(bs, baseline.cells)
         .union(&base_names(cs, candidate.cells))
         .cloned()
@@ -199,7 +196,12 @@ fn searched(spec: &SearchSpec, cells: &[CellResults], names: &BTreeSet<String>) 
         let mut reps: Vec<(u32, f64)> = cell
             .reps
             .iter()
-            .filter_map(|r| Some((r.round, *r.summary.values.get("slo_attainment")?)))
+            .filter_map(|r| {
+                Some((
+                    r.round,
+                    *r.summary.values.get(&Metric::SloAttainment.key())?,
+                ))
+            })
             .collect();
         if reps.is_empty() {
             continue;
@@ -236,7 +238,7 @@ fn searched(spec: &SearchSpec, cells: &[CellResults], names: &BTreeSet<String>) 
 fn side(
     spec: &SearchSpec,
     cell: &Searched,
-    slo: &BTreeMap<String, Duration>,
+    slo: &BTreeMap<Metric, Duration>,
     name: &str,
 ) -> Option<(CapacitySide, Vec<Bounds>)> {
     let seed = capacity_curve::seed(&cell.label, name);
@@ -344,7 +346,7 @@ fn criteria_difference(b: &CapacitySide, c: &CapacitySide) -> Option<String> {
 }
 
 /// `ttft ≤ 200 ms and tpot ≤ 50 ms`.
-pub fn slo_text(slo: &BTreeMap<String, Duration>) -> String {
+pub fn slo_text(slo: &BTreeMap<Metric, Duration>) -> String {
     let bounds: Vec<String> = slo
         .iter()
         .map(|(m, d)| format!("{m} ≤ {}", units::seconds(d.as_secs_f64())))

@@ -2,6 +2,7 @@
 //! (3 repetitions per probe: `P`/`F` have zero spread, so every bootstrap draw is the point;
 //! `MP`/`MF` pass or fail by their mean, but their CIs straddle 99 %).
 
+use crate::metrics::registry::k;
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -82,8 +83,8 @@ pub(super) fn spec() -> SearchSpec {
     }
 }
 
-pub(super) fn slo(ms: u64) -> BTreeMap<String, Duration> {
-    [("ttft".to_string(), Duration::from_millis(ms))].into()
+pub(super) fn slo(ms: u64) -> BTreeMap<Metric, Duration> {
+    [(Metric::Ttft, Duration::from_millis(ms))].into()
 }
 
 /// One probe cell per (load, attainments), with `extra` variables swept too; repetition i is
@@ -105,7 +106,7 @@ pub(super) fn cells<const N: usize>(
                 .enumerate()
                 .map(|(i, a)| {
                     let mut summary = RepetitionSummary::default();
-                    summary.values.insert("slo_attainment".into(), *a);
+                    summary.values.insert(k("slo_attainment"), *a);
                     RepResult {
                         round: i as u32,
                         order: i,
@@ -128,7 +129,7 @@ pub(super) fn cells<const N: usize>(
 fn run<'a>(
     cells: &'a [CellResults],
     search: Option<&'a SearchSpec>,
-    slo: &'a BTreeMap<String, Duration>,
+    slo: &'a BTreeMap<Metric, Duration>,
 ) -> SearchRun<'a> {
     SearchRun { cells, search, slo }
 }
@@ -136,11 +137,9 @@ fn run<'a>(
 pub(super) fn settings(tau: Option<f64>) -> Analysis {
     Analysis {
         alpha: 0.05,
-        primary: vec!["ttft.mean".into()],
-        thresholds: tau
-            .map(|t| ("capacity".to_string(), t))
-            .into_iter()
-            .collect(),
+        primary: vec![k("ttft.mean")],
+        thresholds: BTreeMap::new(),
+        capacity_threshold: tau,
         load: vec!["request_rate".into()],
         baseline: None,
         cv_warn: 0.05,

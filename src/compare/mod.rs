@@ -35,9 +35,9 @@ pub use matching::{MatchedCell, Matching, VarDifference, match_cells};
 use serde::Serialize;
 
 use crate::analysis::{CellResults, rep_values};
-use crate::metrics::names::{self, Better};
+use crate::metrics::{Metric, MetricKey};
 use crate::scenario::model::Analysis;
-use crate::stats::{self, Comparison, Direction, Verdict};
+use crate::stats::{self, Comparison, Verdict};
 use crate::units;
 
 /// Mean error rate of a cell above which its verdicts are `invalid` (statistics.md §2.7:
@@ -75,8 +75,8 @@ pub enum Outcome {
 pub struct CompareRow {
     /// Cell label.
     pub cell: String,
-    /// Metric name.
-    pub metric: String,
+    /// Metric.
+    pub metric: MetricKey,
     /// The statistics; `None` when a side did not measure the metric.
     pub comparison: Option<Comparison>,
     /// Welch p adjusted by Holm over the family; `None` outside the family (invalid rows).
@@ -223,7 +223,7 @@ pub fn compare(
                 m.label
             ));
         }
-        for metric in &settings.primary {
+        for &metric in &settings.primary {
             if let Some(row) = row(&m.label, metric, a, b, settings, failed.as_deref()) {
                 rows.push(row);
             }
@@ -264,27 +264,18 @@ pub fn compare(
 /// The row of one metric in one matched cell, with the verdict left for Holm unless invalid.
 fn row(
     label: &str,
-    metric: &str,
+    metric: MetricKey,
     a: &CellResults,
     b: &CellResults,
     settings: &Analysis,
     failed: Option<&str>,
 ) -> Option<CompareRow> {
-    let info = names::info(metric)?;
-    let direction = match info.better {
-        Better::Higher => Direction::HigherIsBetter,
-        Better::Lower => Direction::LowerIsBetter,
-    };
-    let tau = settings
-        .thresholds
-        .get(metric)
-        .copied()
-        .unwrap_or_else(|| names::default_threshold(metric));
+    let tau = settings.threshold(metric);
     let (va, vb) = (rep_values(a, metric), rep_values(b, metric));
     if va.is_empty() && vb.is_empty() {
         return None;
     }
-    let comparison = stats::compare(&va, &vb, direction, settings.alpha);
+    let comparison = stats::compare(&va, &vb, metric.direction(), settings.alpha);
     let invalid = match &comparison {
         Err(e) => Some(format!("{metric} not measured: {e}")),
         Ok(_) if failed.is_some() => failed.map(str::to_string),
@@ -292,7 +283,7 @@ fn row(
     };
     Some(CompareRow {
         cell: label.to_string(),
-        metric: metric.to_string(),
+        metric,
         comparison: comparison.ok(),
         p_holm: None,
         tau,
@@ -304,7 +295,7 @@ fn row(
 /// Why a matched cell cannot be judged: too many failed requests on either side.
 fn failure_reason(a: &CellResults, b: &CellResults) -> Option<String> {
     let rate = |c: &CellResults| {
-        let v = rep_values(c, "error_rate");
+        let v = rep_values(c, Metric::ErrorRate.key());
         (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
     };
     let sides = [("baseline", rate(a)), ("candidate", rate(b))];

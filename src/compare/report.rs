@@ -294,7 +294,7 @@ fn row_view(r: &CompareRow) -> RowView {
     let Some(c) = &r.comparison else {
         return RowView {
             cell: md(&r.cell),
-            metric: m.clone(),
+            metric: m.to_string(),
             n: dash(),
             base: dash(),
             cand: dash(),
@@ -309,10 +309,10 @@ fn row_view(r: &CompareRow) -> RowView {
     };
     RowView {
         cell: md(&r.cell),
-        metric: m.clone(),
+        metric: m.to_string(),
         n: format!("{} / {}", c.baseline.n, c.candidate.n),
-        base: units::mean_std(m, &c.baseline),
-        cand: units::mean_std(m, &c.candidate),
+        base: units::mean_std(*m, &c.baseline),
+        cand: units::mean_std(*m, &c.candidate),
         delta: units::relative_change(c),
         p: c.p_value().map_or_else(dash, units::p_value),
         p_holm: r.p_holm.map_or_else(dash, units::p_value),

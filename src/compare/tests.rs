@@ -4,6 +4,7 @@
 use super::*;
 use crate::analysis::RepResult;
 use crate::metrics::RepetitionSummary;
+use crate::metrics::registry::k;
 use crate::scenario::model::{Analysis, Value, Vars};
 use crate::store::{Manifest, SCHEMA_VERSION};
 
@@ -33,7 +34,7 @@ fn cell(all: &[(&str, i64)], swept: &[&str], metrics: &[(&str, &[f64])]) -> Cell
             let mut summary = RepetitionSummary::default();
             for (name, values) in metrics {
                 if let Some(v) = values.get(i) {
-                    summary.values.insert(name.to_string(), *v);
+                    summary.values.insert(k(name), *v);
                 }
             }
             RepResult {
@@ -62,11 +63,9 @@ fn cell(all: &[(&str, i64)], swept: &[&str], metrics: &[(&str, &[f64])]) -> Cell
 fn settings(primary: &[&str], thresholds: &[(&str, f64)]) -> Analysis {
     Analysis {
         alpha: 0.05,
-        primary: primary.iter().map(|s| s.to_string()).collect(),
-        thresholds: thresholds
-            .iter()
-            .map(|(k, v)| (k.to_string(), *v))
-            .collect(),
+        primary: primary.iter().map(|s| k(s)).collect(),
+        thresholds: thresholds.iter().map(|(m, v)| (k(m), *v)).collect(),
+        capacity_threshold: None,
         load: vec!["request_rate".into()],
         baseline: None,
         cv_warn: 0.05,
@@ -100,16 +99,20 @@ fn example_2_10(tau_throughput: f64) -> CompareResult {
 fn the_verdict_table_of_statistics_md_2_10() {
     let r = example_2_10(0.01);
     assert_eq!(r.family, 2);
-    let got: Vec<(&str, &str, Verdict)> = r
+    let got: Vec<(&str, String, Verdict)> = r
         .rows
         .iter()
-        .map(|x| (x.cell.as_str(), x.metric.as_str(), x.verdict))
+        .map(|x| (x.cell.as_str(), x.metric.to_string(), x.verdict))
         .collect();
     assert_eq!(
         got,
         [
-            ("default", "output_throughput", Verdict::Regression),
-            ("default", "ttft.p99", Verdict::Inconclusive),
+            (
+                "default",
+                "output_throughput".to_string(),
+                Verdict::Regression
+            ),
+            ("default", "ttft.p99".to_string(), Verdict::Inconclusive),
         ]
     );
     // Holm over 2: 2 × 1.274e-6, and 0.061289 stays (monotone).

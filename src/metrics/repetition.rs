@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::names::LATENCY_STATS;
+use super::registry::{Kind, Metric, MetricKey, Stat};
 use super::request::{RequestMetrics, derive, itl_gaps};
 use crate::record::{Outcome, RequestRecord};
 use crate::stats;
@@ -17,7 +17,7 @@ use crate::stats;
 pub struct RepetitionSummary {
     /// `ttft.p99`, `output_throughput`, … → value. Metrics undefined in this repetition
     /// (e.g. `tpot` when every request produced one token) are absent, never NaN.
-    pub values: BTreeMap<String, f64>,
+    pub values: BTreeMap<MetricKey, f64>,
     /// Requests sent.
     pub sent: u64,
     /// Requests that finished ok.
@@ -58,7 +58,7 @@ pub struct RepetitionSummary {
 pub const PROMPT_TOKEN_TOLERANCE: u32 = 4;
 
 /// Summarises one repetition's records against the scenario's per-request SLOs.
-pub fn summarize(records: &[RequestRecord], slo: &BTreeMap<String, Duration>) -> RepetitionSummary {
+pub fn summarize(records: &[RequestRecord], slo: &BTreeMap<Metric, Duration>) -> RepetitionSummary {
     let mut summarizer = Summarizer::new(slo);
     for rec in records {
         summarizer.push(rec);
@@ -72,9 +72,9 @@ pub fn summarize(records: &[RequestRecord], slo: &BTreeMap<String, Duration>) ->
 /// Percentiles stay exact (type 7 over all of the repetition's values).
 #[derive(Debug)]
 pub struct Summarizer<'a> {
-    slo: &'a BTreeMap<String, Duration>,
+    slo: &'a BTreeMap<Metric, Duration>,
     s: RepetitionSummary,
-    per_metric: BTreeMap<&'static str, Vec<f64>>,
+    per_metric: BTreeMap<Metric, Vec<f64>>,
     itl: Vec<f64>,
     out_tokens: u64,
     in_tokens: u64,
@@ -92,7 +92,7 @@ pub struct Summarizer<'a> {
 
 impl<'a> Summarizer<'a> {
     /// An empty summary against `slo`.
-    pub fn new(slo: &'a BTreeMap<String, Duration>) -> Self {
+    pub fn new(slo: &'a BTreeMap<Metric, Duration>) -> Self {
         Summarizer {
             slo,
             s: RepetitionSummary::default(),
@@ -125,7 +125,10 @@ impl<'a> Summarizer<'a> {
         self.sends.push(sent);
         let m = derive(rec);
         if let Some(q) = m.queue_delay {
-            self.per_metric.entry("queue_delay").or_default().push(q);
+            self.per_metric
+                .entry(Metric::QueueDelay)
+                .or_default()
+                .push(q);
         }
         self.window_end = self.window_end.max(rec.done_ns.unwrap_or(sent));
         if let Outcome::Failed {
@@ -164,54 +167,57 @@ impl<'a> Summarizer<'a> {
     /// The summary of every record pushed.
     pub fn finish(mut self) -> RepetitionSummary {
         let mut s = self.s;
-        self.per_metric.insert("itl", self.itl);
+        self.per_metric.insert(Metric::Itl, self.itl);
         s.latency_samples = s.completed;
-        for (name, mut values) in self.per_metric {
-            insert_stats(&mut s.values, name, &mut values);
+        for (metric, mut values) in self.per_metric {
+            insert_stats(&mut s.values, metric, &mut values);
         }
         let duration = self.window_end.saturating_sub(self.window_start) as f64 / 1e9;
         let (out_tokens, in_tokens, good) = (self.out_tokens, self.in_tokens, self.good);
         let v = &mut s.values;
-        v.insert("requests".into(), s.sent as f64);
-        v.insert("completed".into(), s.completed as f64);
-        v.insert("failed".into(), (s.sent - s.completed) as f64);
+        v.insert(Metric::Requests.key(), s.sent as f64);
+        v.insert(Metric::Completed.key(), s.completed as f64);
+        v.insert(Metric::Failed.key(), (s.sent - s.completed) as f64);
         // Multi-turn workloads: `requests` counts turns; this counts the conversations begun.
         if self.multi_turn {
-            v.insert("conversations".into(), self.conversations as f64);
+            v.insert(Metric::Conversations.key(), self.conversations as f64);
         }
         if s.sent > 0 {
             v.insert(
-                "error_rate".into(),
+                Metric::ErrorRate.key(),
                 (s.sent - s.completed) as f64 / s.sent as f64,
             );
-            v.insert("slo_attainment".into(), good as f64 / s.sent as f64);
+            v.insert(Metric::SloAttainment.key(), good as f64 / s.sent as f64);
         }
         if duration > 0.0 {
-            v.insert("duration".into(), duration);
-            v.insert("request_throughput".into(), s.completed as f64 / duration);
-            v.insert("output_throughput".into(), out_tokens as f64 / duration);
+            v.insert(Metric::Duration.key(), duration);
             v.insert(
-                "total_throughput".into(),
+                Metric::RequestThroughput.key(),
+                s.completed as f64 / duration,
+            );
+            v.insert(Metric::OutputThroughput.key(), out_tokens as f64 / duration);
+            v.insert(
+                Metric::TotalThroughput.key(),
                 (out_tokens + in_tokens) as f64 / duration,
             );
-            v.insert("goodput".into(), good as f64 / duration);
-            v.insert("concurrency".into(), self.e2e_sum / duration);
+            v.insert(Metric::Goodput.key(), good as f64 / duration);
+            v.insert(Metric::Concurrency.key(), self.e2e_sum / duration);
         }
         if let Some(rate) = rate_of(&mut self.sends) {
-            v.insert("achieved_rate".into(), rate);
+            v.insert(Metric::AchievedRate.key(), rate);
         }
         if let Some(rate) = rate_of(&mut self.scheduled) {
-            v.insert("scheduled_rate".into(), rate);
+            v.insert(Metric::ScheduledRate.key(), rate);
         }
         if self.chunks > 0 {
             v.insert(
-                "tokens_per_chunk".into(),
+                Metric::TokensPerChunk.key(),
                 out_tokens as f64 / self.chunks as f64,
             );
         }
         if s.completed > 0 {
             v.insert(
-                "output_length_shortfall".into(),
+                Metric::OutputLengthShortfall.key(),
                 s.short_outputs as f64 / s.completed as f64,
             );
         }
@@ -219,27 +225,21 @@ impl<'a> Summarizer<'a> {
     }
 }
 
-fn push_latencies(m: &RequestMetrics, per_metric: &mut BTreeMap<&'static str, Vec<f64>>) {
-    let pairs = [
-        ("ttft", m.ttft),
-        ("ttft_sched", m.ttft_sched),
-        ("ttfo", m.ttfo),
-        ("e2e", m.e2e),
-        ("e2e_sched", m.e2e_sched),
-        ("tpot", m.tpot),
-        ("ntpot", m.ntpot),
-        ("tps", m.tps),
-        ("decode_tps", m.decode_tps),
-    ];
-    for (name, value) in pairs {
-        if let Some(x) = value {
-            per_metric.entry(name).or_default().push(x);
+fn push_latencies(m: &RequestMetrics, per_metric: &mut BTreeMap<Metric, Vec<f64>>) {
+    // Every per-request metric with one value per request; `queue_delay` is pushed for every
+    // sent request (failed ones too) and `itl` per token gap, by the caller.
+    let per_request = Metric::ALL.into_iter().filter(|m| {
+        m.spec().kind == Kind::Distribution && !matches!(m, Metric::QueueDelay | Metric::Itl)
+    });
+    for metric in per_request {
+        if let Some(x) = metric.request_value(m) {
+            per_metric.entry(metric).or_default().push(x);
         }
     }
 }
 
-/// Inserts `<name>.<stat>` for every stat of [`LATENCY_STATS`] (type 7 percentiles).
-fn insert_stats(out: &mut BTreeMap<String, f64>, name: &str, values: &mut [f64]) {
+/// Inserts `<metric>.<stat>` for every [`Stat`] (type 7 percentiles).
+fn insert_stats(out: &mut BTreeMap<MetricKey, f64>, metric: Metric, values: &mut [f64]) {
     if values.is_empty() {
         return;
     }
@@ -251,19 +251,18 @@ fn insert_stats(out: &mut BTreeMap<String, f64>, name: &str, values: &mut [f64])
     } else {
         0.0
     };
-    for stat in LATENCY_STATS {
-        let x = match *stat {
-            "mean" => mean,
-            "std" => var.sqrt(),
-            "min" => values[0],
-            "max" => values[values.len() - 1],
-            "p50" => quantile(values, 0.50),
-            "p90" => quantile(values, 0.90),
-            "p95" => quantile(values, 0.95),
-            "p99" => quantile(values, 0.99),
-            other => unreachable!("LATENCY_STATS has no {other}"),
+    for stat in Stat::ALL {
+        let x = match stat {
+            Stat::Mean => mean,
+            Stat::Std => var.sqrt(),
+            Stat::Min => values[0],
+            Stat::Max => values[values.len() - 1],
+            Stat::P50 => quantile(values, 0.50),
+            Stat::P90 => quantile(values, 0.90),
+            Stat::P95 => quantile(values, 0.95),
+            Stat::P99 => quantile(values, 0.99),
         };
-        out.insert(format!("{name}.{stat}"), x);
+        out.insert(metric.at(stat), x);
     }
 }
 
@@ -282,20 +281,15 @@ fn rate_of(instants: &mut [u64]) -> Option<f64> {
     (span > 0.0).then(|| (instants.len() - 1) as f64 / span)
 }
 
-fn meets_slo(m: &RequestMetrics, rec: &RequestRecord, slo: &BTreeMap<String, Duration>) -> bool {
-    slo.iter().all(|(name, limit)| {
+fn meets_slo(m: &RequestMetrics, rec: &RequestRecord, slo: &BTreeMap<Metric, Duration>) -> bool {
+    slo.iter().all(|(metric, limit)| {
         let limit = limit.as_secs_f64();
-        let value = match name.as_str() {
-            "ttft" => m.ttft,
-            "ttft_sched" => m.ttft_sched,
-            "ttfo" => m.ttfo,
-            "e2e" => m.e2e,
-            "e2e_sched" => m.e2e_sched,
-            "tpot" => m.tpot.or(Some(0.0)),
-            "ntpot" => m.ntpot,
+        let value = match metric {
+            // A one-token answer has no decode time to bound.
+            Metric::Tpot => m.tpot.or(Some(0.0)),
             // A request meets an ITL bound when its worst gap does.
-            "itl" => Some(itl_gaps(&rec.chunks).fold(0.0, f64::max)),
-            _ => None,
+            Metric::Itl => Some(itl_gaps(&rec.chunks).fold(0.0, f64::max)),
+            other => other.request_value(m),
         };
         value.is_some_and(|v| v <= limit)
     })

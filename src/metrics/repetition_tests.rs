@@ -1,4 +1,5 @@
 use super::*;
+use crate::metrics::registry::{self, Metric, k};
 use crate::record::{Chunk, FailureReason, Outcome, RequestRecord};
 
 const MS: u64 = 1_000_000;
@@ -55,7 +56,7 @@ fn throughputs_and_rates_follow_the_definitions() {
     let v = &s.values;
     let dur = 0.401;
     let close = |k: &str, want: f64| {
-        let got = v[k];
+        let got = v[&registry::k(k)];
         assert!((got - want).abs() < 1e-9, "{k}: got {got}, want {want}");
     };
     close("duration", dur);
@@ -82,18 +83,18 @@ fn throughputs_and_rates_follow_the_definitions() {
 #[test]
 fn goodput_counts_only_ok_requests_within_every_slo() {
     let recs = vec![ok(0, 4), ok(1, 2), failed(2)];
-    let slo = BTreeMap::from([("e2e".to_string(), Duration::from_millis(70))]);
+    let slo = BTreeMap::from([(Metric::E2e, Duration::from_millis(70))]);
     let s = summarize(&recs, &slo);
     // Only the 2-token request (e2e 60 ms) meets e2e ≤ 70 ms; the failure never counts.
-    assert!((s.values["slo_attainment"] - 1.0 / 3.0).abs() < 1e-12);
+    assert!((s.values[&k("slo_attainment")] - 1.0 / 3.0).abs() < 1e-12);
     assert_eq!(s.short_outputs, 1);
-    assert!((s.values["output_length_shortfall"] - 0.5).abs() < 1e-12);
+    assert!((s.values[&k("output_length_shortfall")] - 0.5).abs() < 1e-12);
 }
 
 #[test]
 fn single_token_requests_leave_tpot_absent_not_nan() {
     let s = summarize(&[ok(0, 1), ok(1, 1)], &BTreeMap::new());
-    assert!(!s.values.contains_key("tpot.mean"));
+    assert!(!s.values.contains_key(&k("tpot.mean")));
     assert!(s.values.values().all(|x| x.is_finite()));
 }
 
@@ -109,7 +110,7 @@ fn percentiles_are_type_7() {
         })
         .collect();
     let s = summarize(&recs, &BTreeMap::new());
-    assert!((s.values["ttft.p90"] - 0.0091).abs() < 1e-12);
+    assert!((s.values[&k("ttft.p90")] - 0.0091).abs() < 1e-12);
 }
 
 #[test]
@@ -146,7 +147,7 @@ fn server_prompt_counts_beyond_the_tolerance_are_counted_by_direction() {
 #[test]
 fn conversations_are_counted_only_for_multi_turn_records() {
     let single = summarize(&[ok(0, 4), ok(1, 4)], &BTreeMap::new());
-    assert!(!single.values.contains_key("conversations"));
+    assert!(!single.values.contains_key(&k("conversations")));
     // Conversation 0 with three turns, conversation 1 with one: four requests, two
     // conversations.
     let turn = |i: u64, t: u32| RequestRecord {
@@ -155,8 +156,8 @@ fn conversations_are_counted_only_for_multi_turn_records() {
     };
     let recs = [turn(0, 0), turn(0, 1), turn(0, 2), turn(1, 0)];
     let s = summarize(&recs, &BTreeMap::new());
-    assert_eq!(s.values["requests"], 4.0);
-    assert_eq!(s.values["conversations"], 2.0);
+    assert_eq!(s.values[&k("requests")], 4.0);
+    assert_eq!(s.values[&k("conversations")], 2.0);
 }
 
 #[test]
@@ -177,6 +178,6 @@ fn a_retried_request_is_counted_and_its_lost_time_is_queue_delay() {
     };
     let s = summarize(&[ok(0, 1), retried, failed(2)], &BTreeMap::new());
     assert_eq!((s.sent, s.completed, s.retried), (3, 2, 1));
-    assert!((s.values["ttft.max"] - 0.050).abs() < 1e-9);
-    assert!((s.values["queue_delay.max"] - 0.011).abs() < 1e-9);
+    assert!((s.values[&k("ttft.max")] - 0.050).abs() < 1e-9);
+    assert!((s.values[&k("queue_delay.max")] - 0.011).abs() < 1e-9);
 }

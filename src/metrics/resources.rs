@@ -6,9 +6,9 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use crate::probe::ProbeSample;
-use crate::probe::summary::{Window, summarize};
-use crate::record::RequestRecord;
+use super::probes::{Window, summarize};
+use super::registry::{Metric, MetricKey};
+use crate::record::{ProbeSample, RequestRecord};
 use crate::scenario::model::CostConfig;
 
 /// What a repetition's resource values are computed from.
@@ -42,7 +42,11 @@ pub fn window(records: &[RequestRecord], origin_wall: SystemTime) -> Option<Wind
 
 /// Adds the resource values of a repetition to `values` (which already hold its
 /// throughputs and `duration`).
-pub fn add(values: &mut BTreeMap<String, f64>, records: &[RequestRecord], inputs: ResourceInputs) {
+pub fn add(
+    values: &mut BTreeMap<MetricKey, f64>,
+    records: &[RequestRecord],
+    inputs: ResourceInputs,
+) {
     if let (Some(samples), Some(origin)) = (inputs.probes, inputs.origin_wall)
         && let Some(w) = window(records, origin)
     {
@@ -51,26 +55,26 @@ pub fn add(values: &mut BTreeMap<String, f64>, records: &[RequestRecord], inputs
     if let Some((cpu, wall)) = inputs.client_cpu
         && wall > 0.0
     {
-        values.entry("client_cpu".into()).or_insert(cpu / wall);
+        values.entry(Metric::ClientCpu.key()).or_insert(cpu / wall);
     }
-    let get = |k: &str| values.get(k).copied().filter(|v| v.is_finite() && *v > 0.0);
+    let get = |m: Metric| (values.get(&m.key()).copied()).filter(|v| v.is_finite() && *v > 0.0);
     let (total, output, duration) = (
-        get("total_throughput"),
-        get("output_throughput"),
-        get("duration"),
+        get(Metric::TotalThroughput),
+        get(Metric::OutputThroughput),
+        get(Metric::Duration),
     );
-    if let (Some(joules), Some(rate), Some(d)) = (get("energy"), output, duration) {
-        values.insert("energy_per_token".into(), joules / (rate * d));
+    if let (Some(joules), Some(rate), Some(d)) = (get(Metric::Energy), output, duration) {
+        values.insert(Metric::EnergyPerToken.key(), joules / (rate * d));
     }
     if let Some(cost) = inputs.cost {
         // price × GPUs × duration / 3600 over tokens / 1000, with tokens = rate × duration.
         let per_second = cost.gpu_hour * f64::from(cost.gpus.get()) / 3600.0;
         if let Some(rate) = total {
-            values.insert("cost_per_1k_tokens".into(), 1000.0 * per_second / rate);
+            values.insert(Metric::CostPer1kTokens.key(), 1000.0 * per_second / rate);
         }
         if let Some(rate) = output {
             values.insert(
-                "cost_per_1k_output_tokens".into(),
+                Metric::CostPer1kOutputTokens.key(),
                 1000.0 * per_second / rate,
             );
         }
@@ -82,13 +86,14 @@ mod tests {
     use std::num::NonZeroU32;
 
     use super::*;
+    use crate::metrics::registry::k;
 
     #[test]
     fn cost_per_thousand_tokens_from_price_gpus_and_throughput() {
         let mut v = BTreeMap::from([
-            ("duration".to_string(), 60.0),
-            ("total_throughput".to_string(), 10_000.0),
-            ("output_throughput".to_string(), 2_000.0),
+            (k("duration"), 60.0),
+            (k("total_throughput"), 10_000.0),
+            (k("output_throughput"), 2_000.0),
         ]);
         let cost = CostConfig {
             gpu_hour: 2.5,
@@ -101,12 +106,12 @@ mod tests {
         };
         add(&mut v, &[], inputs);
         // $20 per hour of 8 GPUs; 36 M tokens per hour → $0.000556 per 1k tokens.
-        assert!((v["cost_per_1k_tokens"] - 20.0 / 36_000.0).abs() < 1e-15);
+        assert!((v[&k("cost_per_1k_tokens")] - 20.0 / 36_000.0).abs() < 1e-15);
         // 7.2 M output tokens per hour → $0.002778 per 1k output tokens.
-        assert!((v["cost_per_1k_output_tokens"] - 20.0 / 7_200.0).abs() < 1e-15);
-        assert_eq!(v["client_cpu"], 0.25);
+        assert!((v[&k("cost_per_1k_output_tokens")] - 20.0 / 7_200.0).abs() < 1e-15);
+        assert_eq!(v[&k("client_cpu")], 0.25);
         assert!(
-            !v.contains_key("energy_per_token"),
+            !v.contains_key(&k("energy_per_token")),
             "no energy measured: absent"
         );
     }
@@ -114,12 +119,12 @@ mod tests {
     #[test]
     fn energy_per_token_divides_by_the_output_tokens_of_the_window() {
         let mut v = BTreeMap::from([
-            ("duration".to_string(), 10.0),
-            ("output_throughput".to_string(), 500.0),
-            ("energy".to_string(), 3000.0),
+            (k("duration"), 10.0),
+            (k("output_throughput"), 500.0),
+            (k("energy"), 3000.0),
         ]);
         add(&mut v, &[], ResourceInputs::default());
-        assert_eq!(v["energy_per_token"], 0.6);
-        assert!(!v.contains_key("cost_per_1k_tokens"));
+        assert_eq!(v[&k("energy_per_token")], 0.6);
+        assert!(!v.contains_key(&k("cost_per_1k_tokens")));
     }
 }

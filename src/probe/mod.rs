@@ -3,51 +3,25 @@
 //! `/metrics`, the host's `/proc`) run at `[probes] interval` alongside the repetition and
 //! append to `records/<cell>/rep-NNN.probes.jsonl`, one JSON object per sample:
 //! `{"ts": <unix seconds>, "probe": "gpu"|"metrics"|"host", "gpu": <index>, "values": {…}}`.
-//! [`summary::summarize`] turns a file into per-repetition values when results are read, so
+//! `metrics::probes::summarize` turns a file into per-repetition values when results are read, so
 //! reports stay a function of what is on disk. A source that cannot be read is noted in the
 //! repetition's marker and gives no values (absent, never zero).
 
 pub mod gpu;
 pub mod host;
 pub mod prometheus;
-pub mod summary;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::scenario::model::ProbeConfig;
 
-/// Which sampler took a sample.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ProbeKind {
-    /// One GPU, from `nvidia-smi`.
-    Gpu,
-    /// The server's Prometheus metrics.
-    Metrics,
-    /// CPU of the server's processes and of exp, network bytes.
-    Host,
-}
-
-/// One sample of one source (of one GPU), in SI units.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ProbeSample {
-    /// When it was taken, in Unix seconds.
-    pub ts: f64,
-    /// Its source.
-    pub probe: ProbeKind,
-    /// The GPU's index, for GPU samples.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gpu: Option<u32>,
-    /// Gauges and counters by name (see each sampler).
-    pub values: BTreeMap<String, f64>,
-}
+pub use crate::record::{ProbeKind, ProbeSample};
 
 /// Now, in Unix seconds.
 pub fn unix_now() -> f64 {

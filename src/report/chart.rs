@@ -12,7 +12,7 @@
 use serde::Serialize;
 
 use super::plot::{MetricPlot, SweepPlot};
-use crate::metrics::names::{self, Unit};
+use crate::metrics::{MetricKey, Unit};
 use crate::units;
 
 /// Line colours and the square emoji that stands for each in the legend.
@@ -108,7 +108,7 @@ fn chart(
     legend: bool,
     suffix: &str,
 ) -> ChartView {
-    let (metric, title, x_title) = (m.metric.as_str(), m.title.as_str(), &plot.x_title);
+    let (metric, title, x_title) = (m.metric, m.title.as_str(), &plot.x_title);
     let max = lines
         .iter()
         .flat_map(|(_, v)| v.iter().flatten())
@@ -175,19 +175,20 @@ fn chart(
 
 /// The factor from stored SI values to the plotted unit, and the unit's name, for values up
 /// to `max` in absolute value (seconds become ms below 1 s).
-pub(super) fn unit_scale(metric: &str, max: f64) -> (f64, &'static str) {
-    match names::info(metric).map(|i| i.unit) {
-        Some(Unit::Seconds) if max >= 1.0 => (1.0, "s"),
-        Some(Unit::Seconds) => (1e3, "ms"),
-        Some(Unit::TokensPerSecond) => (1.0, "tok/s"),
-        Some(Unit::RequestsPerSecond) => (1.0, "req/s"),
-        Some(Unit::Fraction) => (100.0, "%"),
-        Some(Unit::Watts) => (1.0, "W"),
-        Some(Unit::Joules) => (1.0, "J"),
-        Some(Unit::JoulesPerToken) => (1.0, "J/tok"),
-        Some(Unit::Cores) => (1.0, "cores"),
-        Some(Unit::PricePer1kTokens) => (1.0, "/1k tok"),
-        Some(Unit::Count) | None => (1.0, ""),
+pub(super) fn unit_scale(metric: MetricKey, max: f64) -> (f64, &'static str) {
+    match metric.unit() {
+        Unit::Seconds if max >= 1.0 => (1.0, "s"),
+        Unit::Seconds => (1e3, "ms"),
+        Unit::TokensPerSecond => (1.0, "tok/s"),
+        Unit::RequestsPerSecond => (1.0, "req/s"),
+        Unit::SamplesPerSecond => (1.0, "samples/s"),
+        Unit::Fraction => (100.0, "%"),
+        Unit::Watts => (1.0, "W"),
+        Unit::Joules => (1.0, "J"),
+        Unit::JoulesPerToken => (1.0, "J/tok"),
+        Unit::Cores => (1.0, "cores"),
+        Unit::PricePer1kTokens => (1.0, "/1k tok"),
+        Unit::Count => (1.0, ""),
     }
 }
 

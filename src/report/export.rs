@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::analysis::{Analysis, CellResults};
+use crate::metrics::MetricKey;
 
 /// One repetition: its cell, round and every metric value.
 #[derive(Debug, Clone, Serialize)]
@@ -20,7 +21,7 @@ pub struct RepetitionRow<'a> {
     /// Repetition round.
     pub round: u32,
     /// Metric name → value.
-    pub values: &'a std::collections::BTreeMap<String, f64>,
+    pub values: &'a std::collections::BTreeMap<MetricKey, f64>,
 }
 
 /// One metric of one cell across its repetitions.
@@ -29,7 +30,7 @@ pub struct CellRow<'a> {
     /// Cell id.
     pub cell_id: &'a str,
     /// Metric name.
-    pub metric: &'a str,
+    pub metric: &'a MetricKey,
     /// Repetitions.
     pub n: usize,
     /// Mean over repetitions.
@@ -117,14 +118,15 @@ pub fn repetitions_csv(export: &Export<'_>) -> String {
         .iter()
         .flat_map(|r| r.vars.iter().map(|(k, _)| k.as_str()))
         .collect();
-    let metrics: BTreeSet<&str> = export
+    let metrics: BTreeSet<MetricKey> = export
         .repetitions
         .iter()
-        .flat_map(|r| r.values.keys().map(String::as_str))
+        .flat_map(|r| r.values.keys().copied())
         .collect();
     let mut out = String::from("cell_id");
-    for name in var_names.iter().chain([&"round"]).chain(metrics.iter()) {
-        let _ = write!(out, ",{}", field(name));
+    let metric_names = metrics.iter().map(MetricKey::to_string);
+    for name in (var_names.iter().chain([&"round"]).map(|s| s.to_string())).chain(metric_names) {
+        let _ = write!(out, ",{}", field(&name));
     }
     out.push('\n');
     for r in &export.repetitions {
@@ -139,7 +141,7 @@ pub fn repetitions_csv(export: &Export<'_>) -> String {
         }
         let _ = write!(out, ",{}", r.round);
         for m in &metrics {
-            let _ = write!(out, ",{}", number(r.values.get(*m).copied()));
+            let _ = write!(out, ",{}", number(r.values.get(m).copied()));
         }
         out.push('\n');
     }
@@ -154,7 +156,7 @@ pub fn cells_csv(export: &Export<'_>) -> String {
             out,
             "{},{},{},{},{},{},{},{}",
             field(c.cell_id),
-            field(c.metric),
+            field(&c.metric.to_string()),
             c.n,
             c.mean,
             number(c.std),
@@ -171,6 +173,7 @@ mod tests {
     use super::*;
     use crate::analysis::{CellAnalysis, RepResult};
     use crate::metrics::RepetitionSummary;
+    use crate::metrics::registry::k;
     use crate::scenario::model::Value;
 
     fn run() -> (Vec<CellResults>, Analysis) {
@@ -179,9 +182,9 @@ mod tests {
                 let mut summary = RepetitionSummary::default();
                 summary
                     .values
-                    .insert("ttft.mean".into(), 0.125 + f64::from(round) / 4.0);
+                    .insert(k("ttft.mean"), 0.125 + f64::from(round) / 4.0);
                 if round > 0 {
-                    summary.values.insert("tpot.mean".into(), 0.02);
+                    summary.values.insert(k("tpot.mean"), 0.02);
                 }
                 RepResult {
                     round,
@@ -207,7 +210,7 @@ mod tests {
                 id: "label-a".into(),
                 label: "label=a".into(),
                 n: 3,
-                metrics: [("ttft.mean".to_string(), d)].into_iter().collect(),
+                metrics: [(k("ttft.mean"), d)].into_iter().collect(),
             }],
             comparisons: vec![],
             checks: vec![],

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::analysis::{Analysis, CellResults};
-use crate::metrics::names::{self, Better, Unit};
+use crate::metrics::registry::{DEFINED, REPORTED};
+use crate::metrics::{Better, Metric, MetricKey, Stat, Unit};
 use crate::scenario::model::Scenario;
 use crate::stats::Verdict;
 use crate::store::Manifest;
@@ -58,38 +59,6 @@ pub struct ReportModel {
     #[serde(skip)]
     pub plot: Option<super::plot::SweepPlot>,
 }
-
-/// Metrics shown in tables after the primary ones, when measured.
-const SHOWN: &[&str] = &[
-    "request_throughput",
-    "output_throughput",
-    "goodput",
-    "slo_attainment",
-    "error_rate",
-    "ttft.mean",
-    "ttft.p99",
-    "tpot.mean",
-    "itl.p99",
-    "e2e.mean",
-    "e2e.p99",
-    "queue_delay.p99",
-    "client_cpu_per_request",
-    "client_cpu_util",
-    "client_cpu_wait",
-    "concurrency",
-    "mfu",
-    "mbu",
-    "gpu_mem_util",
-    "sm_util",
-    "power",
-    "energy_per_token",
-    "kv_cache_usage",
-    "server_cpu",
-    "client_cpu",
-    "net_util",
-    "cost_per_1k_tokens",
-    "cost_per_1k_output_tokens",
-];
 
 /// Builds the view model of a run.
 pub fn build(
@@ -231,11 +200,11 @@ fn verdict_line(analysis: &Analysis) -> Option<String> {
 fn check_view(c: &crate::analysis::CheckOutcome) -> CheckView {
     CheckView {
         cell: c.cell.clone(),
-        metric: c.metric.clone(),
+        metric: c.metric.to_string(),
         condition: c.condition.clone(),
         bound: c
             .judged
-            .map_or("—".into(), |v| units::metric_value(&c.metric, v)),
+            .map_or("—".into(), |v| units::metric_value(c.metric, v)),
         result: match (&c.passed, &c.reason) {
             (true, _) => "pass".into(),
             (false, Some(r)) => format!("**FAIL** ({r})"),
@@ -244,31 +213,47 @@ fn check_view(c: &crate::analysis::CheckOutcome) -> CheckView {
     }
 }
 
-fn title(name: &str) -> String {
-    let (base, stat) = name.split_once('.').unwrap_or((name, ""));
-    let base = match base {
-        "ttft" | "tpot" | "itl" | "e2e" | "tps" => base.to_uppercase(),
-        other => other.replace('_', " "),
+fn title(key: MetricKey) -> String {
+    let base = match key.metric() {
+        m @ (Metric::Ttft | Metric::Tpot | Metric::Itl | Metric::E2e | Metric::Tps) => {
+            m.name().to_uppercase()
+        }
+        other => other.name().replace('_', " "),
     };
-    if stat.is_empty() {
-        base
-    } else {
-        format!("{base} {stat}")
+    match key.stat() {
+        Some(stat) => format!("{base} {}", stat.name()),
+        None => base,
+    }
+}
+
+/// The unit a table's title names.
+fn unit_label(unit: Unit) -> &'static str {
+    match unit {
+        Unit::Seconds => "time",
+        Unit::TokensPerSecond => "tokens/s",
+        Unit::RequestsPerSecond => "requests/s",
+        Unit::SamplesPerSecond => "samples/s",
+        Unit::Fraction => "%",
+        Unit::Watts => "W",
+        Unit::Joules => "J",
+        Unit::JoulesPerToken => "J/token",
+        Unit::Cores => "CPU cores",
+        Unit::PricePer1kTokens => "price per 1k tokens",
+        Unit::Count => "count",
     }
 }
 
 fn tables(scenario: &Scenario, analysis: &Analysis) -> Vec<MetricTable> {
-    let mut names_shown: Vec<String> = scenario.analysis.primary.clone();
-    for n in SHOWN {
-        if !names_shown.iter().any(|s| s == n) {
-            names_shown.push(n.to_string());
+    let mut shown: Vec<MetricKey> = scenario.analysis.primary.clone();
+    for key in REPORTED {
+        if !shown.contains(&key) {
+            shown.push(key);
         }
     }
-    names_shown
+    shown
         .into_iter()
         .filter(|m| analysis.cells.iter().any(|c| c.metrics.contains_key(m)))
         .map(|metric| {
-            let info = names::info(&metric);
             let rows = analysis
                 .cells
                 .iter()
@@ -276,12 +261,12 @@ fn tables(scenario: &Scenario, analysis: &Analysis) -> Vec<MetricTable> {
                     Some(d) => MetricRow {
                         cell: c.label.clone(),
                         n: d.n,
-                        mean_std: units::mean_std(&metric, d),
+                        mean_std: units::mean_std(metric, d),
                         ci: match (d.ci_low, d.ci_high) {
                             (Some(l), Some(h)) => format!(
                                 "[{}, {}]",
-                                units::metric_value(&metric, l),
-                                units::metric_value(&metric, h)
+                                units::metric_value(metric, l),
+                                units::metric_value(metric, h)
                             ),
                             _ => "—".into(),
                         },
@@ -297,26 +282,14 @@ fn tables(scenario: &Scenario, analysis: &Analysis) -> Vec<MetricTable> {
                 })
                 .collect();
             MetricTable {
-                title: title(&metric),
-                unit: match info.map(|i| i.unit) {
-                    Some(Unit::Seconds) => "time",
-                    Some(Unit::TokensPerSecond) => "tokens/s",
-                    Some(Unit::RequestsPerSecond) => "requests/s",
-                    Some(Unit::Fraction) => "%",
-                    Some(Unit::Watts) => "W",
-                    Some(Unit::Joules) => "J",
-                    Some(Unit::JoulesPerToken) => "J/token",
-                    Some(Unit::Cores) => "CPU cores",
-                    Some(Unit::PricePer1kTokens) => "price per 1k tokens",
-                    _ => "count",
+                title: title(metric),
+                unit: unit_label(metric.unit()).into(),
+                better: match metric.better() {
+                    Better::Higher => "↑ better",
+                    Better::Lower => "↓ better",
                 }
                 .into(),
-                better: match info.map(|i| i.better) {
-                    Some(Better::Higher) => "↑ better",
-                    _ => "↓ better",
-                }
-                .into(),
-                name: metric,
+                name: metric.to_string(),
                 rows,
             }
         })
@@ -338,9 +311,9 @@ fn comparison_view(c: &crate::analysis::ComparisonRow) -> ComparisonView {
     ComparisonView {
         change: c.change.clone(),
         at: c.at.clone(),
-        metric: m.clone(),
-        base: units::mean_std(m, &cmp.baseline),
-        cand: units::mean_std(m, &cmp.candidate),
+        metric: m.to_string(),
+        base: units::mean_std(*m, &cmp.baseline),
+        cand: units::mean_std(*m, &cmp.candidate),
         delta: units::relative_change(cmp),
         p: cmp.p_value().map_or("—".into(), units::p_value),
         p_holm: units::p_value(c.p_holm),
@@ -360,21 +333,21 @@ fn repetitions(cells: &[CellResults]) -> Vec<RepetitionView> {
         let label = crate::analysis::cell_label(&cell.swept);
         for rep in &cell.reps {
             let v = &rep.summary.values;
-            let f = |name: &str| {
-                v.get(name)
-                    .map_or("—".into(), |x| units::metric_value(name, *x))
+            let f = |key: MetricKey| {
+                v.get(&key)
+                    .map_or("—".into(), |x| units::metric_value(key, *x))
             };
             out.push(RepetitionView {
                 cell: label.clone(),
                 round: rep.round,
                 requests: rep.summary.sent,
                 ok: rep.summary.completed,
-                output_throughput: f("output_throughput"),
-                ttft_mean: f("ttft.mean"),
-                ttft_p99: f("ttft.p99"),
-                tpot_mean: f("tpot.mean"),
-                e2e_mean: f("e2e.mean"),
-                queue_delay_p99: f("queue_delay.p99"),
+                output_throughput: f(Metric::OutputThroughput.key()),
+                ttft_mean: f(Metric::Ttft.at(Stat::Mean)),
+                ttft_p99: f(Metric::Ttft.at(Stat::P99)),
+                tpot_mean: f(Metric::Tpot.at(Stat::Mean)),
+                e2e_mean: f(Metric::E2e.at(Stat::Mean)),
+                queue_delay_p99: f(Metric::QueueDelay.at(Stat::P99)),
             });
         }
     }
@@ -382,21 +355,8 @@ fn repetitions(cells: &[CellResults]) -> Vec<RepetitionView> {
 }
 
 fn definitions() -> Vec<NameValue> {
-    [
-        ("ttft", "first content chunk − sent"),
-        (
-            "ttft_sched",
-            "first content chunk − scheduled send (includes client queueing)",
-        ),
-        ("tpot", "(e2e − ttft) / (output tokens − 1)"),
-        ("itl", "gap between consecutive content chunks"),
-        ("e2e", "last content chunk − sent"),
-        ("queue_delay", "sent − scheduled (client lateness)"),
-        (
-            "output_throughput",
-            "Σ output tokens (server usage) / window",
-        ),
-        ("goodput", "requests ok and within every SLO / window"),
+    let metrics = DEFINED.iter().map(|(m, text)| (m.name(), *text));
+    let terms = [
         (
             "window",
             "first scheduled send → last measured request done",
@@ -406,8 +366,8 @@ fn definitions() -> Vec<NameValue> {
             "per repetition",
             "each metric is one number per repetition; statistics use those numbers",
         ),
-    ]
-    .into_iter()
-    .map(|(n, t)| NameValue::new(n, t))
-    .collect()
+    ];
+    (metrics.chain(terms))
+        .map(|(n, t)| NameValue::new(n, t))
+        .collect()
 }

@@ -5,6 +5,7 @@
 //! SVGs (`svg/`) are both drawn from this model, so they cannot disagree with the tables.
 
 use crate::analysis::{CellAnalysis, cell_label};
+use crate::metrics::{Metric, MetricKey};
 use crate::scenario::model::{Scenario, Value, Vars};
 
 use super::model::MetricTable;
@@ -42,8 +43,8 @@ pub struct SeriesPoints {
 /// One metric over the sweep.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricPlot {
-    /// Metric name (`ttft.p99`).
-    pub metric: String,
+    /// Metric (`ttft.p99`).
+    pub metric: MetricKey,
     /// Readable title (`TTFT p99`), as in the tables.
     pub title: String,
     /// Whether it is a primary metric (others are kept for the frontier's throughput axis).
@@ -73,9 +74,9 @@ impl SweepPlot {
         self.levels.iter().map(|l| l.value).collect()
     }
 
-    /// The metric named `name`, if plotted.
-    pub fn metric(&self, name: &str) -> Option<&MetricPlot> {
-        self.metrics.iter().find(|m| m.metric == name)
+    /// The plot of `metric`, if plotted.
+    pub fn metric(&self, metric: MetricKey) -> Option<&MetricPlot> {
+        self.metrics.iter().find(|m| m.metric == metric)
     }
 }
 
@@ -195,21 +196,19 @@ pub(super) fn build(
 ) -> Option<SweepPlot> {
     let axis = x_axis(scenario)?;
     let all_series = series(&axis, swept);
-    let mut names: Vec<(&str, bool)> = scenario
-        .analysis
-        .primary
-        .iter()
-        .map(|m| (m.as_str(), true))
+    let mut keys: Vec<(MetricKey, bool)> = (scenario.analysis.primary.iter())
+        .map(|m| (*m, true))
         .collect();
-    if !names.iter().any(|(m, _)| *m == "output_throughput") {
-        names.push(("output_throughput", false));
+    let throughput = Metric::OutputThroughput.key();
+    if !keys.iter().any(|(m, _)| *m == throughput) {
+        keys.push((throughput, false));
     }
-    let metrics = names
+    let metrics = keys
         .into_iter()
         .filter_map(|(metric, primary)| {
-            let table = tables.iter().find(|t| t.name == metric)?;
+            let table = tables.iter().find(|t| t.name == metric.to_string())?;
             let point = |i: Option<usize>| {
-                let d = cells.get(i?)?.metrics.get(metric)?;
+                let d = cells.get(i?)?.metrics.get(&metric)?;
                 Some(Point {
                     mean: d.mean,
                     ci: d.ci_low.zip(d.ci_high),
@@ -217,7 +216,7 @@ pub(super) fn build(
                 })
             };
             Some(MetricPlot {
-                metric: metric.to_string(),
+                metric,
                 title: table.title.clone(),
                 primary,
                 series: all_series

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::chart::{ChartView, PALETTE};
 use crate::analysis::CellResults;
+use crate::metrics::Metric;
 use crate::scenario::model::Scenario;
 use crate::search::{self, Outcome, Status};
 use crate::units;
@@ -59,7 +60,7 @@ pub fn build(scenario: &Scenario, cells: &[CellResults]) -> Vec<SearchView> {
 }
 
 /// The views of every search of a run.
-pub fn views(outcomes: &[Outcome], slo: &BTreeMap<String, Duration>) -> Vec<SearchView> {
+pub fn views(outcomes: &[Outcome], slo: &BTreeMap<Metric, Duration>) -> Vec<SearchView> {
     let bounds: Vec<String> = slo
         .iter()
         .map(|(m, d)| format!("{m} ≤ {}", units::seconds(d.as_secs_f64())))
@@ -151,7 +152,7 @@ fn chart(o: &Outcome) -> ChartView {
     let attained: Vec<String> = o.probes.iter().map(|p| pct(p.mean)).collect();
     let target: Vec<String> = o.probes.iter().map(|_| pct(o.target)).collect();
     ChartView {
-        metric: "slo_attainment".into(),
+        metric: Metric::SloAttainment.name().into(),
         title: format!("SLO attainment vs {} ({})", o.variable, o.cell),
         x_title: o.variable.clone(),
         categories: format!("[{}]", categories.join(", ")),
@@ -199,8 +200,7 @@ mod tests {
 
     #[test]
     fn headlines_give_the_answer_with_its_bracket_or_say_where_it_lies() {
-        let slo: BTreeMap<String, Duration> =
-            [("ttft".to_string(), Duration::from_millis(200))].into();
+        let slo: BTreeMap<Metric, Duration> = [(Metric::Ttft, Duration::from_millis(200))].into();
         let v = &views(&[outcome(Status::Converged, Some(13.21), Some(13.6))], &slo)[0];
         assert_eq!(
             v.headline,

@@ -1,3 +1,4 @@
+use crate::metrics::registry::k;
 use std::collections::BTreeMap;
 
 use super::*;
@@ -45,7 +46,7 @@ fn model() -> ReportModel {
             id: "default".into(),
             label: "default".into(),
             n: 3,
-            metrics: [("ttft.mean".to_string(), described)].into_iter().collect(),
+            metrics: [(k("ttft.mean"), described)].into_iter().collect(),
         }],
         comparisons: vec![],
         checks: vec![],
@@ -114,10 +115,10 @@ fn sweep_model(exclude: &str) -> ReportModel {
                     let jitter = 1.0 + 0.001 * f64::from(round);
                     summary
                         .values
-                        .insert("ttft.mean".into(), (rate * 0.01 + prompt * 1e-5) * jitter);
+                        .insert(k("ttft.mean"), (rate * 0.01 + prompt * 1e-5) * jitter);
                     summary
                         .values
-                        .insert("output_throughput".into(), 100.0 * rate * jitter);
+                        .insert(k("output_throughput"), 100.0 * rate * jitter);
                     crate::analysis::RepResult {
                         round,
                         order: round as usize,
@@ -228,7 +229,7 @@ fn the_chart_model_carries_each_mean_with_the_t_interval_of_its_repetitions() {
     let labels: Vec<&str> = plot.levels.iter().map(|l| l.label.as_str()).collect();
     assert_eq!(labels, ["1", "2", "4"]);
     assert_eq!(plot.numeric_levels(), Some(vec![1.0, 2.0, 4.0]));
-    let ttft = plot.metric("ttft.mean").unwrap();
+    let ttft = plot.metric(k("ttft.mean")).unwrap();
     assert_eq!(ttft.series[1].name, "prompt_tokens=1000");
     // prompt 1000, rate 4: base 0.05 s, repetitions base × (1, 1.001, …, 1.004).
     let base = 4.0 * 0.01 + 1000.0 * 1e-5;

@@ -41,7 +41,7 @@ pub struct RepOutcome {
     /// Wall-clock time of the records' origin.
     pub origin_wall: SystemTime,
     /// Executor details for the marker (simulator statistics).
-    pub details: serde_json::Map<String, serde_json::Value>,
+    pub details: crate::store::MarkerDetails,
     /// For HTTP runs: where the measured part began, for the client's own CPU accounting.
     pub measured: Option<Measured>,
 }
@@ -247,13 +247,13 @@ impl CellExecutor {
                     Some(writer) => writer,
                     None => writer_task.await.expect("the writer task does not panic")?,
                 };
-                let mut details = serde_json::Map::new();
+                let mut details = crate::store::MarkerDetails::default();
                 let (origin_wall, measured) = match report {
                     Some(report) => {
                         if let Some(anchor) = crate::clock::Anchor::now() {
                             // Lets records be lined up with other logs on this host.
                             let ns = anchor.ns_of(report.origin);
-                            details.insert("origin_monotonic_ns".into(), ns.into());
+                            details.origin_monotonic_ns = Some(ns);
                         }
                         let measured = Measured {
                             origin: report.origin,
@@ -300,14 +300,18 @@ async fn run_simulated(
         writer.append(rec)?;
     }
     finished.store(run.records.len() as u64, Ordering::Relaxed);
-    let mut details = serde_json::Map::new();
     let stats = &run.stats;
-    details.insert("sim_steps".into(), stats.steps.into());
-    details.insert("sim_preemptions".into(), stats.preemptions.into());
-    details.insert("sim_rejected".into(), stats.rejected.into());
-    details.insert("sim_peak_running".into(), stats.peak_running.into());
-    details.insert("sim_peak_kv_usage".into(), stats.peak_kv_usage.into());
-    details.insert("sim_window_ns".into(), stats.window_ns.into());
+    let details = crate::store::MarkerDetails {
+        sim: Some(crate::store::SimDetails {
+            sim_steps: stats.steps,
+            sim_preemptions: stats.preemptions,
+            sim_rejected: stats.rejected,
+            sim_peak_running: stats.peak_running,
+            sim_peak_kv_usage: stats.peak_kv_usage,
+            sim_window_ns: stats.window_ns,
+        }),
+        ..Default::default()
+    };
     Ok(RepOutcome {
         writer,
         origin_wall,

@@ -115,9 +115,7 @@ impl Runner<'_> {
         let client_cpu_seconds = outcome
             .measured
             .and_then(|m| super::usage::close_window(&m, &mut details));
-        if !absent.is_empty() {
-            details.insert("probes_absent".into(), absent.into());
-        }
+        details.probes_absent = absent;
         let marker = RepMarker {
             schema_version: SCHEMA_VERSION,
             cell_id,

@@ -17,18 +17,8 @@
 
 use std::time::Instant;
 
-use serde_json::{Map, Value};
-
 use super::executor::Measured;
-use crate::metrics::RepetitionSummary;
-use crate::store::RepMarker;
-
-/// Marker detail: wall-clock seconds from the origin to the end of the repetition.
-pub const WINDOW_KEY: &str = "client_window_seconds";
-/// Marker detail: cores available to the client process.
-pub const CORES_KEY: &str = "client_cores";
-/// Marker detail: seconds the client's threads waited for a CPU in the window.
-pub const WAIT_KEY: &str = "client_cpu_wait_seconds";
+use crate::store::MarkerDetails;
 
 /// The process's CPU time and run-queue wait at one moment.
 #[derive(Debug, Clone, Copy, Default)]
@@ -85,91 +75,25 @@ pub fn available_cores() -> u32 {
     std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
 }
 
-/// Closes the measured window now: adds its wall time, the cores and the run-queue wait to
-/// `details` and returns the CPU seconds spent in it (`None` where CPU time cannot be read).
-pub(crate) fn close_window(measured: &Measured, details: &mut Map<String, Value>) -> Option<f64> {
+/// Closes the measured window now: records its wall time, the cores and the run-queue wait
+/// in `details` and returns the CPU seconds spent in it (`None` where CPU time cannot be read).
+pub(crate) fn close_window(measured: &Measured, details: &mut MarkerDetails) -> Option<f64> {
     let window = Instant::now()
         .saturating_duration_since(measured.origin)
         .as_secs_f64();
     let now = Snapshot::take();
     let start = measured.at_origin;
-    details.insert(WINDOW_KEY.into(), window.into());
-    details.insert(CORES_KEY.into(), available_cores().into());
+    details.client_window_seconds = Some(window);
+    details.client_cores = Some(available_cores());
     if let (Some(a), Some(b)) = (start.wait_seconds, now.wait_seconds) {
-        details.insert(WAIT_KEY.into(), (b - a).max(0.0).into());
+        details.client_cpu_wait_seconds = Some((b - a).max(0.0));
     }
     Some((now.cpu_seconds? - start.cpu_seconds?).max(0.0))
-}
-
-/// Adds the `client_*` metrics of a repetition from its marker (nothing for simulated runs,
-/// or markers written before these were recorded).
-pub fn add_client_usage(marker: &RepMarker, summary: &mut RepetitionSummary) {
-    let Some(cpu) = marker.client_cpu_seconds else {
-        return;
-    };
-    let number = |key: &str| marker.details.get(key).and_then(Value::as_f64);
-    let v = &mut summary.values;
-    if summary.sent > 0 {
-        v.insert("client_cpu_per_request".into(), cpu / summary.sent as f64);
-    }
-    if let Some(window) = number(WINDOW_KEY).filter(|w| *w > 0.0) {
-        v.insert("client_cpu_util".into(), cpu / window);
-        if let Some(wait) = number(WAIT_KEY) {
-            v.insert("client_cpu_wait".into(), wait / window);
-        }
-    }
-    if let Some(cores) = number(CORES_KEY) {
-        v.insert("client_cores".into(), cores);
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn marker(cpu: Option<f64>, details: Value) -> RepMarker {
-        RepMarker {
-            schema_version: crate::store::SCHEMA_VERSION,
-            cell_id: "c".into(),
-            round: 0,
-            records: 100,
-            origin_wall: "2026-01-01T00:00:00Z".into(),
-            wall_seconds: 3.0,
-            client_cpu_seconds: cpu,
-            details: details.as_object().unwrap().clone(),
-            failure: None,
-        }
-    }
-
-    #[test]
-    fn cpu_per_request_and_share_of_a_core_come_from_the_measured_window() {
-        let m = marker(
-            Some(0.05),
-            serde_json::json!({"client_window_seconds": 2.0, "client_cores": 2, "client_cpu_wait_seconds": 0.5}),
-        );
-        let mut s = RepetitionSummary {
-            sent: 100,
-            ..Default::default()
-        };
-        add_client_usage(&m, &mut s);
-        assert!((s.values["client_cpu_per_request"] - 0.0005).abs() < 1e-12);
-        assert!((s.values["client_cpu_util"] - 0.025).abs() < 1e-12);
-        assert_eq!(s.values["client_cores"], 2.0);
-        assert!((s.values["client_cpu_wait"] - 0.25).abs() < 1e-12);
-    }
-
-    #[test]
-    fn simulated_runs_and_old_markers_add_nothing_or_what_they_have() {
-        let mut s = RepetitionSummary {
-            sent: 10,
-            ..Default::default()
-        };
-        add_client_usage(&marker(None, serde_json::json!({})), &mut s);
-        assert!(s.values.is_empty());
-        add_client_usage(&marker(Some(1.0), serde_json::json!({})), &mut s);
-        assert_eq!(s.values.len(), 1, "{:?}", s.values);
-        assert!((s.values["client_cpu_per_request"] - 0.1).abs() < 1e-12);
-    }
 
     #[test]
     fn the_window_closes_with_cpu_spent_since_the_origin() {
@@ -182,12 +106,12 @@ mod tests {
             x = x.wrapping_mul(31).wrapping_add(i);
         }
         std::hint::black_box(x);
-        let mut details = Map::new();
+        let mut details = MarkerDetails::default();
         let cpu = close_window(&measured, &mut details).unwrap();
         assert!(cpu >= 0.0);
-        assert!(details[WINDOW_KEY].as_f64().unwrap() > 0.0);
-        assert!(details[CORES_KEY].as_u64().unwrap() >= 1);
+        assert!(details.client_window_seconds.unwrap() > 0.0);
+        assert!(details.client_cores.unwrap() >= 1);
         #[cfg(target_os = "linux")]
-        assert!(details[WAIT_KEY].as_f64().unwrap() >= 0.0);
+        assert!(details.client_cpu_wait_seconds.unwrap() >= 0.0);
     }
 }

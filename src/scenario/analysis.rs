@@ -1,11 +1,11 @@
-//! `[slo]`, `[checks]`, `[analysis]` and `[report]`: metric names are checked against
-//! `metrics::names`, thresholds are converted to each metric's base unit (seconds, fractions,
+//! `[slo]`, `[checks]`, `[analysis]` and `[report]`: metric names are parsed into the
+//! registry's typed keys (`metrics::registry`), thresholds are converted to each metric's base unit (seconds, fractions,
 //! plain rates).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::metrics::names::{self, Unit};
+use crate::metrics::{Metric, MetricKey, Unit};
 
 use super::doc::{Kind, Node};
 use super::duration;
@@ -14,18 +14,20 @@ use super::model::{Analysis, CAPACITY_THRESHOLD, Check, CheckOp, ReportSpec, Val
 use super::read::{Ctx, Range};
 
 /// Validates `[slo]`: per-request metric → positive duration.
-pub(crate) fn slo(ctx: &mut Ctx, node: Option<&Node>) -> BTreeMap<String, Duration> {
+pub(crate) fn slo(ctx: &mut Ctx, node: Option<&Node>) -> BTreeMap<Metric, Duration> {
     let mut out = BTreeMap::new();
     let Some(t) = node.and_then(|n| ctx.table("slo", n, &[])) else {
         return out;
     };
     for e in &t.entries {
         let key = join_key("slo", &e.key);
-        if !names::SLO_METRICS.contains(&e.key.as_str()) {
-            let close = did_you_mean(&e.key, names::SLO_METRICS.iter().copied());
+        let metric = Metric::parse(&e.key).filter(|m| m.spec().slo);
+        let Some(metric) = metric else {
+            let slo_names: Vec<&str> = Metric::slo_metrics().map(Metric::name).collect();
+            let close = did_you_mean(&e.key, slo_names.iter().copied());
             let hint = format!(
                 "SLOs bound per-request latencies: {}",
-                super::error::list(names::SLO_METRICS)
+                super::error::list(&slo_names)
             );
             ctx.error(
                 &e.key_origin,
@@ -34,24 +36,19 @@ pub(crate) fn slo(ctx: &mut Ctx, node: Option<&Node>) -> BTreeMap<String, Durati
                 Some(hint),
             );
             continue;
-        }
+        };
         if let Some(d) = ctx.duration(&key, &e.value, Duration::from_secs(86400)) {
-            out.insert(e.key.clone(), d);
+            out.insert(metric, d);
         }
     }
     out
 }
 
 /// A summary metric name, reported with a suggestion when unknown.
-fn metric(
-    ctx: &mut Ctx,
-    key: &str,
-    name: &str,
-    origin: &super::doc::Origin,
-) -> Option<names::MetricInfo> {
-    let info = names::info(name);
-    if info.is_none() {
-        let all = names::all_summary_names();
+fn metric(ctx: &mut Ctx, key: &str, name: &str, origin: &super::doc::Origin) -> Option<MetricKey> {
+    let key_of = MetricKey::parse(name);
+    if key_of.is_none() {
+        let all = MetricKey::all_names();
         let close = did_you_mean(name, all.iter().map(String::as_str));
         let hint = "summary metrics are names like `ttft.p99`, `tpot.mean`, `output_throughput`, `error_rate`";
         ctx.error(
@@ -61,7 +58,7 @@ fn metric(
             Some(hint.into()),
         );
     }
-    info
+    key_of
 }
 
 /// Validates `[checks]`: `"ttft.p99" = "< 800ms"`.
@@ -72,14 +69,16 @@ pub(crate) fn checks(ctx: &mut Ctx, node: Option<&Node>) -> Vec<Check> {
     };
     for e in &t.entries {
         let key = join_key("checks", &e.key);
-        let info = metric(ctx, &key, &e.key, &e.key_origin);
+        let metric_key = metric(ctx, &key, &e.key, &e.key_origin);
         let Some(text) = ctx.string(&key, &e.value) else {
             continue;
         };
-        let Some(info) = info else { continue };
-        match parse_check(text, info.unit) {
+        let Some(metric_key) = metric_key else {
+            continue;
+        };
+        match parse_check(text, metric_key.unit()) {
             Ok((op, threshold)) => out.push(Check {
-                metric: e.key.clone(),
+                metric: metric_key,
                 op,
                 threshold,
                 text: text.to_string(),
@@ -117,6 +116,7 @@ pub(crate) fn parse_check(text: &str, unit: Unit) -> Result<(CheckOp, f64), (Str
         Unit::Seconds => "seconds",
         Unit::TokensPerSecond => "tokens per second",
         Unit::RequestsPerSecond => "requests per second",
+        Unit::SamplesPerSecond => "samples per second",
         Unit::Fraction => "a fraction",
         Unit::Count => "a count",
         Unit::Watts => "watts",
@@ -175,11 +175,9 @@ const ANALYSIS_KEYS: &[&str] = &[
 pub(crate) fn analysis(ctx: &mut Ctx, node: Option<&Node>, names: &[String]) -> Option<Analysis> {
     let mut a = Analysis {
         alpha: 0.05,
-        primary: names::DEFAULT_PRIMARY
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
+        primary: crate::metrics::registry::DEFAULT_PRIMARY.to_vec(),
         thresholds: BTreeMap::new(),
+        capacity_threshold: None,
         load: vec!["request_rate".into(), "concurrency".into()],
         baseline: None,
         cv_warn: 0.05,
@@ -206,13 +204,15 @@ pub(crate) fn analysis(ctx: &mut Ctx, node: Option<&Node>, names: &[String]) -> 
     a.alpha = alpha.unwrap_or(Some(a.alpha))?;
     a.cv_warn = cv_warn.unwrap_or(Some(a.cv_warn))?;
     a.primary = primary.unwrap_or(Some(a.primary))?;
-    a.thresholds = thresholds.unwrap_or(Some(a.thresholds))?;
+    if let Some(t) = thresholds {
+        (a.thresholds, a.capacity_threshold) = t?;
+    }
     a.load = load.unwrap_or(Some(a.load))?;
     a.baseline = baseline.map_or(Some(None), |b| b.map(Some))?;
     Some(a)
 }
 
-fn primary(ctx: &mut Ctx, node: &Node) -> Option<Vec<String>> {
+fn primary(ctx: &mut Ctx, node: &Node) -> Option<Vec<MetricKey>> {
     let items = ctx.strings("analysis.primary", node)?;
     if items.is_empty() {
         let hint =
@@ -225,35 +225,52 @@ fn primary(ctx: &mut Ctx, node: &Node) -> Option<Vec<String>> {
         );
         return None;
     }
-    let mut ok = true;
-    for (i, (m, origin)) in items.iter().enumerate() {
-        ok &= metric(ctx, &format!("analysis.primary[{i}]"), m, origin).is_some();
-    }
-    ok.then(|| items.into_iter().map(|(m, _)| m).collect())
+    let keys: Vec<Option<MetricKey>> = (items.iter().enumerate())
+        .map(|(i, (m, origin))| metric(ctx, &format!("analysis.primary[{i}]"), m, origin))
+        .collect();
+    keys.into_iter().collect()
 }
 
-fn thresholds(ctx: &mut Ctx, node: &Node) -> Option<BTreeMap<String, f64>> {
+/// `[analysis] thresholds`: τ per summary metric, and τ of the capacity at the SLO.
+type Thresholds = (BTreeMap<MetricKey, f64>, Option<f64>);
+
+fn thresholds(ctx: &mut Ctx, node: &Node) -> Option<Thresholds> {
     let t = ctx.table("analysis.thresholds", node, &[])?;
-    let mut out = BTreeMap::new();
+    let (mut out, mut capacity) = (BTreeMap::new(), None);
     let mut ok = true;
     for e in &t.entries {
         let key = join_key("analysis.thresholds", &e.key);
         let known = threshold_key(ctx, &key, &e.key, &e.key_origin);
-        match fraction(ctx, &key, &e.value) {
-            Some(x) if known => drop(out.insert(e.key.clone(), x)),
+        match (fraction(ctx, &key, &e.value), known) {
+            (Some(x), Some(ThresholdKey::Metric(m))) => drop(out.insert(m, x)),
+            (Some(x), Some(ThresholdKey::Capacity)) => capacity = Some(x),
             _ => ok = false,
         }
     }
-    ok.then_some(out)
+    ok.then_some((out, capacity))
+}
+
+/// What a `thresholds` key names.
+enum ThresholdKey {
+    Metric(MetricKey),
+    Capacity,
 }
 
 /// A `thresholds` key: a summary metric or [`CAPACITY_THRESHOLD`]; reports an unknown one
 /// with a suggestion from both.
-fn threshold_key(ctx: &mut Ctx, key: &str, name: &str, origin: &super::doc::Origin) -> bool {
-    if name == CAPACITY_THRESHOLD || names::info(name).is_some() {
-        return true;
+fn threshold_key(
+    ctx: &mut Ctx,
+    key: &str,
+    name: &str,
+    origin: &super::doc::Origin,
+) -> Option<ThresholdKey> {
+    if name == CAPACITY_THRESHOLD {
+        return Some(ThresholdKey::Capacity);
     }
-    let all = names::all_summary_names();
+    if let Some(m) = MetricKey::parse(name) {
+        return Some(ThresholdKey::Metric(m));
+    }
+    let all = MetricKey::all_names();
     let choices = all.iter().map(String::as_str).chain([CAPACITY_THRESHOLD]);
     let close = did_you_mean(name, choices);
     let hint = "thresholds are keyed by summary metrics such as `ttft.p99` or `output_throughput`; `capacity` sets τ of the capacity at the SLO of [search] runs";
@@ -263,7 +280,7 @@ fn threshold_key(ctx: &mut Ctx, key: &str, name: &str, origin: &super::doc::Orig
         format!("unknown metric `{name}`{close}"),
         Some(hint.into()),
     );
-    false
+    None
 }
 
 fn load(ctx: &mut Ctx, node: &Node, names: &[String]) -> Option<Vec<String>> {

@@ -10,6 +10,8 @@ use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::metrics::{Metric, MetricKey};
+
 pub use super::launch::*;
 pub use super::repetitions::Adaptive;
 pub use super::search::SearchSpec;
@@ -65,7 +67,7 @@ pub struct Scenario {
     /// `[vars]`: fixed values, sweeps, linked groups, exclusions, labels.
     pub vars: VarSpec,
     /// `[slo]`: per-request thresholds, by per-request metric name (`ttft`, `tpot`, `e2e`, …).
-    pub slo: BTreeMap<String, Duration>,
+    pub slo: BTreeMap<Metric, Duration>,
     /// `[checks]`: cell-level assertions, in file order.
     pub checks: Vec<Check>,
     /// `[analysis]`.
@@ -166,8 +168,8 @@ pub struct LinkedGroup {
 /// One `[checks]` entry: `"ttft.p99" = "< 800ms"`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Check {
-    /// Summary metric name (`ttft.p99`, `error_rate`, `output_throughput`…).
-    pub metric: String,
+    /// Summary metric (`ttft.p99`, `error_rate`, `output_throughput`…).
+    pub metric: MetricKey,
     /// Comparison.
     pub op: CheckOp,
     /// Threshold in the metric's base unit (seconds for latencies, 1/s for rates, fraction for
@@ -202,10 +204,12 @@ pub struct Analysis {
     pub alpha: f64,
     /// Primary metrics (summary names); default `output_throughput`, `ttft.mean`, `ttft.p99`,
     /// `tpot.mean`, `itl.p99`, `e2e.mean`.
-    pub primary: Vec<String>,
-    /// Practical-significance thresholds τ as fractions, overriding the defaults per metric;
-    /// the key [`CAPACITY_THRESHOLD`] sets τ of the capacity at the SLO (`exp compare`).
-    pub thresholds: BTreeMap<String, f64>,
+    pub primary: Vec<MetricKey>,
+    /// Practical-significance thresholds τ as fractions, overriding the defaults per metric.
+    pub thresholds: BTreeMap<MetricKey, f64>,
+    /// τ of the capacity at the SLO (`exp compare` of two `[search]` runs): the
+    /// [`CAPACITY_THRESHOLD`] key of `thresholds`.
+    pub capacity_threshold: Option<f64>,
     /// Variables that are load levels (default `request_rate`, `concurrency`).
     pub load: Vec<String>,
     /// A baseline cell, by variable values; every other cell is compared with it.
@@ -213,6 +217,14 @@ pub struct Analysis {
     /// CV above which a cell is warned about, as a fraction (default 0.05 for means and
     /// throughput; tails use twice this).
     pub cv_warn: f64,
+}
+
+impl Analysis {
+    /// Practical-significance threshold τ of a metric: the scenario's, else the metric's
+    /// default (statistics.md §2.6).
+    pub fn threshold(&self, metric: MetricKey) -> f64 {
+        (self.thresholds.get(&metric).copied()).unwrap_or_else(|| metric.default_threshold())
+    }
 }
 
 /// `[report]`.

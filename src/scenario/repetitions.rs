@@ -21,14 +21,9 @@ pub struct Adaptive {
 
 impl Adaptive {
     /// The largest acceptable relative CI half-width of `metric`.
-    pub fn target_for(&self, metric: &str) -> f64 {
-        self.target_ci.unwrap_or_else(|| {
-            if crate::metrics::names::info(metric).is_some_and(|i| i.tail) {
-                0.05
-            } else {
-                0.02
-            }
-        })
+    pub fn target_for(&self, metric: crate::metrics::MetricKey) -> f64 {
+        self.target_ci
+            .unwrap_or_else(|| if metric.is_tail() { 0.05 } else { 0.02 })
     }
 }
 

@@ -6,6 +6,7 @@
 //! that is not UTF-8) are found by the same pre-flight check `exp run` makes before writing
 //! anything; their data files live in `bad/data/`.
 
+use crate::metrics::registry::k;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -202,8 +203,8 @@ fn resolve_renders_templates_and_applies_well_known_vars() {
     );
     assert_eq!(s.checks[0].threshold, 0.8);
     assert_eq!(s.checks[2].threshold, 0.95);
-    assert_eq!(s.analysis.thresholds["ttft.p99"], 0.05);
-    assert_eq!(s.analysis.thresholds["capacity"], 0.10);
+    assert_eq!(s.analysis.thresholds[&k("ttft.p99")], 0.05);
+    assert_eq!(s.analysis.capacity_threshold, Some(0.10));
 }
 
 #[test]

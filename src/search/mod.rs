@@ -10,6 +10,7 @@
 use serde::Serialize;
 
 use crate::analysis::{CellResults, cell_label, rep_values};
+use crate::metrics::Metric;
 use crate::scenario::model::{SearchSpec, Vars};
 use crate::stats;
 
@@ -222,7 +223,7 @@ pub fn probes_by_cell(spec: &SearchSpec, cells: &[CellResults]) -> Vec<(Vars, Ve
         let Some(load) = cell.swept.get(&spec.variable).and_then(|v| v.as_f64()) else {
             continue;
         };
-        let attainment = rep_values(cell, "slo_attainment");
+        let attainment = rep_values(cell, Metric::SloAttainment.key());
         if attainment.is_empty() {
             continue;
         }

@@ -263,14 +263,59 @@ pub struct RepMarker {
     /// and the client's cores, see `run::usage`).
     #[serde(default)]
     pub client_cpu_seconds: Option<f64>,
-    /// Free-form details from the executor (simulator statistics, probe summaries).
+    /// What the executor, the client and the probes noted about the repetition.
     #[serde(default)]
-    pub details: serde_json::Map<String, serde_json::Value>,
+    pub details: MarkerDetails,
     /// Why the repetition failed (its server did not start, or died while it ran). A failed
     /// repetition is kept on disk with whatever records it has until `--resume` redoes it,
     /// and is left out of the statistics; the report lists it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
+}
+
+/// The `details` of a completion marker. Every field is optional: a marker holds those its
+/// executor wrote (HTTP runs the client's, simulated runs the engine's), and markers written
+/// by earlier versions hold fewer. Keys this version does not know are kept in `other`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct MarkerDetails {
+    /// Wall-clock seconds of the measured window (end of warm-up to the last record).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_window_seconds: Option<f64>,
+    /// Cores the client process could use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_cores: Option<u32>,
+    /// Seconds the client's threads waited for a CPU in the window (Linux `schedstat`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_cpu_wait_seconds: Option<f64>,
+    /// The origin on this host's monotonic clock (ns), to line records up with other logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin_monotonic_ns: Option<u64>,
+    /// Probes that could not be read during the repetition (what and why).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probes_absent: Vec<String>,
+    /// Simulated engine: what its scheduler did.
+    #[serde(default, flatten, skip_serializing_if = "Option::is_none")]
+    pub sim: Option<SimDetails>,
+    /// Keys written by another version of exp.
+    #[serde(default, flatten)]
+    pub other: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The simulated engine's statistics of one repetition (`sim_*` keys of a marker).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct SimDetails {
+    /// Engine steps.
+    pub sim_steps: u64,
+    /// Sequences preempted for KV-cache space.
+    pub sim_preemptions: u64,
+    /// Requests rejected (longer than the context or the KV cache).
+    pub sim_rejected: u64,
+    /// Most sequences running in one step.
+    pub sim_peak_running: u32,
+    /// Highest KV-cache use (fraction).
+    pub sim_peak_kv_usage: f64,
+    /// Virtual nanoseconds the engine ran.
+    pub sim_window_ns: u64,
 }
 
 pub(super) fn read(path: &Path) -> Result<Manifest, StoreError> {

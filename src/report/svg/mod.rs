@@ -33,7 +33,7 @@ pub use forest::{ForestRow, forest};
 use super::chart::PALETTE;
 use super::plot::SweepPlot;
 use super::{ReportError, ReportModel};
-use crate::metrics::names::{self, Unit};
+use crate::metrics::{Metric, Unit};
 
 /// The folder next to the report that holds its SVGs.
 pub const CHART_DIR: &str = "charts";
@@ -82,17 +82,17 @@ fn sweep_files(
     out: &mut Vec<SvgFile>,
 ) -> Result<(), ReportError> {
     for m in plot.metrics.iter().filter(|m| m.primary) {
-        let Some(chart) = charts.iter_mut().find(|c| c.metric == m.metric) else {
+        let Some(chart) = charts.iter_mut().find(|c| c.metric == m.metric.to_string()) else {
             continue;
         };
-        let name = names.take(&m.metric);
+        let name = names.take(&m.metric.to_string());
         out.push(SvgFile {
             text: sweep::metric(plot, m).map_err(|e| chart_error(&name, e))?,
             name: name.clone(),
         });
         chart.svg = Some(format!("{CHART_DIR}/{name}"));
-        let latency = names::info(&m.metric).is_some_and(|i| i.unit == Unit::Seconds);
-        let throughput = plot.metric("output_throughput");
+        let latency = m.metric.unit() == Unit::Seconds;
+        let throughput = plot.metric(Metric::OutputThroughput.key());
         if let (true, true, Some(tp)) = (plot.load, latency, throughput) {
             let name = names.take(&format!("frontier_{}", m.metric));
             out.push(SvgFile {

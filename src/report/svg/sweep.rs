@@ -89,7 +89,7 @@ fn notes(m: &MetricPlot) -> Vec<String> {
 /// One primary metric of a sweep: every series with a legend, the mean joined across the x
 /// levels (broken where a cell is missing), and 95 % CI whiskers where n ≥ 2.
 pub(super) fn metric(plot: &SweepPlot, m: &MetricPlot) -> Result<String, DrawError> {
-    let (scale, unit) = unit_scale(&m.metric, max_mean(m));
+    let (scale, unit) = unit_scale(m.metric, max_mean(m));
     let (x, positions) = Axis::levels(&plot.x_title, &plot.levels);
     let (lo, hi) = extent(
         m.series.iter().flat_map(|s| s.points.iter().flatten()),
@@ -217,8 +217,8 @@ pub(super) fn frontier(
     throughput: &MetricPlot,
     m: &MetricPlot,
 ) -> Result<String, DrawError> {
-    let (y_scale, y_unit) = unit_scale(&m.metric, max_mean(m));
-    let (x_scale, x_unit) = unit_scale(&throughput.metric, max_mean(throughput));
+    let (y_scale, y_unit) = unit_scale(m.metric, max_mean(m));
+    let (x_scale, x_unit) = unit_scale(throughput.metric, max_mean(throughput));
     let series = frontier_points(plot, throughput, m);
     let all = || series.iter().flatten();
     let (x_lo, x_hi) = extent(all().map(|p| &p.throughput), x_scale);

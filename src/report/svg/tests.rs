@@ -3,6 +3,7 @@
 //! as a `<polyline>` of stroke width 2, a point as a `<circle>`, a legend swatch as a
 //! `<rect>` and every label as a `<text>`.
 
+use crate::metrics::registry::k;
 use roxmltree::{Document, Node};
 
 use super::super::plot::{Level, MetricPlot, Point, SeriesPoints, SweepPlot};
@@ -39,7 +40,7 @@ fn sweep(names: [&str; 2], levels: Vec<Level>) -> SweepPlot {
         points,
     };
     let ttft = MetricPlot {
-        metric: "ttft.mean".into(),
+        metric: k("ttft.mean"),
         title: "TTFT mean".into(),
         primary: true,
         series: vec![
@@ -221,7 +222,7 @@ fn labels_with_markup_characters_stay_valid_xml_and_read_back_unchanged() {
     assert_eq!(has_text(&doc, "TTFT \"mean\" & <more> by x&<y>"), 1);
     let frontier = {
         let mut tp = plot.metrics[0].clone();
-        tp.metric = "output_throughput".into();
+        tp.metric = k("output_throughput");
         sweep::frontier(&plot, &tp, &plot.metrics[0]).unwrap()
     };
     assert_eq!(has_text(&parse(&frontier), evil), 1);

@@ -1,5 +1,6 @@
 //! Probe summaries on series with known answers.
 
+use crate::metrics::registry::k;
 use std::collections::BTreeMap;
 
 use super::*;
@@ -46,13 +47,17 @@ const W: Window = Window {
 #[test]
 fn gpu_figures_average_over_gpus_and_energy_comes_from_the_counter() {
     let s = summarize(&gpus(true), W);
-    assert_eq!(s["power"], 300.0);
-    assert_eq!(s["power_max"], 300.0);
-    assert_eq!(s["gpu_mem_util"], 0.625);
-    assert_eq!(s["sm_util"], 0.75);
-    assert_eq!(s["energy"], 600.0, "300 W over 2 s");
+    assert_eq!(s[&k("power")], 300.0);
+    assert_eq!(s[&k("power_max")], 300.0);
+    assert_eq!(s[&k("gpu_mem_util")], 0.625);
+    assert_eq!(s[&k("sm_util")], 0.75);
+    assert_eq!(s[&k("energy")], 600.0, "300 W over 2 s");
     let no_counter = summarize(&gpus(false), W);
-    assert_eq!(no_counter["energy"], 600.0, "integrated from power instead");
+    assert_eq!(
+        no_counter[&k("energy")],
+        600.0,
+        "integrated from power instead"
+    );
 }
 
 #[test]
@@ -67,9 +72,9 @@ fn counters_are_interpolated_at_the_window_edges() {
     });
     let s = summarize(&host, W);
     // At 1 s: 0.5 CPU-s, at 3 s: 2.0 CPU-s → 1.5 CPU-s in 2 s.
-    assert_eq!(s["server_cpu"], 0.75);
-    assert!(!s.contains_key("client_cpu"), "absent, not zero");
-    assert!(!s.contains_key("power"));
+    assert_eq!(s[&k("server_cpu")], 0.75);
+    assert!(!s.contains_key(&k("client_cpu")), "absent, not zero");
+    assert!(!s.contains_key(&k("power")));
 }
 
 #[test]
@@ -87,8 +92,8 @@ fn a_window_between_two_samples_takes_the_interpolated_gauge() {
         end: 1001.4,
     };
     let s = summarize(&kv, w);
-    assert!((s["kv_cache_usage"] - 0.26).abs() < 1e-12);
-    assert!((s["kv_cache_usage_max"] - 0.26).abs() < 1e-12);
+    assert!((s[&k("kv_cache_usage")] - 0.26).abs() < 1e-12);
+    assert!((s[&k("kv_cache_usage_max")] - 0.26).abs() < 1e-12);
 }
 
 #[test]
@@ -103,7 +108,7 @@ fn network_use_needs_a_line_rate_and_counter_resets_give_nothing() {
     });
     let s = summarize(&net, W);
     assert!(
-        (s["net_util"] - 0.1).abs() < 1e-12,
+        (s[&k("net_util")] - 0.1).abs() < 1e-12,
         "1.25 GB/s = 10 Gbit/s of 100"
     );
     let reset = [(0.0, 50.0), (4.0, 10.0)].map(|(t, x)| {
@@ -114,5 +119,5 @@ fn network_use_needs_a_line_rate_and_counter_resets_give_nothing() {
             &[("preemptions_total", x)],
         )
     });
-    assert!(!summarize(&reset, W).contains_key("preemptions"));
+    assert!(!summarize(&reset, W).contains_key(&k("preemptions")));
 }

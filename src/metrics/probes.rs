@@ -6,7 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use super::{ProbeKind, ProbeSample};
+use super::registry::{Metric, MetricKey};
+use crate::record::{ProbeKind, ProbeSample};
 
 /// A window of wall-clock time, in Unix seconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -19,8 +20,8 @@ pub struct Window {
 
 type Points = Vec<(f64, f64)>;
 
-/// The per-repetition values of the probes over `w` (names in `metrics::names`).
-pub fn summarize(samples: &[ProbeSample], w: Window) -> BTreeMap<String, f64> {
+/// The per-repetition values of the probes over `w`.
+pub fn summarize(samples: &[ProbeSample], w: Window) -> BTreeMap<MetricKey, f64> {
     let mut out = BTreeMap::new();
     if w.end <= w.start {
         return out;
@@ -35,56 +36,66 @@ pub fn summarize(samples: &[ProbeSample], w: Window) -> BTreeMap<String, f64> {
         p.sort_by(|a, b| a.0.total_cmp(&b.0));
         p
     };
-    let mut gauge = |name: &str, points: &Points, with_max: bool| {
+    let mut gauge = |metric: Metric, points: &Points, max_metric: Option<Metric>| {
         if let Some((mean, max)) = mean_max(points, w) {
-            out.insert(name.to_string(), mean);
-            if with_max {
-                out.insert(format!("{name}_max"), max);
+            out.insert(metric.key(), mean);
+            if let Some(m) = max_metric {
+                out.insert(m.key(), max);
             }
         }
     };
     gauge(
-        "kv_cache_usage",
+        Metric::KvCacheUsage,
         &series(ProbeKind::Metrics, "kv_cache_usage"),
-        true,
+        Some(Metric::KvCacheUsageMax),
     );
     gauge(
-        "server_running",
+        Metric::ServerRunning,
         &series(ProbeKind::Metrics, "requests_running"),
-        false,
+        None,
     );
     gauge(
-        "server_waiting",
+        Metric::ServerWaiting,
         &series(ProbeKind::Metrics, "requests_waiting"),
-        false,
+        None,
     );
     let counters = [
         (
-            "preemptions",
+            Metric::Preemptions,
             ProbeKind::Metrics,
             "preemptions_total",
             w.end - w.start,
         ),
-        ("server_cpu", ProbeKind::Host, "server_cpu_seconds", 1.0),
-        ("client_cpu", ProbeKind::Host, "client_cpu_seconds", 1.0),
+        (
+            Metric::ServerCpu,
+            ProbeKind::Host,
+            "server_cpu_seconds",
+            1.0,
+        ),
+        (
+            Metric::ClientCpu,
+            ProbeKind::Host,
+            "client_cpu_seconds",
+            1.0,
+        ),
     ];
-    for (name, kind, key, scale) in counters {
+    for (metric, kind, key, scale) in counters {
         if let Some(r) = rate(&series(kind, key), w) {
-            out.insert(name.to_string(), r * scale);
+            out.insert(metric.key(), r * scale);
         }
     }
     let line_rate = series(ProbeKind::Host, "net_line_rate")
         .first()
         .map(|p| p.1);
     if let (Some(r), Some(line)) = (rate(&series(ProbeKind::Host, "net_bytes"), w), line_rate) {
-        out.insert("net_util".into(), r * 8.0 / line);
+        out.insert(Metric::NetUtil.key(), r * 8.0 / line);
     }
     out
 }
 
 /// GPU series aggregated per sampling instant over GPUs: mean memory and SM use, total
 /// power and energy (only at instants where every GPU reported them).
-fn gpu(samples: &[ProbeSample], w: Window, out: &mut BTreeMap<String, f64>) {
+fn gpu(samples: &[ProbeSample], w: Window, out: &mut BTreeMap<MetricKey, f64>) {
     let mut by_ts: BTreeMap<u64, Vec<&BTreeMap<String, f64>>> = BTreeMap::new();
     for s in samples.iter().filter(|s| s.probe == ProbeKind::Gpu) {
         by_ts.entry(s.ts.to_bits()).or_default().push(&s.values);
@@ -114,17 +125,22 @@ fn gpu(samples: &[ProbeSample], w: Window, out: &mut BTreeMap<String, f64>) {
             energy.push((ts, e));
         }
     }
-    for (name, points) in [("gpu_mem_util", &mem), ("sm_util", &sm), ("power", &power)] {
+    let gauges = [
+        (Metric::GpuMemUtil, Metric::GpuMemUtilMax, &mem),
+        (Metric::SmUtil, Metric::SmUtilMax, &sm),
+        (Metric::Power, Metric::PowerMax, &power),
+    ];
+    for (metric, max_metric, points) in gauges {
         if let Some((mean, max)) = mean_max(points, w) {
-            out.insert(name.to_string(), mean);
-            out.insert(format!("{name}_max"), max);
+            out.insert(metric.key(), mean);
+            out.insert(max_metric.key(), max);
         }
     }
     let joules = rate(&energy, w)
         .map(|watts| watts * (w.end - w.start))
         .or_else(|| mean_over_time(&power, w).map(|watts| watts * (w.end - w.start)));
     if let Some(j) = joules {
-        out.insert("energy".into(), j);
+        out.insert(Metric::Energy.key(), j);
     }
 }
 
@@ -183,5 +199,5 @@ fn mean_over_time(points: &Points, w: Window) -> Option<f64> {
 }
 
 #[cfg(test)]
-#[path = "summary_tests.rs"]
+#[path = "probes_tests.rs"]
 mod tests;

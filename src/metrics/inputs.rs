@@ -1,0 +1,105 @@
+//! One repetition's summary from everything measured about it. The only place a
+//! summary is assembled: `app` reads the files and hands over typed data (records, the
+//! completion marker, probe samples, the cell's deployment), `metrics` computes every number
+//! from them; neither `run` nor `probe` is imported.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use super::registry::{Metric, MetricKey};
+use super::repetition::{RepetitionSummary, Summarizer};
+use super::request::output_tokens;
+use super::{batch, client, resources};
+use crate::hw::Deployment;
+use crate::record::{ProbeSample, RequestRecord};
+use crate::scenario::model::CostConfig;
+use crate::store::RepMarker;
+
+/// What one repetition's summary is computed from.
+#[derive(Debug, Clone, Copy)]
+pub struct RepetitionInputs<'a> {
+    /// Its records, in the order written.
+    pub records: &'a [RequestRecord],
+    /// Its completion marker.
+    pub marker: &'a RepMarker,
+    /// Its probe samples, if it had probes.
+    pub probes: Option<&'a [ProbeSample]>,
+    /// The cell's cost and what it runs on.
+    pub cell: &'a CellInputs<'a>,
+}
+
+/// What a cell's repetitions share: `[slo]`, the arrival, the hardware, the price.
+#[derive(Debug, Clone, Copy)]
+pub struct CellInputs<'a> {
+    /// The scenario's per-request SLOs.
+    pub slo: &'a BTreeMap<Metric, Duration>,
+    /// Batch mode: each batch is one step (`step_time`, `samples_per_s`).
+    pub batch: bool,
+    /// The model × GPU × TP the cell runs on, when `[target]` names them (MFU, MBU).
+    pub deployment: Option<&'a Deployment>,
+    /// `[cost]` with the cell's GPU count.
+    pub cost: Option<CostConfig>,
+}
+
+/// The summary of one repetition: per-request statistics and rates from its records,
+/// batch steps, MFU/MBU against the deployment, resources from its probes, the client's own
+/// cost from its marker, energy per token and price.
+pub fn summarize_repetition(inputs: RepetitionInputs) -> RepetitionSummary {
+    let cell = inputs.cell;
+    let mut summarizer = Summarizer::new(cell.slo);
+    let mut steps = batch::Steps::default();
+    for rec in inputs.records {
+        summarizer.push(rec);
+        if cell.batch {
+            steps.push(rec);
+        }
+    }
+    let mut summary = summarizer.finish();
+    steps.finish(&mut summary.values);
+    if let Some(deployment) = cell.deployment {
+        add_utilization(deployment, inputs.records, &mut summary.values);
+    }
+    let resource_inputs = resources::ResourceInputs {
+        origin_wall: origin_wall(inputs.marker),
+        probes: inputs.probes,
+        client_cpu: (inputs.marker.client_cpu_seconds).map(|c| (c, inputs.marker.wall_seconds)),
+        cost: cell.cost,
+    };
+    resources::add(&mut summary.values, inputs.records, resource_inputs);
+    client::add(inputs.marker, summary.sent, &mut summary.values);
+    summary
+}
+
+/// (prompt, output) tokens of one request, if it succeeded.
+fn ok_length(r: &RequestRecord) -> Option<(u32, u32)> {
+    r.outcome.is_ok().then(|| {
+        let prompt = r.input_tokens.or(r.requested_input_tokens).unwrap_or(0);
+        (prompt, output_tokens(r).0)
+    })
+}
+
+/// Adds `mfu` and `mbu` from the (prompt, output) lengths of the successful requests over the
+/// measured window. The mean decode batch is estimated by Little's law (`concurrency`), at
+/// least 1.
+fn add_utilization(
+    deployment: &Deployment,
+    records: &[RequestRecord],
+    values: &mut BTreeMap<MetricKey, f64>,
+) {
+    let Some(&window) = values.get(&Metric::Duration.key()) else {
+        return;
+    };
+    let batch = (values.get(&Metric::Concurrency.key()).copied())
+        .unwrap_or(1.0)
+        .max(1.0);
+    let lengths: Vec<(u32, u32)> = records.iter().filter_map(ok_length).collect();
+    if let Ok(u) = deployment.utilization(&lengths, Duration::from_secs_f64(window), batch) {
+        values.insert(Metric::Mfu.key(), u.mfu);
+        values.insert(Metric::Mbu.key(), u.mbu);
+    }
+}
+
+/// Wall-clock time of a marker's origin.
+fn origin_wall(marker: &RepMarker) -> Option<SystemTime> {
+    humantime::parse_rfc3339(&marker.origin_wall).ok()
+}

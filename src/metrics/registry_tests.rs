@@ -1,0 +1,101 @@
+use super::*;
+
+#[test]
+fn latency_tails_are_lower_better_seconds_with_wider_thresholds() {
+    let k = MetricKey::parse("ttft.p99").unwrap();
+    assert_eq!(k, Metric::Ttft.at(Stat::P99));
+    assert_eq!(
+        (k.unit(), k.better(), k.is_tail()),
+        (Unit::Seconds, Better::Lower, true)
+    );
+    assert_eq!(k.default_threshold(), 0.05);
+    assert_eq!(Metric::Ttft.at(Stat::Mean).default_threshold(), 0.03);
+    assert_eq!(Metric::OutputThroughput.key().default_threshold(), 0.02);
+    // A per-request rate's median is not a latency: the 2 % of throughputs.
+    assert_eq!(Metric::Tps.at(Stat::P50).default_threshold(), 0.02);
+}
+
+#[test]
+fn every_name_parses_back_to_its_key_and_names_are_unique() {
+    let all = MetricKey::all();
+    assert_eq!(
+        all.len(),
+        42 + 11 * 8,
+        "42 per-repetition metrics, 11 per-request × 8"
+    );
+    for key in &all {
+        assert_eq!(MetricKey::parse(&key.to_string()), Some(*key), "{key}");
+    }
+    let mut names: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), Metric::ALL.len());
+}
+
+#[test]
+fn unknown_names_and_misplaced_statistics_are_rejected() {
+    for bad in [
+        "ttft.p42",
+        "latency",
+        "ttft",
+        "output_throughput.mean",
+        "",
+        "ttft.",
+    ] {
+        assert_eq!(MetricKey::parse(bad), None, "{bad}");
+    }
+}
+
+#[test]
+fn keys_order_as_their_text_so_files_keep_their_order() {
+    let mut keys = MetricKey::all();
+    keys.sort();
+    let texts: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+    let mut sorted = texts.clone();
+    sorted.sort();
+    assert_eq!(texts, sorted);
+}
+
+#[test]
+fn keys_serialize_as_their_text() {
+    let map = std::collections::BTreeMap::from([(Metric::Itl.at(Stat::P99), 1.5)]);
+    let text = serde_json::to_string(&map).unwrap();
+    assert_eq!(text, r#"{"itl.p99":1.5}"#);
+    let back: std::collections::BTreeMap<MetricKey, f64> = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, map);
+    let err = serde_json::from_str::<MetricKey>(r#""ttft.p42""#).unwrap_err();
+    assert!(
+        err.to_string().contains("unknown metric `ttft.p42`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn slo_metrics_are_the_per_request_latencies_but_queue_delay() {
+    let names: Vec<&str> = Metric::slo_metrics().map(Metric::name).collect();
+    assert_eq!(
+        names,
+        [
+            "ttft",
+            "ttft_sched",
+            "ttfo",
+            "e2e",
+            "e2e_sched",
+            "tpot",
+            "ntpot",
+            "itl"
+        ]
+    );
+}
+
+#[test]
+fn new_batch_metrics_are_declared() {
+    let s = Metric::SamplesPerS.spec();
+    assert_eq!(
+        (s.unit, s.better, s.kind),
+        (Unit::SamplesPerSecond, Better::Higher, Kind::Repetition)
+    );
+    let t = Metric::StepTime.spec();
+    assert_eq!((t.unit, t.better), (Unit::Seconds, Better::Lower));
+    assert!(REPORTED.contains(&Metric::SamplesPerS.key()));
+}
