@@ -14,14 +14,14 @@ use std::ops::Range;
 use crate::matrix::{self, Cell, CellId, PlannedLaunch, Slot};
 use crate::plan::Plan;
 use crate::run::{self, RunEnd};
-use crate::scenario::model::{Scenario, SearchSpec, Value};
+use crate::scenario::model::{SearchSpec, Value};
 use crate::search;
 use crate::store::{CellEntry, Manifest, RunDir};
 
 /// Turns a new run's plan and manifest into an empty search: no cells yet, `repetitions`
-/// per probe.
+/// per probe; the matrix's cells become the searched cells.
 pub(super) fn start(plan: &mut Plan, manifest: &mut Manifest, spec: &SearchSpec) {
-    plan.cells.clear();
+    plan.searched = std::mem::take(&mut plan.cells);
     plan.configs.clear();
     plan.schedule.clear();
     manifest.cells.clear();
@@ -33,16 +33,18 @@ pub(super) fn start(plan: &mut Plan, manifest: &mut Manifest, spec: &SearchSpec)
     plan.launches.clear();
 }
 
-/// The plan of a search run: the probes recorded in its manifest, resolved again.
-pub(super) fn probe_plan(scenario: Scenario, manifest: &Manifest) -> anyhow::Result<Plan> {
+/// The plan of a search run: the probes recorded in its manifest, resolved again, searching
+/// the cells of `matrix` (the scenario's plan).
+pub(super) fn probe_plan(matrix: Plan, manifest: &Manifest) -> anyhow::Result<Plan> {
     let mut plan = Plan {
-        scenario,
+        scenario: matrix.scenario,
         cells: Vec::new(),
         configs: Vec::new(),
         schedule: Vec::new(),
         servers: Vec::new(),
         server_of: Vec::new(),
         launches: Vec::new(),
+        searched: matrix.cells,
     };
     for entry in &manifest.cells {
         let config = plan
@@ -115,7 +117,7 @@ pub(super) async fn execute(
         .search
         .clone()
         .context("not a search scenario")?;
-    let bases = matrix::expand(&plan.scenario)?;
+    let bases = plan.searched.clone();
     // Finish probes an interrupted session left half done.
     if run::execute(plan, dir, show_progress).await? == RunEnd::Interrupted {
         return Ok(RunEnd::Interrupted);

@@ -310,7 +310,9 @@ fn fake_path() -> PathBuf {
 /// The properties every input must have; a panic anywhere is caught by the runner.
 fn check(text: &str, overrides: &[Override]) -> Result<(), TestCaseError> {
     let path = fake_path();
-    match parse(text, &path, overrides) {
+    // Matrix problems come from `Plan::build`, and must be located just the same.
+    let planned = parse(text, &path, overrides).and_then(crate::plan::Plan::build);
+    match planned {
         Err(ScenarioErrors(errors)) => {
             prop_assert!(!errors.is_empty(), "an error without problems");
             for e in &errors {
@@ -323,11 +325,9 @@ fn check(text: &str, overrides: &[Override]) -> Result<(), TestCaseError> {
                 );
             }
         }
-        Ok(scenario) => {
-            if let Ok(plan) = crate::plan::Plan::build(scenario) {
-                let _ = plan.render();
-                let _ = crate::run::preflight(&plan);
-            }
+        Ok(plan) => {
+            let _ = plan.render();
+            let _ = crate::run::preflight(&plan);
         }
     }
     Ok(())
