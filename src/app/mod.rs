@@ -211,6 +211,11 @@ async fn run_command(args: RunArgs, planned: Option<Plan>) -> anyhow::Result<Sta
         None => new_run(&args, planned)?,
     };
     eprintln!("run directory: {}", dir.root().display());
+    if args.resume.is_some() {
+        // A new run was checked before its directory existed; a resumed one is checked here,
+        // once, because its data files may have changed since.
+        run::preflight(&plan).map_err(|e| anyhow::anyhow!("{e}; {}", stopped_text(dir.root())))?;
+    }
     let end = if plan.scenario.search.is_some() {
         search::execute(&mut plan, &dir, &mut manifest, show_progress).await
     } else {

@@ -85,6 +85,10 @@ fn base_dir(_plan: &Plan) -> &'static std::path::Path {
 /// Checks, before anything is written, what would otherwise stop a run part-way: every
 /// cell's workload settings, and that its dataset and trace files read and parse (they stay
 /// in the process-wide cache for the run). The first problem is returned, named by cell.
+///
+/// The caller runs it once per run (`exp run` before creating the run directory, `--resume`
+/// before executing); [`execute`] does not repeat it, since adaptive rounds, extra looks and
+/// search probes call `execute` many times for one run.
 pub fn preflight(plan: &Plan) -> Result<(), RunError> {
     for (cell, config) in plan.cells.iter().zip(&plan.configs) {
         Datasets::global()
@@ -103,7 +107,6 @@ pub fn preflight(plan: &Plan) -> Result<(), RunError> {
 /// launch by launch (see `served`). An external server (`restart = "never"`) is waited for
 /// first and reset between repetitions.
 pub async fn execute(plan: &Plan, dir: &RunDir, show_progress: bool) -> Result<RunEnd, RunError> {
-    preflight(plan)?;
     let done: BTreeSet<(String, u32)> = dir.completed()?;
     let is_done = |s: &Slot| done.contains(&(plan.cells[s.cell].id.to_string(), s.round));
     // Validation already resolved dataset and trace paths against the scenario's directory;
