@@ -21,7 +21,7 @@ use crate::plan::Plan;
 use crate::run;
 use crate::run::RunEnd;
 use crate::scenario::{self, Scenario};
-use crate::store::{self, Manifest, RunDir};
+use crate::store::{self, Manifest, RunDir, RunStatus};
 
 pub use finish::{finish_run, load_results, new_manifest};
 
@@ -290,8 +290,8 @@ fn close_run(
     // The run recorded its server launches in the manifest on disk as they happened.
     manifest.launches = dir.read_manifest()?.launches;
     manifest.status = match end {
-        RunEnd::Complete => "complete".into(),
-        RunEnd::Interrupted => "interrupted".into(),
+        RunEnd::Complete => RunStatus::Complete,
+        RunEnd::Interrupted => RunStatus::Interrupted,
     };
     manifest.ended = Some(store::now_rfc3339());
     dir.write_manifest(manifest)?;
@@ -331,7 +331,7 @@ fn resume(run_dir: &Path) -> anyhow::Result<(Plan, RunDir, Manifest)> {
             run_dir.display()
         );
     }
-    manifest.status = "running".into();
+    manifest.status = RunStatus::Running;
     dir.write_manifest(&manifest)?;
     Ok((plan, dir, manifest))
 }

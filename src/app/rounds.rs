@@ -49,7 +49,7 @@ pub(super) async fn execute(
                 );
                 plan.set_rounds(rounds + add);
                 manifest.repetitions = rounds + add;
-                manifest.schedule = plan.schedule.iter().map(|s| (s.round, s.cell)).collect();
+                manifest.schedule = plan.schedule.clone();
             }
         }
         // Keep the launches the run recorded on disk.

@@ -59,11 +59,7 @@ pub(super) fn probe_plan(matrix: Plan, manifest: &Manifest) -> anyhow::Result<Pl
         });
         plan.configs.push(config);
     }
-    plan.schedule = manifest
-        .schedule
-        .iter()
-        .map(|&(round, cell)| Slot { round, cell })
-        .collect();
+    plan.schedule = manifest.schedule.clone();
     // Each probe's repetitions are consecutive in the schedule: one block of launches each.
     let mut start = 0;
     while start < plan.schedule.len() {
@@ -180,8 +176,9 @@ fn add_probe(
     });
     let first = plan.schedule.len();
     for round in 0..spec.repetitions.get() {
-        plan.schedule.push(Slot { round, cell: index });
-        manifest.schedule.push((round, index));
+        let slot = Slot { round, cell: index };
+        plan.schedule.push(slot);
+        manifest.schedule.push(slot);
     }
     plan.cells.push(Cell {
         index,

@@ -16,7 +16,7 @@ use crate::plan::Plan;
 use crate::run::RunEnd;
 use crate::stats::Verdict;
 use crate::stats::sequential::{self, EXTRA_ROUNDS};
-use crate::store::{Manifest, RunDir, SequentialLook, SequentialRecord};
+use crate::store::{Manifest, RunDir, RunStatus, SequentialLook, SequentialRecord};
 
 /// Comparisons that another look could settle.
 fn open(c: &Compared) -> usize {
@@ -119,8 +119,8 @@ pub(super) async fn after_run(
         );
         plan.set_rounds(rounds + EXTRA_ROUNDS);
         manifest.repetitions = rounds + EXTRA_ROUNDS;
-        manifest.schedule = plan.schedule.iter().map(|s| (s.round, s.cell)).collect();
-        manifest.status = "running".into();
+        manifest.schedule = plan.schedule.clone();
+        manifest.status = RunStatus::Running;
         dir.write_manifest(manifest)?;
         let end = rounds::execute(plan, dir, manifest, show_progress).await?;
         close_run(dir, manifest, plan, end)?;

@@ -114,9 +114,9 @@ async fn serve(
                 finish(r, live, None).await?;
                 return Ok(RunEnd::Interrupted);
             }
-            Ok(SlotEnd::Done) => live.record.repetitions.push((slot.round, slot.cell)),
+            Ok(SlotEnd::Done) => live.record.repetitions.push(slot),
             Ok(SlotEnd::ServerDied(reason)) => {
-                live.record.repetitions.push((slot.round, slot.cell));
+                live.record.repetitions.push(slot);
                 eprintln!("{reason}");
                 return finish(r, live, Some(reason))
                     .await

@@ -22,8 +22,8 @@ mod manifest;
 
 pub use files::{RepWriter, write_atomic};
 pub use manifest::{
-    AdaptiveRecord, CellEntry, HalfWidth, LaunchRecord, Look, Manifest, RepMarker, SCHEMA_VERSION,
-    SequentialLook, SequentialRecord, Stop, StopReason, now_rfc3339,
+    AdaptiveRecord, CellEntry, HalfWidth, LaunchRecord, Look, Manifest, RepMarker, RunStatus,
+    SCHEMA_VERSION, SequentialLook, SequentialRecord, Stop, StopReason, now_rfc3339,
 };
 
 use std::collections::BTreeSet;
