@@ -290,8 +290,9 @@ fn close_run(
     // The run recorded its server launches in the manifest on disk as they happened.
     manifest.launches = dir.read_manifest()?.launches;
     manifest.status = match end {
-        RunEnd::Complete => RunStatus::Complete,
         RunEnd::Interrupted => RunStatus::Interrupted,
+        RunEnd::Complete if dir.failed()?.is_empty() => RunStatus::Complete,
+        RunEnd::Complete => RunStatus::Partial,
     };
     manifest.ended = Some(store::now_rfc3339());
     dir.write_manifest(manifest)?;

@@ -96,14 +96,13 @@ pub enum RunStatus {
     /// A session is executing it, or one died without recording how it ended (killed, or
     /// stopped on an error).
     Running,
-    /// Every repetition of the schedule ran.
+    /// Every repetition of the schedule ran and none failed.
     Complete,
     /// Ctrl-C stopped it; the repetitions marked complete are kept and `exp run --resume`
     /// continues it.
     Interrupted,
     /// The run ended with failed repetitions (a server that did not start or died), which
-    /// are left out of the statistics; `exp run --resume` retries them. Named for readers of
-    /// the format; exp does not write it yet (such a run is `complete`).
+    /// are left out of the statistics; `exp run --resume` retries them.
     Partial,
     /// The run stopped on an error. Named for readers of the format; exp does not write it
     /// yet (a run that stops on an error keeps `running`).
