@@ -6,6 +6,7 @@ mod charts;
 mod compare;
 mod estimate;
 mod finish;
+mod manifest_sync;
 mod prompt_lengths;
 mod rounds;
 mod search;
@@ -287,15 +288,13 @@ fn close_run(
     plan: &Plan,
     end: RunEnd,
 ) -> anyhow::Result<bool> {
-    // The run recorded its server launches in the manifest on disk as they happened.
-    manifest.launches = dir.read_manifest()?.launches;
     manifest.status = match end {
         RunEnd::Interrupted => RunStatus::Interrupted,
         RunEnd::Complete if dir.failed()?.is_empty() => RunStatus::Complete,
         RunEnd::Complete => RunStatus::Partial,
     };
     manifest.ended = Some(store::now_rfc3339());
-    dir.write_manifest(manifest)?;
+    manifest_sync::save(dir, manifest)?;
     finish_run(dir, manifest, plan, None, true)
 }
 

@@ -135,9 +135,7 @@ pub(super) async fn execute(
                 search::load_text(&spec.variable, load)
             );
             add_probe(plan, manifest, base, &spec, load)?;
-            // Keep the launches the run recorded on disk.
-            manifest.launches = dir.read_manifest()?.launches;
-            dir.write_manifest(manifest)?;
+            super::manifest_sync::save(dir, manifest)?;
             if run::execute(plan, dir, show_progress).await? == RunEnd::Interrupted {
                 return Ok(RunEnd::Interrupted);
             }
