@@ -1,7 +1,8 @@
 //! Fuzzing the scenario loader (issue 6): random TOML built from the vocabulary of the
 //! checked-in scenarios, and mutations of those scenarios, must never panic or hang; every
-//! error must name the file and a key or a line; a scenario that loads must plan, print its
-//! plan and pass the pre-flight check without panicking. Bounded and seeded (see
+//! error, from loading or from planning (`Plan::build`), must name the file and a key or a
+//! line; a scenario that plans must print its plan and pass the pre-flight check without
+//! panicking. Bounded and seeded (see
 //! [`crate::fuzz`]); `FUZZ_CASES=100000 cargo test scenario::fuzz` runs longer.
 
 use std::path::{Path, PathBuf};
