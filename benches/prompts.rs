@@ -41,9 +41,9 @@ fn main() {
         };
         let cache = Datasets::new();
         let exact = cache
-            .build_with(&cfg, &seeds, Path::new("."), Some(&fixture))
+            .build_with(&cfg, &seeds, Some(&fixture))
             .expect("work");
-        let words = cache.build(&cfg, &seeds, Path::new(".")).expect("work");
+        let words = cache.build(&cfg, &seeds).expect("work");
         let reps = (262_144 / n).clamp(5, 200) as u64;
         let time = |f: &dyn Fn(u64)| {
             let start = Instant::now();

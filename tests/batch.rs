@@ -46,6 +46,12 @@ fn batch_sweep_reports_samples_per_second_and_step_time() {
         assert!(step >= v["e2e.mean"].as_f64().unwrap() - 1e-9, "{v}");
     }
     let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
-    assert!(report.contains("### samples per s (samples/s, ↑ better)"), "{report}");
-    assert!(report.contains("### step time (time, ↓ better)"), "{report}");
+    assert!(
+        report.contains("### samples per s (samples/s, ↑ better)"),
+        "{report}"
+    );
+    assert!(
+        report.contains("### step time (time, ↓ better)"),
+        "{report}"
+    );
 }

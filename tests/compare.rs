@@ -125,10 +125,10 @@ fn write_run(out: &Path, run_id: &str, git: &str, text: &str, shape: &Shape) -> 
                 swept: c.swept.clone(),
             })
             .collect(),
-        schedule: plan.schedule.iter().map(|s| (s.round, s.cell)).collect(),
+        schedule: plan.schedule.clone(),
         started: "2026-11-21T10:00:00Z".into(),
         ended: Some("2026-11-21T10:05:00Z".into()),
-        status: "complete".into(),
+        status: exp::store::RunStatus::Complete,
         warnings: vec![],
         launches: vec![],
         adaptive: None,

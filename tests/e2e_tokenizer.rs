@@ -88,12 +88,7 @@ async fn recorded_prompt_lengths_are_the_tokenizers_exact_counts() {
         // The same request, rebuilt: its text has exactly the recorded number of tokens.
         let seeds = exp::run::workload_seeds(5, *round);
         let work = cache
-            .build_with(
-                &plan.configs[0].workload,
-                &seeds,
-                Path::new("."),
-                Some(&path),
-            )
+            .build_with(&plan.configs[0].workload, &seeds, Some(&path))
             .unwrap();
         let spec = work.source.request(rec.index);
         let Prompt::Text(text) = &spec.prompt else {

@@ -151,7 +151,7 @@ async fn the_server_receives_each_turn_after_writing_the_previous_answer() {
     let client = common::fixed_client(ApiKind::Chat, srv.base_url(), 8);
     let cfg = WorkloadConfig {
         prompts: PromptSource::Conversations {
-            path: DATASET.into(),
+            path: Path::new(env!("CARGO_MANIFEST_DIR")).join(DATASET),
             think_time: Duration::ZERO,
         },
         prompt_tokens: 512,
@@ -173,8 +173,7 @@ async fn the_server_receives_each_turn_after_writing_the_previous_answer() {
         lengths: 3,
         warmup: 4,
     };
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let work = Datasets::new().build(&cfg, &seeds, root).unwrap();
+    let work = Datasets::new().build(&cfg, &seeds).unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let report = exp::run::driver::drive(std::sync::Arc::new(client), &work, tx).await;
     let mut recs: Vec<RequestRecord> = Vec::new();

@@ -233,6 +233,9 @@ fn a_bad_flag_fails_its_cell_with_the_log_tail_and_the_other_cell_completes() {
         "{report}"
     );
     assert!(report.contains("2 of 4 server launches failed"), "{report}");
+    // The run ended, exit code 0, but with failed repetitions left out: `partial`.
+    assert_eq!(json(&dir.join("manifest.json"))["status"], "partial");
+    assert!(report.contains(" · partial · "), "{report}");
     assert_no_process_left(&launches(&dir));
 
     // --resume retries the failed repetitions (and only them), on new launches.
@@ -253,6 +256,7 @@ fn a_bad_flag_fails_its_cell_with_the_log_tail_and_the_other_cell_completes() {
         common::snapshot(&common::marker_path(&dir, "flag-fine_max_num_seqs-2", 0)),
         good
     );
+    assert_eq!(json(&dir.join("manifest.json"))["status"], "partial");
 }
 
 #[test]

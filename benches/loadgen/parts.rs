@@ -330,9 +330,7 @@ pub fn simulator(requests: u64) -> Vec<Row> {
         lengths: 3,
         warmup: 4,
     };
-    let work = Datasets::new()
-        .build(&cfg, &seeds, Path::new("."))
-        .expect("workload");
+    let work = Datasets::new().build(&cfg, &seeds).expect("workload");
     let model = ModelConfig::load("llama-3.1-8b").expect("catalog model");
     let gpu = Gpu::load("h100-sxm").expect("catalog gpu");
     let (w, kv) = (model.dtype, model.default_kv_dtype());

@@ -9,11 +9,12 @@ use serde::Serialize;
 
 use crate::analysis::{self, Analysis, CellResults, RepResult};
 use crate::cli::TargetArgs;
+use crate::matrix::Slot;
 use crate::metrics::{self, Metric, MetricKey, Stat};
 use crate::plan::Plan;
 use crate::report;
 use crate::scenario::model::{ArrivalConfig, TargetKind};
-use crate::store::{self, CellEntry, Manifest, RunDir, SCHEMA_VERSION};
+use crate::store::{self, CellEntry, Manifest, RunDir, RunStatus, SCHEMA_VERSION};
 use crate::units;
 
 /// The manifest of a new run.
@@ -47,10 +48,10 @@ pub fn new_manifest(plan: &Plan, path: &Path, target: &TargetArgs) -> Manifest {
                 swept: c.swept.clone(),
             })
             .collect(),
-        schedule: plan.schedule.iter().map(|s| (s.round, s.cell)).collect(),
+        schedule: plan.schedule.clone(),
         started,
         ended: None,
-        status: "running".into(),
+        status: RunStatus::Running,
         warnings: plan.scenario.warnings.clone(),
         launches: vec![],
         adaptive: exp.adaptive.map(|a| store::AdaptiveRecord {
@@ -156,7 +157,7 @@ pub fn load_results(
             let order = manifest
                 .schedule
                 .iter()
-                .position(|s| *s == (round, index))
+                .position(|s| *s == Slot { round, cell: index })
                 .unwrap_or(usize::MAX);
             reps.push(RepResult {
                 round,

@@ -6,6 +6,7 @@ mod charts;
 mod compare;
 mod estimate;
 mod finish;
+mod manifest_sync;
 mod prompt_lengths;
 mod rounds;
 mod search;
@@ -21,7 +22,7 @@ use crate::plan::Plan;
 use crate::run;
 use crate::run::RunEnd;
 use crate::scenario::{self, Scenario};
-use crate::store::{self, Manifest, RunDir};
+use crate::store::{self, Manifest, RunDir, RunStatus};
 
 pub use finish::{finish_run, load_results, new_manifest};
 
@@ -62,7 +63,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
             print!("{}", plan.render());
             Ok(Status::Ok)
         }
-        Command::Run(args) => runtime()?.block_on(run_command(args)),
+        Command::Run(args) => runtime()?.block_on(run_command(args, None)),
         Command::Report {
             run_dir,
             template,
@@ -75,7 +76,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Selftest { which } => selftest(&which),
         Command::Search(args) => {
             let path = args.scenario.clone();
-            if load_scenario(&path, None, &args.target)?.search.is_none() {
+            let plan = load_plan(&path, &args.target)?;
+            if plan.scenario.search.is_none() {
                 bail!(
                     "{}: no [search] table (add one with `variable`, `low` and `high`, e.g. `[search]\nlow = 1\nhigh = 50`)",
                     path.display()
@@ -91,7 +93,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
                 fail_on: None,
                 extra_looks: 0,
             };
-            runtime()?.block_on(run_command(run))
+            runtime()?.block_on(run_command(run, Some(plan)))
         }
         Command::Calibrate {
             run_dir,
@@ -125,19 +127,20 @@ fn validate(paths: &[PathBuf]) -> anyhow::Result<Status> {
             match scenario::load(&path)
                 .map_err(|e| e.to_string())
                 .and_then(|s| {
-                    let plan = Plan::build(s.clone()).map_err(|e| e.to_string())?;
+                    let plan = Plan::build(s).map_err(|e| e.to_string())?;
                     run::preflight(&plan).map_err(|e| format!("{}: {e}", path.display()))?;
-                    Ok(s)
+                    Ok(plan)
                 }) {
-                Ok(s) => {
-                    let cells = crate::matrix::expand(&s).map(|c| c.len()).unwrap_or(0);
-                    let reps = match &s.experiment.adaptive {
-                        Some(a) => format!("{} to {} adaptive", s.experiment.repetitions, a.max),
-                        None => s.experiment.repetitions.to_string(),
+                Ok(plan) => {
+                    let exp = &plan.scenario.experiment;
+                    let reps = match &exp.adaptive {
+                        Some(a) => format!("{} to {} adaptive", exp.repetitions, a.max),
+                        None => exp.repetitions.to_string(),
                     };
                     println!(
-                        "ok    {} ({cells} cells × {reps} repetitions)",
-                        path.display()
+                        "ok    {} ({} cells × {reps} repetitions)",
+                        path.display(),
+                        plan.cells.len()
                     );
                 }
                 Err(errors) => {
@@ -197,36 +200,23 @@ fn load_scenario(path: &Path, text: Option<&str>, target: &TargetArgs) -> anyhow
     Ok(scenario)
 }
 
-async fn run_command(args: RunArgs) -> anyhow::Result<Status> {
+/// `exp run` (and `exp search`, with its plan already built): a new run of the scenario, or
+/// `--resume` of a saved one, executed to the end, reported, and compared with `--baseline`.
+async fn run_command(args: RunArgs, planned: Option<Plan>) -> anyhow::Result<Status> {
     let show_progress = !args.no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
     if let Some(baseline) = &args.baseline {
         compare::check_baseline(baseline)?;
     }
     let (mut plan, dir, mut manifest) = match &args.resume {
         Some(run_dir) => resume(run_dir)?,
-        None => {
-            let path = args
-                .scenario
-                .as_deref()
-                .context("a scenario file is required")?;
-            let mut plan = load_plan(path, &args.target)?;
-            run::preflight(&plan).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-            let mut manifest = finish::new_manifest(&plan, path, &args.target);
-            if let Some(spec) = plan.scenario.search.clone() {
-                if args.extra_looks > 0 {
-                    bail!(
-                        "{}: --extra-looks adds repetitions to compare cells, but a [search] run chooses its loads as it goes; drop --extra-looks (raise [experiment] repetitions instead)",
-                        path.display()
-                    );
-                }
-                search::start(&mut plan, &mut manifest, &spec);
-            }
-            let dir = RunDir::create(&args.out, &manifest, &plan.scenario.text)
-                .context("cannot create the run directory (see --out)")?;
-            (plan, dir, manifest)
-        }
+        None => new_run(&args, planned)?,
     };
     eprintln!("run directory: {}", dir.root().display());
+    if args.resume.is_some() {
+        // A new run was checked before its directory existed; a resumed one is checked here,
+        // once, because its data files may have changed since.
+        run::preflight(&plan).map_err(|e| anyhow::anyhow!("{e}; {}", stopped_text(dir.root())))?;
+    }
     let end = if plan.scenario.search.is_some() {
         search::execute(&mut plan, &dir, &mut manifest, show_progress).await
     } else {
@@ -263,6 +253,33 @@ async fn run_command(args: RunArgs) -> anyhow::Result<Status> {
     })
 }
 
+/// Plans a new run, checks what would stop it part-way ([`run::preflight`]) and creates its
+/// directory and manifest; a search run starts with no probes.
+fn new_run(args: &RunArgs, planned: Option<Plan>) -> anyhow::Result<(Plan, RunDir, Manifest)> {
+    let path = args
+        .scenario
+        .as_deref()
+        .context("a scenario file is required")?;
+    let mut plan = match planned {
+        Some(plan) => plan,
+        None => load_plan(path, &args.target)?,
+    };
+    run::preflight(&plan).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let mut manifest = finish::new_manifest(&plan, path, &args.target);
+    if let Some(spec) = plan.scenario.search.clone() {
+        if args.extra_looks > 0 {
+            bail!(
+                "{}: --extra-looks adds repetitions to compare cells, but a [search] run chooses its loads as it goes; drop --extra-looks (raise [experiment] repetitions instead)",
+                path.display()
+            );
+        }
+        search::start(&mut plan, &mut manifest, &spec);
+    }
+    let dir = RunDir::create(&args.out, &manifest, &plan.scenario.text)
+        .context("cannot create the run directory (see --out)")?;
+    Ok((plan, dir, manifest))
+}
+
 /// Records how the execution ended in the manifest and writes the report; true when a
 /// declared check failed.
 fn close_run(
@@ -271,14 +288,13 @@ fn close_run(
     plan: &Plan,
     end: RunEnd,
 ) -> anyhow::Result<bool> {
-    // The run recorded its server launches in the manifest on disk as they happened.
-    manifest.launches = dir.read_manifest()?.launches;
     manifest.status = match end {
-        RunEnd::Complete => "complete".into(),
-        RunEnd::Interrupted => "interrupted".into(),
+        RunEnd::Interrupted => RunStatus::Interrupted,
+        RunEnd::Complete if dir.failed()?.is_empty() => RunStatus::Complete,
+        RunEnd::Complete => RunStatus::Partial,
     };
     manifest.ended = Some(store::now_rfc3339());
-    dir.write_manifest(manifest)?;
+    manifest_sync::save(dir, manifest)?;
     finish_run(dir, manifest, plan, None, true)
 }
 
@@ -315,29 +331,32 @@ fn resume(run_dir: &Path) -> anyhow::Result<(Plan, RunDir, Manifest)> {
             run_dir.display()
         );
     }
-    manifest.status = "running".into();
+    manifest.status = RunStatus::Running;
     dir.write_manifest(&manifest)?;
     Ok((plan, dir, manifest))
 }
 
-/// The plan of a saved run: its scenario copy with the recorded overrides.
+/// The plan of a saved run: its scenario copy with the recorded overrides (for a search, the
+/// probes recorded in the manifest).
 fn saved_plan(dir: &RunDir, manifest: &Manifest) -> anyhow::Result<Plan> {
     let text = dir.scenario_text()?;
     let target = TargetArgs {
         target: manifest.target_override.clone(),
         set: manifest.overrides.clone(),
     };
-    let scenario = load_scenario(Path::new(&manifest.scenario_file), Some(&text), &target)
+    let path = Path::new(&manifest.scenario_file);
+    let plan = load_scenario(path, Some(&text), &target)
+        .and_then(|s| Plan::build(s).map_err(|e| anyhow::anyhow!("{e}")))
         .with_context(|| {
             format!(
                 "{}: the saved scenario no longer loads",
                 dir.root().display()
             )
         })?;
-    if scenario.search.is_some() {
-        return search::probe_plan(scenario, manifest);
+    if plan.scenario.search.is_some() {
+        return search::probe_plan(plan, manifest);
     }
-    Plan::build(scenario).map_err(|e| anyhow::anyhow!("{e}"))
+    Ok(plan)
 }
 
 fn report(

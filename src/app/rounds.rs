@@ -47,13 +47,9 @@ pub(super) async fn execute(
                 eprintln!(
                     "adaptive repetitions: after {rounds} rounds the widest CI is {widest}; adding {add} round(s)"
                 );
-                plan.set_rounds(rounds + add);
-                manifest.repetitions = rounds + add;
-                manifest.schedule = plan.schedule.iter().map(|s| (s.round, s.cell)).collect();
+                super::manifest_sync::plan_rounds(plan, manifest, rounds + add);
             }
         }
-        // Keep the launches the run recorded on disk.
-        manifest.launches = dir.read_manifest()?.launches;
-        dir.write_manifest(manifest)?;
+        super::manifest_sync::save(dir, manifest)?;
     }
 }

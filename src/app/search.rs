@@ -14,14 +14,14 @@ use std::ops::Range;
 use crate::matrix::{self, Cell, CellId, PlannedLaunch, Slot};
 use crate::plan::Plan;
 use crate::run::{self, RunEnd};
-use crate::scenario::model::{Scenario, SearchSpec, Value};
+use crate::scenario::model::{SearchSpec, Value};
 use crate::search;
 use crate::store::{CellEntry, Manifest, RunDir};
 
 /// Turns a new run's plan and manifest into an empty search: no cells yet, `repetitions`
-/// per probe.
+/// per probe; the matrix's cells become the searched cells.
 pub(super) fn start(plan: &mut Plan, manifest: &mut Manifest, spec: &SearchSpec) {
-    plan.cells.clear();
+    plan.searched = std::mem::take(&mut plan.cells);
     plan.configs.clear();
     plan.schedule.clear();
     manifest.cells.clear();
@@ -33,16 +33,18 @@ pub(super) fn start(plan: &mut Plan, manifest: &mut Manifest, spec: &SearchSpec)
     plan.launches.clear();
 }
 
-/// The plan of a search run: the probes recorded in its manifest, resolved again.
-pub(super) fn probe_plan(scenario: Scenario, manifest: &Manifest) -> anyhow::Result<Plan> {
+/// The plan of a search run: the probes recorded in its manifest, resolved again, searching
+/// the cells of `matrix` (the scenario's plan).
+pub(super) fn probe_plan(matrix: Plan, manifest: &Manifest) -> anyhow::Result<Plan> {
     let mut plan = Plan {
-        scenario,
+        scenario: matrix.scenario,
         cells: Vec::new(),
         configs: Vec::new(),
         schedule: Vec::new(),
         servers: Vec::new(),
         server_of: Vec::new(),
         launches: Vec::new(),
+        searched: matrix.cells,
     };
     for entry in &manifest.cells {
         let config = plan
@@ -57,11 +59,7 @@ pub(super) fn probe_plan(scenario: Scenario, manifest: &Manifest) -> anyhow::Res
         });
         plan.configs.push(config);
     }
-    plan.schedule = manifest
-        .schedule
-        .iter()
-        .map(|&(round, cell)| Slot { round, cell })
-        .collect();
+    plan.schedule = manifest.schedule.clone();
     // Each probe's repetitions are consecutive in the schedule: one block of launches each.
     let mut start = 0;
     while start < plan.schedule.len() {
@@ -115,7 +113,7 @@ pub(super) async fn execute(
         .search
         .clone()
         .context("not a search scenario")?;
-    let bases = matrix::expand(&plan.scenario)?;
+    let bases = plan.searched.clone();
     // Finish probes an interrupted session left half done.
     if run::execute(plan, dir, show_progress).await? == RunEnd::Interrupted {
         return Ok(RunEnd::Interrupted);
@@ -137,9 +135,7 @@ pub(super) async fn execute(
                 search::load_text(&spec.variable, load)
             );
             add_probe(plan, manifest, base, &spec, load)?;
-            // Keep the launches the run recorded on disk.
-            manifest.launches = dir.read_manifest()?.launches;
-            dir.write_manifest(manifest)?;
+            super::manifest_sync::save(dir, manifest)?;
             if run::execute(plan, dir, show_progress).await? == RunEnd::Interrupted {
                 return Ok(RunEnd::Interrupted);
             }
@@ -178,8 +174,9 @@ fn add_probe(
     });
     let first = plan.schedule.len();
     for round in 0..spec.repetitions.get() {
-        plan.schedule.push(Slot { round, cell: index });
-        manifest.schedule.push((round, index));
+        let slot = Slot { round, cell: index };
+        plan.schedule.push(slot);
+        manifest.schedule.push(slot);
     }
     plan.cells.push(Cell {
         index,

@@ -16,7 +16,7 @@ use crate::plan::Plan;
 use crate::run::RunEnd;
 use crate::stats::Verdict;
 use crate::stats::sequential::{self, EXTRA_ROUNDS};
-use crate::store::{Manifest, RunDir, SequentialLook, SequentialRecord};
+use crate::store::{Manifest, RunDir, RunStatus, SequentialLook, SequentialRecord};
 
 /// Comparisons that another look could settle.
 fn open(c: &Compared) -> usize {
@@ -117,11 +117,9 @@ pub(super) async fn after_run(
             "look {number} of {planned} at the baseline: {open} comparison(s) inconclusive or possible at nominal α = {:.4}; adding {EXTRA_ROUNDS} rounds",
             level.alpha
         );
-        plan.set_rounds(rounds + EXTRA_ROUNDS);
-        manifest.repetitions = rounds + EXTRA_ROUNDS;
-        manifest.schedule = plan.schedule.iter().map(|s| (s.round, s.cell)).collect();
-        manifest.status = "running".into();
-        dir.write_manifest(manifest)?;
+        super::manifest_sync::plan_rounds(plan, manifest, rounds + EXTRA_ROUNDS);
+        manifest.status = RunStatus::Running;
+        super::manifest_sync::save(dir, manifest)?;
         let end = rounds::execute(plan, dir, manifest, show_progress).await?;
         close_run(dir, manifest, plan, end)?;
         if end == RunEnd::Interrupted {

@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use super::matching::VarDifference;
-use crate::store::Manifest;
+use crate::store::{Manifest, RunStatus};
 
 /// How much a difference between the runs matters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -93,7 +93,7 @@ pub fn environment(
     };
     let rows = vec![
         id("Run", b.run_id.clone(), c.run_id.clone()),
-        row("Status", b.status.clone(), c.status.clone()),
+        row("Status", b.status.to_string(), c.status.to_string()),
         id("Started", b.started.clone(), c.started.clone()),
         id("git revision", opt(&b.git_revision), opt(&c.git_revision)),
         row("exp version", b.exp_version.clone(), c.exp_version.clone()),
@@ -197,7 +197,7 @@ fn run_differences(b: &Manifest, c: &Manifest) -> Vec<EnvDifference> {
     let mut out = Vec::new();
     let mut push = |severity, message: String| out.push(EnvDifference { severity, message });
     for (side, m) in [("baseline", b), ("candidate", c)] {
-        if m.status != "complete" {
+        if m.status != RunStatus::Complete {
             push(
                 Severity::Warning,
                 format!(

@@ -274,7 +274,7 @@ fn manifest(sha: &str, executor: &str, host: &str, git: &str) -> Manifest {
         schedule: vec![],
         started: "2026-11-21T00:00:00Z".into(),
         ended: None,
-        status: "complete".into(),
+        status: crate::store::RunStatus::Complete,
         warnings: vec![],
         launches: vec![],
         adaptive: None,

@@ -7,13 +7,27 @@ use crate::seed::{SplitMix64, derive};
 
 use super::Cell;
 
-/// One (round, cell) pair of the schedule.
+/// One (round, cell) pair of the schedule. Saved (in `manifest.json`) as the two-element
+/// array `[round, cell]`, the form run directories have always used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(from = "(u32, usize)", into = "(u32, usize)")]
 pub struct Slot {
     /// Repetition round, from 0; round `r` is every cell's repetition `r`.
     pub round: u32,
     /// Index into the `cells` slice given to [`schedule`].
     pub cell: usize,
+}
+
+impl From<(u32, usize)> for Slot {
+    fn from((round, cell): (u32, usize)) -> Self {
+        Slot { round, cell }
+    }
+}
+
+impl From<Slot> for (u32, usize) {
+    fn from(s: Slot) -> Self {
+        (s.round, s.cell)
+    }
 }
 
 /// The run order: `repetitions` rounds, each visiting every cell once.

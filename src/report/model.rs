@@ -83,7 +83,7 @@ pub fn build(
         },
         run: RunView {
             id: manifest.run_id.clone(),
-            status: manifest.status.clone(),
+            status: manifest.status.to_string(),
             started: manifest.started.clone(),
             ended: manifest.ended.clone(),
             executor: executor_text(manifest),

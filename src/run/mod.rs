@@ -74,21 +74,17 @@ pub fn workload_seeds(experiment_seed: u64, round: u32) -> WorkloadSeeds {
     }
 }
 
-/// The folder a plan's dataset and trace paths are relative to: none, because the scenario
-/// loader has already resolved them against the scenario file's folder (it checks that they
-/// exist). Joining that folder again broke every relative path of a scenario that was itself
-/// given by a relative path from another folder (`exp run scenarios/x.toml`).
-fn base_dir(_plan: &Plan) -> &'static std::path::Path {
-    std::path::Path::new("")
-}
-
 /// Checks, before anything is written, what would otherwise stop a run part-way: every
 /// cell's workload settings, and that its dataset and trace files read and parse (they stay
 /// in the process-wide cache for the run). The first problem is returned, named by cell.
+///
+/// The caller runs it once per run (`exp run` before creating the run directory, `--resume`
+/// before executing); [`execute`] does not repeat it, since adaptive rounds, extra looks and
+/// search probes call `execute` many times for one run.
 pub fn preflight(plan: &Plan) -> Result<(), RunError> {
     for (cell, config) in plan.cells.iter().zip(&plan.configs) {
         Datasets::global()
-            .check(&config.workload, base_dir(plan))
+            .check(&config.workload)
             .map_err(|source| RunError::Workload {
                 cell: cell.id.to_string(),
                 source,
@@ -103,12 +99,8 @@ pub fn preflight(plan: &Plan) -> Result<(), RunError> {
 /// launch by launch (see `served`). An external server (`restart = "never"`) is waited for
 /// first and reset between repetitions.
 pub async fn execute(plan: &Plan, dir: &RunDir, show_progress: bool) -> Result<RunEnd, RunError> {
-    preflight(plan)?;
     let done: BTreeSet<(String, u32)> = dir.completed()?;
     let is_done = |s: &Slot| done.contains(&(plan.cells[s.cell].id.to_string(), s.round));
-    // Validation already resolved dataset and trace paths against the scenario's directory;
-    // joining that directory again broke relative scenario paths (`scenarios/x.toml`).
-    let base_dir = std::path::PathBuf::new();
     let mut runner = Runner {
         plan,
         dir,
@@ -116,7 +108,6 @@ pub async fn execute(plan: &Plan, dir: &RunDir, show_progress: bool) -> Result<R
         datasets: Datasets::new(),
         executors: HashMap::new(),
         interrupt: Interrupt::install(),
-        base_dir,
         gpu_fields: None,
     };
     if runner.interrupt.fired() {

@@ -114,9 +114,9 @@ async fn serve(
                 finish(r, live, None).await?;
                 return Ok(RunEnd::Interrupted);
             }
-            Ok(SlotEnd::Done) => live.record.repetitions.push((slot.round, slot.cell)),
+            Ok(SlotEnd::Done) => live.record.repetitions.push(slot),
             Ok(SlotEnd::ServerDied(reason)) => {
-                live.record.repetitions.push((slot.round, slot.cell));
+                live.record.repetitions.push(slot);
                 eprintln!("{reason}");
                 return finish(r, live, Some(reason))
                     .await
@@ -274,12 +274,7 @@ async fn warm_up(
     let seeds = super::workload_seeds(r.plan.scenario.experiment.seed, first.round);
     let work = r
         .datasets
-        .build_with(
-            &config.workload,
-            &seeds,
-            &r.base_dir,
-            config.target.tokenizer.as_deref(),
-        )
+        .build_with(&config.workload, &seeds, config.target.tokenizer.as_deref())
         .map_err(|source| RunError::Workload {
             cell: cell_id.clone(),
             source,

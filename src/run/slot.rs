@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::path::PathBuf;
 use std::time::Instant;
 
 use super::interrupt::Interrupt;
@@ -48,7 +47,6 @@ pub(super) struct Runner<'a> {
     /// Executors by cell; cleared when a new server (a new URL) comes up.
     pub executors: HashMap<usize, CellExecutor>,
     pub interrupt: Interrupt,
-    pub base_dir: PathBuf,
     /// The `nvidia-smi` fields this machine accepts, or why it has none; found on the first
     /// repetition that samples GPUs.
     pub gpu_fields: Option<Result<&'static [&'static str], String>>,
@@ -146,7 +144,7 @@ impl Runner<'_> {
             _ => config.target.tokenizer.as_deref(),
         };
         let work = (self.datasets)
-            .build_with(&config.workload, &seeds, &self.base_dir, tokenizer)
+            .build_with(&config.workload, &seeds, tokenizer)
             .map_err(|source| RunError::Workload {
                 cell: cell_id.to_string(),
                 source,

@@ -1,7 +1,8 @@
 //! Fuzzing the scenario loader (issue 6): random TOML built from the vocabulary of the
 //! checked-in scenarios, and mutations of those scenarios, must never panic or hang; every
-//! error must name the file and a key or a line; a scenario that loads must plan, print its
-//! plan and pass the pre-flight check without panicking. Bounded and seeded (see
+//! error, from loading or from planning (`Plan::build`), must name the file and a key or a
+//! line; a scenario that plans must print its plan and pass the pre-flight check without
+//! panicking. Bounded and seeded (see
 //! [`crate::fuzz`]); `FUZZ_CASES=100000 cargo test scenario::fuzz` runs longer.
 
 use std::path::{Path, PathBuf};
@@ -310,7 +311,9 @@ fn fake_path() -> PathBuf {
 /// The properties every input must have; a panic anywhere is caught by the runner.
 fn check(text: &str, overrides: &[Override]) -> Result<(), TestCaseError> {
     let path = fake_path();
-    match parse(text, &path, overrides) {
+    // Matrix problems come from `Plan::build`, and must be located just the same.
+    let planned = parse(text, &path, overrides).and_then(crate::plan::Plan::build);
+    match planned {
         Err(ScenarioErrors(errors)) => {
             prop_assert!(!errors.is_empty(), "an error without problems");
             for e in &errors {
@@ -323,11 +326,9 @@ fn check(text: &str, overrides: &[Override]) -> Result<(), TestCaseError> {
                 );
             }
         }
-        Ok(scenario) => {
-            if let Ok(plan) = crate::plan::Plan::build(scenario) {
-                let _ = plan.render();
-                let _ = crate::run::preflight(&plan);
-            }
+        Ok(plan) => {
+            let _ = plan.render();
+            let _ = crate::run::preflight(&plan);
         }
     }
     Ok(())

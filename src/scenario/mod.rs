@@ -3,8 +3,10 @@
 //! overrides, and what one cell of the matrix means ([`Scenario::resolve`]).
 //!
 //! `load` reports every problem it finds, each with file, line, column, key path and a hint.
-//! It walks a spanned TOML tree itself (not serde) so one typo does not hide the next, and
-//! it also expands the matrix and resolves every cell, so a scenario that loads can run.
+//! It walks a spanned TOML tree itself (not serde) so one typo does not hide the next. It
+//! describes what was written and stops there: expanding the matrix, and the checks that need
+//! its cells (every cell resolves, the baseline picks one cell), belong to `plan::Plan::build`,
+//! which reports at this file's lines through `Scenario::error_at`.
 
 mod analysis;
 mod doc;
@@ -35,13 +37,14 @@ mod server_tests;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub(crate) use error::list as quoted_list;
 pub use error::{ScenarioError, ScenarioErrors};
 pub use model::*;
 pub use overrides::{Override, OverrideError};
 pub(crate) use template::eval_bool as template_eval;
+pub(crate) use vars::same as same_value;
 
 /// `scheme://host:port` of a URL (`http://127.0.0.1:8000/v1` → `http://127.0.0.1:8000`).
 pub fn url_origin(url: &str) -> Option<String> {
@@ -118,8 +121,8 @@ pub fn parse(text: &str, path: &Path, overrides: &[Override]) -> Result<Scenario
     }
     let scenario = validate::validate(&mut ctx, &root, text, sets.clone());
     let mut errors = ctx.errors;
-    let scenario = match scenario {
-        Some(s) if errors.is_empty() => s,
+    match scenario {
+        Some(s) if errors.is_empty() => Ok(s),
         _ => {
             if errors.is_empty() {
                 // Every validator that gives up records why; this is a bug if reached.
@@ -128,90 +131,9 @@ pub fn parse(text: &str, path: &Path, overrides: &[Override]) -> Result<Scenario
                 errors.push(make_error(path, Loc::None, "", message.into(), None));
             }
             errors.sort_by_key(|e| (e.arg.is_some(), e.line.is_none(), e.line, e.col));
-            return Err(ScenarioErrors(errors));
-        }
-    };
-    let errors = check_cells(&scenario);
-    if errors.is_empty() {
-        Ok(scenario)
-    } else {
-        Err(ScenarioErrors(errors))
-    }
-}
-
-/// Expands the matrix, checks the baseline, and resolves every cell; a key that fails in
-/// several cells is reported once, with the first cell's message.
-fn check_cells(scenario: &Scenario) -> Vec<ScenarioError> {
-    let cells = match crate::matrix::expand(scenario) {
-        Ok(cells) => cells,
-        Err(e) => return vec![e],
-    };
-    let mut found: BTreeMap<String, (ScenarioError, String, usize)> = BTreeMap::new();
-    for cell in &cells {
-        if let Err(e) = scenario.resolve(&cell.vars) {
-            let entry = found.entry(e.key.clone());
-            entry.or_insert_with(|| (e, cell.id.to_string(), 0)).2 += 1;
+            Err(ScenarioErrors(errors))
         }
     }
-    let mut errors: Vec<ScenarioError> = found
-        .into_values()
-        .map(|(mut e, first, n)| {
-            let more = if n > 1 {
-                format!(" and {} more", n - 1)
-            } else {
-                String::new()
-            };
-            e.message = format!("{} (in cell `{first}`{more})", e.message);
-            e
-        })
-        .collect();
-    if let Some(baseline) = &scenario.analysis.baseline {
-        errors.extend(check_baseline(scenario, baseline, &cells));
-    }
-    errors
-}
-
-/// The baseline must pick exactly one cell.
-fn check_baseline(
-    scenario: &Scenario,
-    baseline: &Vars,
-    cells: &[crate::matrix::Cell],
-) -> Option<ScenarioError> {
-    let matches = |c: &&crate::matrix::Cell| {
-        baseline
-            .iter()
-            .all(|(k, v)| c.vars.get(k).is_some_and(|cv| vars::same(cv, v)))
-    };
-    let n = cells.iter().filter(matches).count();
-    if n == 1 {
-        return None;
-    }
-    let hint = if n == 0 {
-        let values = |name: &String| {
-            let mut seen: Vec<&Value> = vec![];
-            for v in cells.iter().filter_map(|c| c.vars.get(name)) {
-                if !seen.iter().any(|s| vars::same(s, v)) {
-                    seen.push(v);
-                }
-            }
-            let list = seen
-                .iter()
-                .map(|v| v.to_string())
-                .collect::<Vec<_>>()
-                .join(", ");
-            format!("`{name}` takes {list}")
-        };
-        baseline.keys().map(values).collect::<Vec<_>>().join("; ")
-    } else {
-        let swept: Vec<&String> = cells[0]
-            .swept
-            .keys()
-            .filter(|k| !baseline.contains_key(*k))
-            .collect();
-        format!("add {} to pick one", error::list(swept))
-    };
-    let message = format!("matches {n} cells, but must match exactly one");
-    Some(scenario.error_at("analysis.baseline", message, Some(hint)))
 }
 
 /// The scenario files under `dir` (`*.toml`, sorted, hidden entries skipped); a file path

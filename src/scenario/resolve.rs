@@ -17,13 +17,14 @@ use super::{probes, server_render};
 
 impl Scenario {
     /// The configuration of the cell with these variables (fixed and swept, as in
-    /// `matrix::Cell::vars`): templates rendered, well-known variables applied, defaults
+    /// a cell of the plan): templates rendered, well-known variables applied, defaults
     /// filled in (`prompt_tokens` 512, `output_tokens` 128, `burstiness` 1, `tp` 1,
     /// `max_num_seqs` 256, `max_num_batched_tokens` 8192, `requests` 100 when neither
     /// `requests` nor `duration` is set, `gpus` = `tp`).
     ///
-    /// `load` has already resolved every cell of the matrix, so this only fails for
-    /// variables that did not come from the scenario's own matrix.
+    /// `plan::Plan::build` resolves every cell of the matrix (and reports every key that
+    /// fails, once); after it, this only fails for variables that did not come from the
+    /// scenario's own matrix.
     ///
     /// With a `[server]` whose port is automatic, templates see `port` as `<port>` (for
     /// plans); [`Scenario::resolve_at_port`] renders them with the port a launch picked.

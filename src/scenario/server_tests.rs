@@ -13,7 +13,7 @@ const FIXTURE: &str = concat!(
 );
 
 fn cell(s: &Scenario, tp: i64, seqs: i64) -> Vars {
-    let cells = crate::matrix::expand(s).unwrap();
+    let cells = crate::plan::Plan::build(s.clone()).unwrap().cells;
     let c = cells
         .iter()
         .find(|c| c.vars["tp"] == Value::Int(tp) && c.vars["max_num_seqs"] == Value::Int(seqs))
@@ -86,7 +86,7 @@ fn cells_that_differ_only_in_load_share_a_server_configuration() {
         )
         .replace("concurrency = 8\n", "");
     let s = parse(&text, Path::new(FIXTURE), &[]).unwrap();
-    let cells = crate::matrix::expand(&s).unwrap();
+    let cells = crate::plan::Plan::build(s.clone()).unwrap().cells;
     let ids: Vec<_> = cells
         .iter()
         .map(|c| s.resolve(&c.vars).unwrap().server.unwrap())
@@ -116,7 +116,7 @@ ready_log = { regex = "listening on .*:8080" }
 "#;
     let s = parse(text, Path::new("x.toml"), &[]).unwrap();
     let c = s
-        .resolve(&crate::matrix::expand(&s).unwrap()[0].vars)
+        .resolve(&crate::plan::Plan::build(s.clone()).unwrap().cells[0].vars)
         .unwrap();
     let server = c.server.unwrap();
     assert_eq!(
@@ -148,7 +148,7 @@ reset_url = "http://gpu-box:8000/flush_cache"
     let mut s = parse(text, Path::new("x.toml"), &[]).unwrap();
     assert!(!s.launches_server());
     let c = s
-        .resolve(&crate::matrix::expand(&s).unwrap()[0].vars)
+        .resolve(&crate::plan::Plan::build(s.clone()).unwrap().cells[0].vars)
         .unwrap();
     let server = c.server.unwrap();
     assert!(!server.launched());
@@ -182,7 +182,7 @@ gpu_hour = 3
 "#;
     let s = parse(text, Path::new("x.toml"), &[]).unwrap();
     let c = s
-        .resolve(&crate::matrix::expand(&s).unwrap()[0].vars)
+        .resolve(&crate::plan::Plan::build(s.clone()).unwrap().cells[0].vars)
         .unwrap();
     assert_eq!(c.cost.unwrap().gpus.get(), 8);
     assert!(c.server.is_none() && c.probes.is_none());

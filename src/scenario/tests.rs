@@ -2,9 +2,11 @@
 //! `fixtures/scenarios/bad/<name>.toml` (one mistake each) fails with exactly the messages in
 //! `<name>.expected` (`$FILE` stands for the fixture's path, `$DIR` for its directory). A
 //! `<name>.set` file lists
-//! `--set` overrides, one per line. Dataset and trace problems (a line that is not JSON, a file
-//! that is not UTF-8) are found by the same pre-flight check `exp run` makes before writing
-//! anything; their data files live in `bad/data/`.
+//! `--set` overrides, one per line. The fixtures pass through what `exp validate` runs: matrix
+//! problems (too many cells, every cell excluded, a baseline that picks no cell) are found by
+//! `Plan::build`, and dataset and trace problems (a line that is not JSON, a file that is not
+//! UTF-8) by the same pre-flight check `exp run` makes before writing anything; their data
+//! files live in `bad/data/`.
 
 use crate::metrics::registry::k;
 use std::num::NonZeroU32;
@@ -30,23 +32,31 @@ fn overrides_for(toml: &Path) -> Vec<Override> {
         .collect()
 }
 
+/// The plan of a scenario that loads: its matrix expanded and every cell resolved.
+fn planned(s: &Scenario) -> crate::plan::Plan {
+    crate::plan::Plan::build(s.clone()).unwrap_or_else(|e| panic!("{e}"))
+}
+
 #[test]
 fn every_ok_fixture_loads_and_expands() {
     let files = discover(&fixture("ok"));
     assert!(files.len() >= 5, "{files:?}");
     for path in files {
         let s = load(&path).unwrap_or_else(|e| panic!("{}:\n{e}", path.display()));
-        let cells = crate::matrix::expand(&s).unwrap();
-        for c in &cells {
-            s.resolve(&c.vars).unwrap();
-        }
+        let plan =
+            crate::plan::Plan::build(s).unwrap_or_else(|e| panic!("{}:\n{e}", path.display()));
+        assert_eq!(plan.configs.len(), plan.cells.len());
     }
 }
 
 /// What `exp validate` and `exp run` say about a scenario that loads: the problems found by
-/// reading its dataset and trace files before a run starts.
+/// expanding its matrix and checking its cells, then by reading its dataset and trace files
+/// before a run starts.
 fn preflight_text(path: &Path, scenario: Scenario) -> String {
-    let plan = crate::plan::Plan::build(scenario).unwrap();
+    let plan = match crate::plan::Plan::build(scenario) {
+        Ok(plan) => plan,
+        Err(e) => return e.to_string(),
+    };
     match crate::run::preflight(&plan) {
         Ok(()) => "(loaded without errors)".to_string(),
         Err(e) => format!("{}: {e}", path.display()),
@@ -131,7 +141,7 @@ fn all_problems_in_a_file_are_reported() {
 #[test]
 fn resolve_fills_defaults() {
     let s = load(&fixture("ok/minimal.toml")).unwrap();
-    let cells = crate::matrix::expand(&s).unwrap();
+    let cells = planned(&s).cells;
     assert_eq!(cells.len(), 1);
     assert_eq!(cells[0].id.as_str(), "default");
     let c = s.resolve(&cells[0].vars).unwrap();
@@ -175,7 +185,7 @@ fn resolve_fills_defaults() {
 #[test]
 fn resolve_renders_templates_and_applies_well_known_vars() {
     let s = load(&fixture("ok/openai.toml")).unwrap();
-    let cells = crate::matrix::expand(&s).unwrap();
+    let cells = planned(&s).cells;
     let c = s.resolve(&cells[1].vars).unwrap();
     assert_eq!(c.target.kind, TargetKind::OpenaiChat);
     assert_eq!(
@@ -210,7 +220,7 @@ fn resolve_renders_templates_and_applies_well_known_vars() {
 #[test]
 fn closed_loop_and_shared_prefix_resolve() {
     let s = load(&fixture("ok/closed_shared_prefix.toml")).unwrap();
-    let cells = crate::matrix::expand(&s).unwrap();
+    let cells = planned(&s).cells;
     assert_eq!(cells.len(), 8);
     let c = s.resolve(&cells[7].vars).unwrap();
     assert_eq!(
@@ -248,7 +258,7 @@ fn set_overrides_beat_the_file_and_later_ones_win() {
         ("tp".to_string(), vec![Value::Int(4), Value::Int(8)])
     );
     assert_eq!(s.overrides.len(), 4);
-    let cells = crate::matrix::expand(&s).unwrap();
+    let cells = planned(&s).cells;
     assert_eq!(s.resolve(&cells[0].vars).unwrap().workload.warmup, 0);
 }
 
@@ -262,7 +272,7 @@ fn set_fixed_pins_a_swept_variable() {
     .unwrap();
     assert!(s.vars.sweep.iter().all(|(n, _)| n != "request_rate"));
     assert_eq!(s.vars.fixed["request_rate"], Value::Int(3));
-    assert_eq!(crate::matrix::expand(&s).unwrap().len(), 1);
+    assert_eq!(planned(&s).cells.len(), 1);
 }
 
 #[test]
@@ -288,9 +298,7 @@ fn target_url_switches_sim_to_openai_completions() {
     let mut s = load(&fixture("ok/minimal.toml")).unwrap();
     s.set_target_url("http://10.0.0.1:8000/v1").unwrap();
     assert_eq!(s.target_kind(), TargetKind::OpenaiCompletions);
-    let c = s
-        .resolve(&crate::matrix::expand(&s).unwrap()[0].vars)
-        .unwrap();
+    let c = s.resolve(&planned(&s).cells[0].vars).unwrap();
     assert_eq!(
         c.target.base_url.as_deref(),
         Some("http://10.0.0.1:8000/v1")

@@ -1,7 +1,7 @@
 //! Raw document → [`Scenario`]: walks every top-level table, collecting all problems, then
 //! checks what spans tables (engine variables against the target, variables the arrival
 //! process needs). Matrix-level checks (cell count, exclusions, baseline, per-cell
-//! rendering) run afterwards in `scenario::load`.
+//! rendering) run later, in `plan::Plan::build`.
 
 use std::collections::BTreeSet;
 

@@ -7,6 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::StoreError;
+use crate::matrix::Slot;
 use crate::scenario::model::{RunOrder, Vars};
 
 /// Version of the run-directory layout and of every JSON file in it.
@@ -62,15 +63,15 @@ pub struct Manifest {
     pub executor: String,
     /// Cells of the matrix.
     pub cells: Vec<CellEntry>,
-    /// Execution order: (round, cell index).
-    pub schedule: Vec<(u32, usize)>,
+    /// Execution order; each slot is written `[round, cell index]`.
+    pub schedule: Vec<Slot>,
     /// Wall-clock start (RFC 3339, UTC).
     pub started: String,
     /// Wall-clock end of the last session that worked on the run.
     #[serde(default)]
     pub ended: Option<String>,
-    /// `running`, `complete` or `interrupted`.
-    pub status: String,
+    /// How far the run got.
+    pub status: RunStatus,
     /// Warnings of the scenario (e.g. fewer than 10 repetitions).
     #[serde(default)]
     pub warnings: Vec<String>,
@@ -86,6 +87,45 @@ pub struct Manifest {
     /// each found. `None` without extra looks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sequential: Option<SequentialRecord>,
+}
+
+/// How far a run got (`status` in `manifest.json`, written in lowercase: `"running"`, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// A session is executing it, or one died without recording how it ended (killed, or
+    /// stopped on an error).
+    Running,
+    /// Every repetition of the schedule ran and none failed.
+    Complete,
+    /// Ctrl-C stopped it; the repetitions marked complete are kept and `exp run --resume`
+    /// continues it.
+    Interrupted,
+    /// The run ended with failed repetitions (a server that did not start or died), which
+    /// are left out of the statistics; `exp run --resume` retries them.
+    Partial,
+    /// The run stopped on an error. Named for readers of the format; exp does not write it
+    /// yet (a run that stops on an error keeps `running`).
+    Failed,
+}
+
+impl RunStatus {
+    /// The word written in `manifest.json` and shown in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Complete => "complete",
+            RunStatus::Interrupted => "interrupted",
+            RunStatus::Partial => "partial",
+            RunStatus::Failed => "failed",
+        }
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Group-sequential comparison with a baseline (statistics.md §2.8): up to `planned` looks,
@@ -159,9 +199,9 @@ pub struct LaunchRecord {
     /// Resets (`reset_url`) that failed.
     #[serde(default)]
     pub reset_failed: u32,
-    /// The (round, cell) repetitions that ran on this launch.
+    /// The repetitions that ran on this launch, each written `[round, cell index]`.
     #[serde(default)]
-    pub repetitions: Vec<(u32, usize)>,
+    pub repetitions: Vec<Slot>,
     /// Wall-clock time it was stopped or found dead.
     #[serde(default)]
     pub stopped: Option<String>,

@@ -22,7 +22,7 @@ fn manifest() -> Manifest {
         schedule: vec![],
         started: "2026-11-21T00:00:00Z".into(),
         ended: None,
-        status: "running".into(),
+        status: RunStatus::Running,
         warnings: vec![],
         launches: vec![],
         adaptive: None,
@@ -170,4 +170,49 @@ fn names_that_would_escape_the_output_folder_are_refused() {
     let left: Vec<_> = std::fs::read_dir(parent.path()).unwrap().collect();
     assert!(left.is_empty(), "{left:?}");
     assert!(RunDir::create(&out, &manifest(), "").is_ok());
+}
+
+/// Run directories live for months: a manifest written when `status` was a string and the
+/// schedule a list of pairs still reads, and is written back in the same JSON form.
+#[test]
+fn an_older_manifest_reads_and_keeps_its_json_form() {
+    use crate::matrix::Slot;
+    let mut json = serde_json::to_value(manifest()).unwrap();
+    json["status"] = "interrupted".into();
+    json["schedule"] = serde_json::json!([[0, 1], [0, 0], [1, 0]]);
+    json["launches"] = serde_json::json!([{
+        "index": 0, "config": 0, "command": ["vllm", "serve"],
+        "started": "2026-11-21T00:00:00Z", "repetitions": [[0, 1], [0, 0]]
+    }]);
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("manifest.json");
+    std::fs::write(&path, serde_json::to_vec(&json).unwrap()).unwrap();
+    let m = manifest::read(&path).unwrap();
+    assert_eq!(m.status, RunStatus::Interrupted);
+    assert_eq!(m.schedule[0], Slot { round: 0, cell: 1 });
+    assert_eq!(m.schedule[2], Slot { round: 1, cell: 0 });
+    assert_eq!(m.launches[0].repetitions[1], Slot { round: 0, cell: 0 });
+    let back = serde_json::to_value(&m).unwrap();
+    for key in ["status", "schedule"] {
+        assert_eq!(back[key], json[key], "{key}");
+    }
+    let reps = |v: &serde_json::Value| v["launches"][0]["repetitions"].clone();
+    assert_eq!(reps(&back), reps(&json));
+}
+
+#[test]
+fn every_run_status_is_written_as_its_lowercase_word() {
+    let all = [
+        (RunStatus::Running, "running"),
+        (RunStatus::Complete, "complete"),
+        (RunStatus::Interrupted, "interrupted"),
+        (RunStatus::Partial, "partial"),
+        (RunStatus::Failed, "failed"),
+    ];
+    for (status, word) in all {
+        assert_eq!(serde_json::to_value(status).unwrap(), word);
+        assert_eq!(status.to_string(), word);
+        let read: RunStatus = serde_json::from_value(word.into()).unwrap();
+        assert_eq!(read, status);
+    }
 }

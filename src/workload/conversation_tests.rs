@@ -248,10 +248,10 @@ fn build_serves_conversations_with_their_think_time_and_refuses_a_trace() {
         warmup: 4,
     };
     let mut cfg = config(PromptSource::Conversations {
-        path: "c.json".into(),
+        path: dir.path().join("c.json"),
         think_time: Duration::from_millis(250),
     });
-    let work = Datasets::new().build(&cfg, &seeds, dir.path()).unwrap();
+    let work = Datasets::new().build(&cfg, &seeds).unwrap();
     let turns: Vec<u32> = (0..3).map(|i| work.source.turns(i)).collect();
     let mut sorted = turns.clone();
     sorted.sort();
@@ -259,7 +259,7 @@ fn build_serves_conversations_with_their_think_time_and_refuses_a_trace() {
     assert_eq!(work.source.think_time(), Duration::from_millis(250));
     assert_eq!(work.warmup_source.think_time(), Duration::from_millis(250));
     assert_eq!(work.source.turn_lengths(0, 1).1, 16);
-    cfg.arrival = ArrivalConfig::Trace("t.jsonl".into());
-    let err = Datasets::new().build(&cfg, &seeds, dir.path()).unwrap_err();
+    cfg.arrival = ArrivalConfig::Trace(dir.path().join("t.jsonl"));
+    let err = Datasets::new().build(&cfg, &seeds).unwrap_err();
     assert!(err.to_string().contains("trace"), "{err}");
 }

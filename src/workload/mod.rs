@@ -56,14 +56,10 @@ pub struct WorkloadSeeds {
 }
 
 /// Builds one repetition's work with prompt lengths in words, loading datasets and traces
-/// through the process-wide [`Datasets`] cache. Relative dataset and trace paths are resolved
-/// against `base_dir` (the scenario file's directory).
-pub fn build(
-    cfg: &WorkloadConfig,
-    seeds: &WorkloadSeeds,
-    base_dir: &Path,
-) -> Result<RepetitionWork, WorkloadError> {
-    Datasets::global().build(cfg, seeds, base_dir)
+/// through the process-wide [`Datasets`] cache. Dataset and trace paths are used as given:
+/// the scenario loader has already resolved them against the scenario file's folder.
+pub fn build(cfg: &WorkloadConfig, seeds: &WorkloadSeeds) -> Result<RepetitionWork, WorkloadError> {
+    Datasets::global().build(cfg, seeds)
 }
 
 /// Seeds of one request source.
@@ -81,9 +77,8 @@ impl Datasets {
         &self,
         cfg: &WorkloadConfig,
         seeds: &WorkloadSeeds,
-        base_dir: &Path,
     ) -> Result<RepetitionWork, WorkloadError> {
-        self.build_with(cfg, seeds, base_dir, None)
+        self.build_with(cfg, seeds, None)
     }
 
     /// [`build`] with this cache, prompt lengths in the tokens of the `tokenizer.json` at
@@ -93,7 +88,6 @@ impl Datasets {
         &self,
         cfg: &WorkloadConfig,
         seeds: &WorkloadSeeds,
-        base_dir: &Path,
         tokenizer: Option<&Path>,
     ) -> Result<RepetitionWork, WorkloadError> {
         check_settings(cfg)?;
@@ -105,7 +99,7 @@ impl Datasets {
             ));
         }
         let trace = match &cfg.arrival {
-            ArrivalConfig::Trace(path) => Some(self.trace(&base_dir.join(path))?),
+            ArrivalConfig::Trace(path) => Some(self.trace(path)?),
             _ => None,
         };
         let (arrivals, requests) = arrivals::build(cfg, seeds.arrivals, trace.as_deref())?;
@@ -123,8 +117,8 @@ impl Datasets {
         };
         Ok(RepetitionWork {
             warmup: cfg.warmup,
-            source: self.source(cfg, measured, trace.as_ref(), base_dir)?,
-            warmup_source: self.source(cfg, warm, trace.as_ref(), base_dir)?,
+            source: self.source(cfg, measured, trace.as_ref())?,
+            warmup_source: self.source(cfg, warm, trace.as_ref())?,
             requests,
             duration: cfg.duration,
             grace: cfg.grace,
@@ -136,20 +130,20 @@ impl Datasets {
     /// the settings, and that every dataset and trace file reads and parses (loading them into
     /// this cache, so the run that follows does not read them again). Run before anything is
     /// written, so a bad line stops `exp run` before its run directory exists.
-    pub fn check(&self, cfg: &WorkloadConfig, base_dir: &Path) -> Result<(), WorkloadError> {
+    pub fn check(&self, cfg: &WorkloadConfig) -> Result<(), WorkloadError> {
         check_settings(cfg)?;
         if let ArrivalConfig::Trace(path) = &cfg.arrival {
-            self.trace(&base_dir.join(path))?;
+            self.trace(path)?;
         }
         match &cfg.prompts {
             PromptSource::Jsonl(path) => {
-                self.dataset(DatasetFormat::Jsonl, &base_dir.join(path))?;
+                self.dataset(DatasetFormat::Jsonl, path)?;
             }
             PromptSource::ShareGpt(path) => {
-                self.dataset(DatasetFormat::ShareGpt, &base_dir.join(path))?;
+                self.dataset(DatasetFormat::ShareGpt, path)?;
             }
             PromptSource::Conversations { path, .. } => {
-                self.conversations(&base_dir.join(path))?;
+                self.conversations(path)?;
             }
             PromptSource::Synthetic | PromptSource::SharedPrefix { .. } => {}
         }
@@ -161,7 +155,6 @@ impl Datasets {
         cfg: &WorkloadConfig,
         seeds: SourceSeeds,
         trace: Option<&Arc<Trace>>,
-        base_dir: &Path,
     ) -> Result<Arc<dyn RequestSource>, WorkloadError> {
         let output = LengthDraw::new(
             cfg.output_tokens,
@@ -197,13 +190,13 @@ impl Datasets {
                 synthetic(plan, seeds.text, Some(prefix), tokenizer.clone())?
             }
             PromptSource::Jsonl(path) => {
-                self.dataset_source(DatasetFormat::Jsonl, &base_dir.join(path), seeds, plan)?
+                self.dataset_source(DatasetFormat::Jsonl, path, seeds, plan)?
             }
             PromptSource::ShareGpt(path) => {
-                self.dataset_source(DatasetFormat::ShareGpt, &base_dir.join(path), seeds, plan)?
+                self.dataset_source(DatasetFormat::ShareGpt, path, seeds, plan)?
             }
             PromptSource::Conversations { path, think_time } => {
-                let data = self.conversations(&base_dir.join(path))?;
+                let data = self.conversations(path)?;
                 Arc::new(ConversationSource::new(
                     data,
                     seeds.text,

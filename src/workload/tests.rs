@@ -3,7 +3,6 @@
 
 use std::io::Write;
 use std::num::NonZeroU32;
-use std::path::Path;
 use std::time::Duration;
 
 use super::work::{Arrivals, Prompt, RepetitionWork, RequestSpec};
@@ -52,13 +51,13 @@ fn text(spec: &RequestSpec) -> &str {
 }
 
 fn build_here(cfg: &WorkloadConfig, seeds: &WorkloadSeeds) -> RepetitionWork {
-    Datasets::new().build(cfg, seeds, Path::new(".")).unwrap()
+    Datasets::new().build(cfg, seeds).unwrap()
 }
 
 #[test]
 fn same_seeds_give_identical_offsets_and_prompts() {
     let a = build_here(&config(), &SEEDS);
-    let b = build(&config(), &SEEDS, Path::new(".")).unwrap();
+    let b = build(&config(), &SEEDS).unwrap();
     assert_eq!(offsets(&a), offsets(&b));
     assert_eq!(requests(&a, 50), requests(&b, 50));
     assert_eq!(
@@ -130,9 +129,7 @@ fn prefix_as_long_as_the_prompt_is_refused() {
         groups: NonZeroU32::new(2).unwrap(),
         prefix_tokens: 128,
     };
-    let err = Datasets::new()
-        .build(&cfg, &SEEDS, Path::new("."))
-        .unwrap_err();
+    let err = Datasets::new().build(&cfg, &SEEDS).unwrap_err();
     assert!(
         err.to_string()
             .contains("`prefix_tokens` (128) must be less than `prompt_tokens` (128)"),
@@ -141,23 +138,20 @@ fn prefix_as_long_as_the_prompt_is_refused() {
 }
 
 #[test]
-fn datasets_resolve_relative_paths_and_missing_files_are_named() {
+fn datasets_are_read_from_their_path_and_missing_files_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let mut f = std::fs::File::create(dir.path().join("p.jsonl")).unwrap();
     writeln!(f, "{{\"prompt\": \"say hi to me\", \"output_tokens\": 7}}").unwrap();
     let mut cfg = config();
-    cfg.prompts = PromptSource::Jsonl("p.jsonl".into());
-    let work = Datasets::new().build(&cfg, &SEEDS, dir.path()).unwrap();
+    cfg.prompts = PromptSource::Jsonl(dir.path().join("p.jsonl"));
+    let work = Datasets::new().build(&cfg, &SEEDS).unwrap();
     assert_eq!(
         work.source.request(5).prompt,
         Prompt::Text("say hi to me".into())
     );
     assert_eq!(work.source.lengths(5), (4, 7));
-    cfg.prompts = PromptSource::ShareGpt("missing.json".into());
-    let err = Datasets::new()
-        .build(&cfg, &SEEDS, dir.path())
-        .unwrap_err()
-        .to_string();
+    cfg.prompts = PromptSource::ShareGpt(dir.path().join("missing.json"));
+    let err = Datasets::new().build(&cfg, &SEEDS).unwrap_err().to_string();
     assert!(
         err.starts_with("cannot read dataset `") && err.contains("missing.json"),
         "{err}"
@@ -184,9 +178,9 @@ fn trace_replay_sets_offsets_and_overrides_lengths() {
     )
     .unwrap();
     let mut cfg = config();
-    cfg.arrival = ArrivalConfig::Trace("t.jsonl".into());
+    cfg.arrival = ArrivalConfig::Trace(dir.path().join("t.jsonl"));
     cfg.requests = None;
-    let work = Datasets::new().build(&cfg, &SEEDS, dir.path()).unwrap();
+    let work = Datasets::new().build(&cfg, &SEEDS).unwrap();
     assert_eq!(offsets(&work), [0, 250_000_000, 1_000_000_000]);
     assert_eq!(work.requests, Some(3));
     assert_eq!(work.source.lengths(0), (30, 5));

@@ -46,7 +46,7 @@ fn config(prompt_tokens: u32, dist: LengthDist) -> WorkloadConfig {
 
 fn build(cfg: &WorkloadConfig, seeds: &WorkloadSeeds, tokenizer: &Path) -> RepetitionWork {
     Datasets::new()
-        .build_with(cfg, seeds, Path::new("."), Some(tokenizer))
+        .build_with(cfg, seeds, Some(tokenizer))
         .unwrap()
 }
 
@@ -155,10 +155,10 @@ fn dataset_prompts_are_counted_with_the_tokenizer() {
         writeln!(f, "{{\"prompt\": \"{p}\"}}").unwrap();
     }
     let mut cfg = config(1, LengthDist::Fixed);
-    cfg.prompts = PromptSource::Jsonl("p.jsonl".into());
+    cfg.prompts = PromptSource::Jsonl(dir.path().join("p.jsonl"));
     let cache = Datasets::new();
     let work = cache
-        .build_with(&cfg, &SEEDS, dir.path(), Some(&fixture("bpe.json")))
+        .build_with(&cfg, &SEEDS, Some(&fixture("bpe.json")))
         .unwrap();
     let mut seen = Vec::new();
     for i in 0..3 {
@@ -171,7 +171,7 @@ fn dataset_prompts_are_counted_with_the_tokenizer() {
     // 30 tokens against 6 words: the counts are the tokenizer's, not word counts.
     assert_eq!(seen[0], (prompts[0].to_string(), 30));
     // Without a tokenizer the same dataset reports words.
-    let words = cache.build(&cfg, &SEEDS, dir.path()).unwrap();
+    let words = cache.build(&cfg, &SEEDS).unwrap();
     let spec = (0..3)
         .map(|i| words.source.request(i))
         .find(|s| text(s) == prompts[0])
@@ -196,7 +196,7 @@ fn a_tokenizer_that_cannot_do_the_job_fails_the_build() {
     let path = dir.path().join("even.json");
     std::fs::write(&path, even.to_string()).unwrap();
     let err = Datasets::new()
-        .build_with(&cfg, &SEEDS, dir.path(), Some(&path))
+        .build_with(&cfg, &SEEDS, Some(&path))
         .unwrap_err()
         .to_string();
     assert!(
@@ -204,7 +204,7 @@ fn a_tokenizer_that_cannot_do_the_job_fails_the_build() {
         "{err}"
     );
     let err = Datasets::new()
-        .build_with(&cfg, &SEEDS, dir.path(), Some(&dir.path().join("no.json")))
+        .build_with(&cfg, &SEEDS, Some(&dir.path().join("no.json")))
         .unwrap_err()
         .to_string();
     assert!(err.starts_with("cannot load tokenizer `"), "{err}");
@@ -249,10 +249,10 @@ fn trace_lines_are_exact_too() {
     )
     .unwrap();
     let mut cfg = config(1, LengthDist::Fixed);
-    cfg.arrival = ArrivalConfig::Trace("t.jsonl".into());
+    cfg.arrival = ArrivalConfig::Trace(dir.path().join("t.jsonl"));
     cfg.requests = None;
     let work = Datasets::new()
-        .build_with(&cfg, &SEEDS, dir.path(), Some(&fixture("bpe.json")))
+        .build_with(&cfg, &SEEDS, Some(&fixture("bpe.json")))
         .unwrap();
     // A line without a prompt gets a synthetic one of exactly its length.
     let spec = work.source.request(0);
@@ -264,6 +264,6 @@ fn trace_lines_are_exact_too() {
     let spec = work.source.request(1);
     assert_eq!((spec.input_tokens, spec.max_tokens), (30, 3));
     assert_eq!(work.source.lengths(1), (30, 3));
-    let words = Datasets::new().build(&cfg, &SEEDS, dir.path()).unwrap();
+    let words = Datasets::new().build(&cfg, &SEEDS).unwrap();
     assert_eq!(words.source.request(1).input_tokens, 99);
 }

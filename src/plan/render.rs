@@ -1,148 +1,12 @@
-//! The plan of a run: the scenario's matrix expanded, every cell resolved, and the execution
-//! order fixed. `exp plan` prints it; `exp run` executes it. Pure (no I/O).
+//! The text of `exp plan`: the design, the target and servers, each cell's requests and
+//! minimum time, and the run order (or the launches, with servers).
 
 use std::fmt::Write as _;
 
-use crate::matrix::{self, Cell, PlannedLaunch, Slot};
-use crate::scenario::model::{
-    ArrivalConfig, CellConfig, LaunchKey, LogPattern, Readiness, Scenario, ServerConfig,
-    TargetKind, redacted_command, redacted_env,
-};
-use crate::scenario::{ScenarioError, ScenarioErrors};
-
-/// A scenario ready to run.
-#[derive(Debug, Clone)]
-pub struct Plan {
-    /// The validated scenario.
-    pub scenario: Scenario,
-    /// Cells of the matrix, in matrix order.
-    pub cells: Vec<Cell>,
-    /// What each cell means (same order as `cells`).
-    pub configs: Vec<CellConfig>,
-    /// (round, cell) pairs in execution order.
-    pub schedule: Vec<Slot>,
-    /// Distinct server configurations (rendered with the port as planned: fixed, or
-    /// `<port>`), in order of first appearance; empty without a `[server]` that exp launches.
-    pub servers: Vec<ServerConfig>,
-    /// Server configuration of each cell (same order as `cells`; empty without servers).
-    pub server_of: Vec<usize>,
-    /// The launches, in order, each serving consecutive slots of `schedule`.
-    pub launches: Vec<PlannedLaunch>,
-}
+use super::Plan;
+use crate::scenario::model::{LogPattern, Readiness, ServerConfig, redacted_command, redacted_env};
 
 impl Plan {
-    /// Expands and resolves every cell; every problem is reported, not just the first.
-    pub fn build(scenario: Scenario) -> Result<Plan, ScenarioErrors> {
-        let cells = matrix::expand(&scenario).map_err(|e| ScenarioErrors(vec![e]))?;
-        let mut configs = Vec::with_capacity(cells.len());
-        let mut errors: Vec<ScenarioError> = Vec::new();
-        for cell in &cells {
-            match scenario.resolve(&cell.vars) {
-                Ok(c) => configs.push(c),
-                Err(e) => {
-                    if !errors.iter().any(|old| old.to_string() == e.to_string()) {
-                        errors.push(e);
-                    }
-                }
-            }
-        }
-        if !errors.is_empty() {
-            return Err(ScenarioErrors(errors));
-        }
-        let exp = &scenario.experiment;
-        let (reps, seed) = (exp.repetitions.get(), exp.seed);
-        let (mut servers, mut server_of) = (Vec::new(), Vec::new());
-        let (schedule, launches) = if scenario.launches_server() {
-            let mut keys: Vec<LaunchKey> = Vec::new();
-            for c in configs.iter().filter_map(|c| c.server.as_ref()) {
-                let key = c.launch_key();
-                let i = keys.iter().position(|k| *k == key).unwrap_or_else(|| {
-                    keys.push(key);
-                    servers.push(c.clone());
-                    keys.len() - 1
-                });
-                server_of.push(i);
-            }
-            let restart = servers[0].restart;
-            matrix::schedule_with_servers(&server_of, reps, seed, exp.order, restart)
-        } else {
-            (matrix::schedule(&cells, reps, seed, exp.order), Vec::new())
-        };
-        Ok(Plan {
-            scenario,
-            cells,
-            configs,
-            schedule,
-            servers,
-            server_of,
-            launches,
-        })
-    }
-
-    /// Plans `rounds` rounds (adaptive runs add rounds; a resumed run restores them). Round
-    /// `r`'s order depends only on the seed and `r`, so earlier rounds keep their order.
-    pub fn set_rounds(&mut self, rounds: u32) {
-        let exp = &self.scenario.experiment;
-        if self.servers.is_empty() {
-            self.schedule = matrix::schedule(&self.cells, rounds, exp.seed, exp.order);
-        } else {
-            // Launched servers: the schedule and its launches are planned together.
-            let restart = self.servers[0].restart;
-            (self.schedule, self.launches) = matrix::schedule_with_servers(
-                &self.server_of,
-                rounds,
-                exp.seed,
-                exp.order,
-                restart,
-            );
-        }
-    }
-
-    /// Planned rounds.
-    pub fn rounds(&self) -> u32 {
-        self.schedule.iter().map(|s| s.round + 1).max().unwrap_or(0)
-    }
-
-    /// True when every cell runs on the simulated engine.
-    pub fn simulated(&self) -> bool {
-        self.configs
-            .iter()
-            .all(|c| c.target.kind == TargetKind::Sim)
-    }
-
-    /// Measured requests of one repetition of cell `i`, exact or estimated from a duration.
-    pub fn requests_per_repetition(&self, i: usize) -> (u64, bool) {
-        let w = &self.configs[i].workload;
-        if let Some(n) = w.requests {
-            return (n, true);
-        }
-        let secs = w.duration.map_or(0.0, |d| d.as_secs_f64());
-        let estimate = match &w.arrival {
-            ArrivalConfig::Poisson { rate }
-            | ArrivalConfig::Gamma { rate, .. }
-            | ArrivalConfig::Constant { rate } => rate * secs,
-            // Closed loop and batches depend on the server's speed: unknown before running.
-            _ => 0.0,
-        };
-        (estimate.round() as u64, false)
-    }
-
-    /// Lower bound of the wall time of one repetition of cell `i` for a real server: the
-    /// schedule's span (open loop) or the duration; `None` when it depends on the server.
-    pub fn min_seconds_per_repetition(&self, i: usize) -> Option<f64> {
-        let w = &self.configs[i].workload;
-        if let Some(d) = w.duration {
-            return Some(d.as_secs_f64());
-        }
-        let n = w.requests? as f64;
-        match &w.arrival {
-            ArrivalConfig::Poisson { rate }
-            | ArrivalConfig::Gamma { rate, .. }
-            | ArrivalConfig::Constant { rate } => Some((n - 1.0).max(0.0) / rate),
-            _ => None,
-        }
-    }
-
     /// The lines of `exp plan` for a search or adaptive repetitions.
     fn render_rules(&self, out: &mut String) {
         let exp = &self.scenario.experiment;
@@ -271,10 +135,8 @@ impl Plan {
         }
         out
     }
-}
 
-/// The server part of `exp plan`: configurations with the exact commands, and launches.
-impl Plan {
+    /// The server part: configurations with the exact commands.
     fn render_servers(&self, out: &mut String) {
         let Some(server) = self.configs.first().and_then(|c| c.server.as_ref()) else {
             return;
@@ -314,6 +176,7 @@ impl Plan {
         }
     }
 
+    /// The cost line, when the scenario prices GPU hours.
     fn render_cost(&self, out: &mut String) {
         let gpus: Vec<u32> = self
             .configs
@@ -339,6 +202,7 @@ impl Plan {
         );
     }
 
+    /// The launches, each with its server and its rounds' cells in order.
     fn render_launches(&self, out: &mut String) {
         let _ = writeln!(out, "\nlaunches (launch: server, round: cells in order)");
         for (i, l) in self.launches.iter().enumerate() {
@@ -357,6 +221,7 @@ impl Plan {
     }
 }
 
+/// What a server's readiness waits for.
 fn ready_text(s: &ServerConfig) -> String {
     match &s.ready {
         Readiness::Url(u) => format!("GET {u} → 2xx"),
