@@ -7,6 +7,7 @@
 //! it also expands the matrix and resolves every cell, so a scenario that loads can run.
 
 mod analysis;
+mod arrival;
 mod doc;
 mod duration;
 mod error;

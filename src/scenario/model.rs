@@ -10,6 +10,7 @@ use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use super::arrival::ArrivalConfig;
 pub use super::launch::*;
 pub use super::repetitions::Adaptive;
 pub use super::search::SearchSpec;
@@ -407,38 +408,4 @@ pub enum LengthDist {
         /// σ of ln(length).
         sigma: f64,
     },
-}
-
-/// The arrival process of one cell.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ArrivalConfig {
-    /// Exponential gaps at `rate` per second.
-    Poisson {
-        /// Requests per second.
-        rate: f64,
-    },
-    /// Gamma gaps with mean 1/rate and shape `burstiness` (1 = Poisson; < 1 burstier).
-    Gamma {
-        /// Requests per second.
-        rate: f64,
-        /// Gamma shape.
-        burstiness: f64,
-    },
-    /// Evenly spaced sends.
-    Constant {
-        /// Requests per second.
-        rate: f64,
-    },
-    /// Closed loop with this many requests in flight.
-    Closed {
-        /// Requests in flight.
-        concurrency: NonZeroU32,
-    },
-    /// Batch mode: `size` requests together, wait for all, repeat.
-    Batch {
-        /// BS.
-        size: NonZeroU32,
-    },
-    /// Replay of a JSONL trace of `{"timestamp": seconds, "input_tokens": n, "output_tokens": n}`.
-    Trace(PathBuf),
 }

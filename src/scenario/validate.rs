@@ -12,7 +12,7 @@ use super::read::Ctx;
 use super::target::TargetSpec;
 use super::wellknown::ENGINE_VARS;
 use super::workload::WorkloadSpec;
-use super::{analysis, probes, search, server, server_rules, target, vars, workload};
+use super::{analysis, arrival, probes, search, server, server_rules, target, vars, workload};
 
 const TOP_KEYS: &[&str] = &[
     "experiment",
@@ -242,7 +242,7 @@ fn cross_check(
         .filter(|v| !declared(v) && !workload_typo)
     {
         ctx.errors
-            .push(workload::missing(locs, workload.arrival, var));
+            .push(arrival::missing(locs, workload.arrival, var));
     }
 }
 
