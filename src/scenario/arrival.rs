@@ -188,6 +188,19 @@ impl ArrivalConfig {
         }
     }
 
+    /// The trace file a replay reads (relative to the scenario's directory); `None` for
+    /// processes that draw or pace their own sends.
+    pub fn trace(&self) -> Option<&Path> {
+        match self {
+            ArrivalConfig::Trace(path) => Some(path),
+            ArrivalConfig::Poisson { .. }
+            | ArrivalConfig::Gamma { .. }
+            | ArrivalConfig::Constant { .. }
+            | ArrivalConfig::Closed { .. }
+            | ArrivalConfig::Batch { .. } => None,
+        }
+    }
+
     /// Requests the process itself keeps in flight at most (closed loop, batches); `None` for
     /// open-loop processes, whose only bound is `max_concurrency`.
     pub fn in_flight_bound(&self) -> Option<NonZeroU32> {
