@@ -9,7 +9,7 @@ use std::time::SystemTime;
 use tokio::sync::mpsc;
 
 use super::driver::{self, Sender};
-use crate::backend::{ApiKind, BackendError, Client, ClientConfig};
+use crate::backend::{BackendError, Client, ClientConfig};
 use crate::hw::{Deployment, HwError};
 use crate::record::RequestRecord;
 use crate::scenario::model::{CellConfig, TargetKind};
@@ -113,7 +113,7 @@ impl CellExecutor {
                     params,
                 })
             }
-            kind => {
+            TargetKind::Http(protocol) => {
                 let api_key = match &t.api_key_env {
                     Some(var) => Some(std::env::var(var).map_err(|_| {
                         ExecutorError::Config(format!(
@@ -123,11 +123,7 @@ impl CellExecutor {
                     None => None,
                 };
                 let mut cfg = ClientConfig {
-                    kind: if kind == TargetKind::OpenaiChat {
-                        ApiKind::Chat
-                    } else {
-                        ApiKind::Completions
-                    },
+                    protocol,
                     base_url: t.base_url.clone().unwrap_or_default(),
                     model: t.model.clone().unwrap_or_default(),
                     headers: t

@@ -10,6 +10,8 @@ use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::backend::Protocol;
+
 pub use super::arrival::ArrivalConfig;
 pub use super::launch::*;
 pub use super::repetitions::Adaptive;
@@ -240,26 +242,40 @@ pub struct CellConfig {
     pub cost: Option<CostConfig>,
 }
 
-/// Kind of target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
+/// Kind of target: the simulator, or a server spoken to in one of the wire protocols. The
+/// scenario spellings are `sim` and each [`Protocol::name`] (`openai-completions`, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TargetKind {
     /// The built-in simulated engine, in virtual time.
     Sim,
-    /// `POST {base_url}/completions`, streaming.
-    OpenaiCompletions,
-    /// `POST {base_url}/chat/completions`, streaming.
-    OpenaiChat,
+    /// A server over HTTP, in this protocol.
+    Http(Protocol),
 }
 
-/// The scenario spelling (`sim`, `openai-completions`, `openai-chat`), for plans and reports.
+impl TargetKind {
+    /// Every kind, in the order hints and error messages list them: `sim`, then the protocols.
+    pub fn all() -> impl Iterator<Item = TargetKind> {
+        std::iter::once(TargetKind::Sim).chain(Protocol::ALL.map(TargetKind::Http))
+    }
+
+    /// The scenario spelling (`sim`, `openai-completions`, `openai-chat`).
+    pub fn name(self) -> &'static str {
+        match self {
+            TargetKind::Sim => "sim",
+            TargetKind::Http(protocol) => protocol.name(),
+        }
+    }
+
+    /// The kind `name` selects, if any.
+    pub fn parse(name: &str) -> Option<TargetKind> {
+        TargetKind::all().find(|k| k.name() == name)
+    }
+}
+
+/// The scenario spelling, for plans and reports.
 impl std::fmt::Display for TargetKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            TargetKind::Sim => "sim",
-            TargetKind::OpenaiCompletions => "openai-completions",
-            TargetKind::OpenaiChat => "openai-chat",
-        })
+        f.write_str(self.name())
     }
 }
 

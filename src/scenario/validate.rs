@@ -222,7 +222,7 @@ fn cross_check(
             };
             let message = format!(
                 "`{var}` is an engine variable, but kind = {:?} measures a fixed server",
-                kind_name(target.kind)
+                target.kind.name()
             );
             let hint = format!(
                 "a fixed external server cannot change its {what}; pass it to a server exp launches (`[server] command = [..., \"{{{{ {var} }}}}\"]`), mark it as a label with `labels = [\"{var}\"]`, or use kind = \"sim\""
@@ -243,14 +243,5 @@ fn cross_check(
     {
         ctx.errors
             .push(arrival::missing(locs, workload.arrival, var));
-    }
-}
-
-/// The kind as written in the file.
-pub(crate) fn kind_name(kind: TargetKind) -> &'static str {
-    match kind {
-        TargetKind::Sim => "sim",
-        TargetKind::OpenaiCompletions => "openai-completions",
-        TargetKind::OpenaiChat => "openai-chat",
     }
 }
