@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 
 use crate::matrix::{self, Cell, PlannedLaunch, Slot};
 use crate::scenario::model::{
-    ArrivalConfig, CellConfig, LaunchKey, LogPattern, Readiness, Scenario, ServerConfig,
-    TargetKind, redacted_command, redacted_env,
+    CellConfig, LaunchKey, LogPattern, Readiness, Scenario, ServerConfig, TargetKind,
+    redacted_command, redacted_env,
 };
 use crate::scenario::{ScenarioError, ScenarioErrors};
 
@@ -117,13 +117,8 @@ impl Plan {
             return (n, true);
         }
         let secs = w.duration.map_or(0.0, |d| d.as_secs_f64());
-        let estimate = match &w.arrival {
-            ArrivalConfig::Poisson { rate }
-            | ArrivalConfig::Gamma { rate, .. }
-            | ArrivalConfig::Constant { rate } => rate * secs,
-            // Closed loop and batches depend on the server's speed: unknown before running.
-            _ => 0.0,
-        };
+        // Closed loop and batches depend on the server's speed: unknown before running.
+        let estimate = w.arrival.mean_rate().map_or(0.0, |rate| rate * secs);
         (estimate.round() as u64, false)
     }
 
@@ -135,12 +130,8 @@ impl Plan {
             return Some(d.as_secs_f64());
         }
         let n = w.requests? as f64;
-        match &w.arrival {
-            ArrivalConfig::Poisson { rate }
-            | ArrivalConfig::Gamma { rate, .. }
-            | ArrivalConfig::Constant { rate } => Some((n - 1.0).max(0.0) / rate),
-            _ => None,
-        }
+        let rate = w.arrival.mean_rate()?;
+        Some((n - 1.0).max(0.0) / rate)
     }
 
     /// The lines of `exp plan` for a search or adaptive repetitions.
