@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use exp::analysis::{self, ComparisonRow};
-use exp::backend::ApiKind;
+use exp::backend::Protocol;
 use exp::plan::Plan;
 use exp::record::RequestRecord;
 use exp::serve::{self, FixedServerHandle, FixedTiming};
@@ -50,7 +50,7 @@ impl RequestSource for Words {
 async fn ttft_and_e2e_agree_with_the_servers_write_log() {
     let _serial = SERIAL.lock().await;
     let srv = server(50, 5, 1.0).await;
-    let client = common::fixed_client(ApiKind::Completions, srv.base_url(), 16);
+    let client = common::fixed_client(Protocol::OpenaiCompletions, srv.base_url(), 16);
     let n = 30u64;
     let work = RepetitionWork {
         warmup: 3,
@@ -158,7 +158,7 @@ async fn slow_prompt_building_does_not_delay_other_streams() {
         .await
         .unwrap()
         .unwrap();
-    let client = common::fixed_client(ApiKind::Completions, srv.base_url(), 8);
+    let client = common::fixed_client(Protocol::OpenaiCompletions, srv.base_url(), 8);
     let n = 20u64;
     let work = RepetitionWork {
         warmup: 0,

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{json, planned_slots, records, run, spawn, wait_until};
-use exp::backend::ApiKind;
+use exp::backend::Protocol;
 use exp::record::RequestRecord;
 use exp::scenario::model::{ArrivalConfig, LengthDist, PromptSource, WorkloadConfig};
 use exp::serve::{self, FixedTiming};
@@ -148,7 +148,7 @@ async fn the_server_receives_each_turn_after_writing_the_previous_answer() {
     let srv = serve::spawn_fixed("127.0.0.1:0".parse().unwrap(), timing)
         .await
         .unwrap();
-    let client = common::fixed_client(ApiKind::Chat, srv.base_url(), 8);
+    let client = common::fixed_client(Protocol::OpenaiChat, srv.base_url(), 8);
     let cfg = WorkloadConfig {
         prompts: PromptSource::Conversations {
             path: Path::new(env!("CARGO_MANIFEST_DIR")).join(DATASET),

@@ -2,6 +2,7 @@
 //! requests whose prompt the server counted differently from the client (issue 2).
 
 use crate::analysis::{CellResults, cell_label};
+use crate::backend::PromptCount;
 use crate::metrics::repetition::PROMPT_TOKEN_TOLERANCE;
 use crate::scenario::model::{TargetConfig, TargetKind};
 
@@ -25,9 +26,10 @@ pub(super) fn warnings(targets: &[&TargetConfig], cells: &[CellResults]) -> Vec<
     out
 }
 
-/// The warning for one cell with a tokenizer, if its server's counts disagree. Completions
-/// should match to a BOS; a chat template adds tokens, so chat cells warn only when the server
-/// counted fewer (a truncated prompt, or another tokenizer).
+/// The warning for one cell with a tokenizer, if its server's counts disagree. A prompt
+/// tokenized as sent (completions) should match to a BOS; a template (chat) adds tokens, so
+/// those cells warn only when the server counted fewer (a truncated prompt, or another
+/// tokenizer).
 fn mismatch(kind: TargetKind, cell: &CellResults) -> Option<String> {
     let sum = |f: fn(&crate::metrics::RepetitionSummary) -> u64| -> u64 {
         cell.reps.iter().map(|r| f(&r.summary)).sum()
@@ -38,15 +40,18 @@ fn mismatch(kind: TargetKind, cell: &CellResults) -> Option<String> {
         sum(|s| s.prompt_tokens_under),
     );
     let tol = PROMPT_TOKEN_TOLERANCE;
-    match kind {
-        TargetKind::OpenaiCompletions if over + under > 0 => Some(format!(
+    let count = match kind {
+        TargetKind::Sim => return None,
+        TargetKind::Http(protocol) => protocol.prompt_count(),
+    };
+    match count {
+        PromptCount::AsSent => (over + under > 0).then(|| format!(
             "{} of {compared} prompts were counted differently by the server (`usage.prompt_tokens`) than by `[target] tokenizer`, by more than {tol} tokens ({over} more, {under} fewer): is it the served model's tokenizer?",
             over + under
         )),
-        TargetKind::OpenaiChat if under > 0 => Some(format!(
+        PromptCount::Templated => (under > 0).then(|| format!(
             "{under} of {compared} prompts were counted by the server (`usage.prompt_tokens`) as more than {tol} tokens shorter than by `[target] tokenizer`: the server may truncate prompts, or the tokenizer is not the served model's"
         )),
-        _ => None,
     }
 }
 
@@ -54,6 +59,7 @@ fn mismatch(kind: TargetKind, cell: &CellResults) -> Option<String> {
 mod tests {
     use super::*;
     use crate::analysis::RepResult;
+    use crate::backend::Protocol;
     use crate::metrics::RepetitionSummary;
     use std::time::Duration;
 
@@ -98,8 +104,8 @@ mod tests {
     #[test]
     fn approximate_only_without_a_tokenizer_and_never_for_the_simulator() {
         let cells = [cell(0, 0)];
-        let with = target(TargetKind::OpenaiCompletions, true);
-        let without = target(TargetKind::OpenaiCompletions, false);
+        let with = target(TargetKind::Http(Protocol::OpenaiCompletions), true);
+        let without = target(TargetKind::Http(Protocol::OpenaiCompletions), false);
         let sim = target(TargetKind::Sim, false);
         assert!(warnings(&[&with], &cells).is_empty());
         assert!(warnings(&[&sim], &cells).is_empty());
@@ -110,8 +116,8 @@ mod tests {
 
     #[test]
     fn mismatches_are_summed_over_repetitions_and_judged_by_protocol() {
-        let completions = target(TargetKind::OpenaiCompletions, true);
-        let chat = target(TargetKind::OpenaiChat, true);
+        let completions = target(TargetKind::Http(Protocol::OpenaiCompletions), true);
+        let chat = target(TargetKind::Http(Protocol::OpenaiChat), true);
         let w = warnings(&[&completions], &[cell(1, 2)]);
         assert_eq!(
             w,
@@ -124,7 +130,7 @@ mod tests {
         let w = warnings(&[&chat], &[cell(3, 1)]);
         assert!(w[0].starts_with("cell default: 2 of 20 prompts"), "{w:?}");
         // Without a tokenizer the lengths are approximate anyway: no per-cell warning.
-        let plain = target(TargetKind::OpenaiCompletions, false);
+        let plain = target(TargetKind::Http(Protocol::OpenaiCompletions), false);
         assert_eq!(warnings(&[&plain], &[cell(5, 5)]).len(), 1);
     }
 }

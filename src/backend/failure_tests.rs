@@ -85,7 +85,7 @@ pub(super) async fn send_to(
     base_url: String,
     tweak: impl FnOnce(&mut ClientConfig),
 ) -> RequestRecord {
-    let mut cfg = config(base_url, ApiKind::Completions);
+    let mut cfg = config(base_url, Protocol::OpenaiCompletions);
     tweak(&mut cfg);
     let client = Client::new(cfg).unwrap();
     client.send(&spec(2, 8), 0, Instant::now(), 0).await
@@ -288,7 +288,7 @@ async fn an_event_split_across_writes_is_stamped_when_it_completes() {
     ])
     .await;
     let origin = Instant::now();
-    let client = Client::new(config(url, ApiKind::Completions)).unwrap();
+    let client = Client::new(config(url, Protocol::OpenaiCompletions)).unwrap();
     let r = client.send(&spec(2, 8), 0, origin, 0).await;
     assert_eq!(r.outcome, Outcome::Ok);
     assert_eq!(

@@ -9,8 +9,9 @@ use std::time::Duration;
 use proptest::prelude::*;
 
 use super::{StreamState, drain};
+use crate::backend::openai::wire::{self, StreamChunk};
+use crate::backend::protocol::{Content, Protocol};
 use crate::backend::sse::{SseDecoder, SseEvent};
-use crate::backend::wire::{self, Content, StreamChunk};
 use crate::record::{Outcome, RequestRecord};
 
 /// Pieces that SSE and OpenAI chunks are made of, so random streams get past the framing.
@@ -257,7 +258,7 @@ fn the_chunk_parser_survives_garbage_and_mutated_chunks() {
 /// The outcome of a stream as the client builds it, fed in `parts`.
 fn build(parts: &[&[u8]]) -> (Result<(), String>, usize, Option<u32>, bool) {
     let mut dec = SseDecoder::new();
-    let mut state = StreamState::default();
+    let mut state = StreamState::new(Protocol::OpenaiCompletions);
     let mut rec = RequestRecord {
         index: 0,
         scheduled_ns: 0,

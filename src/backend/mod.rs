@@ -1,19 +1,24 @@
-//! Client side of the OpenAI-compatible streaming protocol: turns a [`RequestSpec`] into one
-//! HTTP request and the server's event stream into a [`RequestRecord`].
+//! Client side of the streaming inference protocols: turns a [`RequestSpec`] into one HTTP
+//! request and the server's event stream into a [`RequestRecord`].
 //!
-//! [`openai`] owns the connection pool and the request; [`sse`] decodes the event stream
-//! (pure); the private modules build bodies, parse chunks and classify failures.
+//! [`protocol`] is the seam: the closed set of wire protocols ([`Protocol`]) and the trait
+//! each one implements (route, request body, reading one stream event). `openai` holds the
+//! two OpenAI-compatible protocols. Everything protocol-independent is shared: [`client`]
+//! owns the connection pool and the request, [`sse`] decodes the event stream (pure), and
+//! the private modules read the stream under its limits and classify failures.
+//!
+//! A new protocol is a new module here (like `openai/`) and its registration in
+//! `protocol.rs`; the scenario's `[target] kind` names come from [`Protocol::name`].
 //!
 //! [`RequestSpec`]: crate::workload::work::RequestSpec
 //! [`RequestRecord`]: crate::record::RequestRecord
 
+pub mod client;
 mod failure;
-pub mod openai;
-mod request;
-mod scan;
+mod openai;
+pub mod protocol;
 pub mod sse;
 mod stream;
-mod wire;
 
 #[cfg(test)]
 mod failure_tests;
@@ -24,8 +29,9 @@ mod retry_tests;
 #[cfg(test)]
 mod tests;
 
+pub use client::{Client, ClientConfig, REQUEST_HEADER};
 pub(crate) use failure::error_chain;
-pub use openai::{ApiKind, Client, ClientConfig, REQUEST_HEADER};
+pub use protocol::{PromptCount, Protocol};
 
 /// Why a client could not be built, or a side request (`/models`) failed. Per-request
 /// failures are not errors: they are recorded in the request's outcome.

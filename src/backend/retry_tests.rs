@@ -107,7 +107,7 @@ async fn send(client: &Client, index: u64) -> RequestRecord {
 }
 
 fn client(url: String) -> Client {
-    let mut cfg = config(url, ApiKind::Completions);
+    let mut cfg = config(url, Protocol::OpenaiCompletions);
     cfg.timeout = Duration::from_millis(500);
     Client::new(cfg).unwrap()
 }

@@ -1,11 +1,14 @@
-//! One request/response exchange: status and content-type checks, then the SSE stream read
-//! chunk by chunk under the total and idle limits, filling a [`RequestRecord`].
+//! One request/response exchange, the same for every protocol: status and content-type
+//! checks, then the SSE stream read chunk by chunk under the total and idle limits, each
+//! event read by the target's [`Protocol`] into the common event, filling a
+//! [`RequestRecord`].
 //!
 //! Classification (first match wins): no connection → `connect`; total limit passed →
-//! `timeout`; no bytes for the idle limit once the body has started → `idle_timeout`; non-2xx → `http`; a 2xx that is
-//! not `text/event-stream` → `protocol`; an `error` object in the stream → `stream_error`;
-//! a payload that is not JSON → `protocol`; the stream ended with neither `[DONE]` nor a
-//! `finish_reason` → `incomplete`; it finished without content → `empty`.
+//! `timeout`; no bytes for the idle limit once the body has started → `idle_timeout`;
+//! non-2xx → `http`; a 2xx that is not `text/event-stream` → `protocol`; an error event in
+//! the stream → `stream_error`; a payload the protocol cannot read (not JSON) → `protocol`;
+//! the stream ended with neither `[DONE]` nor a `finish_reason` → `incomplete`; it finished
+//! without content → `empty`.
 
 use std::time::{Duration, Instant};
 
@@ -14,8 +17,8 @@ use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 use tokio::time::{Instant as TokioInstant, timeout_at};
 
 use super::failure::{Failure, error_chain, truncate};
+use super::protocol::{Content, Protocol};
 use super::sse::{SseDecoder, SseEvent};
-use super::wire::{self, Content, StreamChunk};
 use crate::record::{Chunk, FailureReason, RequestRecord};
 
 /// Most bytes of an error reply read for its message.
@@ -112,13 +115,14 @@ pub(crate) fn closed_before_response(e: &reqwest::Error) -> bool {
     false
 }
 
-/// Checks the response head of a request, then reads its stream into `rec`, until
-/// `deadline` (the whole-request limit).
+/// Checks the response head of a request, then reads its stream of `protocol` events into
+/// `rec`, until `deadline` (the whole-request limit).
 pub(crate) async fn receive(
     response: reqwest::Response,
     deadline: TokioInstant,
     limits: Limits,
     origin: Instant,
+    protocol: Protocol,
     rec: &mut RequestRecord,
 ) -> Result<(), Failure> {
     let status = response.status();
@@ -133,7 +137,8 @@ pub(crate) async fn receive(
     if !content_type.starts_with("text/event-stream") {
         return Err(not_a_stream(response, &content_type, deadline).await);
     }
-    read_stream(response, deadline, limits, origin, rec).await
+    let state = StreamState::new(protocol);
+    read_stream(response, deadline, limits, origin, state, rec).await
 }
 
 fn timeout_text(limit: Duration) -> String {
@@ -194,6 +199,8 @@ async fn read_some(response: &mut reqwest::Response, deadline: TokioInstant) -> 
 /// What the stream has told so far, beyond the chunks themselves.
 #[derive(Debug)]
 struct StreamState {
+    /// Reads the events.
+    protocol: Protocol,
     /// `[DONE]` arrived.
     done: bool,
     /// Every content chunk so far carried a cumulative `completion_tokens` (vLLM's
@@ -203,9 +210,10 @@ struct StreamState {
     cumulative: u32,
 }
 
-impl Default for StreamState {
-    fn default() -> Self {
+impl StreamState {
+    fn new(protocol: Protocol) -> Self {
         StreamState {
+            protocol,
             done: false,
             continuous: true,
             cumulative: 0,
@@ -224,10 +232,10 @@ async fn read_stream(
     deadline: TokioInstant,
     limits: Limits,
     origin: Instant,
+    mut state: StreamState,
     rec: &mut RequestRecord,
 ) -> Result<(), Failure> {
     let mut decoder = SseDecoder::new();
-    let mut state = StreamState::default();
     // The idle limit starts with the first byte of the body. Before it the server is queueing
     // or prefilling the request, which is what TTFT measures (servers send headers at once and
     // the body at the first token): only the total limit bounds that wait, or every request
@@ -322,30 +330,18 @@ fn apply(
     at_ns: u64,
     rec: &mut RequestRecord,
 ) -> Result<(), Failure> {
-    let chunk = StreamChunk::parse(payload).map_err(|e| {
-        let text = String::from_utf8_lossy(payload);
-        let message = format!("malformed JSON in stream ({e}): {}", truncate(&text, 200));
-        Failure::new(FailureReason::Protocol, message)
-    })?;
-    if chunk.error.is_some() {
-        return Err(Failure::new(
-            FailureReason::StreamError,
-            wire::error_message(payload),
-        ));
-    }
+    let event = state.protocol.decode(payload)?;
     let mut delta = None;
-    if let Some(usage) = chunk.usage {
-        // The last non-null count wins: some servers send zeros before the real usage.
-        if let Some(p) = usage.prompt_tokens {
-            rec.input_tokens = Some(p);
-        }
-        if let Some(c) = usage.completion_tokens {
-            rec.output_tokens = Some(c);
-            delta = Some(c.saturating_sub(state.cumulative));
-            state.cumulative = state.cumulative.max(c);
-        }
+    // The last non-null count wins: some servers send zeros before the real usage.
+    if let Some(p) = event.prompt_tokens {
+        rec.input_tokens = Some(p);
     }
-    let content = chunk.content();
+    if let Some(c) = event.completion_tokens {
+        rec.output_tokens = Some(c);
+        delta = Some(c.saturating_sub(state.cumulative));
+        state.cumulative = state.cumulative.max(c);
+    }
+    let content = event.content;
     if content != Content::None {
         // A count that did not grow (e.g. Ollama's zeros) says nothing about this chunk.
         state.continuous &= delta.is_some();
@@ -356,10 +352,10 @@ fn apply(
             reasoning: content == Content::Reasoning,
         });
     }
-    if let Some(reason) = chunk.finish_reason()
-        && rec.finish_reason.as_deref() != Some(reason)
+    if let Some(reason) = event.finish_reason
+        && rec.finish_reason.as_deref() != Some(&*reason)
     {
-        rec.finish_reason = Some(reason.to_owned());
+        rec.finish_reason = Some(reason.into_owned());
     }
     Ok(())
 }

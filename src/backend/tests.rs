@@ -8,9 +8,9 @@ use crate::record::{Outcome, RequestRecord};
 use crate::serve::{FixedTiming, TruthEntry, spawn_fixed};
 use crate::workload::work::{Prompt, RequestSpec};
 
-pub(super) fn config(base_url: String, kind: ApiKind) -> ClientConfig {
+pub(super) fn config(base_url: String, kind: Protocol) -> ClientConfig {
     ClientConfig {
-        kind,
+        protocol: kind,
         base_url,
         model: "exp-fixed".into(),
         headers: vec![("x-team".into(), "perf".into())],
@@ -123,7 +123,7 @@ async fn measured_ttft_and_e2e_agree_with_the_servers_truth_log() {
     let srv = spawn_fixed("127.0.0.1:0".parse().unwrap(), timing)
         .await
         .unwrap();
-    for kind in [ApiKind::Completions, ApiKind::Chat] {
+    for kind in [Protocol::OpenaiCompletions, Protocol::OpenaiChat] {
         let client = Client::new(config(srv.base_url(), kind)).unwrap();
         // A shared machine can starve this process for tens of ms: agreement must hold in one
         // of three spaced tries. A client that is systematically off fails all three.
@@ -149,7 +149,7 @@ async fn measured_ttft_and_e2e_agree_with_the_servers_truth_log() {
 async fn agreement_try(
     srv: &crate::serve::FixedServerHandle,
     client: &Client,
-    kind: ApiKind,
+    kind: Protocol,
 ) -> Option<String> {
     // Warm-up, as exp runs it: the measured requests then find open connections.
     let before = srv.truth().len() + 20;
@@ -204,7 +204,7 @@ async fn continuous_usage_gives_tokens_per_chunk() {
     )
     .await
     .unwrap();
-    let mut cfg = config(srv.base_url(), ApiKind::Chat);
+    let mut cfg = config(srv.base_url(), Protocol::OpenaiChat);
     cfg.continuous_usage_stats = true;
     let client = Client::new(cfg).unwrap();
     let r = client.send(&spec(3, 4), 0, Instant::now(), 0).await;
@@ -224,7 +224,7 @@ async fn list_models_reads_the_servers_ids() {
     )
     .await
     .unwrap();
-    let client = Client::new(config(srv.base_url(), ApiKind::Completions)).unwrap();
+    let client = Client::new(config(srv.base_url(), Protocol::OpenaiCompletions)).unwrap();
     assert_eq!(
         client.list_models().await.unwrap(),
         vec!["exp-fixed".to_owned()]
@@ -233,9 +233,13 @@ async fn list_models_reads_the_servers_ids() {
 
 #[test]
 fn https_and_bad_urls_are_refused_with_a_hint() {
-    let err = Client::new(config("https://api.example.com/v1".into(), ApiKind::Chat)).unwrap_err();
+    let err = Client::new(config(
+        "https://api.example.com/v1".into(),
+        Protocol::OpenaiChat,
+    ))
+    .unwrap_err();
     assert!(matches!(err, BackendError::TlsUnsupported { .. }));
     assert!(err.to_string().contains("no TLS support"), "{err}");
-    let err = Client::new(config("localhost:8000".into(), ApiKind::Chat)).unwrap_err();
+    let err = Client::new(config("localhost:8000".into(), Protocol::OpenaiChat)).unwrap_err();
     assert!(matches!(err, BackendError::InvalidUrl { .. }), "{err}");
 }

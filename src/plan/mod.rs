@@ -8,9 +8,7 @@ mod render;
 
 use crate::matrix::{self, Cell, PlannedLaunch, Slot};
 use crate::scenario::ScenarioErrors;
-use crate::scenario::model::{
-    ArrivalConfig, CellConfig, LaunchKey, Scenario, ServerConfig, TargetKind,
-};
+use crate::scenario::model::{CellConfig, LaunchKey, Scenario, ServerConfig, TargetKind};
 
 /// A scenario ready to run.
 #[derive(Debug, Clone)]
@@ -112,13 +110,8 @@ impl Plan {
             return (n, true);
         }
         let secs = w.duration.map_or(0.0, |d| d.as_secs_f64());
-        let estimate = match &w.arrival {
-            ArrivalConfig::Poisson { rate }
-            | ArrivalConfig::Gamma { rate, .. }
-            | ArrivalConfig::Constant { rate } => rate * secs,
-            // Closed loop and batches depend on the server's speed: unknown before running.
-            _ => 0.0,
-        };
+        // Closed loop and batches depend on the server's speed: unknown before running.
+        let estimate = w.arrival.mean_rate().map_or(0.0, |rate| rate * secs);
         (estimate.round() as u64, false)
     }
 
@@ -130,11 +123,7 @@ impl Plan {
             return Some(d.as_secs_f64());
         }
         let n = w.requests? as f64;
-        match &w.arrival {
-            ArrivalConfig::Poisson { rate }
-            | ArrivalConfig::Gamma { rate, .. }
-            | ArrivalConfig::Constant { rate } => Some((n - 1.0).max(0.0) / rate),
-            _ => None,
-        }
+        let rate = w.arrival.mean_rate()?;
+        Some((n - 1.0).max(0.0) / rate)
     }
 }

@@ -9,10 +9,10 @@ use std::time::SystemTime;
 use tokio::sync::mpsc;
 
 use super::driver::{self, Sender};
-use crate::backend::{ApiKind, BackendError, Client, ClientConfig};
+use crate::backend::{BackendError, Client, ClientConfig};
 use crate::hw::{Deployment, HwError};
 use crate::record::RequestRecord;
-use crate::scenario::model::{ArrivalConfig, CellConfig, TargetKind};
+use crate::scenario::model::{CellConfig, TargetKind};
 use crate::sim::{self, EngineParams, SimError};
 use crate::store::{RepWriter, StoreError};
 use crate::workload::work::{RepetitionWork, RequestSpec};
@@ -113,7 +113,7 @@ impl CellExecutor {
                     params,
                 })
             }
-            kind => {
+            TargetKind::Http(protocol) => {
                 let api_key = match &t.api_key_env {
                     Some(var) => Some(std::env::var(var).map_err(|_| {
                         ExecutorError::Config(format!(
@@ -123,11 +123,7 @@ impl CellExecutor {
                     None => None,
                 };
                 let mut cfg = ClientConfig {
-                    kind: if kind == TargetKind::OpenaiChat {
-                        ApiKind::Chat
-                    } else {
-                        ApiKind::Completions
-                    },
+                    protocol,
                     base_url: t.base_url.clone().unwrap_or_default(),
                     model: t.model.clone().unwrap_or_default(),
                     headers: t
@@ -323,10 +319,9 @@ async fn run_simulated(
 /// Requests likely in flight at once, so the connection pool never caps them.
 fn in_flight_hint(cell: &CellConfig, planned: Option<u64>) -> usize {
     let w = &cell.workload;
-    let from_arrival = match &w.arrival {
-        ArrivalConfig::Closed { concurrency } => u64::from(concurrency.get()),
-        ArrivalConfig::Batch { size } => u64::from(size.get()),
-        _ => w
+    let from_arrival = match w.arrival.in_flight_bound() {
+        Some(bound) => u64::from(bound.get()),
+        None => w
             .max_concurrency
             .map_or(planned.unwrap_or(1024).min(10_000), |c| u64::from(c.get())),
     };

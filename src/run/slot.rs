@@ -140,8 +140,8 @@ impl Runner<'_> {
         let seeds = workload_seeds(self.plan.scenario.experiment.seed, slot.round);
         // The simulated engine counts a prompt's tokens as given: its prompts stay in words.
         let tokenizer = match config.target.kind {
-            crate::scenario::model::TargetKind::Sim => None,
-            _ => config.target.tokenizer.as_deref(),
+            TargetKind::Sim => None,
+            TargetKind::Http(_) => config.target.tokenizer.as_deref(),
         };
         let work = (self.datasets)
             .build_with(&config.workload, &seeds, tokenizer)

@@ -9,6 +9,7 @@
 //! which reports at this file's lines through `Scenario::error_at`.
 
 mod analysis;
+mod arrival;
 mod doc;
 mod duration;
 mod error;

@@ -12,6 +12,9 @@ use std::time::Duration;
 
 use crate::metrics::{Metric, MetricKey};
 
+use crate::backend::Protocol;
+
+pub use super::arrival::ArrivalConfig;
 pub use super::launch::*;
 pub use super::repetitions::Adaptive;
 pub use super::search::SearchSpec;
@@ -251,26 +254,40 @@ pub struct CellConfig {
     pub cost: Option<CostConfig>,
 }
 
-/// Kind of target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
+/// Kind of target: the simulator, or a server spoken to in one of the wire protocols. The
+/// scenario spellings are `sim` and each [`Protocol::name`] (`openai-completions`, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TargetKind {
     /// The built-in simulated engine, in virtual time.
     Sim,
-    /// `POST {base_url}/completions`, streaming.
-    OpenaiCompletions,
-    /// `POST {base_url}/chat/completions`, streaming.
-    OpenaiChat,
+    /// A server over HTTP, in this protocol.
+    Http(Protocol),
 }
 
-/// The scenario spelling (`sim`, `openai-completions`, `openai-chat`), for plans and reports.
+impl TargetKind {
+    /// Every kind, in the order hints and error messages list them: `sim`, then the protocols.
+    pub fn all() -> impl Iterator<Item = TargetKind> {
+        std::iter::once(TargetKind::Sim).chain(Protocol::ALL.map(TargetKind::Http))
+    }
+
+    /// The scenario spelling (`sim`, `openai-completions`, `openai-chat`).
+    pub fn name(self) -> &'static str {
+        match self {
+            TargetKind::Sim => "sim",
+            TargetKind::Http(protocol) => protocol.name(),
+        }
+    }
+
+    /// The kind `name` selects, if any.
+    pub fn parse(name: &str) -> Option<TargetKind> {
+        TargetKind::all().find(|k| k.name() == name)
+    }
+}
+
+/// The scenario spelling, for plans and reports.
 impl std::fmt::Display for TargetKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            TargetKind::Sim => "sim",
-            TargetKind::OpenaiCompletions => "openai-completions",
-            TargetKind::OpenaiChat => "openai-chat",
-        })
+        f.write_str(self.name())
     }
 }
 
@@ -419,38 +436,4 @@ pub enum LengthDist {
         /// σ of ln(length).
         sigma: f64,
     },
-}
-
-/// The arrival process of one cell.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ArrivalConfig {
-    /// Exponential gaps at `rate` per second.
-    Poisson {
-        /// Requests per second.
-        rate: f64,
-    },
-    /// Gamma gaps with mean 1/rate and shape `burstiness` (1 = Poisson; < 1 burstier).
-    Gamma {
-        /// Requests per second.
-        rate: f64,
-        /// Gamma shape.
-        burstiness: f64,
-    },
-    /// Evenly spaced sends.
-    Constant {
-        /// Requests per second.
-        rate: f64,
-    },
-    /// Closed loop with this many requests in flight.
-    Closed {
-        /// Requests in flight.
-        concurrency: NonZeroU32,
-    },
-    /// Batch mode: `size` requests together, wait for all, repeat.
-    Batch {
-        /// BS.
-        size: NonZeroU32,
-    },
-    /// Replay of a JSONL trace of `{"timestamp": seconds, "input_tokens": n, "output_tokens": n}`.
-    Trace(PathBuf),
 }

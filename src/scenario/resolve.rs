@@ -11,9 +11,9 @@ use super::model::{
 };
 use super::target::{Gpus, TargetSpec};
 use super::template;
-use super::validate::kind_name;
 use super::wellknown::{self, ENGINE_VARS};
 use super::{probes, server_render};
+use crate::backend::Protocol;
 
 impl Scenario {
     /// The configuration of the cell with these variables (fixed and swept, as in
@@ -117,10 +117,9 @@ impl Scenario {
                 Some(hint.into()),
             ));
         }
-        let kind = if self.target.kind == TargetKind::Sim {
-            TargetKind::OpenaiCompletions
-        } else {
-            self.target.kind
+        let kind = match self.target.kind {
+            TargetKind::Sim => TargetKind::Http(Protocol::OpenaiCompletions),
+            http @ TargetKind::Http(_) => http,
         };
         let declared = |v: &str| {
             self.vars.fixed.contains_key(v)
@@ -146,7 +145,7 @@ impl Scenario {
         self.locs = locs;
         self.warnings.push(format!(
             "target replaced by --target {url} (kind = {:?})",
-            kind_name(kind)
+            kind.name()
         ));
         Ok(())
     }

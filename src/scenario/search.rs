@@ -6,10 +6,10 @@
 use std::num::NonZeroU32;
 
 use super::analysis::fraction_in;
+use super::arrival::ArrivalKind;
 use super::doc::{Node, Origin, Table};
 use super::model::{Value, VarSpec};
 use super::read::{Ctx, Range};
-use super::workload::ArrivalKind;
 
 /// `[search]`: capacity at the SLO. Probes of `variable` between `low` and `high` (widened
 /// when the answer lies outside), each run `repetitions` times, find the highest load whose

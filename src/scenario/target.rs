@@ -35,7 +35,6 @@ const SIM_KEYS: &[&str] = &[
     "gpu_memory_utilization",
     "block_size",
 ];
-const KINDS: &[&str] = &["sim", "openai-completions", "openai-chat"];
 
 /// `gpus`: a number, or a template rendering to one (`"{{ tp }}"`).
 #[derive(Debug, Clone, PartialEq)]
@@ -83,10 +82,11 @@ pub(crate) fn validate(
         return None;
     };
     let t = ctx.table("target", node, KEYS)?;
-    let kind_hint = "`kind = \"sim\"`, `\"openai-completions\"` or `\"openai-chat\"`";
+    let kinds: Vec<&'static str> = TargetKind::all().map(TargetKind::name).collect();
     let kind = ctx
-        .require("target", (t, &node.origin), "kind", kind_hint)
-        .and_then(|n| ctx.choice("target.kind", n, KINDS));
+        .require("target", (t, &node.origin), "kind", &kind_hint(&kinds))
+        .and_then(|n| ctx.choice("target.kind", n, &kinds))
+        .and_then(TargetKind::parse);
     let tpl = |ctx: &mut Ctx, name: &str| {
         let n = t.get(name)?;
         checked_template(ctx, &join_key("target", name), n, names)
@@ -115,15 +115,11 @@ pub(crate) fn validate(
     let api_key_env = t.get("api_key_env").map(|n| api_key_env(ctx, n));
     let headers = t.get("headers").map(|n| headers(ctx, n, names));
     let gpus = t.get("gpus").map(|n| gpus(ctx, n, names));
-    let kind = match kind? {
-        "sim" => TargetKind::Sim,
-        "openai-chat" => TargetKind::OpenaiChat,
-        _ => TargetKind::OpenaiCompletions,
-    };
+    let kind = kind?;
     kind_rules(ctx, t, &node.origin, kind);
     let sim = match kind {
         TargetKind::Sim => Some(sim_config(ctx, t)?),
-        _ => None,
+        TargetKind::Http(_) => None,
     };
     Some(TargetSpec {
         kind,
@@ -141,6 +137,25 @@ pub(crate) fn validate(
         sim,
         base_dir: ctx.resolve_path(""),
     })
+}
+
+/// The hint for a missing `kind`, listing `names`:
+/// `` `kind = "sim"`, `"openai-completions"` or `"openai-chat"` ``.
+fn kind_hint(names: &[&str]) -> String {
+    let mut hint = String::new();
+    for (i, name) in names.iter().enumerate() {
+        let sep = match i {
+            0 => "",
+            _ if i + 1 == names.len() => " or ",
+            _ => ", ",
+        };
+        let value = match i {
+            0 => format!("kind = \"{name}\""),
+            _ => format!("\"{name}\""),
+        };
+        hint.push_str(&format!("{sep}`{value}`"));
+    }
+    hint
 }
 
 /// Keys required or refused depending on the kind of target.

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::*;
+use crate::backend::Protocol;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/scenarios");
 
@@ -139,6 +140,23 @@ fn all_problems_in_a_file_are_reported() {
 }
 
 #[test]
+fn target_kind_hints_list_every_kind_in_order() {
+    let missing = parse("[target]\n", Path::new("x.toml"), &[]).unwrap_err().0;
+    let kind = missing.iter().find(|e| e.key == "target.kind").unwrap();
+    assert_eq!(
+        kind.hint.as_deref(),
+        Some("`kind = \"sim\"`, `\"openai-completions\"` or `\"openai-chat\"`")
+    );
+    let unknown = parse("[target]\nkind = \"http\"\n", Path::new("x.toml"), &[]);
+    let unknown = unknown.unwrap_err().0;
+    let kind = unknown.iter().find(|e| e.key == "target.kind").unwrap();
+    assert_eq!(
+        kind.hint.as_deref(),
+        Some("one of `sim`, `openai-completions`, `openai-chat`")
+    );
+}
+
+#[test]
 fn resolve_fills_defaults() {
     let s = load(&fixture("ok/minimal.toml")).unwrap();
     let cells = planned(&s).cells;
@@ -187,7 +205,7 @@ fn resolve_renders_templates_and_applies_well_known_vars() {
     let s = load(&fixture("ok/openai.toml")).unwrap();
     let cells = planned(&s).cells;
     let c = s.resolve(&cells[1].vars).unwrap();
-    assert_eq!(c.target.kind, TargetKind::OpenaiChat);
+    assert_eq!(c.target.kind, TargetKind::Http(Protocol::OpenaiChat));
     assert_eq!(
         c.target.base_url.as_deref(),
         Some("http://127.0.0.1:8000/v1")
@@ -297,7 +315,10 @@ fn override_errors_point_at_the_set_argument() {
 fn target_url_switches_sim_to_openai_completions() {
     let mut s = load(&fixture("ok/minimal.toml")).unwrap();
     s.set_target_url("http://10.0.0.1:8000/v1").unwrap();
-    assert_eq!(s.target_kind(), TargetKind::OpenaiCompletions);
+    assert_eq!(
+        s.target_kind(),
+        TargetKind::Http(Protocol::OpenaiCompletions)
+    );
     let c = s.resolve(&planned(&s).cells[0].vars).unwrap();
     assert_eq!(
         c.target.base_url.as_deref(),

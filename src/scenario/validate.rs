@@ -12,7 +12,7 @@ use super::read::Ctx;
 use super::target::TargetSpec;
 use super::wellknown::ENGINE_VARS;
 use super::workload::WorkloadSpec;
-use super::{analysis, probes, search, server, server_rules, target, vars, workload};
+use super::{analysis, arrival, probes, search, server, server_rules, target, vars, workload};
 
 const TOP_KEYS: &[&str] = &[
     "experiment",
@@ -222,7 +222,7 @@ fn cross_check(
             };
             let message = format!(
                 "`{var}` is an engine variable, but kind = {:?} measures a fixed server",
-                kind_name(target.kind)
+                target.kind.name()
             );
             let hint = format!(
                 "a fixed external server cannot change its {what}; pass it to a server exp launches (`[server] command = [..., \"{{{{ {var} }}}}\"]`), mark it as a label with `labels = [\"{var}\"]`, or use kind = \"sim\""
@@ -242,15 +242,6 @@ fn cross_check(
         .filter(|v| !declared(v) && !workload_typo)
     {
         ctx.errors
-            .push(workload::missing(locs, workload.arrival, var));
-    }
-}
-
-/// The kind as written in the file.
-pub(crate) fn kind_name(kind: TargetKind) -> &'static str {
-    match kind {
-        TargetKind::Sim => "sim",
-        TargetKind::OpenaiCompletions => "openai-completions",
-        TargetKind::OpenaiChat => "openai-chat",
+            .push(arrival::missing(locs, workload.arrival, var));
     }
 }

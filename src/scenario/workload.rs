@@ -6,9 +6,10 @@ use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::arrival::ArrivalKind;
 use super::doc::{Kind, Node, Origin, Table};
 use super::error::{Locs, ScenarioError, join_key};
-use super::model::{ArrivalConfig, LengthDist, PromptSource, Vars, WorkloadConfig};
+use super::model::{LengthDist, PromptSource, Vars, WorkloadConfig};
 use super::read::{Ctx, Range};
 use super::wellknown::{self, Problem};
 
@@ -25,44 +26,6 @@ const KEYS: &[&str] = &[
     "think_time",
 ];
 const DATASET_KINDS: &[&str] = &["jsonl", "sharegpt", "conversations"];
-const ARRIVALS: &[&str] = &["poisson", "gamma", "constant", "closed", "batch", "trace"];
-const ARRIVAL_KINDS: [ArrivalKind; 6] = [
-    ArrivalKind::Poisson,
-    ArrivalKind::Gamma,
-    ArrivalKind::Constant,
-    ArrivalKind::Closed,
-    ArrivalKind::Batch,
-    ArrivalKind::Trace,
-];
-
-/// The arrival process before the cell's numbers are known.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ArrivalKind {
-    Poisson,
-    Gamma,
-    Constant,
-    Closed,
-    Batch,
-    Trace,
-}
-
-impl ArrivalKind {
-    /// The variable this arrival process needs, if any.
-    pub(crate) fn required_var(self) -> Option<&'static str> {
-        match self {
-            ArrivalKind::Poisson | ArrivalKind::Gamma | ArrivalKind::Constant => {
-                Some("request_rate")
-            }
-            ArrivalKind::Closed => Some("concurrency"),
-            ArrivalKind::Batch => Some("batch_size"),
-            ArrivalKind::Trace => None,
-        }
-    }
-
-    fn name(self) -> &'static str {
-        ARRIVALS[self as usize]
-    }
-}
 
 /// `[workload]`, validated.
 #[derive(Debug, Clone, PartialEq)]
@@ -84,9 +47,11 @@ pub(crate) fn validate(ctx: &mut Ctx, node: Option<&Node>) -> Option<WorkloadSpe
     let t = ctx.table("workload", node, KEYS)?;
     let arrival = match t.get("arrival") {
         None => Some(ArrivalKind::Poisson),
-        Some(n) => ctx
-            .choice("workload.arrival", n, ARRIVALS)
-            .map(|a| ARRIVAL_KINDS[ARRIVALS.iter().position(|x| *x == a).unwrap_or(0)]),
+        Some(n) => {
+            let names = ArrivalKind::ALL.map(ArrivalKind::name);
+            ctx.choice("workload.arrival", n, &names)
+                .and_then(ArrivalKind::parse)
+        }
     };
     let prompts = prompts(ctx, node);
     let dist = |ctx: &mut Ctx, name: &str| {
@@ -133,21 +98,19 @@ fn arrival_rules(ctx: &mut Ctx, t: &Table, origin: &Origin, arrival: ArrivalKind
             .find(|e| e.key == k)
             .map(|e| e.key_origin.clone())
     };
-    match (arrival, at("trace")) {
-        (ArrivalKind::Trace, None) => {
+    match (arrival.replays_trace(), at("trace")) {
+        (true, None) => {
             let hint = "arrival = \"trace\" replays a JSONL file: `trace = \"traces/x.jsonl\"`";
             ctx.require("workload", (t, origin), "trace", hint);
         }
-        (ArrivalKind::Trace, Some(_)) | (_, None) => {}
-        (other, Some(origin)) => {
+        (true, Some(_)) | (false, None) => {}
+        (false, Some(origin)) => {
             let hint = "set arrival = \"trace\" to replay it, or remove `trace`";
-            let message = format!("not used by arrival = {:?}", other.name());
+            let message = format!("not used by arrival = {:?}", arrival.name());
             ctx.error(&origin, "workload.trace", message, Some(hint.into()));
         }
     }
-    if let (ArrivalKind::Closed | ArrivalKind::Batch, Some(origin)) =
-        (arrival, at("max_concurrency"))
-    {
+    if let (true, Some(origin)) = (arrival.bounds_in_flight(), at("max_concurrency")) {
         let hint = "it caps open-loop arrivals; closed and batch modes are bounded by `concurrency` / `batch_size`";
         let message = format!("not used by arrival = {:?}", arrival.name());
         ctx.error(
@@ -166,8 +129,8 @@ fn conversation_rules(
     arrival: ArrivalKind,
     prompts: Option<&PromptSource>,
 ) {
-    if let (ArrivalKind::Trace, Some(PromptSource::Conversations { .. }), Some(n)) =
-        (arrival, prompts, t.get("prompts"))
+    if let (true, Some(PromptSource::Conversations { .. }), Some(n)) =
+        (arrival.replays_trace(), prompts, t.get("prompts"))
     {
         let hint = "release conversations with poisson, gamma, constant, closed or batch arrivals";
         ctx.error(
@@ -326,7 +289,7 @@ fn length_dist(ctx: &mut Ctx, key: &str, node: &Node) -> Option<LengthDist> {
 impl WorkloadSpec {
     /// The workload of one cell.
     pub(crate) fn render(&self, vars: &Vars, locs: &Locs) -> Result<WorkloadConfig, ScenarioError> {
-        let arrival = self.arrival(vars, locs)?;
+        let arrival = self.arrival.config(self.trace.as_deref(), vars, locs)?;
         let prompt_tokens = count(vars, locs, "prompt_tokens", Some(512))?.unwrap_or(512) as u32;
         if let PromptSource::SharedPrefix { prefix_tokens, .. } = self.prompts
             && prefix_tokens >= prompt_tokens
@@ -361,62 +324,19 @@ impl WorkloadSpec {
             grace: self.grace,
         })
     }
-
-    fn arrival(&self, vars: &Vars, locs: &Locs) -> Result<ArrivalConfig, ScenarioError> {
-        let rate = || {
-            let r = wellknown::positive(vars, "request_rate", None)
-                .map_err(|p| fail(locs, "request_rate", p))?;
-            r.ok_or_else(|| missing(locs, self.arrival, "request_rate"))
-        };
-        let needed = |name: &str| -> Result<NonZeroU32, ScenarioError> {
-            let n =
-                count(vars, locs, name, None)?.ok_or_else(|| missing(locs, self.arrival, name))?;
-            Ok(NonZeroU32::new(n as u32).unwrap_or(NonZeroU32::MIN))
-        };
-        Ok(match self.arrival {
-            ArrivalKind::Poisson => ArrivalConfig::Poisson { rate: rate()? },
-            ArrivalKind::Constant => ArrivalConfig::Constant { rate: rate()? },
-            ArrivalKind::Gamma => {
-                let b = wellknown::positive(vars, "burstiness", Some(1.0))
-                    .map_err(|p| fail(locs, "burstiness", p))?;
-                ArrivalConfig::Gamma {
-                    rate: rate()?,
-                    burstiness: b.unwrap_or(1.0),
-                }
-            }
-            ArrivalKind::Closed => ArrivalConfig::Closed {
-                concurrency: needed("concurrency")?,
-            },
-            ArrivalKind::Batch => ArrivalConfig::Batch {
-                size: needed("batch_size")?,
-            },
-            ArrivalKind::Trace => ArrivalConfig::Trace(self.trace.clone().unwrap_or_default()),
-        })
-    }
 }
 
 /// A problem with a cell's variable, located where the variable was declared.
-fn fail(locs: &Locs, name: &str, p: Problem) -> ScenarioError {
+pub(super) fn fail(locs: &Locs, name: &str, p: Problem) -> ScenarioError {
     locs.error(&locs.var_key(name), p.message, p.hint)
 }
 
 /// A count variable of the cell, or `default`.
-fn count(
+pub(super) fn count(
     vars: &Vars,
     locs: &Locs,
     name: &str,
     default: Option<u64>,
 ) -> Result<Option<u64>, ScenarioError> {
     wellknown::count(vars, name, default).map_err(|p| fail(locs, name, p))
-}
-
-/// The error for an arrival process whose variable is not defined.
-pub(crate) fn missing(locs: &Locs, arrival: ArrivalKind, name: &str) -> ScenarioError {
-    let example = if name == "request_rate" { "10" } else { "8" };
-    let message = format!(
-        "arrival = {:?} needs the variable `{name}`, which is not defined",
-        arrival.name()
-    );
-    let hint = format!("add `{name} = {example}` to [vars.fixed], or sweep it in [vars.sweep]");
-    locs.error("workload.arrival", message, Some(hint))
 }

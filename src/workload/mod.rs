@@ -33,7 +33,7 @@ pub use cache::{DatasetFormat, Datasets};
 pub use error::WorkloadError;
 pub use tokenizer::{ModelTokenizer, TokenizerError};
 
-use crate::scenario::model::{ArrivalConfig, PromptSource, WorkloadConfig};
+use crate::scenario::model::{PromptSource, WorkloadConfig};
 use conversation::ConversationSource;
 use lengths::{LengthDraw, LengthPlan};
 use stream::Purpose;
@@ -91,16 +91,14 @@ impl Datasets {
         tokenizer: Option<&Path>,
     ) -> Result<RepetitionWork, WorkloadError> {
         check_settings(cfg)?;
-        if let (PromptSource::Conversations { .. }, ArrivalConfig::Trace(_)) =
-            (&cfg.prompts, &cfg.arrival)
-        {
+        if let (PromptSource::Conversations { .. }, Some(_)) = (&cfg.prompts, cfg.arrival.trace()) {
             return Err(WorkloadError::Invalid(
                 "conversations cannot be replayed with a trace's arrivals".into(),
             ));
         }
-        let trace = match &cfg.arrival {
-            ArrivalConfig::Trace(path) => Some(self.trace(path)?),
-            _ => None,
+        let trace = match cfg.arrival.trace() {
+            Some(path) => Some(self.trace(path)?),
+            None => None,
         };
         let (arrivals, requests) = arrivals::build(cfg, seeds.arrivals, trace.as_deref())?;
         let measured = SourceSeeds {
@@ -132,7 +130,7 @@ impl Datasets {
     /// written, so a bad line stops `exp run` before its run directory exists.
     pub fn check(&self, cfg: &WorkloadConfig) -> Result<(), WorkloadError> {
         check_settings(cfg)?;
-        if let ArrivalConfig::Trace(path) = &cfg.arrival {
+        if let Some(path) = cfg.arrival.trace() {
             self.trace(path)?;
         }
         match &cfg.prompts {

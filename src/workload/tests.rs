@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::work::{Arrivals, Prompt, RepetitionWork, RequestSpec};
 use super::*;
-use crate::scenario::model::LengthDist;
+use crate::scenario::model::{ArrivalConfig, LengthDist};
 
 const SEEDS: WorkloadSeeds = WorkloadSeeds {
     arrivals: 1,

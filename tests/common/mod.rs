@@ -190,12 +190,12 @@ pub fn wait_for_run_dir(scenario_dir: &Path) -> PathBuf {
 /// A client for exp's own fixed-timing server at `base_url` (model `exp-fixed`, 30 s
 /// timeout, `ignore_eos`), as the end-to-end tests drive it.
 pub fn fixed_client(
-    kind: exp::backend::ApiKind,
+    protocol: exp::backend::Protocol,
     base_url: String,
     max_connections: usize,
 ) -> exp::backend::Client {
     exp::backend::Client::new(exp::backend::ClientConfig {
-        kind,
+        protocol,
         base_url,
         model: "exp-fixed".into(),
         headers: vec![],

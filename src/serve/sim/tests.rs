@@ -341,7 +341,7 @@ fn model_token_times(deployment: &Deployment, prompt: u32, n: u32) -> Vec<f64> {
 /// exp's own client for one completions target.
 fn exp_client(base_url: String) -> crate::backend::Client {
     crate::backend::Client::new(crate::backend::ClientConfig {
-        kind: crate::backend::ApiKind::Completions,
+        protocol: crate::backend::Protocol::OpenaiCompletions,
         base_url,
         model: "m".into(),
         headers: vec![],

@@ -1,5 +1,7 @@
-//! The OpenAI-compatible client: one connection pool per target, one streaming request per
-//! [`Client::send`], one [`RequestRecord`] back, never an error. One retry only: a request
+//! The HTTP client, whatever the protocol: one connection pool per target, one streaming
+//! request per [`Client::send`], one [`RequestRecord`] back, never an error. The target's
+//! [`Protocol`] gives the route, the body and the reading of each stream event; the pool,
+//! limits, retry and timing here are the same for every protocol. One retry only: a request
 //! whose connection closed after taking it and before any response (a keep-alive connection
 //! the server closed just as it was reused) is sent once more on a fresh connection, and the
 //! record says so (`first_sent_ns`). Nothing else is retried: not a timeout, not an HTTP
@@ -14,11 +16,10 @@ use std::time::{Duration, Instant};
 
 use reqwest::Url;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
-use serde::Deserialize;
 
 use super::BackendError;
 use super::failure::{Failure, Redactor, error_chain, is_secret_header, truncate};
-use super::request::{self, BodyOptions};
+use super::protocol::{BodyOptions, Protocol};
 use super::stream;
 use crate::record::RequestRecord;
 use crate::workload::work::RequestSpec;
@@ -28,20 +29,11 @@ use crate::workload::work::RequestSpec;
 /// server records it with `exp serve --fixed …,echo=x-exp-request`.
 pub const REQUEST_HEADER: &str = "x-exp-request";
 
-/// Which OpenAI route requests go to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ApiKind {
-    /// `POST {base}/completions` with `prompt`.
-    Completions,
-    /// `POST {base}/chat/completions` with `messages`.
-    Chat,
-}
-
 /// Everything a [`Client`] needs; built from the scenario's target.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
-    /// Completions or chat.
-    pub kind: ApiKind,
+    /// The wire protocol: route, body and stream events.
+    pub protocol: Protocol,
     /// Base URL including the API prefix, e.g. `http://127.0.0.1:8000/v1`.
     pub base_url: String,
     /// `model` sent in every request.
@@ -91,12 +83,8 @@ impl Client {
     /// Validates the configuration and builds the connection pool.
     pub fn new(cfg: ClientConfig) -> Result<Client, BackendError> {
         let base = parse_base(&cfg.base_url)?;
-        let route = match cfg.kind {
-            ApiKind::Completions => "completions",
-            ApiKind::Chat => "chat/completions",
-        };
-        let url = join(&base, route)?;
-        let models_url = join(&base, "models")?;
+        let url = join(&base, cfg.protocol.route())?;
+        let models_url = join(&base, cfg.protocol.models_route())?;
         let (headers, redactor) = default_headers(&cfg, &base)?;
         let pool = |idle: usize| {
             reqwest::Client::builder()
@@ -135,10 +123,9 @@ impl Client {
         origin: Instant,
         scheduled_ns: u64,
     ) -> RequestRecord {
-        let body = bytes::Bytes::from(request::render(
+        let body = bytes::Bytes::from(self.cfg.protocol.render(
             req,
             BodyOptions {
-                kind: self.cfg.kind,
                 model: &self.cfg.model,
                 ignore_eos: self.cfg.ignore_eos,
                 continuous_usage_stats: self.cfg.continuous_usage_stats,
@@ -201,7 +188,8 @@ impl Client {
             }
             Err(no) => return Err(no.failure),
         };
-        stream::receive(response, deadline, limits, origin, record).await
+        let protocol = self.cfg.protocol;
+        stream::receive(response, deadline, limits, origin, protocol, record).await
     }
 
     /// The streaming request for `body` on `http`.
@@ -220,17 +208,9 @@ impl Client {
             .map_err(|e| stream::send_error(&e))
     }
 
-    /// The model ids the server lists at `GET {base}/models`, in its order (the first is the
-    /// usual default).
+    /// The model ids the server lists at its protocol's models route (`GET {base}/models` for
+    /// the OpenAI protocols), in its order (the first is the usual default).
     pub async fn list_models(&self) -> Result<Vec<String>, BackendError> {
-        #[derive(Deserialize)]
-        struct Models {
-            data: Vec<Model>,
-        }
-        #[derive(Deserialize)]
-        struct Model {
-            id: String,
-        }
         let clean = |e: &reqwest::Error| self.redactor.clean(&error_chain(e));
         let fut = self
             .http
@@ -250,9 +230,8 @@ impl Client {
                 body,
             });
         }
-        let models: Models = serde_json::from_slice(&bytes)
-            .map_err(|e| BackendError::Decode(format!("{}: {e}", self.models_url)))?;
-        Ok(models.data.into_iter().map(|m| m.id).collect())
+        let models = self.cfg.protocol.models(&bytes);
+        models.map_err(|e| BackendError::Decode(format!("{}: {e}", self.models_url)))
     }
 }
 

@@ -12,6 +12,8 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
 
+use crate::backend::protocol::Content;
+
 /// One `data:` payload of a completions or chat-completions stream.
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct StreamChunk<'a> {
@@ -69,21 +71,10 @@ pub(crate) struct Usage {
     pub completion_tokens: Option<u32>,
 }
 
-/// What a content-bearing chunk carried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Content {
-    /// No generated text (role-only delta, usage chunk, empty string).
-    None,
-    /// Answer text (`text` or `delta.content`).
-    Answer,
-    /// Reasoning text only.
-    Reasoning,
-}
-
-impl StreamChunk<'_> {
+impl<'a> StreamChunk<'a> {
     /// Parses one payload: the byte scanner's answer when it has one (the usual case),
     /// otherwise serde's, which decides the unusual payloads and words the errors.
-    pub fn parse(payload: &[u8]) -> Result<StreamChunk<'_>, serde_json::Error> {
+    pub fn parse(payload: &'a [u8]) -> Result<StreamChunk<'a>, serde_json::Error> {
         match super::scan::scan(payload) {
             Some(chunk) => Ok(chunk),
             None => serde_json::from_slice(payload),
@@ -106,8 +97,15 @@ impl StreamChunk<'_> {
     }
 
     /// The first choice's finish reason, if it gave one.
+    #[cfg(test)]
     pub fn finish_reason(&self) -> Option<&str> {
         self.first.0.as_ref()?.finish_reason.as_deref()
+    }
+
+    /// The first choice's finish reason, taken out of the chunk (borrowed from the payload
+    /// unless it had escapes).
+    pub fn into_finish_reason(self) -> Option<std::borrow::Cow<'a, str>> {
+        self.first.0?.finish_reason
     }
 }
 

@@ -1,4 +1,5 @@
-//! The JSON body of one streaming request, rendered from a [`RequestSpec`].
+//! The JSON body of one streaming request to either OpenAI route, rendered from a
+//! [`RequestSpec`]: the routes differ only in how the prompt is given ([`Input`]).
 //!
 //! Every request asks for a stream with the final usage chunk (`stream_options.include_usage`),
 //! greedy decoding (`temperature: 0`) and `max_tokens`. With `ignore_eos` the body also carries
@@ -10,20 +11,16 @@
 use serde::Serialize;
 use serde::ser::{SerializeSeq, Serializer};
 
-use super::openai::ApiKind;
+use crate::backend::protocol::BodyOptions;
 use crate::workload::work::{ChatMessage, Prompt, RequestSpec};
 
-/// Options that shape every body a client sends.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct BodyOptions<'a> {
-    /// Which route the body is for.
-    pub kind: ApiKind,
-    /// `model`.
-    pub model: &'a str,
-    /// Send `ignore_eos` and `min_tokens`.
-    pub ignore_eos: bool,
-    /// Ask for vLLM's cumulative usage on every chunk.
-    pub continuous_usage_stats: bool,
+/// How a route takes the prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Input {
+    /// `prompt`: a text (`/completions`).
+    Prompt,
+    /// `messages`: a conversation (`/chat/completions`).
+    Messages,
 }
 
 #[derive(Serialize)]
@@ -111,11 +108,12 @@ impl Serialize for Messages<'_> {
     }
 }
 
-/// Renders the body of `req` as JSON bytes.
-pub(crate) fn render(req: &RequestSpec, opts: BodyOptions<'_>) -> Vec<u8> {
-    let (prompt, messages) = match opts.kind {
-        ApiKind::Completions => (Some(PromptText(&req.prompt)), None),
-        ApiKind::Chat => (None, Some(Messages(&req.prompt))),
+/// Renders the body of `req` as JSON bytes, with its prompt given as `input`. With
+/// `ignore_eos`, the body carries `ignore_eos` and `min_tokens = max_tokens`.
+pub(crate) fn render(req: &RequestSpec, input: Input, opts: BodyOptions<'_>) -> Vec<u8> {
+    let (prompt, messages) = match input {
+        Input::Prompt => (Some(PromptText(&req.prompt)), None),
+        Input::Messages => (None, Some(Messages(&req.prompt))),
     };
     let body = Body {
         model: opts.model,
@@ -148,24 +146,24 @@ mod tests {
         }
     }
 
-    fn opts(kind: ApiKind, ignore_eos: bool) -> BodyOptions<'static> {
+    fn opts(ignore_eos: bool) -> BodyOptions<'static> {
         BodyOptions {
-            kind,
             model: "m",
             ignore_eos,
             continuous_usage_stats: false,
         }
     }
 
-    fn body(req: &RequestSpec, o: BodyOptions<'_>) -> Value {
-        serde_json::from_slice(&render(req, o)).unwrap()
+    fn body(req: &RequestSpec, input: Input, o: BodyOptions<'_>) -> Value {
+        serde_json::from_slice(&render(req, input, o)).unwrap()
     }
 
     #[test]
     fn completions_body_has_prompt_stream_usage_and_length() {
         let b = body(
             &spec(Prompt::Text("a \"b\" c".into())),
-            opts(ApiKind::Completions, false),
+            Input::Prompt,
+            opts(false),
         );
         assert_eq!(
             b,
@@ -176,7 +174,11 @@ mod tests {
 
     #[test]
     fn chat_body_wraps_text_as_one_user_message_and_forces_length() {
-        let b = body(&spec(Prompt::Text("hi".into())), opts(ApiKind::Chat, true));
+        let b = body(
+            &spec(Prompt::Text("hi".into())),
+            Input::Messages,
+            opts(true),
+        );
         assert_eq!(b["messages"], json!([{"role":"user","content":"hi"}]));
         assert_eq!(b["ignore_eos"], json!(true));
         assert_eq!(b["min_tokens"], json!(20));
@@ -195,7 +197,7 @@ mod tests {
                 content: "hello".into(),
             },
         ]);
-        let chat = body(&spec(conv.clone()), opts(ApiKind::Chat, false));
+        let chat = body(&spec(conv.clone()), Input::Messages, opts(false));
         assert_eq!(
             chat["messages"][0],
             json!({"role":"system","content":"be brief"})
@@ -204,15 +206,15 @@ mod tests {
             chat["messages"][1],
             json!({"role":"user","content":"hello"})
         );
-        let cmpl = body(&spec(conv), opts(ApiKind::Completions, false));
+        let cmpl = body(&spec(conv), Input::Prompt, opts(false));
         assert_eq!(cmpl["prompt"], json!("be brief\nhello"));
     }
 
     #[test]
     fn continuous_usage_is_asked_only_when_configured() {
-        let mut o = opts(ApiKind::Completions, false);
+        let mut o = opts(false);
         o.continuous_usage_stats = true;
-        let b = body(&spec(Prompt::Text("x".into())), o);
+        let b = body(&spec(Prompt::Text("x".into())), Input::Prompt, o);
         assert_eq!(
             b["stream_options"],
             json!({"include_usage":true,"continuous_usage_stats":true})

@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 
 use super::scan;
-use crate::backend::wire::StreamChunk;
+use crate::backend::openai::wire::StreamChunk;
 
 /// Everything exp reads from a chunk, in comparable form.
 type Reading = (
