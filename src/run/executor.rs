@@ -144,8 +144,9 @@ impl CellExecutor {
                     let models = probe.list_models().await?;
                     cfg.model = models.into_iter().next().ok_or_else(|| {
                         ExecutorError::Config(format!(
-                            "{}/models lists no model; set `model` in [target]",
-                            cfg.base_url.trim_end_matches('/')
+                            "{}/{} lists no model; set `model` in [target]",
+                            cfg.base_url.trim_end_matches('/'),
+                            protocol.models_route()
                         ))
                     })?;
                 }
