@@ -81,7 +81,7 @@ fn executor_text(plan: &Plan) -> String {
         TargetKind::Sim => simulated_text(plan).map_or("simulated engine".into(), |s| {
             format!("simulated engine: {s}")
         }),
-        kind => format!("{kind} at {}", t.base_url.as_deref().unwrap_or("?")),
+        kind @ TargetKind::Http(_) => format!("{kind} at {}", t.base_url.as_deref().unwrap_or("?")),
     }
 }
 
