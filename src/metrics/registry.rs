@@ -5,9 +5,9 @@
 //!
 //! Code names a metric with a [`Metric`] variant, so a misspelled metric is a compile error;
 //! a scenario names it with text, parsed by [`MetricKey::parse`] (unknown names get a located
-//! error with a did-you-mean hint from [`MetricKey::all`]). Adding a metric: a variant, its row
-//! in [`Metric::spec`] (the match is exhaustive), and its producer; a per-request metric also
-//! names its field in [`Metric::request_value`].
+//! error with a did-you-mean hint from [`MetricKey::all`]). Adding a metric: one row of the
+//! `metrics!` table below (its variant, declaration and, for a per-request metric, the field
+//! of `RequestMetrics` it reads) and its producer.
 
 use std::fmt;
 
@@ -150,65 +150,6 @@ pub struct Spec {
     pub slo: bool,
 }
 
-/// Every metric exp publishes. See README, "Metrics", for the definitions.
-#[allow(missing_docs)] // each variant is the metric of the same name in README's tables
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Metric {
-    Ttft,
-    TtftSched,
-    Ttfo,
-    E2e,
-    E2eSched,
-    QueueDelay,
-    Tpot,
-    Ntpot,
-    Itl,
-    Tps,
-    DecodeTps,
-    Duration,
-    Requests,
-    Completed,
-    Failed,
-    Conversations,
-    RequestThroughput,
-    SamplesPerS,
-    StepTime,
-    OutputThroughput,
-    TotalThroughput,
-    Goodput,
-    SloAttainment,
-    ErrorRate,
-    AchievedRate,
-    ScheduledRate,
-    Concurrency,
-    TokensPerChunk,
-    OutputLengthShortfall,
-    Mfu,
-    Mbu,
-    GpuMemUtil,
-    GpuMemUtilMax,
-    SmUtil,
-    SmUtilMax,
-    Power,
-    PowerMax,
-    Energy,
-    EnergyPerToken,
-    KvCacheUsage,
-    KvCacheUsageMax,
-    ServerRunning,
-    ServerWaiting,
-    Preemptions,
-    NetUtil,
-    ClientCpu,
-    ServerCpu,
-    CostPer1kTokens,
-    CostPer1kOutputTokens,
-    ClientCpuPerRequest,
-    ClientCpuUtil,
-    ClientCpuWait,
-    ClientCores,
-}
-
 const fn spec(name: &'static str, unit: Unit, better: Better, kind: Kind) -> Spec {
     Spec {
         name,
@@ -227,198 +168,115 @@ const fn latency(name: &'static str, slo: bool) -> Spec {
     }
 }
 
-impl Metric {
-    /// Every metric, in the order hints and lists show them: per-request ones first.
-    pub const ALL: [Metric; 53] = {
-        use Metric::*;
-        [
-            Ttft,
-            TtftSched,
-            Ttfo,
-            E2e,
-            E2eSched,
-            QueueDelay,
-            Tpot,
-            Ntpot,
-            Itl,
-            Tps,
-            DecodeTps,
-            Duration,
-            Requests,
-            Completed,
-            Failed,
-            Conversations,
-            RequestThroughput,
-            SamplesPerS,
-            StepTime,
-            OutputThroughput,
-            TotalThroughput,
-            Goodput,
-            SloAttainment,
-            ErrorRate,
-            AchievedRate,
-            ScheduledRate,
-            Concurrency,
-            TokensPerChunk,
-            OutputLengthShortfall,
-            Mfu,
-            Mbu,
-            GpuMemUtil,
-            GpuMemUtilMax,
-            SmUtil,
-            SmUtilMax,
-            Power,
-            PowerMax,
-            Energy,
-            EnergyPerToken,
-            KvCacheUsage,
-            KvCacheUsageMax,
-            ServerRunning,
-            ServerWaiting,
-            Preemptions,
-            NetUtil,
-            ClientCpu,
-            ServerCpu,
-            CostPer1kTokens,
-            CostPer1kOutputTokens,
-            ClientCpuPerRequest,
-            ClientCpuUtil,
-            ClientCpuWait,
-            ClientCores,
-        ]
+/// The field of `RequestMetrics` a per-request metric reads, or `None`.
+macro_rules! request_field {
+    ($m:ident) => {
+        None
     };
+    ($m:ident, $field:ident) => {
+        $m.$field
+    };
+}
 
-    /// The declaration of this metric.
-    pub const fn spec(self) -> Spec {
-        use Better::{Higher, Lower};
-        use Kind::{Cost, Distribution, Proportion, Repetition, Resource};
-        use Metric::*;
-        use Unit::*;
-        match self {
-            Ttft => latency("ttft", true),
-            TtftSched => latency("ttft_sched", true),
-            Ttfo => latency("ttfo", true),
-            E2e => latency("e2e", true),
-            E2eSched => latency("e2e_sched", true),
-            QueueDelay => latency("queue_delay", false),
-            Tpot => latency("tpot", true),
-            Ntpot => latency("ntpot", true),
-            Itl => latency("itl", true),
-            Tps => spec("tps", TokensPerSecond, Higher, Distribution),
-            DecodeTps => spec("decode_tps", TokensPerSecond, Higher, Distribution),
-            Duration => spec("duration", Seconds, Lower, Repetition),
-            Requests => spec("requests", Count, Higher, Repetition),
-            Completed => spec("completed", Count, Higher, Repetition),
-            Failed => spec("failed", Count, Lower, Repetition),
-            Conversations => spec("conversations", Count, Higher, Repetition),
-            RequestThroughput => spec("request_throughput", RequestsPerSecond, Higher, Repetition),
-            SamplesPerS => spec("samples_per_s", SamplesPerSecond, Higher, Repetition),
-            StepTime => spec("step_time", Seconds, Lower, Repetition),
-            OutputThroughput => spec("output_throughput", TokensPerSecond, Higher, Repetition),
-            TotalThroughput => spec("total_throughput", TokensPerSecond, Higher, Repetition),
-            Goodput => spec("goodput", RequestsPerSecond, Higher, Repetition),
-            SloAttainment => spec("slo_attainment", Fraction, Higher, Proportion),
-            ErrorRate => spec("error_rate", Fraction, Lower, Proportion),
-            AchievedRate => spec("achieved_rate", RequestsPerSecond, Higher, Repetition),
-            ScheduledRate => spec("scheduled_rate", RequestsPerSecond, Higher, Repetition),
-            Concurrency => spec("concurrency", Count, Higher, Repetition),
-            TokensPerChunk => spec("tokens_per_chunk", Count, Higher, Repetition),
-            OutputLengthShortfall => spec("output_length_shortfall", Fraction, Lower, Proportion),
-            Mfu => spec("mfu", Fraction, Higher, Resource),
-            Mbu => spec("mbu", Fraction, Higher, Resource),
-            GpuMemUtil => spec("gpu_mem_util", Fraction, Lower, Resource),
-            GpuMemUtilMax => spec("gpu_mem_util_max", Fraction, Lower, Resource),
-            SmUtil => spec("sm_util", Fraction, Higher, Resource),
-            SmUtilMax => spec("sm_util_max", Fraction, Higher, Resource),
-            Power => spec("power", Watts, Lower, Resource),
-            PowerMax => spec("power_max", Watts, Lower, Resource),
-            Energy => spec("energy", Joules, Lower, Resource),
-            EnergyPerToken => spec("energy_per_token", JoulesPerToken, Lower, Resource),
-            KvCacheUsage => spec("kv_cache_usage", Fraction, Lower, Resource),
-            KvCacheUsageMax => spec("kv_cache_usage_max", Fraction, Lower, Resource),
-            ServerRunning => spec("server_running", Count, Higher, Resource),
-            ServerWaiting => spec("server_waiting", Count, Lower, Resource),
-            Preemptions => spec("preemptions", Count, Lower, Resource),
-            NetUtil => spec("net_util", Fraction, Lower, Resource),
-            ClientCpu => spec("client_cpu", Cores, Lower, Resource),
-            ServerCpu => spec("server_cpu", Cores, Lower, Resource),
-            CostPer1kTokens => spec("cost_per_1k_tokens", PricePer1kTokens, Lower, Cost),
-            CostPer1kOutputTokens => {
-                spec("cost_per_1k_output_tokens", PricePer1kTokens, Lower, Cost)
-            }
-            // What the load generator itself cost (the completion marker): less is better.
-            ClientCpuPerRequest => spec("client_cpu_per_request", Seconds, Lower, Resource),
-            ClientCpuUtil => spec("client_cpu_util", Fraction, Lower, Resource),
-            ClientCpuWait => spec("client_cpu_wait", Fraction, Lower, Resource),
-            ClientCores => spec("client_cores", Count, Higher, Resource),
+/// Declares [`Metric`], [`Metric::ALL`], [`Metric::spec`] and [`Metric::request_value`] from
+/// one table, so a metric cannot be declared in one and forgotten in another. A row is
+/// `Variant => spec; request_field` (the field only for metrics with one value per request).
+macro_rules! metrics {
+    ($($variant:ident => $spec:expr $(; $field:ident)?),* $(,)?) => {
+        /// Every metric exp publishes. See README, "Metrics", for the definitions.
+        #[allow(missing_docs)] // each variant is the metric of the same name in README's tables
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Metric {
+            $($variant,)*
         }
-    }
 
+        impl Metric {
+            /// Every metric, in the order hints and lists show them: per-request ones first.
+            pub const ALL: [Metric; [$(stringify!($variant)),*].len()] = [$(Metric::$variant),*];
+
+            /// The declaration of this metric.
+            pub const fn spec(self) -> Spec {
+                use Better::{Higher, Lower};
+                use Kind::{Cost, Distribution, Proportion, Repetition, Resource};
+                use Unit::*;
+                match self {
+                    $(Metric::$variant => $spec,)*
+                }
+            }
+
+            /// The value of a per-request metric for one request (`None` when undefined for
+            /// it, and for every metric that is not per-request). `itl` has one value per
+            /// token gap, not one per request: [`super::request::itl_gaps`].
+            pub fn request_value(self, m: &RequestMetrics) -> Option<f64> {
+                match self {
+                    $(Metric::$variant => request_field!(m $(, $field)?),)*
+                }
+            }
+        }
+    };
+}
+
+metrics! {
+    Ttft => latency("ttft", true); ttft,
+    TtftSched => latency("ttft_sched", true); ttft_sched,
+    Ttfo => latency("ttfo", true); ttfo,
+    E2e => latency("e2e", true); e2e,
+    E2eSched => latency("e2e_sched", true); e2e_sched,
+    QueueDelay => latency("queue_delay", false); queue_delay,
+    Tpot => latency("tpot", true); tpot,
+    Ntpot => latency("ntpot", true); ntpot,
+    Itl => latency("itl", true),
+    Tps => spec("tps", TokensPerSecond, Higher, Distribution); tps,
+    DecodeTps => spec("decode_tps", TokensPerSecond, Higher, Distribution); decode_tps,
+    Duration => spec("duration", Seconds, Lower, Repetition),
+    Requests => spec("requests", Count, Higher, Repetition),
+    Completed => spec("completed", Count, Higher, Repetition),
+    Failed => spec("failed", Count, Lower, Repetition),
+    Conversations => spec("conversations", Count, Higher, Repetition),
+    RequestThroughput => spec("request_throughput", RequestsPerSecond, Higher, Repetition),
+    SamplesPerS => spec("samples_per_s", SamplesPerSecond, Higher, Repetition),
+    StepTime => spec("step_time", Seconds, Lower, Repetition),
+    OutputThroughput => spec("output_throughput", TokensPerSecond, Higher, Repetition),
+    TotalThroughput => spec("total_throughput", TokensPerSecond, Higher, Repetition),
+    Goodput => spec("goodput", RequestsPerSecond, Higher, Repetition),
+    SloAttainment => spec("slo_attainment", Fraction, Higher, Proportion),
+    ErrorRate => spec("error_rate", Fraction, Lower, Proportion),
+    AchievedRate => spec("achieved_rate", RequestsPerSecond, Higher, Repetition),
+    ScheduledRate => spec("scheduled_rate", RequestsPerSecond, Higher, Repetition),
+    Concurrency => spec("concurrency", Count, Higher, Repetition),
+    TokensPerChunk => spec("tokens_per_chunk", Count, Higher, Repetition),
+    OutputLengthShortfall => spec("output_length_shortfall", Fraction, Lower, Proportion),
+    Mfu => spec("mfu", Fraction, Higher, Resource),
+    Mbu => spec("mbu", Fraction, Higher, Resource),
+    GpuMemUtil => spec("gpu_mem_util", Fraction, Lower, Resource),
+    GpuMemUtilMax => spec("gpu_mem_util_max", Fraction, Lower, Resource),
+    SmUtil => spec("sm_util", Fraction, Higher, Resource),
+    SmUtilMax => spec("sm_util_max", Fraction, Higher, Resource),
+    Power => spec("power", Watts, Lower, Resource),
+    PowerMax => spec("power_max", Watts, Lower, Resource),
+    Energy => spec("energy", Joules, Lower, Resource),
+    EnergyPerToken => spec("energy_per_token", JoulesPerToken, Lower, Resource),
+    KvCacheUsage => spec("kv_cache_usage", Fraction, Lower, Resource),
+    KvCacheUsageMax => spec("kv_cache_usage_max", Fraction, Lower, Resource),
+    ServerRunning => spec("server_running", Count, Higher, Resource),
+    ServerWaiting => spec("server_waiting", Count, Lower, Resource),
+    Preemptions => spec("preemptions", Count, Lower, Resource),
+    NetUtil => spec("net_util", Fraction, Lower, Resource),
+    ClientCpu => spec("client_cpu", Cores, Lower, Resource),
+    ServerCpu => spec("server_cpu", Cores, Lower, Resource),
+    CostPer1kTokens => spec("cost_per_1k_tokens", PricePer1kTokens, Lower, Cost),
+    CostPer1kOutputTokens => spec("cost_per_1k_output_tokens", PricePer1kTokens, Lower, Cost),
+    // What the load generator itself cost (the completion marker): less is better.
+    ClientCpuPerRequest => spec("client_cpu_per_request", Seconds, Lower, Resource),
+    ClientCpuUtil => spec("client_cpu_util", Fraction, Lower, Resource),
+    ClientCpuWait => spec("client_cpu_wait", Fraction, Lower, Resource),
+    ClientCores => spec("client_cores", Count, Higher, Resource),
+}
+
+impl Metric {
     /// Name as published.
     pub const fn name(self) -> &'static str {
         self.spec().name
-    }
-
-    /// The value of a per-request metric for one request (`None` when undefined for it, and
-    /// for every metric that is not per-request). `itl` has one value per token gap, not one
-    /// per request: [`super::request::itl_gaps`].
-    pub fn request_value(self, m: &RequestMetrics) -> Option<f64> {
-        use Metric::*;
-        match self {
-            Ttft => m.ttft,
-            TtftSched => m.ttft_sched,
-            Ttfo => m.ttfo,
-            E2e => m.e2e,
-            E2eSched => m.e2e_sched,
-            QueueDelay => m.queue_delay,
-            Tpot => m.tpot,
-            Ntpot => m.ntpot,
-            Tps => m.tps,
-            DecodeTps => m.decode_tps,
-            Itl
-            | Duration
-            | Requests
-            | Completed
-            | Failed
-            | Conversations
-            | RequestThroughput
-            | SamplesPerS
-            | StepTime
-            | OutputThroughput
-            | TotalThroughput
-            | Goodput
-            | SloAttainment
-            | ErrorRate
-            | AchievedRate
-            | ScheduledRate
-            | Concurrency
-            | TokensPerChunk
-            | OutputLengthShortfall
-            | Mfu
-            | Mbu
-            | GpuMemUtil
-            | GpuMemUtilMax
-            | SmUtil
-            | SmUtilMax
-            | Power
-            | PowerMax
-            | Energy
-            | EnergyPerToken
-            | KvCacheUsage
-            | KvCacheUsageMax
-            | ServerRunning
-            | ServerWaiting
-            | Preemptions
-            | NetUtil
-            | ClientCpu
-            | ServerCpu
-            | CostPer1kTokens
-            | CostPer1kOutputTokens
-            | ClientCpuPerRequest
-            | ClientCpuUtil
-            | ClientCpuWait
-            | ClientCores => None,
-        }
     }
 
     /// The per-request metrics a scenario's `[slo]` may bound.

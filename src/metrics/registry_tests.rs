@@ -99,3 +99,45 @@ fn new_batch_metrics_are_declared() {
     assert_eq!((t.unit, t.better), (Unit::Seconds, Better::Lower));
     assert!(REPORTED.contains(&Metric::SamplesPerS.key()));
 }
+
+#[test]
+fn every_per_request_metric_but_itl_reads_its_own_field() {
+    let m = RequestMetrics {
+        ttft: Some(1.0),
+        ttft_sched: Some(2.0),
+        ttfo: Some(3.0),
+        e2e: Some(4.0),
+        e2e_sched: Some(5.0),
+        queue_delay: Some(6.0),
+        tpot: Some(7.0),
+        ntpot: Some(8.0),
+        tps: Some(9.0),
+        decode_tps: Some(10.0),
+        ..Default::default()
+    };
+    let read: Vec<(&str, Option<f64>)> = Metric::ALL
+        .into_iter()
+        .filter(|x| x.spec().kind == Kind::Distribution)
+        .map(|x| (x.name(), x.request_value(&m)))
+        .collect();
+    assert_eq!(
+        read,
+        [
+            ("ttft", Some(1.0)),
+            ("ttft_sched", Some(2.0)),
+            ("ttfo", Some(3.0)),
+            ("e2e", Some(4.0)),
+            ("e2e_sched", Some(5.0)),
+            ("queue_delay", Some(6.0)),
+            ("tpot", Some(7.0)),
+            ("ntpot", Some(8.0)),
+            ("itl", None),
+            ("tps", Some(9.0)),
+            ("decode_tps", Some(10.0)),
+        ]
+    );
+    let mut scalars = Metric::ALL
+        .into_iter()
+        .filter(|x| x.spec().kind != Kind::Distribution);
+    assert!(scalars.all(|x| x.request_value(&m).is_none()));
+}
