@@ -16,10 +16,13 @@ pub(super) fn warnings(targets: &[&TargetConfig], cells: &[CellResults]) -> Vec<
         );
     }
     for (target, cell) in targets.iter().zip(cells) {
-        if target.kind == TargetKind::Sim || target.tokenizer.is_none() {
+        let TargetKind::Http(protocol) = target.kind else {
+            continue;
+        };
+        if target.tokenizer.is_none() {
             continue;
         }
-        if let Some(w) = mismatch(target.kind, cell) {
+        if let Some(w) = mismatch(protocol.prompt_count(), cell) {
             out.push(format!("cell {}: {w}", cell_label(&cell.swept)));
         }
     }
@@ -30,7 +33,7 @@ pub(super) fn warnings(targets: &[&TargetConfig], cells: &[CellResults]) -> Vec<
 /// tokenized as sent (completions) should match to a BOS; a template (chat) adds tokens, so
 /// those cells warn only when the server counted fewer (a truncated prompt, or another
 /// tokenizer).
-fn mismatch(kind: TargetKind, cell: &CellResults) -> Option<String> {
+fn mismatch(count: PromptCount, cell: &CellResults) -> Option<String> {
     let sum = |f: fn(&crate::metrics::RepetitionSummary) -> u64| -> u64 {
         cell.reps.iter().map(|r| f(&r.summary)).sum()
     };
@@ -40,10 +43,6 @@ fn mismatch(kind: TargetKind, cell: &CellResults) -> Option<String> {
         sum(|s| s.prompt_tokens_under),
     );
     let tol = PROMPT_TOKEN_TOLERANCE;
-    let count = match kind {
-        TargetKind::Sim => return None,
-        TargetKind::Http(protocol) => protocol.prompt_count(),
-    };
     match count {
         PromptCount::AsSent => (over + under > 0).then(|| format!(
             "{} of {compared} prompts were counted differently by the server (`usage.prompt_tokens`) than by `[target] tokenizer`, by more than {tol} tokens ({over} more, {under} fewer): is it the served model's tokenizer?",

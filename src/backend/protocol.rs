@@ -45,11 +45,6 @@ impl Protocol {
         self.spec().name
     }
 
-    /// The protocol `name` selects, if any.
-    pub fn parse(name: &str) -> Option<Protocol> {
-        Protocol::ALL.into_iter().find(|p| p.name() == name)
-    }
-
     /// How the server's prompt token count relates to the client's count of the prompt.
     pub fn prompt_count(self) -> PromptCount {
         self.spec().prompt_count
@@ -169,7 +164,7 @@ pub(crate) struct BodyOptions<'a> {
 }
 
 /// What one stream event told, in every protocol's terms.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Event<'a> {
     /// The generated text it carried, if any.
     pub content: Content,
@@ -182,10 +177,9 @@ pub(crate) struct Event<'a> {
 }
 
 /// What a content-bearing event carried.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Content {
     /// No generated text (role-only delta, usage chunk, empty string).
-    #[default]
     None,
     /// Answer text.
     Answer,
@@ -200,11 +194,23 @@ mod tests {
     #[test]
     fn every_protocol_name_selects_it_and_names_are_the_scenario_spellings() {
         for p in Protocol::ALL {
-            assert_eq!(Protocol::parse(p.name()), Some(p));
+            assert_eq!(
+                crate::scenario::model::TargetKind::parse(p.name()),
+                Some(crate::scenario::model::TargetKind::Http(p))
+            );
         }
         let names = Protocol::ALL.map(Protocol::name);
         assert_eq!(names, ["openai-completions", "openai-chat"]);
-        assert_eq!(Protocol::parse("sim"), None);
+    }
+
+    /// A new variant stops this match from compiling: then add it to `ALL` and count it.
+    #[test]
+    fn all_lists_every_protocol() {
+        let listed = |p: Protocol| match p {
+            Protocol::OpenaiCompletions | Protocol::OpenaiChat => Protocol::ALL.contains(&p),
+        };
+        assert!(Protocol::ALL.into_iter().all(listed));
+        assert_eq!(Protocol::ALL.len(), 2);
     }
 
     #[test]

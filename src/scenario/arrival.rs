@@ -11,8 +11,7 @@ use std::path::{Path, PathBuf};
 
 use super::error::{Locs, ScenarioError};
 use super::model::Vars;
-use super::wellknown;
-use super::workload::{count, fail};
+use super::wellknown::{self, count_at as count, located as fail};
 
 /// The arrival process before the cell's numbers are known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,5 +224,52 @@ mod tests {
             assert_eq!(ArrivalKind::parse(kind.name()), Some(kind));
         }
         assert_eq!(ArrivalKind::parse("Poisson"), None);
+        let names = ArrivalKind::ALL.map(ArrivalKind::name);
+        assert_eq!(
+            names,
+            ["poisson", "gamma", "constant", "closed", "batch", "trace"]
+        );
+    }
+
+    /// A new variant stops this match from compiling: then add it to `ALL` and count it.
+    #[test]
+    fn all_lists_every_arrival_kind() {
+        let listed = |k: ArrivalKind| match k {
+            ArrivalKind::Poisson
+            | ArrivalKind::Gamma
+            | ArrivalKind::Constant
+            | ArrivalKind::Closed
+            | ArrivalKind::Batch
+            | ArrivalKind::Trace => ArrivalKind::ALL.contains(&k),
+        };
+        assert!(ArrivalKind::ALL.into_iter().all(listed));
+        assert_eq!(ArrivalKind::ALL.len(), 6);
+    }
+
+    /// What a kind says of itself before a cell is resolved agrees with the config it makes.
+    #[test]
+    fn each_kind_and_its_config_agree_on_traces_and_in_flight_bounds() {
+        use crate::scenario::model::Value;
+        let vars: Vars = [
+            ("request_rate", Value::Float(5.0)),
+            ("concurrency", Value::Int(4)),
+            ("batch_size", Value::Int(8)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let trace = Path::new("trace.jsonl");
+        for kind in ArrivalKind::ALL {
+            let config = kind.config(Some(trace), &vars, &Locs::default()).unwrap();
+            assert_eq!(kind.replays_trace(), config.trace().is_some(), "{kind:?}");
+            let bound = config.in_flight_bound().map(NonZeroU32::get);
+            assert_eq!(kind.bounds_in_flight(), bound.is_some(), "{kind:?}");
+            let expected = match kind {
+                ArrivalKind::Closed => Some(4),
+                ArrivalKind::Batch => Some(8),
+                _ => None,
+            };
+            assert_eq!(bound, expected, "{kind:?}");
+        }
     }
 }

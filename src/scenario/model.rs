@@ -10,9 +10,8 @@ use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::metrics::{Metric, MetricKey};
-
 use crate::backend::Protocol;
+use crate::metrics::{Metric, MetricKey};
 
 pub use super::arrival::ArrivalConfig;
 pub use super::launch::*;

@@ -79,8 +79,7 @@ impl Scenario {
 
     fn engine(&self, vars: &Vars) -> Result<EngineConfig, ScenarioError> {
         let get = |name: &str, default: u64| -> Result<NonZeroU32, ScenarioError> {
-            let v = wellknown::count(vars, name, Some(default))
-                .map_err(|p| self.locs.error(&self.locs.var_key(name), p.message, p.hint))?;
+            let v = wellknown::count_at(vars, &self.locs, name, Some(default))?;
             Ok(NonZeroU32::new(v.unwrap_or(default) as u32).unwrap_or(NonZeroU32::MIN))
         };
         Ok(EngineConfig {

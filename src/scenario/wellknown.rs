@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use super::duration;
+use super::error::{Locs, ScenarioError};
 use super::model::{Value, Vars};
 use super::read::check_duration;
 
@@ -166,6 +167,21 @@ fn describe(value: &Value) -> String {
         Value::Int(i) => format!("{i}"),
         Value::Float(x) => format!("{x:?}"),
     }
+}
+
+/// A problem with a cell's variable, located where the variable was declared.
+pub(crate) fn located(locs: &Locs, name: &str, p: Problem) -> ScenarioError {
+    locs.error(&locs.var_key(name), p.message, p.hint)
+}
+
+/// A count variable of the cell, or `default`, with a located error.
+pub(crate) fn count_at(
+    vars: &Vars,
+    locs: &Locs,
+    name: &str,
+    default: Option<u64>,
+) -> Result<Option<u64>, ScenarioError> {
+    count(vars, name, default).map_err(|p| located(locs, name, p))
 }
 
 /// A count variable of a cell (`prompt_tokens`, `tp`, …), or `default` when unset.

@@ -11,7 +11,7 @@ use super::doc::{Kind, Node, Origin, Table};
 use super::error::{Locs, ScenarioError, join_key};
 use super::model::{LengthDist, PromptSource, Vars, WorkloadConfig};
 use super::read::{Ctx, Range};
-use super::wellknown::{self, Problem};
+use super::wellknown::{self, count_at as count, located as fail};
 
 const KEYS: &[&str] = &[
     "arrival",
@@ -324,19 +324,4 @@ impl WorkloadSpec {
             grace: self.grace,
         })
     }
-}
-
-/// A problem with a cell's variable, located where the variable was declared.
-pub(super) fn fail(locs: &Locs, name: &str, p: Problem) -> ScenarioError {
-    locs.error(&locs.var_key(name), p.message, p.hint)
-}
-
-/// A count variable of the cell, or `default`.
-pub(super) fn count(
-    vars: &Vars,
-    locs: &Locs,
-    name: &str,
-    default: Option<u64>,
-) -> Result<Option<u64>, ScenarioError> {
-    wellknown::count(vars, name, default).map_err(|p| fail(locs, name, p))
 }
