@@ -88,6 +88,11 @@ fn a_file_size_limit_stops_the_run_naming_the_file_and_keeps_what_is_complete() 
     assert_eq!(common::count_markers(&dir), 1);
     assert!(common::marker_path(&dir, "output_tokens-4", 0).exists());
     assert!(!common::marker_path(&dir, "output_tokens-256", 0).exists());
+    assert_eq!(
+        status(&dir),
+        "failed",
+        "the manifest says the run stopped on an error"
+    );
 
     // What was kept is reported...
     let report = run(["report", dir.to_str().unwrap()]).expect_code(0);
@@ -97,6 +102,14 @@ fn a_file_size_limit_stops_the_run_naming_the_file_and_keeps_what_is_complete() 
     run(["run", "--resume", dir.to_str().unwrap(), "--no-progress"]).expect_code(0);
     assert_eq!(common::count_markers(&dir), 4);
     assert_eq!(common::summary_n(&dir)["output_tokens-256"], 2);
+    assert_eq!(status(&dir), "complete");
+}
+
+/// `status` in the run's `manifest.json`.
+fn status(dir: &std::path::Path) -> String {
+    let text = std::fs::read(dir.join("manifest.json")).unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&text).unwrap();
+    manifest["status"].as_str().unwrap().to_string()
 }
 
 /// A run against exp's fixed server whose records file is `/dev/full`: the first flush fails

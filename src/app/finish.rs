@@ -38,16 +38,7 @@ pub fn new_manifest(plan: &Plan, path: &Path, target: &TargetArgs) -> Manifest {
         repetitions: exp.repetitions.get(),
         order: exp.order,
         executor: executor_text(plan),
-        cells: plan
-            .cells
-            .iter()
-            .map(|c| CellEntry {
-                index: c.index,
-                id: c.id.to_string(),
-                vars: c.vars.clone(),
-                swept: c.swept.clone(),
-            })
-            .collect(),
+        cells: plan.cells.iter().map(CellEntry::from).collect(),
         schedule: plan.schedule.clone(),
         started,
         ended: None,

@@ -212,17 +212,20 @@ async fn run_command(args: RunArgs, planned: Option<Plan>) -> anyhow::Result<Sta
         None => new_run(&args, planned)?,
     };
     eprintln!("run directory: {}", dir.root().display());
-    if args.resume.is_some() {
-        // A new run was checked before its directory existed; a resumed one is checked here,
-        // once, because its data files may have changed since.
-        run::preflight(&plan).map_err(|e| anyhow::anyhow!("{e}; {}", stopped_text(dir.root())))?;
-    }
-    let end = if plan.scenario.search.is_some() {
-        search::execute(&mut plan, &dir, &mut manifest, show_progress).await
-    } else {
-        rounds::execute(&mut plan, &dir, &mut manifest, show_progress).await
-    }
-    .map_err(|e| anyhow::anyhow!("{e}; {}", stopped_text(dir.root())))?;
+    let end = match execute(&args, &mut plan, &dir, &mut manifest, show_progress).await {
+        Ok(end) => end,
+        Err(e) => {
+            // The manifest says so; the repetitions marked complete stay for `--resume`.
+            manifest.status = RunStatus::Failed;
+            manifest.ended = Some(store::now_rfc3339());
+            let saved = manifest_sync::save(&dir, &mut manifest);
+            let e = anyhow::anyhow!("{e}; {}", stopped_text(dir.root()));
+            return Err(match saved {
+                Ok(()) => e,
+                Err(save) => e.context(format!("and its manifest could not be updated: {save}")),
+            });
+        }
+    };
     let checks_failed = close_run(&dir, &mut manifest, &plan, end)?;
     if end == RunEnd::Interrupted {
         eprintln!(
@@ -253,6 +256,26 @@ async fn run_command(args: RunArgs, planned: Option<Plan>) -> anyhow::Result<Sta
     })
 }
 
+/// Executes a new or resumed run's repetitions (a resumed run is checked first, once: its
+/// data files may have changed since it was planned; a new one was checked before its
+/// directory existed).
+async fn execute(
+    args: &RunArgs,
+    plan: &mut Plan,
+    dir: &RunDir,
+    manifest: &mut Manifest,
+    show_progress: bool,
+) -> anyhow::Result<RunEnd> {
+    if args.resume.is_some() {
+        run::preflight(plan)?;
+    }
+    if plan.scenario.search.is_some() {
+        search::execute(plan, dir, manifest, show_progress).await
+    } else {
+        rounds::execute(plan, dir, manifest, show_progress).await
+    }
+}
+
 /// Plans a new run, checks what would stop it part-way ([`run::preflight`]) and creates its
 /// directory and manifest; a search run starts with no probes.
 fn new_run(args: &RunArgs, planned: Option<Plan>) -> anyhow::Result<(Plan, RunDir, Manifest)> {
@@ -273,7 +296,7 @@ fn new_run(args: &RunArgs, planned: Option<Plan>) -> anyhow::Result<(Plan, RunDi
                 path.display()
             );
         }
-        search::start(&mut plan, &mut manifest, &spec);
+        plan = search::start(plan, &mut manifest, &spec);
     }
     let dir = RunDir::create(&args.out, &manifest, &plan.scenario.text)
         .context("cannot create the run directory (see --out)")?;

@@ -20,23 +20,17 @@ use crate::store::{CellEntry, Manifest, RunDir};
 
 /// Turns a new run's plan and manifest into an empty search: no cells yet, `repetitions`
 /// per probe; the matrix's cells become the searched cells.
-pub(super) fn start(plan: &mut Plan, manifest: &mut Manifest, spec: &SearchSpec) {
-    plan.searched = std::mem::take(&mut plan.cells);
-    plan.configs.clear();
-    plan.schedule.clear();
+pub(super) fn start(plan: Plan, manifest: &mut Manifest, spec: &SearchSpec) -> Plan {
     manifest.cells.clear();
     manifest.schedule.clear();
     manifest.repetitions = spec.repetitions.get();
     manifest.adaptive = None;
-    plan.servers.clear();
-    plan.server_of.clear();
-    plan.launches.clear();
+    empty_search(plan)
 }
 
-/// The plan of a search run: the probes recorded in its manifest, resolved again, searching
-/// the cells of `matrix` (the scenario's plan).
-pub(super) fn probe_plan(matrix: Plan, manifest: &Manifest) -> anyhow::Result<Plan> {
-    let mut plan = Plan {
+/// A search with no probes yet, searching the cells of `matrix` (the scenario's plan).
+fn empty_search(matrix: Plan) -> Plan {
+    Plan {
         scenario: matrix.scenario,
         cells: Vec::new(),
         configs: Vec::new(),
@@ -45,7 +39,13 @@ pub(super) fn probe_plan(matrix: Plan, manifest: &Manifest) -> anyhow::Result<Pl
         server_of: Vec::new(),
         launches: Vec::new(),
         searched: matrix.cells,
-    };
+    }
+}
+
+/// The plan of a search run: the probes recorded in its manifest, resolved again, searching
+/// the cells of `matrix` (the scenario's plan).
+pub(super) fn probe_plan(matrix: Plan, manifest: &Manifest) -> anyhow::Result<Plan> {
+    let mut plan = empty_search(matrix);
     for entry in &manifest.cells {
         let config = plan
             .scenario
@@ -165,25 +165,20 @@ fn add_probe(
         .resolve(&vars)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let index = plan.cells.len();
-    let id = CellId::new(&swept);
-    manifest.cells.push(CellEntry {
+    let cell = Cell {
         index,
-        id: id.to_string(),
-        vars: vars.clone(),
-        swept: swept.clone(),
-    });
+        id: CellId::new(&swept),
+        vars,
+        swept,
+    };
+    manifest.cells.push(CellEntry::from(&cell));
     let first = plan.schedule.len();
     for round in 0..spec.repetitions.get() {
         let slot = Slot { round, cell: index };
         plan.schedule.push(slot);
         manifest.schedule.push(slot);
     }
-    plan.cells.push(Cell {
-        index,
-        id,
-        vars,
-        swept,
-    });
+    plan.cells.push(cell);
     plan.configs.push(config);
     plan_launches(plan, index, first..plan.schedule.len());
     Ok(())

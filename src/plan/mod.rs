@@ -41,10 +41,8 @@ impl Plan {
     pub fn build(scenario: Scenario) -> Result<Plan, ScenarioErrors> {
         let cells = matrix::expand(&scenario).map_err(|e| ScenarioErrors(vec![e]))?;
         let configs = check::resolve_cells(&scenario, &cells).map_err(ScenarioErrors)?;
-        let exp = &scenario.experiment;
-        let (reps, seed) = (exp.repetitions.get(), exp.seed);
         let (mut servers, mut server_of) = (Vec::new(), Vec::new());
-        let (schedule, launches) = if scenario.launches_server() {
+        if scenario.launches_server() {
             let mut keys: Vec<LaunchKey> = Vec::new();
             for c in configs.iter().filter_map(|c| c.server.as_ref()) {
                 let key = c.launch_key();
@@ -55,21 +53,20 @@ impl Plan {
                 });
                 server_of.push(i);
             }
-            let restart = servers[0].restart;
-            matrix::schedule_with_servers(&server_of, reps, seed, exp.order, restart)
-        } else {
-            (matrix::schedule(&cells, reps, seed, exp.order), Vec::new())
-        };
-        Ok(Plan {
+        }
+        let rounds = scenario.experiment.repetitions.get();
+        let mut plan = Plan {
             scenario,
             cells,
             configs,
-            schedule,
+            schedule: Vec::new(),
             servers,
             server_of,
-            launches,
+            launches: Vec::new(),
             searched: Vec::new(),
-        })
+        };
+        plan.set_rounds(rounds);
+        Ok(plan)
     }
 
     /// Plans `rounds` rounds (adaptive runs add rounds; a resumed run restores them). Round

@@ -105,7 +105,7 @@ pub async fn execute(plan: &Plan, dir: &RunDir, show_progress: bool) -> Result<R
         plan,
         dir,
         progress: progress::Progress::new(show_progress, plan.schedule.len(), done.len()),
-        datasets: Datasets::new(),
+        datasets: Datasets::global(),
         executors: HashMap::new(),
         interrupt: Interrupt::install(),
         gpu_fields: None,

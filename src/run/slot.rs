@@ -43,7 +43,9 @@ pub(super) struct Runner<'a> {
     pub plan: &'a Plan,
     pub dir: &'a RunDir,
     pub progress: Progress,
-    pub datasets: Datasets,
+    /// The process-wide cache that `preflight` filled: files are read once per run, not on
+    /// every `execute` (adaptive rounds, extra looks and search probes call it many times).
+    pub datasets: &'static Datasets,
     /// Executors by cell; cleared when a new server (a new URL) comes up.
     pub executors: HashMap<usize, CellExecutor>,
     pub interrupt: Interrupt,

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::StoreError;
-use crate::matrix::Slot;
+use crate::matrix::{Cell, Slot};
 use crate::scenario::model::{RunOrder, Vars};
 
 /// Version of the run-directory layout and of every JSON file in it.
@@ -24,6 +24,17 @@ pub struct CellEntry {
     pub vars: Vars,
     /// The variables that differ between cells.
     pub swept: Vars,
+}
+
+impl From<&Cell> for CellEntry {
+    fn from(c: &Cell) -> CellEntry {
+        CellEntry {
+            index: c.index,
+            id: c.id.to_string(),
+            vars: c.vars.clone(),
+            swept: c.swept.clone(),
+        }
+    }
 }
 
 /// `manifest.json`.
@@ -93,8 +104,7 @@ pub struct Manifest {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RunStatus {
-    /// A session is executing it, or one died without recording how it ended (killed, or
-    /// stopped on an error).
+    /// A session is executing it, or one died without recording how it ended (`kill -9`).
     Running,
     /// Every repetition of the schedule ran and none failed.
     Complete,
@@ -104,8 +114,9 @@ pub enum RunStatus {
     /// The run ended with failed repetitions (a server that did not start or died), which
     /// are left out of the statistics; `exp run --resume` retries them.
     Partial,
-    /// The run stopped on an error. Named for readers of the format; exp does not write it
-    /// yet (a run that stops on an error keeps `running`).
+    /// The run stopped on an error (a server or target that failed the whole run, a file that
+    /// could not be written); the repetitions marked complete are kept and
+    /// `exp run --resume` continues it once the cause is fixed.
     Failed,
 }
 
