@@ -243,13 +243,6 @@ impl From<&str> for MetricKey {
 }
 
 #[cfg(test)]
-impl From<String> for MetricKey {
-    fn from(name: String) -> MetricKey {
-        k(&name)
-    }
-}
-
-#[cfg(test)]
 impl PartialEq<&str> for MetricKey {
     fn eq(&self, other: &&str) -> bool {
         MetricKey::parse(other) == Some(*self)

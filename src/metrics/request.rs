@@ -1,7 +1,7 @@
 //! Per-request metrics derived from a raw record (metrics.md, "Per request"). Pure.
 //!
 //! Values are seconds (latencies) or tokens per second (`tps`, `decode_tps`) as `f64`, because
-//! they feed straight into `stats`; names follow `names.rs`.
+//! they feed straight into `stats`; names follow the registry (`registry.rs`).
 
 use crate::record::{Chunk, RequestRecord};
 
