@@ -82,6 +82,50 @@ pub fn relative_change(c: &crate::stats::Comparison) -> String {
     }
 }
 
+/// The change of a comparison on its scale: the relative change with Fieller's CI
+/// ([`relative_change`]), or the difference with Welch's CI in the metric's unit, fractions in
+/// percentage points: `+2.40 pp [+1.72 pp, +3.08 pp]`.
+pub fn change(c: &crate::stats::Comparison, key: MetricKey) -> String {
+    use crate::stats::{Interval, Scale, WelchResult};
+    match (c.scale, &c.welch) {
+        (Scale::Relative, _) => relative_change(c),
+        (Scale::Absolute, None) => "—".into(),
+        (Scale::Absolute, Some(WelchResult::ZeroVariance { diff })) => signed_change(key, *diff),
+        (Scale::Absolute, Some(WelchResult::Test(w))) => match w.diff_ci {
+            Interval::Bounded { low, high } => format!(
+                "{} [{}, {}]",
+                signed_change(key, w.diff),
+                signed_change(key, low),
+                signed_change(key, high)
+            ),
+            Interval::Unbounded => signed_change(key, w.diff),
+        },
+    }
+}
+
+/// A practical-significance threshold on the metric's scale: `5 %` of the baseline, or
+/// `1 pp` for a proportion.
+pub fn threshold(key: MetricKey, tau: f64) -> String {
+    match key.scale() {
+        crate::stats::Scale::Relative => percent(tau),
+        crate::stats::Scale::Absolute => magnitude(key, tau),
+    }
+}
+
+/// A signed difference in the metric's unit (fractions in percentage points).
+fn signed_change(key: MetricKey, x: f64) -> String {
+    let sign = if x < 0.0 { "−" } else { "+" };
+    format!("{sign}{}", magnitude(key, x.abs()))
+}
+
+/// A size in the metric's unit; fractions in percentage points (`0.024` → `2.40 pp`).
+fn magnitude(key: MetricKey, x: f64) -> String {
+    match key.unit() {
+        Unit::Fraction => format!("{} pp", sig(x * 100.0, 3)),
+        _ => metric_value(key, x),
+    }
+}
+
 /// `0.0123` → `1.23 %`.
 pub fn percent(fraction: f64) -> String {
     format!("{} %", sig(fraction * 100.0, 3))

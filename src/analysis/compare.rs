@@ -186,7 +186,8 @@ pub(super) fn compare_cells(scenario: &Scenario, cells: &[CellResults]) -> Vec<C
         };
         for &metric in &analysis.primary {
             let (va, vb) = (rep_values(a, metric), rep_values(b, metric));
-            let Ok(comparison) = stats::compare(&va, &vb, metric.direction(), analysis.alpha)
+            let Ok(comparison) =
+                stats::compare_on(&va, &vb, metric.direction(), analysis.alpha, metric.scale())
             else {
                 continue;
             };

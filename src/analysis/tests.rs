@@ -288,3 +288,38 @@ fn underpowered_comparisons_say_how_many_repetitions_would_resolve_tau() {
         )
     );
 }
+
+/// A proportion that is 0 in the baseline has no ratio to it: it is compared in percentage
+/// points (Welch's CI of the difference) against a τ of one point, instead of being
+/// `invalid`. Flavour `c` fails 2–3 % of its requests where `a` and `b` fail none.
+#[test]
+fn an_error_rate_from_zero_is_judged_in_percentage_points() {
+    let s = scenario("[analysis]\nprimary = [\"error_rate\"]\nload = [\"request_rate\"]");
+    let mut cs = cells(1.0);
+    for c in cs.iter_mut().filter(|c| c.id.contains("flavour=c")) {
+        for r in &mut c.reps {
+            let rate = [0.02, 0.03][r.round as usize % 2];
+            r.summary.values.insert(k("error_rate"), rate);
+        }
+    }
+    let a = analyze(&s, &cs);
+    let verdicts: Vec<(String, Verdict)> = (a.comparisons.iter())
+        .filter(|c| c.at == "request_rate=5")
+        .map(|c| (c.change.clone(), c.verdict))
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            ("flavour=a → b".to_string(), Verdict::NoChange),
+            ("flavour=b → c".to_string(), Verdict::Regression),
+        ]
+    );
+    let row = (a.comparisons.iter()).find(|c| c.change == "flavour=b → c").unwrap();
+    assert_eq!(row.tau, 0.01);
+    // b̄ − ā = 0.025 exactly (five rounds of 2 %, five of 3 %).
+    let w = row.comparison.worse.as_ref().unwrap();
+    assert!((w.d - 0.025).abs() < 1e-12, "{w:?}");
+    let delta = crate::units::change(&row.comparison, row.metric);
+    assert!(delta.starts_with("+2.50 pp ["), "{delta}");
+    assert_eq!(crate::units::threshold(row.metric, row.tau), "1.00 pp");
+}

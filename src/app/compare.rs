@@ -172,11 +172,16 @@ fn announce(c: &Compared) {
         );
     }
     for r in c.result.rows.iter().filter(|r| changed(r.verdict)) {
-        let delta = r
-            .comparison
-            .as_ref()
-            .and_then(|c| c.relative.as_ref())
-            .map_or("—".into(), |d| crate::units::signed_percent(d.change));
+        let delta = match r.comparison.as_ref() {
+            None => "—".into(),
+            Some(c) if c.scale == crate::stats::Scale::Absolute => {
+                crate::units::change(c, r.metric)
+            }
+            Some(c) => c
+                .relative
+                .as_ref()
+                .map_or("—".into(), |d| crate::units::signed_percent(d.change)),
+        };
         println!("  {} · {}: {delta} → {}", r.cell, r.metric, r.verdict);
     }
 }

@@ -275,7 +275,8 @@ fn row(
     if va.is_empty() && vb.is_empty() {
         return None;
     }
-    let comparison = stats::compare(&va, &vb, metric.direction(), settings.alpha);
+    let comparison =
+        stats::compare_on(&va, &vb, metric.direction(), settings.alpha, metric.scale());
     let invalid = match &comparison {
         Err(e) => Some(format!("{metric} not measured: {e}")),
         Ok(_) if failed.is_some() => failed.map(str::to_string),

@@ -180,11 +180,13 @@ pub fn build(
     }
 }
 
-/// The rows of the forest plot: every (cell, metric) with a relative change, in table order.
+/// The rows of the forest plot: every (cell, metric) judged on its relative change, in table
+/// order (proportions, judged in percentage points, have no place on a ratio axis).
 pub fn forest_rows(result: &CompareResult) -> Vec<crate::report::svg::ForestRow> {
     result
         .rows
         .iter()
+        .filter(|r| r.metric.scale() == crate::stats::Scale::Relative)
         .filter_map(|r| {
             let rel = r.comparison.as_ref()?.relative.as_ref()?;
             Some(crate::report::svg::ForestRow {
@@ -287,7 +289,7 @@ fn row_view(r: &CompareRow) -> RowView {
                 (Verdict::Inconclusive, Some(mde)) => format!(", MDE {}", units::percent(mde)),
                 _ => String::new(),
             };
-            verdict.push_str(&format!(" (τ {}{mde})", units::percent(r.tau)));
+            verdict.push_str(&format!(" (τ {}{mde})", units::threshold(r.metric, r.tau)));
         }
         (None, None) => {}
     }
@@ -313,7 +315,7 @@ fn row_view(r: &CompareRow) -> RowView {
         n: format!("{} / {}", c.baseline.n, c.candidate.n),
         base: units::mean_std(*m, &c.baseline),
         cand: units::mean_std(*m, &c.candidate),
-        delta: units::relative_change(c),
+        delta: units::change(c, *m),
         p: c.p_value().map_or_else(dash, units::p_value),
         p_holm: r.p_holm.map_or_else(dash, units::p_value),
         g: c.hedges

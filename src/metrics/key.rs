@@ -86,15 +86,15 @@ impl MetricKey {
         self.stat.is_some_and(Stat::is_tail)
     }
 
-    /// Default practical-significance threshold τ (statistics.md §2.6): 5 % for tails, 3 %
-    /// for other times (mean and median latencies, durations), 2 % for throughputs and every
-    /// other metric.
+    /// Default practical-significance threshold τ, on [`MetricKey::scale`]
+    /// ([`Kind::default_threshold`]).
     pub fn default_threshold(self) -> f64 {
-        match (self.is_tail(), self.unit()) {
-            (true, _) => 0.05,
-            (false, Unit::Seconds) => 0.03,
-            _ => 0.02,
-        }
+        (self.spec().kind).default_threshold(self.unit(), self.is_tail())
+    }
+
+    /// The scale its changes are measured on ([`Kind::scale`]).
+    pub const fn scale(self) -> crate::stats::Scale {
+        self.spec().kind.scale()
     }
 
     /// Parses `ttft.p99` or `output_throughput`; `None` for anything else ([`MetricKey::all`]

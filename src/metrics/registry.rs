@@ -12,6 +12,7 @@
 use std::fmt;
 
 use super::request::RequestMetrics;
+use crate::stats::Scale;
 
 #[cfg(test)]
 pub(crate) use super::key::k;
@@ -56,10 +57,9 @@ pub enum Better {
 }
 
 /// What a metric is a number of, which decides how a repetition reduces it to one value and
-/// how repetitions are compared. Every kind today is compared on its per-repetition values
-/// (Welch / Fieller on the log scale, statistics.md §2); a kind whose values are not means of
-/// positive quantities (a proportion of trials, a per-document paired perplexity) adds its
-/// own interval and test here.
+/// how repetitions are compared ([`Kind::scale`], [`Kind::default_threshold`]). Every kind is
+/// compared on its per-repetition values (statistics.md §2); a kind with another sample unit
+/// (a per-document paired perplexity) adds its own test here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
@@ -74,6 +74,31 @@ pub enum Kind {
     Resource,
     /// A price, from `[cost]`.
     Cost,
+}
+
+impl Kind {
+    /// The scale changes are measured on: a proportion can be 0 (no errors, every request
+    /// within the SLO), where a ratio to the baseline does not exist, so it changes by
+    /// percentage points (Welch's CI of the difference); everything else is positive and
+    /// changes by a fraction of the baseline (Fieller's CI of the ratio).
+    pub const fn scale(self) -> Scale {
+        match self {
+            Kind::Proportion => Scale::Absolute,
+            Kind::Distribution | Kind::Repetition | Kind::Resource | Kind::Cost => Scale::Relative,
+        }
+    }
+
+    /// Default practical-significance threshold τ on [`Kind::scale`] (statistics.md §2.6):
+    /// one percentage point for proportions; otherwise 5 % for tail statistics, 3 % for other
+    /// times (mean and median latencies, durations) and 2 % for everything else.
+    pub fn default_threshold(self, unit: Unit, tail: bool) -> f64 {
+        match (self, tail, unit) {
+            (Kind::Proportion, _, _) => 0.01,
+            (_, true, _) => 0.05,
+            (_, false, Unit::Seconds) => 0.03,
+            _ => 0.02,
+        }
+    }
 }
 
 /// Statistics of a [`Kind::Distribution`] metric over one repetition's requests.

@@ -304,7 +304,7 @@ fn comparison_view(c: &crate::analysis::ComparisonRow) -> ComparisonView {
         Verdict::Regression | Verdict::Improvement => format!("**{label}**"),
         _ => label.clone(),
     };
-    verdict.push_str(&format!(" (τ {})", units::percent(c.tau)));
+    verdict.push_str(&format!(" (τ {})", units::threshold(c.metric, c.tau)));
     if let (Verdict::Inconclusive, Some(mde)) = (c.verdict, cmp.mde) {
         verdict.push_str(&format!(", MDE {}", units::percent(mde)));
     }
@@ -314,7 +314,7 @@ fn comparison_view(c: &crate::analysis::ComparisonRow) -> ComparisonView {
         metric: m.to_string(),
         base: units::mean_std(*m, &cmp.baseline),
         cand: units::mean_std(*m, &cmp.candidate),
-        delta: units::relative_change(cmp),
+        delta: units::change(cmp, *m),
         p: cmp.p_value().map_or("—".into(), units::p_value),
         p_holm: units::p_value(c.p_holm),
         g: cmp

@@ -23,12 +23,27 @@ pub enum Direction {
     LowerIsBetter,
 }
 
-/// The relative change re-expressed so that positive means worse (statistics.md §2.6).
+/// On which scale a change is measured and judged against τ (statistics.md §2.6, §3.14).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scale {
+    /// `Δ = b̄/ā − 1` with Fieller's CI; τ is a fraction of the baseline. For positive
+    /// quantities (latencies, throughputs).
+    Relative,
+    /// `b̄ − ā` with Welch's CI, in the metric's own unit; τ in that unit. For metrics that
+    /// can be 0 (an error rate, an SLO attainment of 100 %), whose ratio to a baseline of 0
+    /// does not exist.
+    Absolute,
+}
+
+/// The change re-expressed so that positive means worse (statistics.md §2.6), on the
+/// comparison's [`Scale`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WorseChange {
-    /// `D`: `Δ` for lower-is-better metrics, `−Δ` for higher-is-better ones.
+    /// `D`: the change (`Δ`, or `b̄ − ā`) for lower-is-better metrics, its negative for
+    /// higher-is-better ones.
     pub d: f64,
-    /// Fieller CI of `D` at confidence `1 − α`.
+    /// CI of `D` at confidence `1 − α` (Fieller's, or Welch's for [`Scale::Absolute`]).
     pub ci: Interval,
 }
 
@@ -39,6 +54,8 @@ pub struct Comparison {
     pub direction: Direction,
     /// Significance level; CIs here have confidence `1 − α`.
     pub alpha: f64,
+    /// The scale `worse` (and so the verdict) is on.
+    pub scale: Scale,
     /// Baseline description (CI at `1 − α`).
     pub baseline: Description,
     /// Candidate description (CI at `1 − α`).
@@ -48,7 +65,8 @@ pub struct Comparison {
     /// `Δ = b̄/ā − 1` with Fieller and log-ratio CIs; `None` without a ratio (fewer than 2 runs,
     /// or baseline mean ≤ 0: use `welch`'s absolute difference instead).
     pub relative: Option<RelativeChange>,
-    /// `D` (positive = worse) and its CI; present exactly when `relative` is.
+    /// `D` (positive = worse) and its CI on `scale`: present exactly when `relative` is
+    /// ([`Scale::Relative`]) or when `welch` is ([`Scale::Absolute`]).
     pub worse: Option<WorseChange>,
     /// Hedges' g (candidate − baseline); `None` with fewer than 2 runs or no spread at all.
     pub hedges: Option<HedgesG>,
@@ -56,7 +74,8 @@ pub struct Comparison {
     pub mann_whitney: Option<MannWhitney>,
     /// Brunner–Munzel; `None` with fewer than 2 runs in a group.
     pub brunner_munzel: Option<BrunnerMunzel>,
-    /// Observed relative MDE at 80 % power (statistics.md §3.12); `None` without a ratio.
+    /// Observed relative MDE at 80 % power (statistics.md §3.12); `None` without a ratio
+    /// and on [`Scale::Absolute`].
     pub mde: Option<f64>,
     /// Welch and the rank test (Brunner–Munzel, or exact MWU under complete separation) reach
     /// different significance decisions at `α`: the difference is shape- or outlier-driven.
@@ -84,15 +103,24 @@ impl Comparison {
     }
 }
 
-/// Compares `candidate` run values against `baseline` run values at significance `alpha`.
-///
-/// Never panics and never yields NaN: undefined parts are `None` (see each field). Errors only
-/// on unusable input: an empty group, a non-finite value, or `alpha` outside `(0, 1)`.
+/// [`compare_on`] on the relative scale: the comparison of positive quantities.
 pub fn compare(
     baseline: &[f64],
     candidate: &[f64],
     direction: Direction,
     alpha: f64,
+) -> Result<Comparison, StatsError> {
+    compare_on(baseline, candidate, direction, alpha, Scale::Relative)
+}
+
+/// Every raw number behind a verdict on baseline vs candidate run-level values, with the
+/// change judged on `scale`.
+pub fn compare_on(
+    baseline: &[f64],
+    candidate: &[f64],
+    direction: Direction,
+    alpha: f64,
+    scale: Scale,
 ) -> Result<Comparison, StatsError> {
     if !in_open_unit(alpha) {
         return Err(StatsError::Alpha(alpha));
@@ -100,28 +128,44 @@ pub fn compare(
     let baseline_desc = describe_group(baseline, Group::Baseline, 1.0 - alpha)?;
     let candidate_desc = describe_group(candidate, Group::Candidate, 1.0 - alpha)?;
     let relative = relative_change(baseline, candidate, alpha);
-    let worse = relative.as_ref().map(|r| match direction {
-        Direction::LowerIsBetter => WorseChange {
-            d: r.change,
-            ci: r.fieller,
-        },
+    let welch = welch(baseline, candidate, alpha);
+    let change = match scale {
+        Scale::Relative => relative.as_ref().map(|r| (r.change, r.fieller)),
+        Scale::Absolute => welch.as_ref().map(|w| match w {
+            WelchResult::Test(t) => (t.diff, t.diff_ci),
+            WelchResult::ZeroVariance { diff } => (
+                *diff,
+                Interval::Bounded {
+                    low: *diff,
+                    high: *diff,
+                },
+            ),
+        }),
+    };
+    let worse = change.map(|(d, ci)| match direction {
+        Direction::LowerIsBetter => WorseChange { d, ci },
         Direction::HigherIsBetter => WorseChange {
-            d: -r.change,
-            ci: r.fieller.negated(),
+            d: -d,
+            ci: ci.negated(),
         },
     });
+    let mde = match scale {
+        Scale::Relative => observed_mde(baseline, candidate, alpha, DEFAULT_POWER),
+        Scale::Absolute => None,
+    };
     let mut comparison = Comparison {
         direction,
         alpha,
+        scale,
         baseline: baseline_desc,
         candidate: candidate_desc,
-        welch: welch(baseline, candidate, alpha),
+        welch,
         relative,
         worse,
         hedges: hedges_g(baseline, candidate),
         mann_whitney: mann_whitney(baseline, candidate),
         brunner_munzel: brunner_munzel(baseline, candidate),
-        mde: observed_mde(baseline, candidate, alpha, DEFAULT_POWER),
+        mde,
         tests_disagree: false,
     };
     comparison.tests_disagree = match (comparison.p_value(), comparison.robust_p_value()) {
@@ -182,6 +226,64 @@ mod tests {
         close(c.mann_whitney.as_ref().unwrap().a12, 0.7875);
         close(c.baseline.mean, 184.19);
         close(c.candidate.mean, 199.4875);
+    }
+
+    /// An error rate of 0 has no ratio: on the absolute scale the change is the difference of
+    /// means with Welch's CI. Candidate [0.02, 0.03, 0.02, 0.03, 0.02] against five zeros:
+    /// b̄ − ā = 0.024, se = √(30e-6 / 5) = 0.0024495, ν = 4, t_{0.975,4} = 2.776445, so the
+    /// CI is 0.024 ± 0.0068009 (SciPy: `ttest_ind(..., equal_var=False)`).
+    #[test]
+    fn a_rate_from_zero_is_compared_by_its_difference() {
+        let base = [0.0; 5];
+        let cand = [0.02, 0.03, 0.02, 0.03, 0.02];
+        let relative = compare(&base, &cand, Direction::LowerIsBetter, 0.05).unwrap();
+        assert_eq!((relative.worse, relative.scale), (None, Scale::Relative));
+        let c = compare_on(
+            &base,
+            &cand,
+            Direction::LowerIsBetter,
+            0.05,
+            Scale::Absolute,
+        )
+        .unwrap();
+        let w = c.worse.as_ref().unwrap();
+        close(w.d, 0.024);
+        let Interval::Bounded { low, high } = w.ci else {
+            panic!("unbounded")
+        };
+        close(low, 0.017199);
+        close(high, 0.030801);
+        assert_eq!(c.mde, None);
+        // Higher-is-better (an attainment that rose by 0.024): D is the negative.
+        let up = compare_on(
+            &base,
+            &cand,
+            Direction::HigherIsBetter,
+            0.05,
+            Scale::Absolute,
+        )
+        .unwrap();
+        close(up.worse.unwrap().d, -0.024);
+        // Two constant groups: the difference is exact.
+        let flat = compare_on(
+            &[0.0; 3],
+            &[0.5; 3],
+            Direction::LowerIsBetter,
+            0.05,
+            Scale::Absolute,
+        )
+        .unwrap();
+        let f = flat.worse.unwrap();
+        assert_eq!(
+            (f.d, f.ci),
+            (
+                0.5,
+                Interval::Bounded {
+                    low: 0.5,
+                    high: 0.5
+                }
+            )
+        );
     }
 
     #[test]

@@ -38,7 +38,7 @@ mod fixtures;
 #[cfg(test)]
 mod properties;
 
-pub use compare::{Comparison, Direction, WorseChange, compare};
+pub use compare::{Comparison, Direction, Scale, WorseChange, compare, compare_on};
 pub use describe::{DEFAULT_CONFIDENCE, Description, describe, describe_with};
 pub use effect::{HedgesG, LogRatio, RelativeChange, hedges_g, relative_change};
 pub use multiple::{benjamini_hochberg, holm};
