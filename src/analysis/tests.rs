@@ -314,12 +314,15 @@ fn an_error_rate_from_zero_is_judged_in_percentage_points() {
             ("flavour=b → c".to_string(), Verdict::Regression),
         ]
     );
-    let row = (a.comparisons.iter()).find(|c| c.change == "flavour=b → c").unwrap();
+    let row = (a.comparisons.iter())
+        .find(|c| c.change == "flavour=b → c")
+        .unwrap();
     assert_eq!(row.tau, 0.01);
     // b̄ − ā = 0.025 exactly (five rounds of 2 %, five of 3 %).
     let w = row.comparison.worse.as_ref().unwrap();
     assert!((w.d - 0.025).abs() < 1e-12, "{w:?}");
+    // Welch: se = √(2.7778e-5 / 10) = 0.0016667, ν = 9, t_{0.975,9} = 2.262157.
     let delta = crate::units::change(&row.comparison, row.metric);
-    assert!(delta.starts_with("+2.50 pp ["), "{delta}");
+    assert_eq!(delta, "+2.50 pp [+2.12 pp, +2.88 pp]");
     assert_eq!(crate::units::threshold(row.metric, row.tau), "1.00 pp");
 }
