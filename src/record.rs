@@ -241,3 +241,64 @@ mod tests {
         );
     }
 }
+
+/// What a repetition's records say about whether its server was there: kept by the records'
+/// writer as they are appended, so a repetition whose server went away can be failed without
+/// reading its records back (see `run::health`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tally {
+    /// Records of sent requests.
+    pub sent: u64,
+    /// Of those, requests that finished ok.
+    pub ok: u64,
+    /// The latest send of a request the server answered (ok, or an HTTP error, an error in the
+    /// stream, a reply that broke the protocol).
+    pub last_answered_ns: Option<u64>,
+    /// Sends of requests that found no server (`connect`) or lost it before the end
+    /// (`incomplete`), in the order written.
+    pub lost_ns: Vec<u64>,
+    /// The first failure's message, for the reason a repetition is failed.
+    pub first_failure: Option<String>,
+}
+
+impl Tally {
+    /// Counts one record.
+    pub fn push(&mut self, rec: &RequestRecord) {
+        let Some(sent) = rec.sent_ns else { return };
+        self.sent += 1;
+        let answered = match &rec.outcome {
+            Outcome::Ok => {
+                self.ok += 1;
+                true
+            }
+            Outcome::Failed {
+                reason, message, ..
+            } => {
+                self.first_failure.get_or_insert_with(|| message.clone());
+                match reason {
+                    FailureReason::Connect | FailureReason::Incomplete => {
+                        self.lost_ns.push(sent);
+                        false
+                    }
+                    FailureReason::Http
+                    | FailureReason::StreamError
+                    | FailureReason::Protocol
+                    | FailureReason::Empty => true,
+                    FailureReason::Timeout
+                    | FailureReason::IdleTimeout
+                    | FailureReason::Cancelled
+                    | FailureReason::Rejected => false,
+                }
+            }
+        };
+        if answered {
+            self.last_answered_ns = self.last_answered_ns.max(Some(sent));
+        }
+    }
+
+    /// Requests sent after the server's last answer that found no server or lost it.
+    pub fn lost_after_last_answer(&self) -> usize {
+        let after = |t: &&u64| self.last_answered_ns.is_none_or(|last| **t > last);
+        self.lost_ns.iter().filter(after).count()
+    }
+}

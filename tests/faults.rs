@@ -50,16 +50,29 @@ data: {\"choices\":[{\"index\":0,\"text\":\" a\"}]}\n\n",
     }
 }
 
+/// What a client asked for.
+#[derive(PartialEq)]
+enum Asked {
+    /// Nothing readable.
+    Nothing,
+    /// `GET …/models`: the list of models, which the run checks before its first repetition.
+    Models,
+    /// A completion.
+    Completion,
+}
+
+const MODELS: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 37\r\nconnection: close\r\n\r\n{\"object\":\"list\",\"data\":[{\"id\":\"m\"}]}";
+
 /// Reads one request (headers and a `content-length` body).
-async fn read_request(sock: &mut TcpStream) -> bool {
+async fn read_request(sock: &mut TcpStream) -> Asked {
     let mut buf = Vec::new();
     let mut tmp = [0u8; 4096];
     loop {
         let Ok(n) = sock.read(&mut tmp).await else {
-            return false;
+            return Asked::Nothing;
         };
         if n == 0 {
-            return false;
+            return Asked::Nothing;
         }
         buf.extend_from_slice(&tmp[..n]);
         let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
@@ -71,7 +84,12 @@ async fn read_request(sock: &mut TcpStream) -> bool {
             .find_map(|l| l.strip_prefix("content-length:"))
             .map_or(0, |v| v.trim().parse::<usize>().unwrap_or(0));
         if buf.len() >= end + 4 + len {
-            return true;
+            return match head.starts_with("get ")
+                && head.lines().next().is_some_and(|l| l.contains("/models"))
+            {
+                true => Asked::Models,
+                false => Asked::Completion,
+            };
         }
     }
 }
@@ -86,8 +104,13 @@ async fn faulty_server() -> (String, Arc<AtomicU64>) {
         while let Ok((mut sock, _)) = listener.accept().await {
             let counter = counter.clone();
             tokio::spawn(async move {
-                if !read_request(&mut sock).await {
-                    return;
+                match read_request(&mut sock).await {
+                    Asked::Nothing => return,
+                    Asked::Models => {
+                        let _ = sock.write_all(MODELS).await;
+                        return;
+                    }
+                    Asked::Completion => {}
                 }
                 let n = counter.fetch_add(1, Ordering::SeqCst);
                 match fault(n) {

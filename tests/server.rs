@@ -200,7 +200,7 @@ fn a_bad_flag_fails_its_cell_with_the_log_tail_and_the_other_cell_completes() {
         ", FAKE_FLAG = \"--{{ flag }}\"",
         "",
     );
-    let out = run_scenario(&path, tmp.path()).expect_code(0);
+    let out = run_scenario(&path, tmp.path()).expect_code(3);
     assert!(
         out.stderr
             .contains("exited (exit status: 2) before it was ready"),
@@ -233,14 +233,14 @@ fn a_bad_flag_fails_its_cell_with_the_log_tail_and_the_other_cell_completes() {
         "{report}"
     );
     assert!(report.contains("2 of 4 server launches failed"), "{report}");
-    // The run ended, exit code 0, but with failed repetitions left out: `partial`.
+    // The run ended with failed repetitions left out: `partial`, exit code 3.
     assert_eq!(json(&dir.join("manifest.json"))["status"], "partial");
     assert!(report.contains(" · partial · "), "{report}");
     assert_no_process_left(&launches(&dir));
 
     // --resume retries the failed repetitions (and only them), on new launches.
     let good = common::snapshot(&common::marker_path(&dir, "flag-fine_max_num_seqs-2", 0));
-    run(["run", "--resume", dir.to_str().unwrap(), "--no-progress"]).expect_code(0);
+    run(["run", "--resume", dir.to_str().unwrap(), "--no-progress"]).expect_code(3);
     let after = launches(&dir);
     assert_eq!(
         after.len(),
@@ -277,7 +277,7 @@ fn a_crash_mid_repetition_fails_it_and_the_relaunched_server_serves_the_rest() {
         .replace("seed = 3", "seed = 3\norder = \"grouped\"\nrepetitions = 3")
         .replace("repetitions = 2\n", "");
     std::fs::write(&path, text_).unwrap();
-    let out = run_scenario(&path, tmp.path()).expect_code(0);
+    let out = run_scenario(&path, tmp.path()).expect_code(3);
     let dir = out.run_dir();
     let launches = launches(&dir);
     assert_eq!(
@@ -328,7 +328,7 @@ fn never_ready_servers_time_out_and_sigterm_ignorers_are_killed() {
         .replace("ready_timeout = \"60s\"", "ready_timeout = \"2s\"")
         .replace("stop_grace = \"10s\"", "stop_grace = \"500ms\"");
     std::fs::write(&path, t).unwrap();
-    let out = run_scenario(&path, tmp.path()).expect_code(0);
+    let out = run_scenario(&path, tmp.path()).expect_code(3);
     assert!(
         out.stderr.contains("was not ready within 2s"),
         "{}",

@@ -39,6 +39,9 @@ pub enum Status {
     CompareFailed,
     /// The comparison with a baseline is invalid (no matched cell, or every verdict invalid).
     CompareInvalid,
+    /// The run ended with failed repetitions (their server died, was not there, or answered
+    /// none of their requests): the report lists them, `--resume` retries them.
+    Partial,
 }
 
 impl Status {
@@ -50,6 +53,7 @@ impl Status {
             Status::Interrupted => 130,
             Status::CompareFailed => 1,
             Status::CompareInvalid => 2,
+            Status::Partial => 3,
         }
     }
 }
@@ -233,6 +237,17 @@ async fn run_command(args: RunArgs, planned: Option<Plan>) -> anyhow::Result<Sta
             dir.root().display()
         );
         return Ok(Status::Interrupted);
+    }
+    if manifest.status == RunStatus::Partial {
+        let baseline = match args.baseline {
+            Some(_) => "; it was not compared with the baseline",
+            None => "",
+        };
+        eprintln!(
+            "partial: some repetitions failed (listed in the report){baseline}; retry them with `exp run --resume {}`",
+            dir.root().display()
+        );
+        return Ok(Status::Partial);
     }
     if let Some(baseline) = &args.baseline {
         let status = sequential::after_run(

@@ -5,6 +5,7 @@
 
 pub mod driver;
 mod executor;
+pub mod health;
 mod interrupt;
 mod prefetch;
 mod progress;
@@ -61,6 +62,14 @@ pub enum RunError {
     /// A server could not be prepared (an external one never became ready, no free port).
     #[error("{0}")]
     Server(String),
+    /// The target is not there ([`health::check_target`]).
+    #[error("cell {cell}: {why}")]
+    Target {
+        /// The first cell that names it.
+        cell: String,
+        /// What the check found, with the URL.
+        why: String,
+    },
 }
 
 /// Derives the seeds of a repetition's workload streams: they ignore the cell, so within one
@@ -89,6 +98,36 @@ pub fn preflight(plan: &Plan) -> Result<(), RunError> {
                 cell: cell.id.to_string(),
                 source,
             })?;
+    }
+    Ok(())
+}
+
+/// Checks every distinct HTTP target of the slots to run ([`health::check_target`]): one that
+/// is not there stops the run before its first repetition, naming the URL.
+async fn check_targets(r: &Runner<'_>, todo: &[Slot]) -> Result<(), RunError> {
+    let mut checked: Vec<(Option<String>, Option<String>)> = Vec::new();
+    for slot in todo {
+        let config = &r.plan.configs[slot.cell];
+        let target = (config.target.base_url.clone(), config.target.model.clone());
+        if checked.contains(&target) {
+            continue;
+        }
+        checked.push(target);
+        let cell = r.plan.cells[slot.cell].id.to_string();
+        let exec = CellExecutor::new(config, None)
+            .await
+            .map_err(|source| RunError::Executor {
+                cell: cell.clone(),
+                source: Box::new(source),
+            })?;
+        let Some(client) = exec.client() else {
+            continue;
+        };
+        match health::check_target(client).await {
+            Ok(None) => {}
+            Ok(Some(warning)) => eprintln!("warning: cell {cell}: {warning}"),
+            Err(why) => return Err(RunError::Target { cell, why }),
+        }
     }
     Ok(())
 }
@@ -143,6 +182,7 @@ async fn run_unlaunched(r: &mut Runner<'_>, todo: Vec<Slot>) -> Result<RunEnd, R
         };
         waited.map_err(|e| RunError::Server(e.to_string()))?;
     }
+    check_targets(r, &todo).await?;
     let reset = external.and_then(|s| s.reset_url);
     for (i, slot) in todo.into_iter().enumerate() {
         if i > 0

@@ -91,7 +91,7 @@ impl Runner<'_> {
             }
             out = run => out?,
         };
-        let failure = match &serving {
+        let exited = match &serving {
             Some(s) => s.server.exit_after_run().await.map(|status| {
                 format!(
                     "the server exited ({status}) during the repetition; its log: {}",
@@ -100,6 +100,12 @@ impl Runner<'_> {
             }),
             None => None,
         };
+        // A server that stayed up but was not there for the requests (refused them, or none
+        // answered) fails the repetition too; the simulated engine is always there.
+        let failure = exited.or_else(|| match exec.is_simulated() {
+            true => None,
+            false => super::health::failure(outcome.writer.tally()),
+        });
         if let Some(sampling) = sampling {
             let path = self.dir.probes_path(&cell_id, slot.round);
             absent.extend(

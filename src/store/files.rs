@@ -6,7 +6,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use super::{RepMarker, StoreError};
-use crate::record::RequestRecord;
+use crate::record::{RequestRecord, Tally};
 
 /// Appends one repetition's records; [`RepWriter::finish`] makes them durable and marks the
 /// repetition complete.
@@ -17,6 +17,7 @@ pub struct RepWriter {
     out: BufWriter<File>,
     count: u64,
     line: Vec<u8>,
+    tally: Tally,
 }
 
 impl RepWriter {
@@ -39,6 +40,7 @@ impl RepWriter {
             out: BufWriter::with_capacity(1 << 16, file),
             count: 0,
             line: Vec::with_capacity(1024),
+            tally: Tally::default(),
         })
     }
 
@@ -51,7 +53,13 @@ impl RepWriter {
             .write_all(&self.line)
             .map_err(|e| StoreError::io(&self.records_path, e))?;
         self.count += 1;
+        self.tally.push(rec);
         Ok(())
+    }
+
+    /// What the records appended so far say about the server (`run::health`).
+    pub fn tally(&self) -> &Tally {
+        &self.tally
     }
 
     /// Records appended so far.
