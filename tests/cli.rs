@@ -66,6 +66,23 @@ fn validate_pins_the_typo_hint_and_reports_every_problem_of_a_file() {
     assert_eq!(out.stderr.lines().collect::<Vec<_>>(), expected);
 }
 
+/// Issue 12: settings accepted silently before — concurrency with Poisson arrivals, both
+/// `requests` and `duration`, more warm-up than measured requests — are warned about at their
+/// lines, by `exp validate` and `exp plan`, and kept in the run's report.
+#[test]
+fn settings_that_may_not_mean_what_was_meant_are_warned_about_at_their_lines() {
+    let file = "tests/fixtures/cli/warnings.toml";
+    let expected = [
+        "warning: tests/fixtures/cli/warnings.toml:14:15: vars.fixed.concurrency: `concurrency` is set, but arrival = \"poisson\" sends on its own schedule and never reads it (hint: to cap the requests in flight use `workload.max_concurrency`; for a fixed number in flight use arrival = \"closed\")",
+        "warning: tests/fixtures/cli/warnings.toml:15:12: vars.fixed.duration: `requests` and `duration` are both set: a repetition ends at whichever it reaches first (hint: keep one of them to say what a repetition is)",
+        "warning: tests/fixtures/cli/warnings.toml:22:10: workload.warmup: `warmup` = 20 sends more warm-up requests than the 5 measured in a repetition, before each of them (hint: a few dozen warm-up requests are usually enough; warm-up is sent and discarded in every repetition)",
+    ];
+    let validated = run(["validate", file]).expect_code(0);
+    assert_eq!(validated.stderr.lines().collect::<Vec<_>>(), expected);
+    let planned = run(["plan", file]).expect_code(0);
+    assert_eq!(planned.stderr.lines().collect::<Vec<_>>(), expected);
+}
+
 #[test]
 fn validate_of_a_single_bad_file_or_a_missing_path_exits_2() {
     let out = run(["validate", "tests/fixtures/cli/validate/typo.toml"]).expect_code(2);

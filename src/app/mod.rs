@@ -65,6 +65,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Plan { scenario, target } => {
             let plan = load_plan(&scenario, &target)?;
             print!("{}", plan.render());
+            for w in &plan.scenario.warnings {
+                eprintln!("warning: {w}");
+            }
             Ok(Status::Ok)
         }
         Command::Run(args) => runtime()?.block_on(run_command(args, None)),
@@ -146,6 +149,9 @@ fn validate(paths: &[PathBuf]) -> anyhow::Result<Status> {
                         path.display(),
                         plan.cells.len()
                     );
+                    for w in &plan.scenario.warnings {
+                        eprintln!("warning: {w}");
+                    }
                 }
                 Err(errors) => {
                     bad += 1;

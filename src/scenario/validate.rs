@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use super::doc::{Node, Origin, Table};
 use super::error::{Locs, closest};
-use super::model::{Experiment, RunOrder, Scenario, TargetKind, VarSpec};
+use super::model::{Experiment, RunOrder, Scenario, TargetKind, Value, VarSpec};
 use super::read::Ctx;
 use super::target::TargetSpec;
 use super::wellknown::ENGINE_VARS;
@@ -244,4 +244,60 @@ fn cross_check(
         ctx.errors
             .push(arrival::missing(locs, workload.arrival, var));
     }
+    workload_warnings(ctx, locs, workload, spec, &declared);
+}
+
+/// Settings that are accepted but may not mean what the author thinks (issue 12): each a
+/// warning at its line, in the same words as errors.
+fn workload_warnings(
+    ctx: &mut Ctx,
+    locs: &Locs,
+    workload: &WorkloadSpec,
+    spec: &VarSpec,
+    declared: &dyn Fn(&str) -> bool,
+) {
+    let warn = |ctx: &mut Ctx, key: &str, message: String, hint: &str| {
+        let located = locs.error(key, message, Some(hint.into()));
+        ctx.warnings.push(located.to_string());
+    };
+    if declared("concurrency") && !workload.arrival.bounds_in_flight() {
+        let message = format!(
+            "`concurrency` is set, but arrival = \"{}\" sends on its own schedule and never reads it",
+            workload.arrival.name()
+        );
+        let hint = "to cap the requests in flight use `workload.max_concurrency`; for a fixed number in flight use arrival = \"closed\"";
+        warn(ctx, &locs.var_key("concurrency"), message, hint);
+    }
+    if declared("requests") && declared("duration") {
+        let message = "`requests` and `duration` are both set: a repetition ends at whichever it reaches first".to_string();
+        let hint = "keep one of them to say what a repetition is";
+        warn(ctx, &locs.var_key("duration"), message, hint);
+    }
+    let fewest = var_values(spec, "requests")
+        .filter_map(|v| match v {
+            Value::Int(n) => Some(*n),
+            _ => None,
+        })
+        .min();
+    if let Some(n) = fewest.filter(|n| i64::from(workload.warmup) > *n) {
+        let message = format!(
+            "`warmup` = {} sends more warm-up requests than the {n} measured in a repetition, before each of them",
+            workload.warmup
+        );
+        let hint = "a few dozen warm-up requests are usually enough; warm-up is sent and discarded in every repetition";
+        warn(ctx, "workload.warmup", message, hint);
+    }
+}
+
+/// Every value a variable takes: fixed, swept or linked.
+fn var_values<'a>(spec: &'a VarSpec, name: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
+    let fixed = spec.fixed.get(name).into_iter();
+    let sweep = (spec.sweep.iter())
+        .filter(move |(n, _)| n == name)
+        .flat_map(|(_, values)| values);
+    let linked = (spec.linked.iter())
+        .flat_map(|g| &g.vars)
+        .filter(move |(n, _)| n == name)
+        .flat_map(|(_, values)| values);
+    fixed.chain(sweep).chain(linked)
 }
