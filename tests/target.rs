@@ -122,3 +122,31 @@ fn a_closed_port_without_a_model_name_fails_once_with_the_cause() {
     );
     assert_eq!(error.matches("Connection refused").count(), 1, "{error}");
 }
+
+/// Issue 12: a missing `api_key_env` variable used to leave a run directory with status
+/// `running` behind; now the run is refused before the directory exists.
+#[test]
+fn a_missing_api_key_variable_is_refused_before_the_run_directory_exists() {
+    let url = format!("http://127.0.0.1:{}/v1", free_port());
+    let out_dir = tempfile::tempdir().unwrap();
+    let var = "EXP_TEST_KEY_THAT_IS_NEVER_SET";
+    let out = run_against(
+        &url,
+        out_dir.path(),
+        &["--set", &format!("target.api_key_env=\"{var}\"")],
+    )
+    .expect_code(2);
+    let want = format!(
+        "error: tests/fixtures/cli/http_small.toml: cell default: [target] api_key_env = \"{var}\", but the environment variable {var} is not set (export it, then run again)"
+    );
+    assert_eq!(
+        out.stderr.lines().last(),
+        Some(want.as_str()),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        std::fs::read_dir(out_dir.path()).unwrap().next().is_none(),
+        "no run directory"
+    );
+}

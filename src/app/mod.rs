@@ -289,6 +289,7 @@ async fn execute(
 ) -> anyhow::Result<RunEnd> {
     if args.resume.is_some() {
         run::preflight(plan)?;
+        run::check_api_keys(plan)?;
     }
     if plan.scenario.search.is_some() {
         search::execute(plan, dir, manifest, show_progress).await
@@ -309,6 +310,7 @@ fn new_run(args: &RunArgs, planned: Option<Plan>) -> anyhow::Result<(Plan, RunDi
         None => load_plan(path, &args.target)?,
     };
     run::preflight(&plan).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    run::check_api_keys(&plan).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let mut manifest = finish::new_manifest(&plan, path, &args.target);
     if let Some(spec) = plan.scenario.search.clone() {
         if args.extra_looks > 0 {

@@ -102,6 +102,25 @@ pub fn preflight(plan: &Plan) -> Result<(), RunError> {
     Ok(())
 }
 
+/// Checks that every `[target] api_key_env` names a variable set in this environment, so a
+/// run is refused before its directory exists rather than stopped at its first repetition.
+/// (`exp validate` does not ask: a scenario is valid wherever its key lives.)
+pub fn check_api_keys(plan: &Plan) -> Result<(), RunError> {
+    for (cell, config) in plan.cells.iter().zip(&plan.configs) {
+        if let Some(var) = &config.target.api_key_env
+            && std::env::var_os(var).is_none()
+        {
+            return Err(RunError::Target {
+                cell: cell.id.to_string(),
+                why: format!(
+                    "[target] api_key_env = \"{var}\", but the environment variable {var} is not set (export it, then run again)"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Checks every distinct HTTP target of the slots to run ([`health::check_target`]): one that
 /// is not there stops the run before its first repetition, naming the URL.
 async fn check_targets(r: &Runner<'_>, todo: &[Slot]) -> Result<(), RunError> {
