@@ -231,7 +231,8 @@ macro_rules! metrics {
 
             /// The value of a per-request metric for one request (`None` when undefined for
             /// it, and for every metric that is not per-request). `itl` has one value per
-            /// token gap, not one per request: [`super::request::itl_gaps`].
+            /// token, and `chunk_gap` one per gap: [`super::request::itl_values`],
+            /// [`super::request::chunk_gaps`].
             pub fn request_value(self, m: &RequestMetrics) -> Option<f64> {
                 match self {
                     $(Metric::$variant => request_field!(m $(, $field)?),)*
@@ -251,6 +252,7 @@ metrics! {
     Tpot => latency("tpot", true); tpot,
     Ntpot => latency("ntpot", true); ntpot,
     Itl => latency("itl", true),
+    ChunkGap => latency("chunk_gap", false),
     Tps => spec("tps", TokensPerSecond, Higher, Distribution); tps,
     DecodeTps => spec("decode_tps", TokensPerSecond, Higher, Distribution); decode_tps,
     Duration => spec("duration", Seconds, Lower, Repetition),
@@ -349,14 +351,21 @@ impl fmt::Display for Metric {
 }
 
 /// The definitions a report's footnote gives, in its order (README, "Metrics", has them all).
-pub const DEFINED: [(Metric, &str); 8] = [
+pub const DEFINED: [(Metric, &str); 9] = [
     (Metric::Ttft, "first content chunk − sent"),
     (
         Metric::TtftSched,
         "first content chunk − scheduled send (includes client queueing)",
     ),
-    (Metric::Tpot, "(e2e − ttft) / (output tokens − 1)"),
-    (Metric::Itl, "gap between consecutive content chunks"),
+    (
+        Metric::Tpot,
+        "(e2e − ttft) / (output tokens − tokens of the first chunk)",
+    ),
+    (
+        Metric::Itl,
+        "gap between consecutive content chunks / tokens of the later chunk, once per token",
+    ),
+    (Metric::ChunkGap, "gap between consecutive content chunks"),
     (Metric::E2e, "last content chunk − sent"),
     (Metric::QueueDelay, "sent − scheduled (client lateness)"),
     (

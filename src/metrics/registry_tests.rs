@@ -20,8 +20,8 @@ fn every_name_parses_back_to_its_key_and_names_are_unique() {
     let all = MetricKey::all();
     assert_eq!(
         all.len(),
-        42 + 11 * 8,
-        "42 per-repetition metrics, 11 per-request × 8"
+        42 + 12 * 8,
+        "42 per-repetition metrics, 12 per-request × 8"
     );
     for key in &all {
         assert_eq!(MetricKey::parse(&key.to_string()), Some(*key), "{key}");
@@ -101,7 +101,7 @@ fn new_batch_metrics_are_declared() {
 }
 
 #[test]
-fn every_per_request_metric_but_itl_reads_its_own_field() {
+fn every_per_request_metric_but_itl_and_chunk_gap_reads_its_own_field() {
     let m = RequestMetrics {
         ttft: Some(1.0),
         ttft_sched: Some(2.0),
@@ -132,6 +132,7 @@ fn every_per_request_metric_but_itl_reads_its_own_field() {
             ("tpot", Some(7.0)),
             ("ntpot", Some(8.0)),
             ("itl", None),
+            ("chunk_gap", None),
             ("tps", Some(9.0)),
             ("decode_tps", Some(10.0)),
         ]

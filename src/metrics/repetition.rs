@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::registry::{Kind, Metric, MetricKey, Stat};
-use super::request::{RequestMetrics, derive, itl_gaps};
+use super::request::{RequestMetrics, chunk_gaps, derive, itl_values};
 use crate::record::{Outcome, RequestRecord};
 use crate::stats;
 
@@ -76,6 +76,7 @@ pub struct Summarizer<'a> {
     s: RepetitionSummary,
     per_metric: BTreeMap<Metric, Vec<f64>>,
     itl: Vec<f64>,
+    chunk_gap: Vec<f64>,
     out_tokens: u64,
     in_tokens: u64,
     good: u64,
@@ -98,6 +99,7 @@ impl<'a> Summarizer<'a> {
             s: RepetitionSummary::default(),
             per_metric: BTreeMap::new(),
             itl: Vec::new(),
+            chunk_gap: Vec::new(),
             out_tokens: 0,
             in_tokens: 0,
             good: 0,
@@ -143,7 +145,8 @@ impl<'a> Summarizer<'a> {
         }
         s.completed += 1;
         push_latencies(&m, &mut self.per_metric);
-        self.itl.extend(itl_gaps(&rec.chunks));
+        self.itl.extend(itl_values(rec));
+        self.chunk_gap.extend(chunk_gaps(&rec.chunks));
         self.chunks += rec.chunks.len() as u64;
         self.out_tokens += u64::from(m.output_tokens);
         self.in_tokens += u64::from(rec.input_tokens.or(rec.requested_input_tokens).unwrap_or(0));
@@ -168,6 +171,7 @@ impl<'a> Summarizer<'a> {
     pub fn finish(mut self) -> RepetitionSummary {
         let mut s = self.s;
         self.per_metric.insert(Metric::Itl, self.itl);
+        self.per_metric.insert(Metric::ChunkGap, self.chunk_gap);
         s.latency_samples = s.completed;
         for (metric, mut values) in self.per_metric {
             insert_stats(&mut s.values, metric, &mut values);
@@ -227,9 +231,10 @@ impl<'a> Summarizer<'a> {
 
 fn push_latencies(m: &RequestMetrics, per_metric: &mut BTreeMap<Metric, Vec<f64>>) {
     // Every per-request metric with one value per request; `queue_delay` is pushed for every
-    // sent request (failed ones too) and `itl` per token gap, by the caller.
+    // sent request (failed ones too), `itl` per token and `chunk_gap` per gap, by the caller.
     let per_request = Metric::ALL.into_iter().filter(|m| {
-        m.spec().kind == Kind::Distribution && !matches!(m, Metric::QueueDelay | Metric::Itl)
+        let by_caller = matches!(m, Metric::QueueDelay | Metric::Itl | Metric::ChunkGap);
+        m.spec().kind == Kind::Distribution && !by_caller
     });
     for metric in per_request {
         if let Some(x) = metric.request_value(m) {
@@ -288,7 +293,7 @@ fn meets_slo(m: &RequestMetrics, rec: &RequestRecord, slo: &BTreeMap<Metric, Dur
             // A one-token answer has no decode time to bound.
             Metric::Tpot => m.tpot.or(Some(0.0)),
             // A request meets an ITL bound when its worst gap does.
-            Metric::Itl => Some(itl_gaps(&rec.chunks).fold(0.0, f64::max)),
+            Metric::Itl => Some(itl_values(rec).fold(0.0, f64::max)),
             other => other.request_value(m),
         };
         value.is_some_and(|v| v <= limit)

@@ -64,8 +64,10 @@ pub fn derive(rec: &RequestRecord) -> RequestMetrics {
     let (out, estimated) = output_tokens(rec);
     let ttft = diff(first, rec.sent_ns);
     let e2e = diff(rec.done_ns, rec.sent_ns);
+    // Decode time per token after the first chunk, whatever that chunk carried.
+    let after_first = f64::from(out) - first_chunk_tokens(rec, out);
     let tpot = match (e2e, ttft) {
-        (Some(e), Some(t)) if out >= 2 => Some((e - t) / f64::from(out - 1)),
+        (Some(e), Some(t)) if after_first >= 1.0 => Some((e - t) / after_first),
         _ => None,
     };
     let positive = |x: f64| (x > 0.0).then_some(x);
@@ -85,11 +87,46 @@ pub fn derive(rec: &RequestRecord) -> RequestMetrics {
     }
 }
 
-/// Gaps between consecutive content chunks of a record, in seconds (`itl`; per chunk).
-pub fn itl_gaps(chunks: &[Chunk]) -> impl Iterator<Item = f64> + '_ {
+/// Tokens a chunk carried: its own count when the server or engine gave one, else the
+/// request's mean over its chunks (`output_tokens` / chunks, which is 1 for a token-by-token
+/// stream and exact for evenly chunked ones).
+fn chunk_tokens(chunk: &Chunk, mean: f64) -> f64 {
+    chunk.tokens.map_or(mean, f64::from)
+}
+
+/// Mean tokens per content chunk of a request that generated `out` tokens (at least 1).
+fn mean_tokens_per_chunk(rec: &RequestRecord, out: u32) -> f64 {
+    match rec.chunks.len() {
+        0 => 1.0,
+        n => (f64::from(out) / n as f64).max(1.0),
+    }
+}
+
+/// Tokens the first content chunk carried ([`chunk_tokens`]).
+fn first_chunk_tokens(rec: &RequestRecord, out: u32) -> f64 {
+    let mean = mean_tokens_per_chunk(rec, out);
+    rec.chunks.first().map_or(1.0, |c| chunk_tokens(c, mean))
+}
+
+/// Gaps between consecutive content chunks of a record, in seconds (`chunk_gap`: what a
+/// reader sees, one value per gap).
+pub fn chunk_gaps(chunks: &[Chunk]) -> impl Iterator<Item = f64> + '_ {
     chunks
         .windows(2)
         .map(|w| secs(w[1].at_ns.saturating_sub(w[0].at_ns)))
+}
+
+/// Per-token inter-token latencies of a record, in seconds (`itl`): each gap between
+/// consecutive content chunks divided by the tokens of the later chunk, once per token, so
+/// their mean is the request's `tpot`. A chunk's tokens are its own count, else the request's
+/// mean per chunk (then counted as many times as that rounds to).
+pub fn itl_values(rec: &RequestRecord) -> impl Iterator<Item = f64> + '_ {
+    let mean = mean_tokens_per_chunk(rec, output_tokens(rec).0);
+    rec.chunks.windows(2).flat_map(move |w| {
+        let tokens = chunk_tokens(&w[1], mean).max(1.0);
+        let per_token = secs(w[1].at_ns.saturating_sub(w[0].at_ns)) / tokens;
+        std::iter::repeat_n(per_token, tokens.round() as usize)
+    })
 }
 
 #[cfg(test)]
@@ -140,9 +177,51 @@ mod tests {
         assert!(close(m.ntpot, 0.014));
         assert!(close(m.tps, 5.0 / 0.070));
         assert!(close(m.decode_tps, 200.0));
-        let gaps: Vec<f64> = itl_gaps(&r.chunks).collect();
+        let gaps: Vec<f64> = chunk_gaps(&r.chunks).collect();
         assert_eq!(gaps.len(), 4);
         assert!(gaps.iter().all(|g| (g - 0.005).abs() < 1e-12));
+        let itl: Vec<f64> = itl_values(&r).collect();
+        assert_eq!(itl, gaps, "token by token, itl is the chunk gap");
+    }
+
+    /// Issue 12's measured case: 64 tokens in chunks of 4, 10 ms per token, so a chunk every
+    /// 40 ms. TPOT is (e2e − ttft) / (64 − 4) = 600 ms / 60 = 10 ms, not 600 / 63 = 9.52 ms;
+    /// per-token ITL is 10 ms, 60 times; the chunk gap is 40 ms, 15 times.
+    #[test]
+    fn several_tokens_per_chunk_give_exact_tpot_and_per_token_itl() {
+        let chunk_ns: Vec<u64> = (0..16).map(|i| 53_000_000 + i * 40_000_000).collect();
+        let counted = {
+            let mut r = rec(&chunk_ns, Some(64));
+            r.chunks.iter_mut().for_each(|c| c.tokens = Some(4));
+            r
+        };
+        // The same stream without per-chunk counts: usage / chunks = 4 per chunk.
+        let uncounted = rec(&chunk_ns, Some(64));
+        for r in [&counted, &uncounted] {
+            let m = derive(r);
+            assert!((m.tpot.unwrap() - 0.010).abs() < 1e-12, "{:?}", m.tpot);
+            let itl: Vec<f64> = itl_values(r).collect();
+            assert_eq!(itl.len(), 60);
+            assert!(itl.iter().all(|x| (x - 0.010).abs() < 1e-12));
+            let mean = itl.iter().sum::<f64>() / itl.len() as f64;
+            assert!((mean - m.tpot.unwrap()).abs() < 1e-12, "mean itl = tpot");
+            let gaps: Vec<f64> = chunk_gaps(&r.chunks).collect();
+            assert_eq!(gaps.len(), 15);
+            assert!(gaps.iter().all(|g| (g - 0.040).abs() < 1e-12));
+        }
+        // Uneven chunks with counts: a first chunk of 1, then 3, 2 and 6 tokens.
+        let mut uneven = rec(
+            &[50_000_000, 80_000_000, 100_000_000, 160_000_000],
+            Some(12),
+        );
+        for (c, n) in uneven.chunks.iter_mut().zip([1, 3, 2, 6]) {
+            c.tokens = Some(n);
+        }
+        let m = derive(&uneven);
+        assert!((m.tpot.unwrap() - 0.110 / 11.0).abs() < 1e-12);
+        let itl: Vec<f64> = itl_values(&uneven).collect();
+        assert_eq!(itl.len(), 11);
+        assert!((itl[0] - 0.010).abs() < 1e-12 && (itl[10] - 0.010).abs() < 1e-12);
     }
 
     #[test]
@@ -151,8 +230,10 @@ mod tests {
         assert_eq!(one.tpot, None);
         assert_eq!(one.decode_tps, None);
         // Two chunks carrying 6 tokens per usage: tpot uses usage, not the chunk count.
+        // Two chunks carrying 6 tokens per usage, 3 each on average: the first chunk's 3 are
+        // not decode time, so tpot = 30 ms / 3.
         let m = derive(&rec(&[50_000_000, 80_000_000], Some(6)));
-        assert!((m.tpot.unwrap() - 0.030 / 5.0).abs() < 1e-12);
+        assert!((m.tpot.unwrap() - 0.030 / 3.0).abs() < 1e-12);
         let est = derive(&rec(&[50_000_000, 80_000_000], None));
         assert_eq!((est.output_tokens, est.output_tokens_estimated), (2, true));
     }

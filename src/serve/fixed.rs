@@ -34,6 +34,8 @@ pub(crate) struct Shared {
     pub ttft: Duration,
     /// Effective gap between tokens (slowdown applied).
     pub itl: Duration,
+    /// Tokens per streamed event.
+    pub chunk: u32,
     /// Model name in replies and `/v1/models`.
     pub model: String,
     /// Header recorded in the truth log and echoed in the reply.
@@ -134,7 +136,9 @@ async fn generate(s: Arc<Shared>, route: Route, req: Request) -> Response {
 
 fn stream_reply(s: Arc<Shared>, route: Route, req: &GenRequest, truth: TruthRecorder) -> Response {
     let received = truth.entry.received;
-    let first = Box::pin(tokio::time::sleep_until(s.deadline(received, 0)));
+    // The first event is written when its last token is due.
+    let first_event = s.chunk.min(req.output_tokens()).max(1) - 1;
+    let first = Box::pin(tokio::time::sleep_until(s.deadline(received, first_event)));
     let stream = TokenStream {
         role_pending: route == Route::Chat,
         route,
@@ -205,17 +209,24 @@ impl TokenStream {
         self.shared.frames.route(self.route)
     }
 
-    /// The frame of token `k` (or the finish-only frame when no token is asked for).
+    /// Tokens the next event carries: a chunk, or what is left of the reply.
+    fn event_tokens(&self) -> u32 {
+        self.shared.chunk.min(self.n.saturating_sub(self.k)).max(1)
+    }
+
+    /// The event of tokens `k..k + event_tokens()` (or the finish-only frame when no token is
+    /// asked for).
     fn token_frame(&self) -> Bytes {
         let f = self.frames();
-        let last = self.k + 1 >= self.n;
+        let end = self.k + self.event_tokens();
+        let last = end >= self.n;
         let base = match (self.n, last) {
             (0, _) => &f.empty_last,
             (_, true) => &f.last,
             _ => &f.token,
         };
         if self.continuous {
-            let written = (self.k + 1).min(self.n);
+            let written = end.min(self.n);
             f.with_usage(base, self.truth.entry.prompt_tokens, written)
         } else {
             base.clone()
@@ -240,10 +251,12 @@ impl Stream for TokenStream {
                     ready!(this.sleep.as_mut().poll(cx));
                 }
                 let frame = this.token_frame();
+                let tokens = this.event_tokens();
                 if this.n > 0 {
-                    this.truth.token(Instant::now());
+                    let now = Instant::now();
+                    (0..tokens).for_each(|_| this.truth.token(now));
                 }
-                this.k += 1;
+                this.k += tokens;
                 if this.k >= this.n {
                     this.phase = if this.include_usage {
                         Phase::Usage
@@ -251,7 +264,9 @@ impl Stream for TokenStream {
                         Phase::Done
                     };
                 } else if !this.shared.itl.is_zero() {
-                    let next = this.shared.deadline(this.truth.entry.received, this.k);
+                    // The next event is written when its last token is due.
+                    let last = this.k + this.event_tokens() - 1;
+                    let next = this.shared.deadline(this.truth.entry.received, last);
                     this.sleep.as_mut().reset(next);
                 }
                 Poll::Ready(Some(Ok(frame)))

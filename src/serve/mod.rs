@@ -52,6 +52,10 @@ pub struct FixedTiming {
     /// Keep a truth entry per request. Tests want it; a long-running `exp serve` should turn
     /// it off, as the log grows by one entry per request.
     pub keep_truth: bool,
+    /// Tokens per streamed event (1 = token by token): an engine that batches its writes
+    /// (speculative decoding, multi-token prediction). Each event is written when its last
+    /// token is due; usage counts every token, the events carry no count of their own.
+    pub chunk: u32,
 }
 
 impl FixedTiming {
@@ -64,6 +68,7 @@ impl FixedTiming {
             model: "exp-fixed".to_owned(),
             echo_header: None,
             keep_truth: true,
+            chunk: 1,
         }
     }
 
@@ -76,6 +81,12 @@ impl FixedTiming {
             )));
         }
         self.effective()?;
+        if !(1..=1000).contains(&self.chunk) {
+            return Err(spec_error(format!(
+                "chunk must be 1 to 1000 tokens per event, got {}",
+                self.chunk
+            )));
+        }
         if let Some(h) = &self.echo_header {
             HeaderName::from_bytes(h.as_bytes())
                 .map_err(|_| spec_error(format!("`{h}` is not a valid header name")))?;
@@ -103,7 +114,7 @@ pub const MAX_DELAY: Duration = Duration::from_secs(3600);
 impl FromStr for FixedTiming {
     type Err = ServeError;
 
-    /// Parses `ttft=100ms,itl=10ms[,slowdown=1.1][,model=NAME][,echo=HEADER]` (durations in
+    /// Parses `ttft=100ms,itl=10ms[,slowdown=1.1][,model=NAME][,echo=HEADER][,chunk=N]` (durations in
     /// `ns`, `us`, `ms` or `s`; fractions allowed).
     fn from_str(spec: &str) -> Result<Self, ServeError> {
         let mut timing = FixedTiming::new(Duration::ZERO, Duration::ZERO);
@@ -123,9 +134,14 @@ impl FromStr for FixedTiming {
                 }
                 "model" => timing.model = value.trim().to_owned(),
                 "echo" => timing.echo_header = Some(value.trim().to_owned()),
+                "chunk" => {
+                    timing.chunk = value.trim().parse().map_err(|_| {
+                        spec_error(format!("chunk `{value}` is not a whole number of tokens"))
+                    })?
+                }
                 other => {
                     return Err(spec_error(format!(
-                        "unknown key `{other}` (expected ttft, itl, slowdown, model or echo)"
+                        "unknown key `{other}` (expected ttft, itl, slowdown, model, echo or chunk)"
                     )));
                 }
             }
@@ -266,6 +282,7 @@ pub async fn spawn_fixed(
             .as_deref()
             .and_then(|h| HeaderName::from_bytes(h.as_bytes()).ok()),
         frames: frames::Frames::new(&timing.model),
+        chunk: timing.chunk,
         model: timing.model,
         truth: truth.clone(),
         seq: AtomicU64::new(0),
