@@ -176,6 +176,13 @@ fn a_run_killed_at_random_points_resumes_keeping_exactly_the_finished_repetition
         // What was finished before this kill survived it, and the runs in between.
         assert_untouched(&dir, &kept, &hint);
         kept = now;
+        // The manifest still says `running`, but its process is gone: the report says so.
+        let report = common::run(["report", dir.to_str().unwrap(), "--stdout"]).expect_code(0);
+        assert!(
+            report.stdout.contains(" · interrupted · "),
+            "a killed run reads as interrupted ({hint}):\n{}",
+            report.stdout
+        );
     }
     resume_to_the_end(&dir);
     assert_untouched(&dir, &kept, &hint);

@@ -34,8 +34,9 @@ fn fail_on(arg: cli::FailOn) -> FailOn {
 
 /// Opens a run directory and reads its repetitions back, with the scenario they ran.
 fn load(run_dir: &Path) -> anyhow::Result<(Manifest, Scenario, Vec<CellResults>)> {
-    let (dir, manifest) = RunDir::open(run_dir)
+    let (dir, mut manifest) = RunDir::open(run_dir)
         .with_context(|| format!("{}: not a readable run directory", run_dir.display()))?;
+    super::session::settle(&mut manifest);
     let plan = saved_plan(&dir, &manifest)?;
     let cells = load_results(&dir, &manifest, &plan)?;
     Ok((manifest, plan.scenario, cells))

@@ -53,6 +53,7 @@ pub fn new_manifest(plan: &Plan, path: &Path, target: &TargetArgs) -> Manifest {
             stop: None,
         }),
         sequential: None,
+        session: Some(super::session::current()),
     }
 }
 
@@ -100,7 +101,7 @@ fn git_revision() -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-fn hostname() -> Option<String> {
+pub(super) fn hostname() -> Option<String> {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|s| s.trim().to_string())

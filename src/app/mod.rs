@@ -12,6 +12,7 @@ mod rounds;
 mod search;
 mod sequential;
 mod serve;
+mod session;
 
 use std::path::{Path, PathBuf};
 
@@ -378,6 +379,7 @@ fn resume(run_dir: &Path) -> anyhow::Result<(Plan, RunDir, Manifest)> {
         );
     }
     manifest.status = RunStatus::Running;
+    manifest.session = Some(session::current());
     dir.write_manifest(&manifest)?;
     Ok((plan, dir, manifest))
 }
@@ -411,7 +413,8 @@ fn report(
     stdout: bool,
     format: ReportFormat,
 ) -> anyhow::Result<Status> {
-    let (dir, manifest) = RunDir::open(run_dir)?;
+    let (dir, mut manifest) = RunDir::open(run_dir)?;
+    session::settle(&mut manifest);
     let plan = saved_plan(&dir, &manifest)?;
     if format != ReportFormat::Md {
         finish::export(&dir, &manifest, &plan, format, stdout)?;

@@ -279,6 +279,7 @@ fn manifest(sha: &str, executor: &str, host: &str, git: &str) -> Manifest {
         launches: vec![],
         adaptive: None,
         sequential: None,
+        session: None,
     }
 }
 

@@ -33,6 +33,7 @@ fn model() -> ReportModel {
         launches: vec![],
         adaptive: None,
         sequential: None,
+        session: None,
     };
     let cells = vec![CellResults {
         id: "default".into(),
@@ -174,6 +175,7 @@ fn manifest_of(m: &ReportModel) -> Manifest {
         launches: vec![],
         adaptive: None,
         sequential: None,
+        session: None,
     }
 }
 

@@ -98,6 +98,22 @@ pub struct Manifest {
     /// each found. `None` without extra looks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sequential: Option<SequentialRecord>,
+    /// The exp process of the latest session that ran it: with `status = running`, whether
+    /// that process is still there tells a live run from one that was killed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<Session>,
+}
+
+/// The exp process running a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    /// Host name.
+    pub host: Option<String>,
+    /// Process id.
+    pub pid: u32,
+    /// When it started (clock ticks after boot, `/proc/<pid>/stat`): with the pid, it names
+    /// one process.
+    pub start_ticks: Option<u64>,
 }
 
 /// How far a run got (`status` in `manifest.json`, written in lowercase: `"running"`, …).

@@ -23,8 +23,8 @@ mod manifest;
 pub use files::{RepWriter, write_atomic};
 pub use manifest::{
     AdaptiveRecord, CellEntry, HalfWidth, LaunchRecord, Look, Manifest, MarkerDetails, RepMarker,
-    RunStatus, SCHEMA_VERSION, SequentialLook, SequentialRecord, SimDetails, Stop, StopReason,
-    now_rfc3339,
+    RunStatus, SCHEMA_VERSION, SequentialLook, SequentialRecord, Session, SimDetails, Stop,
+    StopReason, now_rfc3339,
 };
 
 use std::collections::BTreeSet;

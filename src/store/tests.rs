@@ -27,6 +27,7 @@ fn manifest() -> Manifest {
         launches: vec![],
         adaptive: None,
         sequential: None,
+        session: None,
     }
 }
 
