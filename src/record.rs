@@ -63,6 +63,10 @@ pub struct RequestRecord {
     /// Every content chunk, in arrival order.
     #[serde(default)]
     pub chunks: Vec<Chunk>,
+    /// The stream ended after a finish reason but without `data: [DONE]` (an OpenAI stream
+    /// ends with it): kept as ok, counted and warned about. Left out of the file when false.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub no_done: bool,
     /// Arrival of the last content chunk (`None` when no content arrived).
     #[serde(default)]
     pub done_ns: Option<u64>,
@@ -193,6 +197,7 @@ mod tests {
             scheduled_ns: 1_000,
             sent_ns: Some(1_200),
             first_sent_ns: None,
+            no_done: false,
             chunks: vec![
                 Chunk {
                     at_ns: 50_000,

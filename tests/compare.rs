@@ -82,6 +82,7 @@ fn records(shape: &Shape, cell: usize, round: u32, rate: f64) -> Vec<RequestReco
                 scheduled_ns: sent,
                 sent_ns: Some(sent),
                 first_sent_ns: None,
+                no_done: false,
                 done_ns: chunks.last().map(|c| c.at_ns),
                 chunks,
                 input_tokens: Some(100),

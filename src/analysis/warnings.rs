@@ -54,6 +54,7 @@ pub(super) fn collect(
         }
         failures(cell, label, &mut out);
         retries(cell, label, &mut out);
+        missing_done(cell, label, &mut out);
         client(cell, label, &mut out);
         outputs(cell, label, &mut out);
         noise(scenario, cell, desc, &mut per_cell);
@@ -109,6 +110,19 @@ fn retries(cell: &CellResults, label: &str, out: &mut Vec<String>) {
     let sent: u64 = cell.reps.iter().map(|r| r.summary.sent).sum();
     out.push(format!(
         "cell {label}: {retried} of {sent} requests were retried once on a fresh connection (the server closed the connection after taking the request, before any response: usually a keep-alive connection closed just as it was reused); their TTFT and E2E count from the retry and the time lost is in queue_delay"
+    ));
+}
+
+/// Streams that ended after their finish reason without `data: [DONE]`: kept as measured,
+/// but a server that cuts its streams short (or a proxy that drops the end) deserves a word.
+fn missing_done(cell: &CellResults, label: &str, out: &mut Vec<String>) {
+    let missing: u64 = cell.reps.iter().map(|r| r.summary.no_done).sum();
+    if missing == 0 {
+        return;
+    }
+    let ok: u64 = cell.reps.iter().map(|r| r.summary.completed).sum();
+    out.push(format!(
+        "cell {label}: {missing} of {ok} successful streams ended after their finish reason without `data: [DONE]`: counted as ok; check the server (or a proxy in between) if that is not expected"
     ));
 }
 
@@ -383,6 +397,25 @@ mod client_tests {
     #[test]
     fn a_client_on_time_with_cpu_to_spare_says_nothing() {
         assert_eq!(warn(&[]), Vec::<String>::new());
+    }
+
+    #[test]
+    fn streams_without_done_are_counted_and_warned_about() {
+        let mut c = cell(&[]);
+        let mut out = Vec::new();
+        missing_done(&c, "c", &mut out);
+        assert!(out.is_empty());
+        for (r, missing) in c.reps.iter_mut().zip([0, 2, 1]) {
+            r.summary.completed = 10;
+            r.summary.no_done = missing;
+        }
+        missing_done(&c, "c", &mut out);
+        assert_eq!(
+            out,
+            [
+                "cell c: 3 of 30 successful streams ended after their finish reason without `data: [DONE]`: counted as ok; check the server (or a proxy in between) if that is not expected"
+            ]
+        );
     }
 
     #[test]

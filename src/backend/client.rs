@@ -137,6 +137,7 @@ impl Client {
             scheduled_ns,
             sent_ns: None,
             first_sent_ns: None,
+            no_done: false,
             chunks: Vec::with_capacity(req.max_tokens.min(4096) as usize),
             done_ns: None,
             input_tokens: None,

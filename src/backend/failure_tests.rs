@@ -229,6 +229,17 @@ async fn finish_reason_without_done_is_ok_and_role_only_stream_is_empty() {
     let r = send_to(url, |_| {}).await;
     assert_eq!(r.outcome, Outcome::Ok);
     assert_eq!(r.finish_reason.as_deref(), Some("stop"));
+    // Issue 12: ok, but recorded, so the report can say so.
+    assert!(r.no_done, "{r:?}");
+    let with_done = canned(vec![
+        Step::Write(SSE_HEAD),
+        Step::Write(TOKEN),
+        Step::Write(finish),
+        Step::Write(b"data: [DONE]\n\n"),
+    ])
+    .await;
+    let r = send_to(with_done, |_| {}).await;
+    assert_eq!((r.outcome, r.no_done), (Outcome::Ok, false));
     let url = canned(vec![
         Step::Write(SSE_HEAD),
         Step::Write(finish),

@@ -264,6 +264,7 @@ fn build(parts: &[&[u8]]) -> (Result<(), String>, usize, Option<u32>, bool) {
         scheduled_ns: 0,
         sent_ns: Some(0),
         first_sent_ns: None,
+        no_done: false,
         chunks: Vec::new(),
         done_ns: None,
         input_tokens: None,

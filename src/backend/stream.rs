@@ -8,7 +8,8 @@
 //! non-2xx → `http`; a 2xx that is not `text/event-stream` → `protocol`; an error event in
 //! the stream → `stream_error`; a payload the protocol cannot read (not JSON) → `protocol`;
 //! the stream ended with neither `[DONE]` nor a `finish_reason` → `incomplete`; it finished
-//! without content → `empty`.
+//! without content → `empty`. A stream that ended after its finish reason but without
+//! `[DONE]` is ok, with `no_done` set in the record.
 
 use std::time::{Duration, Instant};
 
@@ -361,7 +362,11 @@ fn apply(
 }
 
 /// The outcome once the stream has ended (`broken` carries a transport error, if any).
-fn finish(state: &StreamState, rec: &RequestRecord, broken: Option<String>) -> Result<(), Failure> {
+fn finish(
+    state: &StreamState,
+    rec: &mut RequestRecord,
+    broken: Option<String>,
+) -> Result<(), Failure> {
     if !state.done && rec.finish_reason.is_none() {
         let message = match broken {
             Some(e) => format!("stream broke before [DONE] or a finish reason: {e}"),
@@ -373,6 +378,9 @@ fn finish(state: &StreamState, rec: &RequestRecord, broken: Option<String>) -> R
         let message = "stream finished without generated content";
         return Err(Failure::new(FailureReason::Empty, message));
     }
+    // Finished by its finish reason, but the stream's terminator never came: a measurement,
+    // with a note (the usage chunk that usually precedes `[DONE]` may be missing too).
+    rec.no_done = !state.done;
     Ok(())
 }
 

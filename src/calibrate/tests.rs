@@ -86,6 +86,7 @@ fn rec(index: u64, sent: u64, chunks: &[u64], ok: bool) -> RequestRecord {
         scheduled_ns: sent,
         sent_ns: Some(sent),
         first_sent_ns: None,
+        no_done: false,
         chunks: chunks
             .iter()
             .map(|&t| Chunk {

@@ -51,6 +51,9 @@ pub struct RepetitionSummary {
     /// fresh connection (`first_sent_ns` in the record).
     #[serde(default)]
     pub retried: u64,
+    /// Ok requests whose stream ended after its finish reason without `data: [DONE]`.
+    #[serde(default)]
+    pub no_done: u64,
 }
 
 /// Tokens by which the server's prompt count may differ from the client's before a request
@@ -144,6 +147,7 @@ impl<'a> Summarizer<'a> {
             return;
         }
         s.completed += 1;
+        s.no_done += u64::from(rec.no_done);
         push_latencies(&m, &mut self.per_metric);
         self.itl.extend(itl_values(rec));
         self.chunk_gap.extend(chunk_gaps(&rec.chunks));

@@ -22,6 +22,7 @@ fn ok(i: u64, tokens: u32) -> RequestRecord {
         scheduled_ns: sched,
         sent_ns: Some(sent),
         first_sent_ns: None,
+        no_done: false,
         done_ns: chunks.last().map(|c| c.at_ns),
         chunks,
         input_tokens: Some(100),
@@ -166,6 +167,7 @@ fn a_retried_request_is_counted_and_its_lost_time_is_queue_delay() {
     // 111 ms: TTFT counts from the retry, the 11 ms since its schedule are queue delay.
     let retried = RequestRecord {
         first_sent_ns: Some(101 * MS),
+        no_done: false,
         sent_ns: Some(111 * MS),
         chunks: vec![Chunk {
             at_ns: 161 * MS,
@@ -180,4 +182,14 @@ fn a_retried_request_is_counted_and_its_lost_time_is_queue_delay() {
     assert_eq!((s.sent, s.completed, s.retried), (3, 2, 1));
     assert!((s.values[&k("ttft.max")] - 0.050).abs() < 1e-9);
     assert!((s.values[&k("queue_delay.max")] - 0.011).abs() < 1e-9);
+}
+
+#[test]
+fn streams_ended_without_done_are_counted_among_the_ok_ones() {
+    let mut cut = ok(1, 4);
+    cut.no_done = true;
+    let mut failed_cut = failed(2);
+    failed_cut.no_done = true;
+    let s = summarize(&[ok(0, 4), cut, failed_cut], &BTreeMap::new());
+    assert_eq!((s.completed, s.no_done), (2, 1));
 }

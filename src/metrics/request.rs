@@ -141,6 +141,7 @@ mod tests {
             scheduled_ns: 1_000_000,
             sent_ns: Some(3_000_000),
             first_sent_ns: None,
+            no_done: false,
             chunks: chunk_ns
                 .iter()
                 .map(|&t| Chunk {

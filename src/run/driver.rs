@@ -200,6 +200,7 @@ impl<S: Sender> Ctx<S> {
                     scheduled_ns,
                     sent_ns: Some(started),
                     first_sent_ns: None,
+                    no_done: false,
                     chunks: Vec::new(),
                     done_ns: None,
                     input_tokens: None,

@@ -40,6 +40,7 @@ impl Sender for Fake {
             scheduled_ns,
             sent_ns: Some(sent),
             first_sent_ns: None,
+            no_done: false,
             chunks: vec![Chunk {
                 at_ns: done,
                 tokens: Some(1),

@@ -84,6 +84,7 @@ impl Sender for Fake {
             scheduled_ns,
             sent_ns: Some(start),
             first_sent_ns: None,
+            no_done: false,
             chunks: vec![Chunk {
                 at_ns: end,
                 tokens: Some(1),

@@ -303,6 +303,7 @@ fn new_record(
         scheduled_ns,
         sent_ns: Some(sent_ns),
         first_sent_ns: None,
+        no_done: false,
         chunks: Vec::with_capacity(output as usize),
         done_ns: None,
         input_tokens: None,

@@ -52,6 +52,7 @@ fn rec(i: u64) -> RequestRecord {
         scheduled_ns: i,
         sent_ns: Some(i),
         first_sent_ns: None,
+        no_done: false,
         chunks: vec![],
         done_ns: None,
         input_tokens: None,
