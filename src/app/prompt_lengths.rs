@@ -71,6 +71,7 @@ mod tests {
             headers: vec![],
             timeout: Duration::from_secs(1),
             idle_timeout: Duration::from_secs(1),
+            token_timeout: None,
             ignore_eos: true,
             tokenizer: tokenizer.then(|| "tokenizer.json".into()),
             hardware: None,

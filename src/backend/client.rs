@@ -48,6 +48,9 @@ pub struct ClientConfig {
     /// comments count as bytes). The wait for headers and for the first body byte (queueing
     /// and prefill: the TTFT being measured) is bounded by `timeout` only.
     pub idle_timeout: Duration,
+    /// Longest wait between generated tokens after the first: unlike `idle_timeout`, bytes
+    /// that carry no token (keep-alive comments) do not reset it. `None`: not applied.
+    pub token_timeout: Option<Duration>,
     /// Ask the server to ignore EOS and generate exactly `max_tokens` (`ignore_eos`, plus
     /// `min_tokens` for servers that need it).
     pub ignore_eos: bool,
@@ -167,6 +170,7 @@ impl Client {
         let limits = stream::Limits {
             timeout: self.cfg.timeout,
             idle: self.cfg.idle_timeout,
+            token: self.cfg.token_timeout,
         };
         let http_req = self.request(&self.http, index, body.clone())?;
         let sent = Instant::now();

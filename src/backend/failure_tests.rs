@@ -12,6 +12,7 @@ use super::*;
 use crate::record::{FailureReason, Outcome, RequestRecord};
 
 /// One step of a canned reply.
+#[derive(Clone)]
 pub(super) enum Step {
     Write(&'static [u8]),
     Sleep(u64),
@@ -308,4 +309,43 @@ async fn an_event_split_across_writes_is_stamped_when_it_completes() {
     );
     let ttft = Duration::from_nanos(r.chunks[0].at_ns - r.sent_ns.unwrap());
     assert!(ttft >= Duration::from_millis(60), "{ttft:?}");
+}
+
+/// Issue 12: keep-alive comments reset `idle_timeout` (any byte does), so a server that stalls
+/// while sending them is never timed out by it; `token_timeout` counts only tokens.
+#[tokio::test]
+async fn keep_alives_reset_the_idle_limit_but_not_the_token_limit() {
+    const PING: &[u8] = b": keep-alive\n\n";
+    let finish =
+        b"data: {\"choices\":[{\"index\":0,\"text\":\" b\",\"finish_reason\":\"length\"}]}\n\n";
+    let mut steps = vec![Step::Write(SSE_HEAD), Step::Write(TOKEN)];
+    for _ in 0..16 {
+        steps.extend([Step::Sleep(50), Step::Write(PING)]);
+    }
+    steps.extend([Step::Write(finish), Step::Write(b"data: [DONE]\n\n")]);
+    // 800 ms of keep-alives, each within the 150 ms idle limit: measured, not failed.
+    let url = canned(steps.clone()).await;
+    let r = send_to(url, |c| c.idle_timeout = Duration::from_millis(150)).await;
+    assert_eq!(r.outcome, Outcome::Ok, "{r:?}");
+    assert_eq!(r.chunks.len(), 2);
+    // With token_timeout = 200 ms the stall is cut, though bytes keep coming.
+    let url = canned(steps).await;
+    let start = Instant::now();
+    let r = send_to(url, |c| {
+        c.idle_timeout = Duration::from_millis(150);
+        c.token_timeout = Some(Duration::from_millis(200));
+    })
+    .await;
+    let (reason, _, message) = failure(&r);
+    assert_eq!(reason, FailureReason::IdleTimeout);
+    assert_eq!(
+        message,
+        "no token for 200ms (token_timeout: keep-alive comments do not count)"
+    );
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(200) && took < Duration::from_millis(380),
+        "{took:?}"
+    );
+    assert_eq!(r.chunks.len(), 1);
 }

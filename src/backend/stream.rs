@@ -4,7 +4,9 @@
 //! [`RequestRecord`].
 //!
 //! Classification (first match wins): no connection → `connect`; total limit passed →
-//! `timeout`; no bytes for the idle limit once the body has started → `idle_timeout`;
+//! `timeout`; no bytes for the idle limit once the body has started, or no token for
+//! `token_timeout` once one has arrived (keep-alive comments reset only the idle limit) →
+//! `idle_timeout`;
 //! non-2xx → `http`; a 2xx that is not `text/event-stream` → `protocol`; an error event in
 //! the stream → `stream_error`; a payload the protocol cannot read (not JSON) → `protocol`;
 //! the stream ended with neither `[DONE]` nor a `finish_reason` → `incomplete`; it finished
@@ -35,6 +37,8 @@ pub(crate) struct Limits {
     pub timeout: Duration,
     /// Silence while reading the body.
     pub idle: Duration,
+    /// Wait between generated tokens, after the first.
+    pub token: Option<Duration>,
 }
 
 /// Nanoseconds from `origin` to `at` (0 if `at` is earlier).
@@ -242,6 +246,8 @@ async fn read_stream(
     // the body at the first token): only the total limit bounds that wait, or every request
     // queued past the idle limit under overload would be failed instead of measured.
     let mut last_read: Option<TokioInstant> = None;
+    // `token_timeout`, once a token has arrived: bytes without a token do not reset it.
+    let mut token_at: Option<TokioInstant> = None;
     let limit = tokio::time::sleep_until(deadline);
     let mut limit = std::pin::pin!(limit);
     loop {
@@ -262,7 +268,13 @@ async fn read_stream(
                 if now >= idle_at {
                     return Err(idle_failure(limits.idle));
                 }
-                limit.as_mut().reset(idle_at.min(deadline));
+                if let (Some(at), Some(wait)) = (token_at, limits.token)
+                    && now >= at
+                {
+                    return Err(token_failure(wait));
+                }
+                let next = token_at.map_or(idle_at, |t| t.min(idle_at));
+                limit.as_mut().reset(next.min(deadline));
                 continue;
             }
         };
@@ -286,7 +298,18 @@ async fn read_stream(
                 .reset((TokioInstant::from_std(now) + limits.idle).min(deadline));
         }
         decoder.feed(&bytes);
+        let tokens_before = rec.chunks.len();
         drain(&mut decoder, &mut state, ns_since(origin, now), rec)?;
+        if let Some(wait) = limits.token
+            && rec.chunks.len() > tokens_before
+        {
+            let at = TokioInstant::from_std(now) + wait;
+            token_at = Some(at);
+            // The timer is lazy: make sure it fires by the token deadline.
+            if at < limit.deadline() {
+                limit.as_mut().reset(at);
+            }
+        }
         if decoder.buffered() > MAX_EVENT_BYTES {
             let message = format!("an event exceeded {MAX_EVENT_BYTES} bytes without ending");
             return Err(Failure::new(FailureReason::Protocol, message));
@@ -298,6 +321,13 @@ async fn read_stream(
             return finish(&state, rec, None);
         }
     }
+}
+
+fn token_failure(wait: Duration) -> Failure {
+    Failure::new(
+        FailureReason::IdleTimeout,
+        format!("no token for {wait:?} (token_timeout: keep-alive comments do not count)"),
+    )
 }
 
 fn idle_failure(idle: Duration) -> Failure {

@@ -17,6 +17,7 @@ pub(super) fn config(base_url: String, kind: Protocol) -> ClientConfig {
         api_key: None,
         timeout: Duration::from_secs(10),
         idle_timeout: Duration::from_secs(5),
+        token_timeout: None,
         ignore_eos: true,
         continuous_usage_stats: false,
         max_connections: 64,

@@ -134,6 +134,7 @@ impl CellExecutor {
                     api_key,
                     timeout: t.timeout,
                     idle_timeout: t.idle_timeout,
+                    token_timeout: t.token_timeout,
                     ignore_eos: t.ignore_eos,
                     continuous_usage_stats: false,
                     max_connections: in_flight_hint(cell, planned_requests),

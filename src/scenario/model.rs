@@ -305,8 +305,11 @@ pub struct TargetConfig {
     pub headers: Vec<Header>,
     /// Total time limit per request.
     pub timeout: Duration,
-    /// Longest silence allowed mid-stream.
+    /// Longest silence allowed mid-stream (any byte, keep-alive comments included, resets it).
     pub idle_timeout: Duration,
+    /// Longest wait between generated tokens once the first has arrived, which keep-alive
+    /// comments do not reset (`None`: only `idle_timeout` and `timeout` apply).
+    pub token_timeout: Option<Duration>,
     /// Send `ignore_eos: true` so the output length is forced (default true).
     pub ignore_eos: bool,
     /// A local `tokenizer.json` for exact prompt lengths, if given.

@@ -206,6 +206,7 @@ impl TargetSpec {
             headers,
             timeout: self.timeout,
             idle_timeout: self.idle_timeout,
+            token_timeout: self.token_timeout,
             ignore_eos: self.ignore_eos,
             tokenizer: self.tokenizer.clone(),
             hardware,

@@ -19,6 +19,7 @@ const KEYS: &[&str] = &[
     "headers",
     "timeout",
     "idle_timeout",
+    "token_timeout",
     "ignore_eos",
     "tokenizer",
     "model_config",
@@ -54,6 +55,7 @@ pub(crate) struct TargetSpec {
     pub headers: Vec<(String, String, bool)>,
     pub timeout: Duration,
     pub idle_timeout: Duration,
+    pub token_timeout: Option<Duration>,
     pub ignore_eos: bool,
     pub tokenizer: Option<PathBuf>,
     pub model_config: Option<String>,
@@ -106,6 +108,9 @@ pub(crate) fn validate(
         .map_or(Some(Duration::from_secs(60)), |n| {
             ctx.duration("target.idle_timeout", n, day)
         });
+    let token_timeout = t
+        .get("token_timeout")
+        .map(|n| ctx.duration("target.token_timeout", n, day));
     let ignore_eos = t
         .get("ignore_eos")
         .map_or(Some(true), |n| ctx.bool("target.ignore_eos", n));
@@ -129,6 +134,10 @@ pub(crate) fn validate(
         headers: headers.flatten().unwrap_or_default(),
         timeout: timeout?,
         idle_timeout: idle_timeout?,
+        token_timeout: match token_timeout {
+            Some(t) => Some(t?),
+            None => None,
+        },
         ignore_eos: ignore_eos?,
         tokenizer: tokenizer.flatten(),
         model_config,

@@ -202,6 +202,7 @@ pub fn fixed_client(
         api_key: None,
         timeout: Duration::from_secs(30),
         idle_timeout: Duration::from_secs(10),
+        token_timeout: None,
         ignore_eos: true,
         continuous_usage_stats: false,
         max_connections,

@@ -348,6 +348,7 @@ fn exp_client(base_url: String) -> crate::backend::Client {
         api_key: None,
         timeout: Duration::from_secs(10),
         idle_timeout: Duration::from_secs(10),
+        token_timeout: None,
         ignore_eos: true,
         continuous_usage_stats: false,
         max_connections: 1,
