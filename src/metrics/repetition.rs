@@ -159,9 +159,12 @@ impl<'a> Summarizer<'a> {
             self.good += 1;
         }
         s.estimated_lengths += u64::from(m.output_tokens_estimated);
-        if rec
-            .requested_output_tokens
-            .is_some_and(|want| m.output_tokens < want)
+        // A length counted from chunks says nothing about a shortfall: a server that writes
+        // several tokens per chunk would be blamed for ignoring `ignore_eos`.
+        if !m.output_tokens_estimated
+            && rec
+                .requested_output_tokens
+                .is_some_and(|want| m.output_tokens < want)
         {
             s.short_outputs += 1;
         }

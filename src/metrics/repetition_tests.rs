@@ -193,3 +193,14 @@ fn streams_ended_without_done_are_counted_among_the_ok_ones() {
     let s = summarize(&[ok(0, 4), cut, failed_cut], &BTreeMap::new());
     assert_eq!((s.completed, s.no_done), (2, 1));
 }
+
+/// Issue 12: 4 chunks and no usage for 16 requested tokens is not a shortfall (the server may
+/// write 4 tokens per chunk); the length is flagged as counted from chunks instead.
+#[test]
+fn a_length_counted_from_chunks_is_not_a_shortfall() {
+    let mut r = ok(0, 4);
+    r.output_tokens = None;
+    r.requested_output_tokens = Some(16);
+    let s = summarize(&[r], &BTreeMap::new());
+    assert_eq!((s.estimated_lengths, s.short_outputs), (1, 0));
+}
