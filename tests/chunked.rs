@@ -7,29 +7,10 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::time::Duration;
-
-use common::{exp, run, spawn, wait_until};
-
 #[test]
 fn four_tokens_per_event_give_exact_tpot_itl_and_chunk_gap() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let server = spawn(exp([
-        "serve",
-        "--fixed",
-        "ttft=20ms,itl=5ms,chunk=4",
-        "--port",
-        &port.to_string(),
-    ]));
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    wait_until("exp serve to listen", || {
-        TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
-    });
+    let port = common::free_port();
+    let server = common::fixed_server("ttft=20ms,itl=5ms,chunk=4", port);
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("chunked.toml");
     std::fs::write(
@@ -59,13 +40,7 @@ warmup = 1
         ),
     )
     .unwrap();
-    let out = run([
-        "run",
-        path.to_str().unwrap(),
-        "--out",
-        tmp.path().join("out").to_str().unwrap(),
-        "--no-progress",
-    ]);
+    let out = common::run_scenario(&path, &tmp.path().join("out"));
     server.signal(libc::SIGKILL);
     let dir = out.expect_code(0).run_dir();
     let summary = common::json(&dir.join("summary.json"));

@@ -6,11 +6,10 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::time::Duration;
 
-use common::{json, planned_slots, records, run, spawn, wait_until};
+use common::{free_port, json, planned_slots, records, run};
 use exp::backend::Protocol;
 use exp::record::RequestRecord;
 use exp::scenario::model::{ArrivalConfig, LengthDist, PromptSource, WorkloadConfig};
@@ -84,28 +83,10 @@ fn the_shipped_scenario_replays_conversations_turn_by_turn_on_the_simulator() {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn the_shipped_scenario_sends_the_whole_history_to_a_chat_server() {
     let port = free_port();
-    let server = spawn(common::exp([
-        "serve",
-        "--fixed",
-        "ttft=5ms,itl=1ms",
-        "--port",
-        &port.to_string(),
-    ]));
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    wait_until("exp serve to listen", || {
-        TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
-    });
+    let server = common::fixed_server("ttft=5ms,itl=1ms", port);
     let url = format!("http://127.0.0.1:{port}/v1");
     let out_dir = tempfile::tempdir().unwrap();
     let out = run([

@@ -4,21 +4,11 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::time::Duration;
 
-use common::{json, planned_slots, records, run, spawn, text, wait_until};
+use common::{free_port, json, planned_slots, records, run, text};
 
 /// A port that was free a moment ago.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `exp run http_small.toml --target <url>` into `out`.
 fn run_against(url: &str, out: &Path, extra: &[&str]) -> common::Outcome {
     let mut args = vec![
@@ -41,17 +31,7 @@ fn ms(ns: &serde_json::Value) -> f64 {
 #[test]
 fn a_live_server_is_measured_with_its_known_timing() {
     let port = free_port();
-    let server = spawn(common::exp([
-        "serve",
-        "--fixed",
-        "ttft=20ms,itl=2ms",
-        "--port",
-        &port.to_string(),
-    ]));
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    wait_until("exp serve to listen", || {
-        TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
-    });
+    let server = common::fixed_server("ttft=20ms,itl=2ms", port);
     let url = format!("http://127.0.0.1:{port}/v1");
     let out_dir = tempfile::tempdir().unwrap();
     let out = run_against(&url, out_dir.path(), &[]);

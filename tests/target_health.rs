@@ -6,19 +6,11 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{exp, run, spawn, wait_until};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use common::{exp, free_port, run, run_scenario, spawn, wait_until};
 
 /// A one-cell closed-loop scenario against `base_url` asking for `model`.
 fn scenario(dir: &Path, base_url: &str, model: &str, repetitions: u32) -> PathBuf {
@@ -57,20 +49,9 @@ fn status(run_dir: &Path) -> String {
         .to_string()
 }
 
-/// `exp serve --fixed` on `port`, listening when this returns.
+/// `exp serve --fixed` with 20 ms to the first token and 2 ms per token, on `port`.
 fn fixed_server(port: u16) -> common::Running {
-    let server = spawn(exp([
-        "serve",
-        "--fixed",
-        "ttft=20ms,itl=2ms",
-        "--port",
-        &port.to_string(),
-    ]));
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    wait_until("exp serve to listen", || {
-        TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
-    });
-    server
+    common::fixed_server("ttft=20ms,itl=2ms", port)
 }
 
 #[test]
@@ -79,14 +60,7 @@ fn nothing_listening_stops_the_run_within_seconds_naming_the_url() {
     let url = format!("http://127.0.0.1:{}/v1", free_port());
     let path = scenario(tmp.path(), &url, "m", 3);
     let started = Instant::now();
-    let out = run([
-        "run",
-        path.to_str().unwrap(),
-        "--out",
-        tmp.path().join("out").to_str().unwrap(),
-        "--no-progress",
-    ])
-    .expect_code(2);
+    let out = run_scenario(&path, &tmp.path().join("out")).expect_code(2);
     assert!(
         started.elapsed() < Duration::from_secs(20),
         "{:?}",
@@ -127,14 +101,7 @@ fn a_server_that_is_not_an_llm_server_stops_the_run() {
     let tmp = tempfile::tempdir().unwrap();
     let url = format!("http://127.0.0.1:{port}/v1");
     let path = scenario(tmp.path(), &url, "m", 3);
-    let out = run([
-        "run",
-        path.to_str().unwrap(),
-        "--out",
-        tmp.path().join("out").to_str().unwrap(),
-        "--no-progress",
-    ])
-    .expect_code(2);
+    let out = run_scenario(&path, &tmp.path().join("out")).expect_code(2);
     let want = format!(
         "the target at {url} does not answer like an openai-completions server: GET {url}/models gave HTTP 501 (not implemented)"
     );
@@ -149,13 +116,7 @@ fn a_model_the_server_does_not_list_is_a_warning() {
     let tmp = tempfile::tempdir().unwrap();
     let url = format!("http://127.0.0.1:{port}/v1");
     let path = scenario(tmp.path(), &url, "not-served", 1);
-    let out = run([
-        "run",
-        path.to_str().unwrap(),
-        "--out",
-        tmp.path().join("out").to_str().unwrap(),
-        "--no-progress",
-    ]);
+    let out = run_scenario(&path, &tmp.path().join("out"));
     server.signal(libc::SIGKILL);
     let out = out.expect_code(0);
     let want =

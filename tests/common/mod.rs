@@ -335,3 +335,33 @@ pub fn records(dir: &Path, cell: &str, round: u32) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).expect("records are JSON lines"))
         .collect()
 }
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `exp serve --fixed <spec>` on `port`, listening when this returns.
+pub fn fixed_server(spec: &str, port: u16) -> Running {
+    let server = spawn(exp(["serve", "--fixed", spec, "--port", &port.to_string()]));
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    wait_until("exp serve to listen", || {
+        std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+    });
+    server
+}
+
+/// `exp run <scenario> --out <out> --no-progress`.
+pub fn run_scenario(scenario: &Path, out: &Path) -> Outcome {
+    run([
+        "run",
+        scenario.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--no-progress",
+    ])
+}
