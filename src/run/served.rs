@@ -39,6 +39,9 @@ pub(super) async fn run_launches(
             .copied()
             .filter(|s| !done(s))
             .collect();
+        // A server that exits before serving anything (another process took its port, a
+        // crash at start) is relaunched once before its repetition is failed.
+        let mut second_chance = true;
         while let Some(&first) = todo.front() {
             let index = next_index;
             next_index += 1;
@@ -62,7 +65,7 @@ pub(super) async fn run_launches(
                     break;
                 }
             };
-            if serve(r, live, &mut todo).await? == RunEnd::Interrupted {
+            if serve(r, live, &mut todo, &mut second_chance).await? == RunEnd::Interrupted {
                 return Ok(RunEnd::Interrupted);
             }
         }
@@ -76,16 +79,18 @@ async fn serve(
     r: &mut Runner<'_>,
     mut live: Live,
     todo: &mut VecDeque<Slot>,
+    second_chance: &mut bool,
 ) -> Result<RunEnd, RunError> {
     let reset_url = live.server.config().reset_url.clone();
     let mut ran = 0usize;
     while let Some(slot) = todo.pop_front() {
         if let Some(status) = live.server.exit() {
             let reason = format!("the server exited ({status}) between repetitions");
-            if ran == 0 {
-                // It died before serving anything: relaunching for this slot could loop.
+            if ran == 0 && !std::mem::take(second_chance) {
+                // It died before serving anything, again: relaunching for this slot could loop.
                 r.fail_slot(slot, &reason)?;
             } else {
+                eprintln!("server launch {}: {reason}; relaunching", live.record.index);
                 todo.push_front(slot);
             }
             return finish(r, live, Some(reason))
