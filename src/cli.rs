@@ -109,8 +109,9 @@ pub struct RunArgs {
     /// Where run directories go.
     #[arg(long, default_value = "reports")]
     pub out: PathBuf,
-    /// Continue an interrupted run without redoing finished repetitions.
-    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["scenario", "set", "target"])]
+    /// Continue an interrupted run without redoing finished repetitions. A run given secrets
+    /// (which exp never saves) takes them again with `--set`, as the first run did.
+    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["scenario", "target"])]
     pub resume: Option<PathBuf>,
     /// Do not draw the progress bar.
     #[arg(long)]

@@ -22,7 +22,7 @@ fn main() -> ExitCode {
     match exp::app::run(cli) {
         Ok(status) => ExitCode::from(status.code()),
         Err(err) => {
-            eprintln!("error: {}", error_text(&err));
+            eprintln!("error: {}", exp::secrets::scrub(&error_text(&err)));
             ExitCode::from(2)
         }
     }

@@ -197,7 +197,7 @@ pub(super) fn command(args: &CompareArgs) -> anyhow::Result<Status> {
             println!("comparison: {}", path.display());
         }
         None => {
-            print!("{}", c.markdown);
+            print!("{}", crate::secrets::scrub(&c.markdown));
             warn(&c);
             eprintln!("{}", compare::report::verdict_line(&c.result));
         }

@@ -32,13 +32,22 @@ pub fn new_manifest(plan: &Plan, path: &Path, target: &TargetArgs) -> Manifest {
         scenario_name: exp.name.clone(),
         scenario_file: path.display().to_string(),
         scenario_sha256: hash.iter().map(|b| format!("{b:02x}")).collect(),
-        overrides: target.set.iter().map(|s| redact(s)).collect(),
+        overrides: (target.set.iter())
+            .map(|s| plan.scenario.redact_override(s))
+            .collect(),
         target_override: target.target.clone(),
         seed: exp.seed,
         repetitions: exp.repetitions.get(),
         order: exp.order,
         executor: executor_text(plan),
-        cells: plan.cells.iter().map(CellEntry::from).collect(),
+        cells: (plan.cells.iter())
+            .map(|c| {
+                let mut entry = CellEntry::from(c);
+                entry.vars = plan.scenario.redact_vars(&entry.vars);
+                entry.swept = plan.scenario.redact_vars(&entry.swept);
+                entry
+            })
+            .collect(),
         schedule: plan.schedule.clone(),
         started,
         ended: None,
@@ -54,16 +63,6 @@ pub fn new_manifest(plan: &Plan, path: &Path, target: &TargetArgs) -> Manifest {
         }),
         sequential: None,
         session: Some(super::session::current()),
-    }
-}
-
-/// `--set` values under `target.headers` may be secrets: keep the key, hide the value.
-fn redact(set: &str) -> String {
-    match set.split_once('=') {
-        Some((key, _)) if key.contains("headers") || key.contains("api_key") => {
-            format!("{key}=<redacted>")
-        }
-        _ => set.to_string(),
     }
 }
 
@@ -229,7 +228,7 @@ pub(super) fn export(
     };
     for (name, text) in files {
         if stdout {
-            print!("{text}");
+            print!("{}", crate::secrets::scrub(&text));
         } else {
             println!("{}", dir.write_file(name, text.as_bytes())?.display());
         }
@@ -286,7 +285,7 @@ pub fn finish_run(
         .or_else(|| plan.scenario.report.template.clone());
     let text = report::render(&model, template.as_deref()).context("cannot render the report")?;
     if !write {
-        print!("{text}");
+        print!("{}", crate::secrets::scrub(&text));
         return Ok(analysis.checks_failed());
     }
     dir.write_file("summary.json", &serde_json::to_vec_pretty(&summary)?)?;

@@ -10,6 +10,7 @@ mod manifest_sync;
 mod prompt_lengths;
 mod rounds;
 mod search;
+mod secret;
 mod sequential;
 mod serve;
 mod session;
@@ -65,7 +66,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Validate { paths } => validate(&paths),
         Command::Plan { scenario, target } => {
             let plan = load_plan(&scenario, &target)?;
-            print!("{}", plan.render());
+            print!("{}", crate::secrets::scrub(&plan.render()));
             for w in &plan.scenario.warnings {
                 eprintln!("warning: {w}");
             }
@@ -203,6 +204,7 @@ fn load_scenario(path: &Path, text: Option<&str>, target: &TargetArgs) -> anyhow
         None => scenario::load_with_overrides(path, &overrides),
     };
     let mut scenario = loaded.map_err(|e| anyhow::anyhow!("{e}"))?;
+    crate::secrets::remember(scenario.secret_values().iter().map(String::as_str));
     if let Some(url) = &target.target {
         scenario
             .set_target_url(url)
@@ -219,7 +221,7 @@ async fn run_command(args: RunArgs, planned: Option<Plan>) -> anyhow::Result<Sta
         compare::check_baseline(baseline)?;
     }
     let (mut plan, dir, mut manifest) = match &args.resume {
-        Some(run_dir) => resume(run_dir)?,
+        Some(run_dir) => resume(run_dir, &args.target.set)?,
         None => new_run(&args, planned)?,
     };
     eprintln!("run directory: {}", dir.root().display());
@@ -322,7 +324,7 @@ fn new_run(args: &RunArgs, planned: Option<Plan>) -> anyhow::Result<(Plan, RunDi
         }
         plan = search::start(plan, &mut manifest, &spec);
     }
-    let dir = RunDir::create(&args.out, &manifest, &plan.scenario.text)
+    let dir = RunDir::create(&args.out, &manifest, &plan.scenario.redacted_text())
         .context("cannot create the run directory (see --out)")?;
     Ok((plan, dir, manifest))
 }
@@ -354,10 +356,11 @@ fn stopped_text(root: &Path) -> String {
     )
 }
 
-/// Reopens a run directory and rebuilds its plan from the saved scenario and overrides.
-fn resume(run_dir: &Path) -> anyhow::Result<(Plan, RunDir, Manifest)> {
+/// Reopens a run directory and rebuilds its plan from the saved scenario and overrides, with
+/// the secrets that were not saved given back (`given`: `--set` arguments).
+fn resume(run_dir: &Path, given: &[String]) -> anyhow::Result<(Plan, RunDir, Manifest)> {
     let (dir, mut manifest) = RunDir::open(run_dir)?;
-    let mut plan = saved_plan(&dir, &manifest)?;
+    let mut plan = secret::resumed_plan(&dir, &manifest, given)?;
     // An adaptive run may have planned more rounds than the scenario's minimum.
     if plan.scenario.search.is_none() {
         plan.set_rounds(manifest.repetitions);
@@ -385,15 +388,26 @@ fn resume(run_dir: &Path) -> anyhow::Result<(Plan, RunDir, Manifest)> {
 }
 
 /// The plan of a saved run: its scenario copy with the recorded overrides (for a search, the
-/// probes recorded in the manifest).
+/// probes recorded in the manifest). Secrets read as their markers: enough to report, not to
+/// send requests (see [`secret::resumed_plan`]).
 fn saved_plan(dir: &RunDir, manifest: &Manifest) -> anyhow::Result<Plan> {
     let text = dir.scenario_text()?;
+    plan_from(dir, manifest, &text, manifest.overrides.clone())
+}
+
+/// The plan of a saved run from a scenario text and overrides.
+fn plan_from(
+    dir: &RunDir,
+    manifest: &Manifest,
+    text: &str,
+    overrides: Vec<String>,
+) -> anyhow::Result<Plan> {
     let target = TargetArgs {
         target: manifest.target_override.clone(),
-        set: manifest.overrides.clone(),
+        set: overrides,
     };
     let path = Path::new(&manifest.scenario_file);
-    let plan = load_scenario(path, Some(&text), &target)
+    let plan = load_scenario(path, Some(text), &target)
         .and_then(|s| Plan::build(s).map_err(|e| anyhow::anyhow!("{e}")))
         .with_context(|| {
             format!(

@@ -44,7 +44,7 @@ impl Redactor {
 
     /// `text` with every secret replaced by `[redacted]`.
     pub fn clean(&self, text: &str) -> String {
-        let mut out = text.to_owned();
+        let mut out = crate::secrets::scrub(text).into_owned();
         for s in &self.secrets {
             if out.contains(s.as_str()) {
                 out = out.replace(s.as_str(), "[redacted]");
@@ -63,11 +63,7 @@ impl Redactor {
     }
 }
 
-/// True for header names that usually carry credentials.
-pub(crate) fn is_secret_header(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    n.contains("authorization") || n.contains("key") || n.contains("token") || n.contains("secret")
-}
+pub(crate) use crate::secrets::is_secret_header;
 
 /// At most `max` characters of `text`, with `…` when something was cut.
 pub(crate) fn truncate(text: &str, max: usize) -> String {

@@ -68,7 +68,8 @@ pub fn expand(scenario: &Scenario) -> Result<Vec<Cell>, ScenarioError> {
         if !excluded(scenario, &vars)? {
             cells.push(Cell {
                 index: cells.len(),
-                id: CellId::new(&swept),
+                // A swept secret names its cell by its marker, never by its value.
+                id: CellId::new(&scenario.redact_vars(&swept)),
                 vars,
                 swept,
             });

@@ -153,8 +153,7 @@ fn executor_text(manifest: &Manifest) -> String {
 /// loads the search chooses).
 fn fixed_vars(scenario: &Scenario) -> Vec<NameValue> {
     scenario
-        .vars
-        .fixed
+        .redact_vars(&scenario.vars.fixed)
         .iter()
         .filter(|(k, _)| scenario.search.as_ref().is_none_or(|s| &s.variable != *k))
         .map(|(k, v)| NameValue::new(k, v.to_string()))

@@ -122,6 +122,13 @@ impl CellExecutor {
                     })?),
                     None => None,
                 };
+                // Whatever is sent as a credential is hidden from every file and message.
+                crate::secrets::remember(api_key.as_deref());
+                crate::secrets::remember(
+                    (t.headers.iter())
+                        .filter(|h| h.secret || crate::secrets::is_secret_header(&h.name))
+                        .map(|h| h.value.as_str()),
+                );
                 let mut cfg = ClientConfig {
                     protocol,
                     base_url: t.base_url.clone().unwrap_or_default(),

@@ -162,21 +162,7 @@ pub struct CostConfig {
     pub gpus: NonZeroU32,
 }
 
-/// Whether a name (environment variable, command-line option) looks like it holds a secret.
-pub fn is_secret_name(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    [
-        "key",
-        "token",
-        "secret",
-        "password",
-        "passwd",
-        "credential",
-        "auth",
-    ]
-    .iter()
-    .any(|s| n.contains(s))
-}
+pub use crate::secrets::is_secret_name;
 
 /// Text written in place of a secret.
 pub const REDACTED: &str = "<redacted>";

@@ -21,6 +21,7 @@ mod read;
 mod repetitions;
 mod resolve;
 mod search;
+mod secrets;
 mod server;
 mod server_render;
 mod server_rules;

@@ -21,7 +21,10 @@ impl LogTail {
     pub fn read(path: &Path) -> Self {
         LogTail {
             path: path.to_path_buf(),
-            lines: tail(path, TAIL_LINES),
+            lines: tail(path, TAIL_LINES)
+                .iter()
+                .map(|l| crate::secrets::scrub(l).into_owned())
+                .collect(),
         }
     }
 }

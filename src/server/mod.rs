@@ -258,6 +258,8 @@ impl Server {
         // The watcher reaps the leader right after it dies; give it a moment to say how.
         let _ = tokio::time::timeout(Duration::from_secs(1), self.exited()).await;
         self.guard.armed = false;
+        // Servers print their arguments (vLLM: `api_key='…'`): no secret stays in the log.
+        crate::secrets::scrub_file(&self.log_path);
         StopReport {
             exit: self.exit(),
             killed,

@@ -89,9 +89,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
         .map(|n| n.to_string_lossy())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp"));
+    // The last line of defence: no secret exp has seen reaches a file it writes.
+    let bytes = crate::secrets::scrub_bytes(bytes);
     let write = || -> std::io::Result<()> {
         let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
+        f.write_all(&bytes)?;
         f.sync_all()?;
         fs::rename(&tmp, path)?;
         // Make the rename itself durable.
