@@ -87,6 +87,33 @@ pub struct RequestRecord {
     pub finish_reason: Option<String>,
     /// Success, or the failure with its reason.
     pub outcome: Outcome,
+    /// The generated text, kept only when the server sent no usage, and only until its
+    /// tokens are counted after the repetition ([`RequestRecord::counted`]): a finished
+    /// repetition's file never holds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Generated tokens counted by exp because the server sent no usage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counted: Option<Counted>,
+}
+
+/// Generated tokens counted from a request's text, and by what.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counted {
+    /// Tokens in the generated text.
+    pub tokens: u32,
+    /// What counted them.
+    pub by: CountedBy,
+}
+
+/// What counted a request's generated tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CountedBy {
+    /// The scenario's `[target] tokenizer`.
+    Tokenizer,
+    /// The server's `/tokenize` endpoint.
+    Server,
 }
 
 /// How a request ended.
@@ -198,6 +225,8 @@ mod tests {
             sent_ns: Some(1_200),
             first_sent_ns: None,
             no_done: false,
+            text: None,
+            counted: None,
             chunks: vec![
                 Chunk {
                     at_ns: 50_000,
@@ -264,11 +293,14 @@ pub struct Tally {
     pub lost_ns: Vec<u64>,
     /// The first failure's message, for the reason a repetition is failed.
     pub first_failure: Option<String>,
+    /// Records that carry their generated text, to be counted before the marker.
+    pub with_text: u64,
 }
 
 impl Tally {
     /// Counts one record.
     pub fn push(&mut self, rec: &RequestRecord) {
+        self.with_text += u64::from(rec.text.is_some());
         let Some(sent) = rec.sent_ns else { return };
         self.sent += 1;
         let answered = match &rec.outcome {

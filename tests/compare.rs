@@ -83,6 +83,8 @@ fn records(shape: &Shape, cell: usize, round: u32, rate: f64) -> Vec<RequestReco
                 sent_ns: Some(sent),
                 first_sent_ns: None,
                 no_done: false,
+                text: None,
+                counted: None,
                 done_ns: chunks.last().map(|c| c.at_ns),
                 chunks,
                 input_tokens: Some(100),

@@ -235,7 +235,7 @@ fn outputs(cell: &CellResults, label: &str, out: &mut Vec<String>) {
     }
     if estimated > 0 {
         out.push(format!(
-            "cell {label}: {estimated} responses carried no usage, so their output length is the number of chunks: if the server writes several tokens per chunk, output tokens, throughputs and TPOT are wrong by that factor (ask the server for usage: exp requests `stream_options.include_usage`)"
+            "cell {label}: {estimated} responses carried no usage and could not be counted (no `[target] tokenizer`, and the server's /tokenize did not answer), so their output length is the number of chunks: if the server writes several tokens per chunk, output tokens, throughputs and TPOT are wrong by that factor (ask the server for usage: exp requests `stream_options.include_usage`; or set `[target] tokenizer`)"
         ));
     }
     if mismatch > 0 {

@@ -71,7 +71,15 @@ pub struct Client {
     models_url: Url,
     cfg: ClientConfig,
     redactor: Redactor,
+    /// Whether the server sends usage: [`USAGE_UNKNOWN`] until a request finishes, then
+    /// [`USAGE_SENT`], or [`USAGE_MISSING`] for good once an ok request came without it.
+    /// Generated text is kept (the slow path) unless usage is known to come.
+    usage: std::sync::atomic::AtomicU8,
 }
+
+const USAGE_UNKNOWN: u8 = 0;
+const USAGE_SENT: u8 = 1;
+const USAGE_MISSING: u8 = 2;
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -107,6 +115,7 @@ impl Client {
             models_url,
             cfg,
             redactor,
+            usage: std::sync::atomic::AtomicU8::new(USAGE_UNKNOWN),
         })
     }
 
@@ -141,6 +150,8 @@ impl Client {
             sent_ns: None,
             first_sent_ns: None,
             no_done: false,
+            text: None,
+            counted: None,
             chunks: Vec::with_capacity(req.max_tokens.min(4096) as usize),
             done_ns: None,
             input_tokens: None,
@@ -153,8 +164,29 @@ impl Client {
         if let Err(failure) = self.exchange(body, index, origin, &mut record).await {
             record.outcome = self.redactor.outcome(failure);
         }
+        self.note_usage(&record);
         record.done_ns = record.chunks.last().map(|c| c.at_ns);
         record
+    }
+
+    /// Learns from a finished request whether the server sends usage.
+    fn note_usage(&self, record: &RequestRecord) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if !record.outcome.is_ok() {
+            return;
+        }
+        match record.output_tokens {
+            Some(_) => {
+                let _ = (self.usage).compare_exchange(USAGE_UNKNOWN, USAGE_SENT, Relaxed, Relaxed);
+            }
+            None => self.usage.store(USAGE_MISSING, Relaxed),
+        }
+    }
+
+    /// Whether the server was seen to finish a request without usage (its records then
+    /// carry their text, for [`crate::run`] to count).
+    pub fn usage_missing(&self) -> bool {
+        self.usage.load(std::sync::atomic::Ordering::Relaxed) == USAGE_MISSING
     }
 
     /// Sends `body` (retrying once on a fresh connection when the first connection closed
@@ -194,7 +226,11 @@ impl Client {
             Err(no) => return Err(no.failure),
         };
         let protocol = self.cfg.protocol;
-        stream::receive(response, deadline, limits, origin, protocol, record).await
+        let keep_text = self.usage.load(std::sync::atomic::Ordering::Relaxed) != USAGE_SENT;
+        stream::receive(
+            response, deadline, limits, origin, protocol, keep_text, record,
+        )
+        .await
     }
 
     /// The streaming request for `body` on `http`.
@@ -237,6 +273,64 @@ impl Client {
         }
         let models = self.cfg.protocol.models(&bytes);
         models.map_err(|e| BackendError::Decode(format!("{}: {e}", self.models_url)))
+    }
+
+    /// The server's `/tokenize` endpoint: at the server's root, beside the API prefix
+    /// (`http://host:8000/v1` → `http://host:8000/tokenize`), as vLLM, SGLang and llama.cpp
+    /// serve it.
+    pub fn tokenize_url(&self) -> String {
+        let base = self.cfg.base_url.trim_end_matches('/');
+        let root = base.strip_suffix("/v1").unwrap_or(base);
+        format!("{root}/tokenize")
+    }
+
+    /// Tokens in `text` by the server's own tokenizer, without special tokens. The body names
+    /// the text both ways (`prompt`: vLLM, SGLang; `content`: llama.cpp); the reply's
+    /// `tokens` list is counted (or its `count` read).
+    pub async fn tokenize(&self, text: &str) -> Result<u32, BackendError> {
+        #[derive(serde::Deserialize)]
+        struct Reply {
+            #[serde(default)]
+            tokens: Option<Vec<serde_json::Value>>,
+            #[serde(default)]
+            count: Option<u32>,
+        }
+        let url = self.tokenize_url();
+        let clean = |e: &reqwest::Error| self.redactor.clean(&error_chain(e));
+        let body = serde_json::json!({
+            "model": self.cfg.model,
+            "prompt": text,
+            "content": text,
+            "add_special_tokens": false,
+        });
+        let resp = (self.http.post(&url))
+            .timeout(self.cfg.timeout)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| BackendError::Request(clean(&e)))?;
+        let status = resp.status();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| BackendError::Request(clean(&e)))?;
+        if !status.is_success() {
+            let body = truncate(&self.redactor.clean(&String::from_utf8_lossy(&bytes)), 200);
+            return Err(BackendError::Status {
+                status: status.as_u16(),
+                body,
+            });
+        }
+        let reply: Reply = serde_json::from_slice(&bytes)
+            .map_err(|e| BackendError::Decode(format!("{url}: {e}")))?;
+        match (reply.tokens, reply.count) {
+            (Some(tokens), _) => u32::try_from(tokens.len())
+                .map_err(|_| BackendError::Decode(format!("{url}: too many tokens"))),
+            (None, Some(count)) => Ok(count),
+            (None, None) => Err(BackendError::Decode(format!(
+                "{url}: the reply has neither `tokens` nor `count`"
+            ))),
+        }
     }
 }
 

@@ -265,6 +265,8 @@ fn build(parts: &[&[u8]]) -> (Result<(), String>, usize, Option<u32>, bool) {
         sent_ns: Some(0),
         first_sent_ns: None,
         no_done: false,
+        text: None,
+        counted: None,
         chunks: Vec::new(),
         done_ns: None,
         input_tokens: None,

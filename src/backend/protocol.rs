@@ -96,6 +96,17 @@ impl Protocol {
     }
 
     /// The model ids in the server's reply to [`Protocol::models_route`], in its order.
+    pub(crate) fn text(self, payload: &[u8]) -> Option<String> {
+        struct Text<'a>(&'a [u8]);
+        impl Visit for Text<'_> {
+            type Out = Option<String>;
+            fn visit<W: Wire>(self) -> Self::Out {
+                W::text(self.0)
+            }
+        }
+        self.with(Text(payload))
+    }
+
     pub(crate) fn models(self, reply: &[u8]) -> Result<Vec<String>, String> {
         struct Models<'a>(&'a [u8]);
         impl Visit for Models<'_> {
@@ -119,6 +130,9 @@ pub(crate) trait Wire {
     fn decode(payload: &[u8]) -> Result<Event<'_>, Failure>;
     /// The model ids in a reply to `SPEC.models_route`, in the server's order.
     fn models(reply: &[u8]) -> Result<Vec<String>, String>;
+    /// The generated text (answer and reasoning) one `data:` payload carried, for counting
+    /// tokens when the server sends no usage; the slow path, used only then.
+    fn text(payload: &[u8]) -> Option<String>;
 }
 
 /// A computation over a protocol's implementation, run by [`Protocol::with`].

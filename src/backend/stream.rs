@@ -128,6 +128,7 @@ pub(crate) async fn receive(
     limits: Limits,
     origin: Instant,
     protocol: Protocol,
+    keep_text: bool,
     rec: &mut RequestRecord,
 ) -> Result<(), Failure> {
     let status = response.status();
@@ -142,7 +143,10 @@ pub(crate) async fn receive(
     if !content_type.starts_with("text/event-stream") {
         return Err(not_a_stream(response, &content_type, deadline).await);
     }
-    let state = StreamState::new(protocol);
+    let mut state = StreamState::new(protocol);
+    if keep_text {
+        state.text = Some(String::new());
+    }
     read_stream(response, deadline, limits, origin, state, rec).await
 }
 
@@ -213,6 +217,8 @@ struct StreamState {
     continuous: bool,
     /// Highest cumulative `completion_tokens` seen.
     cumulative: u32,
+    /// The generated text so far, when it is kept (the server may send no usage).
+    text: Option<String>,
 }
 
 impl StreamState {
@@ -222,6 +228,7 @@ impl StreamState {
             done: false,
             continuous: true,
             cumulative: 0,
+            text: None,
         }
     }
 }
@@ -286,9 +293,9 @@ async fn read_stream(
             Ok(None) => {
                 decoder.finish();
                 drain(&mut decoder, &mut state, ns_since(origin, now), rec)?;
-                return finish(&state, rec, None);
+                return finish(&mut state, rec, None);
             }
-            Err(e) => return finish(&state, rec, Some(error_chain(&e))),
+            Err(e) => return finish(&mut state, rec, Some(error_chain(&e))),
         };
         let first_byte = last_read.is_none();
         last_read = Some(TokioInstant::from_std(now));
@@ -318,7 +325,7 @@ async fn read_stream(
             // Read the end of the body if it is already here, so the connection goes back
             // to the pool; never wait for it (the measurement is over).
             while let Some(Ok(Some(_))) = response.chunk().now_or_never() {}
-            return finish(&state, rec, None);
+            return finish(&mut state, rec, None);
         }
     }
 }
@@ -373,6 +380,12 @@ fn apply(
         state.cumulative = state.cumulative.max(c);
     }
     let content = event.content;
+    if content != Content::None
+        && let Some(text) = &mut state.text
+        && let Some(part) = state.protocol.text(payload)
+    {
+        text.push_str(&part);
+    }
     if content != Content::None {
         // A count that did not grow (e.g. Ollama's zeros) says nothing about this chunk.
         state.continuous &= delta.is_some();
@@ -391,9 +404,10 @@ fn apply(
     Ok(())
 }
 
-/// The outcome once the stream has ended (`broken` carries a transport error, if any).
+/// The outcome once the stream has ended (`broken` carries a transport error, if any). The
+/// text kept, if any, goes into the record when the server sent no usage.
 fn finish(
-    state: &StreamState,
+    state: &mut StreamState,
     rec: &mut RequestRecord,
     broken: Option<String>,
 ) -> Result<(), Failure> {
@@ -411,6 +425,9 @@ fn finish(
     // Finished by its finish reason, but the stream's terminator never came: a measurement,
     // with a note (the usage chunk that usually precedes `[DONE]` may be missing too).
     rec.no_done = !state.done;
+    if rec.output_tokens.is_none() {
+        rec.text = state.text.take();
+    }
     Ok(())
 }
 

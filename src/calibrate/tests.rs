@@ -87,6 +87,8 @@ fn rec(index: u64, sent: u64, chunks: &[u64], ok: bool) -> RequestRecord {
         sent_ns: Some(sent),
         first_sent_ns: None,
         no_done: false,
+        text: None,
+        counted: None,
         chunks: chunks
             .iter()
             .map(|&t| Chunk {

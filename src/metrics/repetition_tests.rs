@@ -23,6 +23,8 @@ fn ok(i: u64, tokens: u32) -> RequestRecord {
         sent_ns: Some(sent),
         first_sent_ns: None,
         no_done: false,
+        text: None,
+        counted: None,
         done_ns: chunks.last().map(|c| c.at_ns),
         chunks,
         input_tokens: Some(100),
@@ -168,6 +170,8 @@ fn a_retried_request_is_counted_and_its_lost_time_is_queue_delay() {
     let retried = RequestRecord {
         first_sent_ns: Some(101 * MS),
         no_done: false,
+        text: None,
+        counted: None,
         sent_ns: Some(111 * MS),
         chunks: vec![Chunk {
             at_ns: 161 * MS,

@@ -45,11 +45,16 @@ fn diff(later: Option<u64>, earlier: Option<u64>) -> Option<f64> {
     Some(secs(later?.checked_sub(earlier?)?))
 }
 
-/// Generated tokens of a record: usage if the server sent it, else the sum of per-chunk
-/// counts where known, else the number of content chunks.
+/// Generated tokens of a record, and whether the count is an estimate: usage if the server
+/// sent it, else exp's count of the generated text (`[target] tokenizer` or the server's
+/// `/tokenize`), else the sum of per-chunk counts where known, else the number of content
+/// chunks (both estimates).
 pub fn output_tokens(rec: &RequestRecord) -> (u32, bool) {
     if let Some(n) = rec.output_tokens {
         return (n, false);
+    }
+    if let Some(c) = rec.counted {
+        return (c.tokens, false);
     }
     let counted: u32 = rec.chunks.iter().map(|c| c.tokens.unwrap_or(1)).sum();
     (counted, true)
@@ -142,6 +147,8 @@ mod tests {
             sent_ns: Some(3_000_000),
             first_sent_ns: None,
             no_done: false,
+            text: None,
+            counted: None,
             chunks: chunk_ns
                 .iter()
                 .map(|&t| Chunk {

@@ -201,6 +201,8 @@ impl<S: Sender> Ctx<S> {
                     sent_ns: Some(started),
                     first_sent_ns: None,
                     no_done: false,
+                    text: None,
+                    counted: None,
                     chunks: Vec::new(),
                     done_ns: None,
                     input_tokens: None,

@@ -41,6 +41,8 @@ impl Sender for Fake {
             sent_ns: Some(sent),
             first_sent_ns: None,
             no_done: false,
+            text: None,
+            counted: None,
             chunks: vec![Chunk {
                 at_ns: done,
                 tokens: Some(1),

@@ -85,6 +85,8 @@ impl Sender for Fake {
             sent_ns: Some(start),
             first_sent_ns: None,
             no_done: false,
+            text: None,
+            counted: None,
             chunks: vec![Chunk {
                 at_ns: end,
                 tokens: Some(1),

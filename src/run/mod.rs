@@ -3,6 +3,7 @@
 //! and marked complete only after its records are durable. Ctrl-C stops between records:
 //! finished repetitions stay, the partial one is redone by `--resume`.
 
+mod count;
 pub mod driver;
 mod executor;
 pub mod health;

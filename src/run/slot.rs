@@ -122,6 +122,9 @@ impl Runner<'_> {
             .measured
             .and_then(|m| super::usage::close_window(&m, &mut details));
         details.probes_absent = absent;
+        let mut writer = outcome.writer;
+        details.token_counting =
+            super::count::count_texts(&mut writer, self.counter(config, exec)).await?;
         let marker = RepMarker {
             schema_version: SCHEMA_VERSION,
             cell_id,
@@ -133,9 +136,21 @@ impl Runner<'_> {
             details,
             failure: failure.clone(),
         };
-        outcome.writer.finish(marker)?;
+        writer.finish(marker)?;
         self.progress.finish_one();
         Ok(failure.map_or(SlotEnd::Done, SlotEnd::ServerDied))
+    }
+
+    /// What counts the generated tokens of responses without usage: the scenario's
+    /// `[target] tokenizer`, else the server's `/tokenize`.
+    fn counter(&self, config: &CellConfig, exec: &CellExecutor) -> Option<super::count::Counter> {
+        let client = exec.client()?;
+        let tokenizer = (config.target.tokenizer.as_deref())
+            .and_then(|path| self.datasets.tokenizer(path).ok());
+        Some(match tokenizer {
+            Some(t) => super::count::Counter::Tokenizer(t),
+            None => super::count::Counter::Server(std::sync::Arc::clone(client)),
+        })
     }
 
     /// Builds the repetition's workload and, on first use, the cell's executor.

@@ -36,6 +36,10 @@ pub(crate) struct Shared {
     pub itl: Duration,
     /// Tokens per streamed event.
     pub chunk: u32,
+    /// Usage is sent when asked.
+    pub usage: bool,
+    /// `POST /tokenize` is served.
+    pub tokenize: bool,
     /// Model name in replies and `/v1/models`.
     pub model: String,
     /// Header recorded in the truth log and echoed in the reply.
@@ -57,7 +61,11 @@ impl Shared {
 
 /// The server's routes.
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
+    let router = match shared.tokenize {
+        true => Router::new().route("/tokenize", post(tokenize)),
+        false => Router::new(),
+    };
+    router
         .route("/v1/completions", post(completions))
         .route("/v1/chat/completions", post(chat))
         .route("/v1/models", get(models))
@@ -71,6 +79,25 @@ async fn completions(State(s): State<Arc<Shared>>, req: Request) -> Response {
 
 async fn chat(State(s): State<Arc<Shared>>, req: Request) -> Response {
     generate(s, Route::Chat, req).await
+}
+
+/// `POST /tokenize` with `prompt` (vLLM, SGLang) or `content` (llama.cpp): one token per
+/// whitespace-separated word, exact for this server's text (one [`frames::TOKEN_TEXT`] per
+/// token).
+async fn tokenize(body: axum::body::Bytes) -> Response {
+    let value: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return bad_request(format!("invalid JSON: {e}")),
+    };
+    let Some(text) =
+        (value.get("prompt").or_else(|| value.get("content"))).and_then(|t| t.as_str())
+    else {
+        return bad_request("`prompt` (a string) is required".into());
+    };
+    let n = text.split_whitespace().count();
+    let tokens = vec![0u32; n];
+    axum::Json(serde_json::json!({"tokens": tokens, "count": n, "max_model_len": 1_000_000}))
+        .into_response()
 }
 
 async fn models(State(s): State<Arc<Shared>>) -> Response {
@@ -144,8 +171,8 @@ fn stream_reply(s: Arc<Shared>, route: Route, req: &GenRequest, truth: TruthReco
         route,
         n: req.output_tokens(),
         k: 0,
-        include_usage: req.include_usage(),
-        continuous: req.continuous_usage(),
+        include_usage: req.include_usage() && s.usage,
+        continuous: req.continuous_usage() && s.usage,
         phase: Phase::Tokens,
         sleep: first,
         truth,
@@ -220,9 +247,10 @@ impl TokenStream {
         let f = self.frames();
         let end = self.k + self.event_tokens();
         let last = end >= self.n;
+        let tokens = self.event_tokens() as usize;
         let base = match (self.n, last) {
             (0, _) => &f.empty_last,
-            (_, true) => &f.last,
+            (_, true) => f.last_short.get(tokens.wrapping_sub(1)).unwrap_or(&f.last),
             _ => &f.token,
         };
         if self.continuous {

@@ -27,6 +27,9 @@ pub(crate) struct RouteFrames {
     pub last: Bytes,
     /// No token at all but finished (`max_tokens: 0`).
     pub empty_last: Bytes,
+    /// With several tokens per event: the last event when it carries fewer than a full
+    /// chunk (index `i`: `i + 1` tokens).
+    pub last_short: Vec<Bytes>,
     /// JSON up to (not including) the point where `"usage":…}` is appended.
     head: String,
 }
@@ -43,6 +46,7 @@ pub(crate) const DONE: &[u8] = b"data: [DONE]\n\n";
 
 impl Frames {
     /// Renders every constant frame for `model`, with ids `cmpl-fixed` / `chatcmpl-fixed`.
+    #[cfg(test)]
     pub fn new(model: &str) -> Self {
         Frames::tagged(model, "fixed")
     }
@@ -50,10 +54,21 @@ impl Frames {
     /// Renders every constant frame for `model`, with ids `cmpl-{tag}` / `chatcmpl-{tag}`
     /// (`tag` is written as is: plain ASCII letters, digits and `-`).
     pub fn tagged(model: &str, tag: &str) -> Self {
+        Frames::build(model, tag, 1)
+    }
+
+    /// [`Frames::new`] for events of `chunk` tokens each: an event's text is one
+    /// [`TOKEN_TEXT`] per token it carries.
+    pub fn chunked(model: &str, chunk: u32) -> Self {
+        Frames::build(model, "fixed", chunk)
+    }
+
+    fn build(model: &str, tag: &str, chunk: u32) -> Self {
         let model = serde_json::to_string(model).expect("a string serialises");
+        let chunk = chunk.max(1) as usize;
         Frames {
-            completions: completions(&model, tag),
-            chat: chat(&model, tag),
+            completions: completions(&model, tag, chunk),
+            chat: chat(&model, tag, chunk),
         }
     }
 
@@ -74,7 +89,7 @@ fn frame(json: &str) -> Bytes {
     b.freeze()
 }
 
-fn completions(model: &str, tag: &str) -> RouteFrames {
+fn completions(model: &str, tag: &str, chunk: usize) -> RouteFrames {
     let head =
         format!(r#"{{"id":"cmpl-{tag}","object":"text_completion","created":0,"model":{model}"#);
     let choice = |text: &str, finish: &str| {
@@ -82,16 +97,20 @@ fn completions(model: &str, tag: &str) -> RouteFrames {
             r#"{head},"choices":[{{"index":0,"text":"{text}","logprobs":null,"finish_reason":{finish}}}]}}"#
         )
     };
+    let text = |n: usize| TOKEN_TEXT.repeat(n);
     RouteFrames {
         role: None,
-        token: frame(&choice(TOKEN_TEXT, "null")),
-        last: frame(&choice(TOKEN_TEXT, r#""length""#)),
+        token: frame(&choice(&text(chunk), "null")),
+        last: frame(&choice(&text(chunk), r#""length""#)),
         empty_last: frame(&choice("", r#""length""#)),
+        last_short: (1..chunk)
+            .map(|n| frame(&choice(&text(n), r#""length""#)))
+            .collect(),
         head,
     }
 }
 
-fn chat(model: &str, tag: &str) -> RouteFrames {
+fn chat(model: &str, tag: &str, chunk: usize) -> RouteFrames {
     let head = format!(
         r#"{{"id":"chatcmpl-{tag}","object":"chat.completion.chunk","created":0,"model":{model}"#
     );
@@ -100,15 +119,18 @@ fn chat(model: &str, tag: &str) -> RouteFrames {
             r#"{head},"choices":[{{"index":0,"delta":{delta},"logprobs":null,"finish_reason":{finish}}}]}}"#
         )
     };
-    let content = format!(r#"{{"content":"{TOKEN_TEXT}"}}"#);
+    let content = |n: usize| format!(r#"{{"content":"{}"}}"#, TOKEN_TEXT.repeat(n));
     RouteFrames {
         role: Some(frame(&choice(
             r#"{"role":"assistant","content":""}"#,
             "null",
         ))),
-        token: frame(&choice(&content, "null")),
-        last: frame(&choice(&content, r#""length""#)),
+        token: frame(&choice(&content(chunk), "null")),
+        last: frame(&choice(&content(chunk), r#""length""#)),
         empty_last: frame(&choice(r#"{"content":""}"#, r#""length""#)),
+        last_short: (1..chunk)
+            .map(|n| frame(&choice(&content(n), r#""length""#)))
+            .collect(),
         head,
     }
 }

@@ -54,8 +54,16 @@ pub struct FixedTiming {
     pub keep_truth: bool,
     /// Tokens per streamed event (1 = token by token): an engine that batches its writes
     /// (speculative decoding, multi-token prediction). Each event is written when its last
-    /// token is due; usage counts every token, the events carry no count of their own.
+    /// token is due; usage counts every token, the events carry no count of their own. An
+    /// event's text is one [`TOKEN_TEXT`] per token it carries.
     pub chunk: u32,
+    /// Send usage when asked (`stream_options.include_usage`); `usage=none` never does, as
+    /// older servers and some proxies.
+    pub usage: bool,
+    /// Serve `POST /tokenize` (as vLLM, SGLang and llama.cpp do), counting one token per
+    /// whitespace-separated word, which is exact for this server's own text; `tokenize=none`
+    /// leaves it out (404).
+    pub tokenize: bool,
 }
 
 impl FixedTiming {
@@ -69,6 +77,8 @@ impl FixedTiming {
             echo_header: None,
             keep_truth: true,
             chunk: 1,
+            usage: true,
+            tokenize: true,
         }
     }
 
@@ -114,8 +124,9 @@ pub const MAX_DELAY: Duration = Duration::from_secs(3600);
 impl FromStr for FixedTiming {
     type Err = ServeError;
 
-    /// Parses `ttft=100ms,itl=10ms[,slowdown=1.1][,model=NAME][,echo=HEADER][,chunk=N]` (durations in
-    /// `ns`, `us`, `ms` or `s`; fractions allowed).
+    /// Parses `ttft=100ms,itl=10ms[,slowdown=1.1][,model=NAME][,echo=HEADER][,chunk=N]
+    /// [,usage=none][,tokenize=none]` (durations in `ns`, `us`, `ms` or `s`; fractions
+    /// allowed).
     fn from_str(spec: &str) -> Result<Self, ServeError> {
         let mut timing = FixedTiming::new(Duration::ZERO, Duration::ZERO);
         let (mut ttft, mut itl) = (false, false);
@@ -139,9 +150,22 @@ impl FromStr for FixedTiming {
                         spec_error(format!("chunk `{value}` is not a whole number of tokens"))
                     })?
                 }
+                key @ ("usage" | "tokenize") => {
+                    let on = match value.trim() {
+                        "none" | "off" | "no" | "false" => false,
+                        "yes" | "on" | "true" => true,
+                        v => {
+                            return Err(spec_error(format!("{key} `{v}` is not `none` or `yes`")));
+                        }
+                    };
+                    match key {
+                        "usage" => timing.usage = on,
+                        _ => timing.tokenize = on,
+                    }
+                }
                 other => {
                     return Err(spec_error(format!(
-                        "unknown key `{other}` (expected ttft, itl, slowdown, model, echo or chunk)"
+                        "unknown key `{other}` (expected ttft, itl, slowdown, model, echo, chunk, usage or tokenize)"
                     )));
                 }
             }
@@ -281,8 +305,10 @@ pub async fn spawn_fixed(
             .echo_header
             .as_deref()
             .and_then(|h| HeaderName::from_bytes(h.as_bytes()).ok()),
-        frames: frames::Frames::new(&timing.model),
+        frames: frames::Frames::chunked(&timing.model, timing.chunk),
         chunk: timing.chunk,
+        usage: timing.usage,
+        tokenize: timing.tokenize,
         model: timing.model,
         truth: truth.clone(),
         seq: AtomicU64::new(0),

@@ -304,6 +304,8 @@ fn new_record(
         sent_ns: Some(sent_ns),
         first_sent_ns: None,
         no_done: false,
+        text: None,
+        counted: None,
         chunks: Vec::with_capacity(output as usize),
         done_ns: None,
         input_tokens: None,

@@ -67,6 +67,43 @@ impl RepWriter {
         self.count
     }
 
+    /// Passes every record that carries its generated text through `edit` (which counts its
+    /// tokens and drops the text), rewriting the file in one streaming pass: a temporary
+    /// file beside it, renamed over it. Done before the marker, while the file is not yet a
+    /// finished repetition, so a crash part-way leaves a repetition that is simply redone.
+    pub async fn rewrite_texts<F, Fut>(&mut self, mut edit: F) -> Result<(), StoreError>
+    where
+        F: FnMut(RequestRecord) -> Fut,
+        Fut: std::future::Future<Output = RequestRecord>,
+    {
+        use std::io::BufRead;
+        let path = self.records_path.clone();
+        let io = |e| StoreError::io(&path, e);
+        self.out.flush().map_err(io)?;
+        let tmp = self.stem.with_extension("jsonl.tmp");
+        {
+            let input = std::io::BufReader::new(File::open(&path).map_err(io)?);
+            let mut output = BufWriter::new(File::create(&tmp).map_err(io)?);
+            for line in input.lines() {
+                let line = line.map_err(io)?;
+                let rec: RequestRecord = serde_json::from_str(&line)
+                    .map_err(|e| io(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
+                let rec = match rec.text.is_some() {
+                    true => edit(rec).await,
+                    false => rec,
+                };
+                serde_json::to_writer(&mut output, &rec).expect("records serialise");
+                output.write_all(b"\n").map_err(io)?;
+            }
+            output.flush().map_err(io)?;
+        }
+        fs::rename(&tmp, &path).map_err(io)?;
+        let file = OpenOptions::new().append(true).open(&path).map_err(io)?;
+        self.out = BufWriter::with_capacity(1 << 16, file);
+        self.tally.with_text = 0;
+        Ok(())
+    }
+
     /// Flushes and syncs the records, then writes the completion marker atomically.
     pub fn finish(self, mut marker: RepMarker) -> Result<(), StoreError> {
         let path = self.records_path;

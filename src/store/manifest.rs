@@ -360,6 +360,10 @@ pub struct MarkerDetails {
     /// Probes that could not be read during the repetition (what and why).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub probes_absent: Vec<String>,
+    /// The server sent no usage: how the generated tokens were counted instead (or why
+    /// they could not be, and chunks were counted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_counting: Option<String>,
     /// Simulated engine: what its scheduler did.
     #[serde(default, flatten, skip_serializing_if = "Option::is_none")]
     pub sim: Option<SimDetails>,

@@ -53,6 +53,8 @@ fn rec(i: u64) -> RequestRecord {
         sent_ns: Some(i),
         first_sent_ns: None,
         no_done: false,
+        text: None,
+        counted: None,
         chunks: vec![],
         done_ns: None,
         input_tokens: None,
@@ -217,4 +219,38 @@ fn every_run_status_is_written_as_its_lowercase_word() {
         let read: RunStatus = serde_json::from_value(word.into()).unwrap();
         assert_eq!(read, status);
     }
+}
+
+#[tokio::test]
+async fn texts_are_rewritten_in_place_before_the_marker_and_appending_goes_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = RunDir::create(tmp.path(), &manifest(), "").unwrap();
+    let mut w = dir.start_repetition("c", 0).unwrap();
+    let with_text = |i: u64, text: &str| RequestRecord {
+        text: Some(text.into()),
+        ..rec(i)
+    };
+    w.append(&with_text(0, "a b c")).unwrap();
+    w.append(&rec(1)).unwrap();
+    w.append(&with_text(2, "d e")).unwrap();
+    assert_eq!(w.tally().with_text, 2);
+    w.rewrite_texts(|mut r| async move {
+        let n = r.text.take().unwrap().split_whitespace().count() as u32;
+        r.counted = Some(crate::record::Counted {
+            tokens: n,
+            by: crate::record::CountedBy::Server,
+        });
+        r
+    })
+    .await
+    .unwrap();
+    assert_eq!(w.tally().with_text, 0);
+    w.append(&rec(3)).unwrap();
+    w.finish(marker("c", 0)).unwrap();
+    let got = dir.records("c", 0).unwrap();
+    let counted: Vec<Option<u32>> = got.iter().map(|r| r.counted.map(|c| c.tokens)).collect();
+    assert_eq!(counted, [Some(3), None, Some(2), None]);
+    assert!(got.iter().all(|r| r.text.is_none()));
+    assert_eq!(dir.marker("c", 0).unwrap().records, 4);
+    assert!(!dir.root().join("records/c/rep-000.jsonl.tmp").exists());
 }

@@ -29,4 +29,8 @@ impl Wire for Chat {
     fn models(reply: &[u8]) -> Result<Vec<String>, String> {
         super::models(reply)
     }
+
+    fn text(payload: &[u8]) -> Option<String> {
+        super::text(payload)
+    }
 }

@@ -28,4 +28,8 @@ impl Wire for Completions {
     fn models(reply: &[u8]) -> Result<Vec<String>, String> {
         super::models(reply)
     }
+
+    fn text(payload: &[u8]) -> Option<String> {
+        super::text(payload)
+    }
 }

@@ -46,6 +46,45 @@ fn decode(payload: &[u8]) -> Result<Event<'_>, Failure> {
     })
 }
 
+/// The generated text of one payload of either stream: the first choice's `text`, or its
+/// delta's `content`, `reasoning` and `reasoning_content` (reasoning tokens are generated
+/// tokens too, and servers count them in `completion_tokens`).
+fn text(payload: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Chunk {
+        #[serde(default)]
+        choices: Vec<Choice>,
+    }
+    #[derive(Deserialize)]
+    struct Choice {
+        #[serde(default)]
+        text: Option<String>,
+        #[serde(default)]
+        delta: Option<Delta>,
+    }
+    #[derive(Deserialize)]
+    struct Delta {
+        #[serde(default)]
+        content: Option<String>,
+        #[serde(default)]
+        reasoning: Option<String>,
+        #[serde(default)]
+        reasoning_content: Option<String>,
+    }
+    let chunk: Chunk = serde_json::from_slice(payload).ok()?;
+    let choice = chunk.choices.into_iter().next()?;
+    let mut out = choice.text.unwrap_or_default();
+    if let Some(d) = choice.delta {
+        for part in [d.reasoning, d.reasoning_content, d.content]
+            .into_iter()
+            .flatten()
+        {
+            out.push_str(&part);
+        }
+    }
+    Some(out)
+}
+
 /// The model ids of a `GET /models` reply (`{"data": [{"id": …}, …]}`), in its order.
 fn models(reply: &[u8]) -> Result<Vec<String>, String> {
     #[derive(Deserialize)]
