@@ -76,6 +76,9 @@ pub fn render_source<T: serde::Serialize>(
     context: &T,
 ) -> Result<String, ReportError> {
     let mut env = Environment::new();
+    // minijinja names the undefined variable in its errors only in debug mode, which it turns
+    // on only for debug builds: the release binary users run must say as much as `cargo test`.
+    env.set_debug(true);
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_auto_escape_callback(|_| AutoEscape::None);
     env.set_syntax(

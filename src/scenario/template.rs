@@ -10,6 +10,8 @@ use super::model::{Value, Vars};
 
 fn env() -> Environment<'static> {
     let mut env = Environment::new();
+    // Error details (the undefined name) in release builds too, as in `cargo test`.
+    env.set_debug(true);
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env
 }
