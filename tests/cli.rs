@@ -112,12 +112,12 @@ scenario  tiny_sim (tests/fixtures/cli/tiny_sim.toml)
 design    2 cell(s) × 3 repetition(s), randomized-blocks order, seed 7
 target    simulated engine (virtual time)
 
-  #  cell                                  requests/rep  min time/rep
+  #  cell                                  requests/rep  virtual time/rep
   0  request_rate-5                                   8  1.4 s
   1  request_rate-10                                  8  0.7 s
 
 requests  48 measured (plus warm-up)
-time      seconds of wall time (virtual-time simulation)
+time      a few seconds of wall time: the simulated engine runs in virtual time (tens of thousands of requests per second; README, Performance)
 
 order (round: cells)
     0: 1 0

@@ -22,6 +22,13 @@ impl Plan {
                 s.repetitions,
                 crate::units::percent(s.tolerance)
             );
+            let (lo, hi) = self.search_probes().unwrap_or((0, 0));
+            let _ = writeln!(
+                out,
+                "          {lo}–{hi} probes per searched cell when the capacity lies in the range (more when it widens): {}–{} repetitions each, where the table below counts {reps}",
+                lo * s.repetitions.get() as usize,
+                hi * s.repetitions.get() as usize,
+            );
         }
         if let Some(a) = &exp.adaptive {
             let target = a
@@ -64,7 +71,11 @@ impl Plan {
         let _ = writeln!(out, "target    {target}");
         self.render_servers(&mut out);
         self.render_cost(&mut out);
-        let _ = writeln!(out, "\n  #  cell{:<32}  requests/rep  min time/rep", "");
+        let column = match self.simulated() {
+            true => "virtual time/rep",
+            false => "min time/rep",
+        };
+        let _ = writeln!(out, "\n  #  cell{:<32}  requests/rep  {column}", "");
         let (mut total_requests, mut total_secs, mut all_exact, mut all_timed) =
             (0u64, 0.0, true, true);
         for (i, cell) in self.cells.iter().enumerate() {
@@ -79,7 +90,11 @@ impl Plan {
             } else {
                 format!("≈{n}")
             };
-            let t_text = secs.map_or("depends on server".into(), |s| format!("{s:.1} s"));
+            let unknown = match self.simulated() {
+                true => "set by the engine",
+                false => "set by the server",
+            };
+            let t_text = secs.map_or(unknown.into(), |s| format!("{s:.1} s"));
             let _ = writeln!(
                 out,
                 "{:>3}  {:<36}  {:>12}  {}",
@@ -106,19 +121,7 @@ impl Plan {
                 "          multi-turn: these count conversations, each sends one request per turn"
             );
         }
-        if self.simulated() {
-            let _ = writeln!(
-                out,
-                "time      seconds of wall time (virtual-time simulation)"
-            );
-        } else {
-            let more = if all_timed {
-                ""
-            } else {
-                " (closed-loop cells: depends on the server)"
-            };
-            let _ = writeln!(out, "time      ≥ {:.0} s of sending{more}", total_secs);
-        }
+        let _ = writeln!(out, "time      {}", self.time_text(total_secs, all_timed));
         if !self.launches.is_empty() {
             self.render_launches(&mut out);
             return out;
@@ -134,6 +137,60 @@ impl Plan {
             let _ = writeln!(out, "  {round:>3}: {}", ids.join(" "));
         }
         out
+    }
+
+    /// Fewest and most probes per searched cell, playing the search against capacities
+    /// across its range.
+    fn search_probes(&self) -> Option<(usize, usize)> {
+        let s = self.scenario.search.as_ref()?;
+        let counts: Vec<usize> = (0..=8)
+            .map(|i| s.low + (s.high - s.low) * f64::from(i) / 8.0)
+            .map(|c| crate::search::probes_needed(s, c))
+            .collect();
+        Some((*counts.iter().min()?, *counts.iter().max()?))
+    }
+
+    /// What the plan can say about the run's wall time: a bound where the schedule sets it,
+    /// and plainly what the server (or the simulator's speed) sets instead.
+    fn time_text(&self, sending: f64, all_timed: bool) -> String {
+        if self.simulated() {
+            return "a few seconds of wall time: the simulated engine runs in virtual time \
+                    (tens of thousands of requests per second; README, Performance)"
+                .into();
+        }
+        let search = self.scenario.search.as_ref().zip(self.search_probes());
+        let mut text = match (all_timed, sending > 0.0) {
+            (true, _) if let Some((s, (lo, hi))) = search => {
+                // The table counts the scenario's repetitions at the placeholder load; a
+                // search runs its own repetitions at each probe.
+                let per_rep = sending / f64::from(self.scenario.experiment.repetitions.get());
+                let per_probe = per_rep * f64::from(s.repetitions.get());
+                format!(
+                    "≥ {}–{} of sending ({lo}–{hi} probes; a probe's time is the placeholder load's, and lower loads take longer)",
+                    duration_text(per_probe * lo as f64),
+                    duration_text(per_probe * hi as f64)
+                )
+            }
+            (true, _) => format!("≥ {} of sending", duration_text(sending)),
+            (false, true) => format!(
+                "≥ {} of sending for the open-loop cells; closed-loop cells take what the server needs",
+                duration_text(sending)
+            ),
+            (false, false) => {
+                "not known before running: closed-loop cells send as fast as the server answers"
+                    .into()
+            }
+        };
+        if let Some(server) = self.configs.first().and_then(|c| c.server.as_ref())
+            && !self.launches.is_empty()
+        {
+            text.push_str(&format!(
+                ", plus {} server start(s) of up to {} each",
+                self.launches.len(),
+                humantime::format_duration(server.ready_timeout)
+            ));
+        }
+        text
     }
 
     /// The server part: configurations with the exact commands.
@@ -245,4 +302,14 @@ fn shell_words(argv: &[String]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// `42 s`, `8 min 20 s`, `2 h 05 min`.
+fn duration_text(secs: f64) -> String {
+    let s = secs.round() as u64;
+    match s {
+        0..=119 => format!("{s} s"),
+        120..=7199 => format!("{} min {:02} s", s / 60, s % 60),
+        _ => format!("{} h {:02} min", s / 3600, (s % 3600) / 60),
+    }
 }

@@ -162,6 +162,23 @@ pub fn next_probe(spec: &SearchSpec, probes: &[Probe]) -> Option<f64> {
     candidate.filter(|x| !probed(*x))
 }
 
+/// Probes a search of `spec` runs when the capacity is `capacity` (loads at or below it
+/// pass), found by playing [`next_probe`] against it: for plans, before anything is known.
+pub fn probes_needed(spec: &SearchSpec, capacity: f64) -> usize {
+    let mut probes: Vec<Probe> = Vec::new();
+    while let Some(load) = next_probe(spec, &probes) {
+        let attainment = if load <= capacity { 1.0 } else { 0.0 };
+        probes.push(Probe {
+            load,
+            attainment: vec![attainment],
+        });
+        if probes.len() > 200 {
+            break;
+        }
+    }
+    probes.len()
+}
+
 /// The answer so far for the probes of one cell.
 pub fn outcome(spec: &SearchSpec, cell: &str, probes: &[Probe]) -> Outcome {
     let (capacity, first_failing) = bracket(spec, probes);

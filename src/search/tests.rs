@@ -143,3 +143,12 @@ fn loads_read_in_their_units() {
     assert_eq!(load_text("request_rate", 5.0), "5 req/s");
     assert_eq!(load_text("concurrency", 37.0), "37 in flight");
 }
+
+#[test]
+fn plans_count_the_probes_a_search_takes() {
+    let s = spec(2.0, 50.0, false);
+    // 2 passes, 50 fails; bisection 26 (pass), 38, 32, 29, 27.5, 26.75 (fail): within 5 %.
+    assert_eq!(probes_needed(&s, 26.0), 8);
+    // Nothing passes: 2, then halving to the floor 2 / 16 = 0.125.
+    assert_eq!(probes_needed(&s, 0.0), 5);
+}
