@@ -4,6 +4,7 @@
 
 mod chart;
 pub mod export;
+pub mod headline;
 mod model;
 pub mod plot;
 mod search;

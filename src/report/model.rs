@@ -36,6 +36,8 @@ pub struct ReportModel {
     pub simulated: Option<String>,
     /// The fixed variables.
     pub fixed: Vec<NameValue>,
+    /// The answer first: every cell's primary metrics and the findings in sentences.
+    pub headline: super::headline::Headline,
     /// Check outcomes.
     pub checks: Vec<CheckView>,
     /// One table per shown metric.
@@ -103,6 +105,13 @@ pub fn build(
         },
         simulated,
         fixed: fixed_vars(scenario),
+        headline: super::headline::build(super::headline::Inputs {
+            scenario,
+            cells,
+            analysis,
+            status: status_finding(manifest),
+            baseline: None,
+        }),
         checks: analysis.checks.iter().map(check_view).collect(),
         tables,
         charts,
@@ -122,6 +131,26 @@ pub fn build(
         repetitions: repetitions(cells),
         definitions: definitions(),
         plot,
+    }
+}
+
+/// What a run that is not complete means for its numbers.
+fn status_finding(manifest: &Manifest) -> Option<String> {
+    use crate::store::RunStatus;
+    match manifest.status {
+        RunStatus::Complete => None,
+        RunStatus::Partial => Some(
+            "⚠ **This run is partial**: some repetitions failed and are left out of every number (see Warnings); `exp run --resume` retries them".into(),
+        ),
+        RunStatus::Interrupted => Some(
+            "⚠ **This run was interrupted**: the numbers cover only the repetitions that finished; `exp run --resume` finishes it".into(),
+        ),
+        RunStatus::Running => Some(
+            "⚠ **This run has not finished**: the numbers cover only the repetitions that finished so far".into(),
+        ),
+        RunStatus::Failed => Some(
+            "❌ **This run stopped on an error**: the numbers cover only the repetitions that finished before it".into(),
+        ),
     }
 }
 
@@ -212,7 +241,7 @@ fn check_view(c: &crate::analysis::CheckOutcome) -> CheckView {
     }
 }
 
-fn title(key: MetricKey) -> String {
+pub(super) fn title(key: MetricKey) -> String {
     let base = match key.metric() {
         m @ (Metric::Ttft | Metric::Tpot | Metric::Itl | Metric::E2e | Metric::Tps) => {
             m.name().to_uppercase()
