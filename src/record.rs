@@ -89,6 +89,26 @@ pub struct RequestRecord {
     pub outcome: Outcome,
 }
 
+/// A repetition's records, readable as many times as needed, one record at a time: a
+/// records file on disk (`store`), or a slice in memory. Summaries stream them in a bounded
+/// number of passes instead of holding them.
+pub trait RecordSource {
+    /// What reading them can fail with.
+    type Error;
+
+    /// Calls `f` on every record, in the order written.
+    fn replay(&self, f: &mut dyn FnMut(&RequestRecord)) -> Result<(), Self::Error>;
+}
+
+impl RecordSource for [RequestRecord] {
+    type Error = std::convert::Infallible;
+
+    fn replay(&self, f: &mut dyn FnMut(&RequestRecord)) -> Result<(), Self::Error> {
+        self.iter().for_each(f);
+        Ok(())
+    }
+}
+
 /// How a request ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]

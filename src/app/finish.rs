@@ -131,7 +131,7 @@ pub fn load_results(
                 continue;
             }
             let marker = dir.marker(&entry.id, round)?;
-            let records = dir.records(&entry.id, round)?;
+            let records = dir.rep_records(&entry.id, round);
             let probes_path = dir.probes_path(&entry.id, round);
             let probes = match probes_path.exists() {
                 true => Some(
@@ -145,7 +145,7 @@ pub fn load_results(
                 marker: &marker,
                 probes: probes.as_deref(),
                 cell: &cell,
-            });
+            })?;
             let order = manifest
                 .schedule
                 .iter()
