@@ -20,7 +20,7 @@
 mod files;
 mod manifest;
 
-pub use files::{RepWriter, write_atomic};
+pub use files::{FLUSH_EVERY, RepWriter, write_atomic};
 pub use manifest::{
     AdaptiveRecord, CellEntry, HalfWidth, LaunchRecord, Look, Manifest, MarkerDetails, RepMarker,
     RunStatus, SCHEMA_VERSION, SequentialLook, SequentialRecord, Session, SimDetails, Stop,
