@@ -8,7 +8,8 @@
 //! Records are written as one JSON object per line (`records/<cell>/rep-NNN.jsonl`); field
 //! names are short because a long run writes millions of chunks.
 
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
 
 use serde::{Deserialize, Serialize};
 
@@ -114,6 +115,26 @@ pub enum CountedBy {
     Tokenizer,
     /// The server's `/tokenize` endpoint.
     Server,
+}
+
+/// A repetition's records, readable as many times as needed, one record at a time: a
+/// records file on disk (`store`), or a slice in memory. Summaries stream them in a bounded
+/// number of passes instead of holding them.
+pub trait RecordSource {
+    /// What reading them can fail with.
+    type Error;
+
+    /// Calls `f` on every record, in the order written.
+    fn replay(&self, f: &mut dyn FnMut(&RequestRecord)) -> Result<(), Self::Error>;
+}
+
+impl RecordSource for [RequestRecord] {
+    type Error = std::convert::Infallible;
+
+    fn replay(&self, f: &mut dyn FnMut(&RequestRecord)) -> Result<(), Self::Error> {
+        self.iter().for_each(f);
+        Ok(())
+    }
 }
 
 /// How a request ended.
@@ -279,7 +300,7 @@ mod tests {
 /// What a repetition's records say about whether its server was there: kept by the records'
 /// writer as they are appended, so a repetition whose server went away can be failed without
 /// reading its records back (see `run::health`).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct Tally {
     /// Records of sent requests.
     pub sent: u64,
@@ -289,8 +310,9 @@ pub struct Tally {
     /// stream, a reply that broke the protocol).
     pub last_answered_ns: Option<u64>,
     /// Sends of requests that found no server (`connect`) or lost it before the end
-    /// (`incomplete`), in the order written.
-    pub lost_ns: Vec<u64>,
+    /// (`incomplete`) after the latest answered send so far, earliest first: those before it
+    /// are dropped as the latest answer moves on, so only the current outage is held.
+    lost_ns: BinaryHeap<Reverse<u64>>,
     /// The first failure's message, for the reason a repetition is failed.
     pub first_failure: Option<String>,
     /// Records that carry their generated text, to be counted before the marker.
@@ -314,7 +336,9 @@ impl Tally {
                 self.first_failure.get_or_insert_with(|| message.clone());
                 match reason {
                     FailureReason::Connect | FailureReason::Incomplete => {
-                        self.lost_ns.push(sent);
+                        if self.last_answered_ns.is_none_or(|last| sent > last) {
+                            self.lost_ns.push(Reverse(sent));
+                        }
                         false
                     }
                     FailureReason::Http
@@ -330,12 +354,14 @@ impl Tally {
         };
         if answered {
             self.last_answered_ns = self.last_answered_ns.max(Some(sent));
+            while self.lost_ns.peek().is_some_and(|Reverse(t)| *t <= sent) {
+                self.lost_ns.pop();
+            }
         }
     }
 
     /// Requests sent after the server's last answer that found no server or lost it.
     pub fn lost_after_last_answer(&self) -> usize {
-        let after = |t: &&u64| self.last_answered_ns.is_none_or(|last| **t > last);
-        self.lost_ns.iter().filter(after).count()
+        self.lost_ns.len()
     }
 }

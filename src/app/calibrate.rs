@@ -123,8 +123,8 @@ fn observe_run(dir: &RunDir, manifest: &Manifest) -> anyhow::Result<(Vec<Observa
             if !done.contains(&(entry.id.clone(), round)) {
                 continue;
             }
-            let records = dir.records(&entry.id, round)?;
-            let (obs, c) = calibrate::select::observe(&records, i, round);
+            let records = dir.rep_records(&entry.id, round);
+            let (obs, c) = calibrate::select::observe_from(&records, i, round)?;
             all.extend(obs);
             counts += c;
         }

@@ -130,7 +130,7 @@ pub fn load_results(
                 continue;
             }
             let marker = dir.marker(&entry.id, round)?;
-            let records = dir.records(&entry.id, round)?;
+            let records = dir.rep_records(&entry.id, round);
             let probes_path = dir.probes_path(&entry.id, round);
             let probes = match probes_path.exists() {
                 true => Some(
@@ -144,7 +144,7 @@ pub fn load_results(
                 marker: &marker,
                 probes: probes.as_deref(),
                 cell: &cell,
-            });
+            })?;
             let order = manifest
                 .schedule
                 .iter()

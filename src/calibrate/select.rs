@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use crate::metrics::request;
-use crate::record::RequestRecord;
+use crate::record::{RecordSource, RequestRecord};
 
 /// Fewest output tokens for a request's TPOT to be used (a shorter one averages too few steps).
 pub const MIN_TPOT_TOKENS: u32 = 8;
@@ -64,13 +64,18 @@ fn interval(r: &RequestRecord) -> Option<(u64, u64)> {
 
 /// For each record, whether its interval overlaps no other record's. O(n log n).
 pub fn ran_alone(records: &[RequestRecord]) -> Vec<bool> {
-    let mut spans: Vec<(u64, u64, usize)> = records
+    let spans = records
         .iter()
         .enumerate()
         .filter_map(|(i, r)| interval(r).map(|(s, e)| (s, e, i)))
         .collect();
+    alone_among(spans, records.len())
+}
+
+/// [`ran_alone`] from the `(sent, end, position)` spans of `n` records.
+fn alone_among(mut spans: Vec<(u64, u64, usize)>, n: usize) -> Vec<bool> {
     spans.sort_unstable();
-    let mut alone = vec![false; records.len()];
+    let mut alone = vec![false; n];
     let mut latest_end_before = 0u64;
     for (k, &(start, end, i)) in spans.iter().enumerate() {
         let earlier_overlaps = k > 0 && latest_end_before > start;
@@ -83,36 +88,70 @@ pub fn ran_alone(records: &[RequestRecord]) -> Vec<bool> {
 
 /// The observations of one repetition of cell `cell`: successful requests that ran alone.
 pub fn observe(records: &[RequestRecord], cell: usize, round: u32) -> (Vec<Observation>, Counts) {
-    let alone = ran_alone(records);
-    let mut counts = Counts::default();
-    let mut out = Vec::new();
-    for (r, alone) in records.iter().zip(alone) {
-        if !r.outcome.is_ok() {
-            continue;
-        }
-        counts.successful += 1;
-        let prompt = r
-            .input_tokens
-            .or(r.requested_input_tokens)
-            .filter(|&p| p > 0);
-        let m = request::derive(r);
-        let (Some(prompt), Some(ttft), true) = (prompt, m.ttft, alone) else {
-            continue;
-        };
-        counts.alone += 1;
-        let tpot = m
-            .tpot
-            .filter(|_| m.output_tokens >= MIN_TPOT_TOKENS)
-            .map(Duration::from_secs_f64);
-        out.push(Observation {
-            cell,
-            round,
-            index: r.index,
-            prompt_tokens: prompt,
-            output_tokens: m.output_tokens,
-            ttft: Duration::from_secs_f64(ttft),
-            tpot,
-        });
+    match observe_from(records, cell, round) {
+        Ok(out) => out,
+        Err(never) => match never {},
     }
-    (out, counts)
+}
+
+/// [`observe`] over records read twice (from their file): once for the requests' intervals
+/// (24 bytes per sent request and a flag per record, not the records), once for the
+/// observations.
+pub fn observe_from<S: RecordSource + ?Sized>(
+    records: &S,
+    cell: usize,
+    round: u32,
+) -> Result<(Vec<Observation>, Counts), S::Error> {
+    let (mut spans, mut n) = (Vec::new(), 0);
+    records.replay(&mut |r| {
+        spans.extend(interval(r).map(|(s, e)| (s, e, n)));
+        n += 1;
+    })?;
+    let alone = alone_among(spans, n);
+    let mut counts = Counts::default();
+    let (mut out, mut position) = (Vec::new(), 0);
+    records.replay(&mut |r| {
+        let alone = alone[position];
+        position += 1;
+        if let Some(o) = observation(r, alone, cell, round, &mut counts) {
+            out.push(o);
+        }
+    })?;
+    Ok((out, counts))
+}
+
+/// The observation of one record, if it succeeded and ran alone with a known prompt.
+fn observation(
+    r: &RequestRecord,
+    alone: bool,
+    cell: usize,
+    round: u32,
+    counts: &mut Counts,
+) -> Option<Observation> {
+    if !r.outcome.is_ok() {
+        return None;
+    }
+    counts.successful += 1;
+    let prompt = r
+        .input_tokens
+        .or(r.requested_input_tokens)
+        .filter(|&p| p > 0);
+    let m = request::derive(r);
+    let (Some(prompt), Some(ttft), true) = (prompt, m.ttft, alone) else {
+        return None;
+    };
+    counts.alone += 1;
+    let tpot = m
+        .tpot
+        .filter(|_| m.output_tokens >= MIN_TPOT_TOKENS)
+        .map(Duration::from_secs_f64);
+    Some(Observation {
+        cell,
+        round,
+        index: r.index,
+        prompt_tokens: prompt,
+        output_tokens: m.output_tokens,
+        ttft: Duration::from_secs_f64(ttft),
+        tpot,
+    })
 }

@@ -44,4 +44,4 @@ pub use error::HwError;
 pub use gpu::Gpu;
 pub use model::{Mla, ModelConfig, Moe};
 pub use roofline::AllReduce;
-pub use utilization::Utilization;
+pub use utilization::{Utilization, WorkTotals};

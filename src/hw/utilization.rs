@@ -33,6 +33,15 @@ pub struct Utilization {
     pub mbu: f64,
 }
 
+/// Sums over requests that [`Deployment::utilization_of`] turns into MFU and MBU, so a
+/// repetition's requests need not be held.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct WorkTotals {
+    flops: f64,
+    decode_tokens: f64,
+    kv_tokens: f64,
+}
+
 impl Deployment {
     /// Whole-model FLOPs of one request with `prompt` input and `output` generated tokens.
     pub fn request_flops(&self, prompt: u32, output: u32) -> f64 {
@@ -53,6 +62,29 @@ impl Deployment {
         window: Duration,
         mean_decode_batch: f64,
     ) -> Result<Utilization, HwError> {
+        let mut totals = WorkTotals::default();
+        for &(prompt, output) in requests {
+            self.add_work(&mut totals, prompt, output);
+        }
+        self.utilization_of(totals, window, mean_decode_batch)
+    }
+
+    /// Adds one request's work to `totals` (requests one at a time, in any number).
+    pub fn add_work(&self, totals: &mut WorkTotals, prompt: u32, output: u32) {
+        totals.flops += self.request_flops(prompt, output);
+        let d = f64::from(output.saturating_sub(1));
+        totals.decode_tokens += d;
+        // Reads of the cached context plus the one write of each decoded token.
+        totals.kv_tokens += d * f64::from(prompt) + d * (d - 1.0).max(0.0) / 2.0 + d;
+    }
+
+    /// [`Deployment::utilization`] of the requests added to `totals`.
+    pub fn utilization_of(
+        &self,
+        totals: WorkTotals,
+        window: Duration,
+        mean_decode_batch: f64,
+    ) -> Result<Utilization, HwError> {
         let secs = window.as_secs_f64();
         if secs <= 0.0 || !(mean_decode_batch >= 1.0 && mean_decode_batch.is_finite()) {
             return Err(HwError::InvalidDeployment(format!(
@@ -60,16 +92,11 @@ impl Deployment {
             )));
         }
         let k = &self.k;
-        let mut flops = 0.0;
-        let mut decode_tokens = 0.0;
-        let mut kv_tokens = 0.0;
-        for &(prompt, output) in requests {
-            flops += self.request_flops(prompt, output);
-            let d = f64::from(output.saturating_sub(1));
-            decode_tokens += d;
-            // Reads of the cached context plus the one write of each decoded token.
-            kv_tokens += d * f64::from(prompt) + d * (d - 1.0).max(0.0) / 2.0 + d;
-        }
+        let WorkTotals {
+            flops,
+            decode_tokens,
+            kv_tokens,
+        } = totals;
         let steps = decode_tokens / mean_decode_batch;
         let weights_per_step = k.resident_bytes + self.expert_bytes_touched(mean_decode_batch);
         let bytes = steps * weights_per_step + kv_tokens * k.kv_bytes_per_token_per_gpu * k.tp;

@@ -10,16 +10,17 @@ use super::registry::{Metric, MetricKey};
 use super::repetition::{RepetitionSummary, Summarizer};
 use super::request::output_tokens;
 use super::{batch, client, resources};
-use crate::hw::Deployment;
-use crate::record::{ProbeSample, RequestRecord};
+use crate::hw::{Deployment, WorkTotals};
+use crate::record::{ProbeSample, RecordSource, RequestRecord};
 use crate::scenario::model::CostConfig;
 use crate::store::RepMarker;
 
 /// What one repetition's summary is computed from.
-#[derive(Debug, Clone, Copy)]
-pub struct RepetitionInputs<'a> {
-    /// Its records, in the order written.
-    pub records: &'a [RequestRecord],
+#[derive(Debug)]
+pub struct RepetitionInputs<'a, R: RecordSource + ?Sized> {
+    /// Its records, in the order written: a slice, or its records file read as it is needed
+    /// (one pass, and up to 3 more for the percentiles of a long repetition).
+    pub records: &'a R,
     /// Its completion marker.
     pub marker: &'a RepMarker,
     /// Its probe samples, if it had probes.
@@ -43,21 +44,28 @@ pub struct CellInputs<'a> {
 
 /// The summary of one repetition: per-request statistics and rates from its records,
 /// batch steps, MFU/MBU against the deployment, resources from its probes, the client's own
-/// cost from its marker, energy per token and price.
-pub fn summarize_repetition(inputs: RepetitionInputs) -> RepetitionSummary {
+/// cost from its marker, energy per token and price. The records are streamed, never held.
+pub fn summarize_repetition<R: RecordSource + ?Sized>(
+    inputs: RepetitionInputs<R>,
+) -> Result<RepetitionSummary, R::Error> {
     let cell = inputs.cell;
     let mut summarizer = Summarizer::new(cell.slo);
     let mut steps = batch::Steps::default();
-    for rec in inputs.records {
+    let mut work = WorkTotals::default();
+    inputs.records.replay(&mut |rec| {
         summarizer.push(rec);
         if cell.batch {
             steps.push(rec);
         }
-    }
-    let mut summary = summarizer.finish();
+        if let (Some(deployment), Some((prompt, output))) = (cell.deployment, ok_length(rec)) {
+            deployment.add_work(&mut work, prompt, output);
+        }
+    })?;
+    let window = summarizer.window_ns();
+    let mut summary = summarizer.finish(inputs.records)?;
     steps.finish(&mut summary.values);
     if let Some(deployment) = cell.deployment {
-        add_utilization(deployment, inputs.records, &mut summary.values);
+        add_utilization(deployment, work, &mut summary.values);
     }
     let resource_inputs = resources::ResourceInputs {
         origin_wall: origin_wall(inputs.marker),
@@ -65,9 +73,9 @@ pub fn summarize_repetition(inputs: RepetitionInputs) -> RepetitionSummary {
         client_cpu: (inputs.marker.client_cpu_seconds).map(|c| (c, inputs.marker.wall_seconds)),
         cost: cell.cost,
     };
-    resources::add(&mut summary.values, inputs.records, resource_inputs);
+    resources::add(&mut summary.values, window, resource_inputs);
     client::add(inputs.marker, summary.sent, &mut summary.values);
-    summary
+    Ok(summary)
 }
 
 /// (prompt, output) tokens of one request, if it succeeded.
@@ -78,12 +86,11 @@ fn ok_length(r: &RequestRecord) -> Option<(u32, u32)> {
     })
 }
 
-/// Adds `mfu` and `mbu` from the (prompt, output) lengths of the successful requests over the
-/// measured window. The mean decode batch is estimated by Little's law (`concurrency`), at
-/// least 1.
+/// Adds `mfu` and `mbu` from the work of the successful requests over the measured window.
+/// The mean decode batch is estimated by Little's law (`concurrency`), at least 1.
 fn add_utilization(
     deployment: &Deployment,
-    records: &[RequestRecord],
+    work: WorkTotals,
     values: &mut BTreeMap<MetricKey, f64>,
 ) {
     let Some(&window) = values.get(&Metric::Duration.key()) else {
@@ -92,8 +99,7 @@ fn add_utilization(
     let batch = (values.get(&Metric::Concurrency.key()).copied())
         .unwrap_or(1.0)
         .max(1.0);
-    let lengths: Vec<(u32, u32)> = records.iter().filter_map(ok_length).collect();
-    if let Ok(u) = deployment.utilization(&lengths, Duration::from_secs_f64(window), batch) {
+    if let Ok(u) = deployment.utilization_of(work, Duration::from_secs_f64(window), batch) {
         values.insert(Metric::Mfu.key(), u.mfu);
         values.insert(Metric::Mbu.key(), u.mbu);
     }

@@ -5,6 +5,7 @@
 
 pub mod batch;
 pub mod client;
+pub mod column;
 pub mod inputs;
 pub mod key;
 pub mod probes;

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::registry::{Kind, Metric, MetricKey, Stat};
+use super::column::{Column, IN_MEMORY_VALUES, Search};
+use super::registry::{Kind, Metric, MetricKey};
 use super::request::{RequestMetrics, chunk_gaps, derive, itl_values};
-use crate::record::{Outcome, RequestRecord};
-use crate::stats;
+use crate::record::{Outcome, RecordSource, RequestRecord};
 
 /// The summary of one repetition: metric name → value (SI units), plus counts the report
 /// needs for warnings.
@@ -66,27 +66,32 @@ pub fn summarize(records: &[RequestRecord], slo: &BTreeMap<Metric, Duration>) ->
     for rec in records {
         summarizer.push(rec);
     }
-    summarizer.finish()
+    match summarizer.finish(records) {
+        Ok(summary) => summary,
+        Err(never) => match never {},
+    }
 }
 
 /// [`summarize`] one record at a time, so a repetition's records can be streamed from disk:
-/// it keeps only the numbers the summary needs (each request's latencies and send instants,
-/// each token gap), not the records, whose chunks take several times more memory.
-/// Percentiles stay exact (type 7 over all of the repetition's values).
+/// it keeps counts, sums and each metric's [`Column`] of per-request values, never the
+/// records, and the columns spill past [`IN_MEMORY_VALUES`] so memory does not grow with the
+/// repetition. Percentiles stay exact (type 7 over all of the repetition's values); a spilled
+/// summary reads the records again in [`Summarizer::finish`] (at most 3 more passes).
 #[derive(Debug)]
 pub struct Summarizer<'a> {
     slo: &'a BTreeMap<Metric, Duration>,
     s: RepetitionSummary,
-    per_metric: BTreeMap<Metric, Vec<f64>>,
-    itl: Vec<f64>,
-    chunk_gap: Vec<f64>,
+    /// By `Metric as usize`.
+    columns: Vec<Column>,
+    budget: usize,
+    spilled: bool,
     out_tokens: u64,
     in_tokens: u64,
     good: u64,
     e2e_sum: f64,
     chunks: u64,
-    sends: Vec<u64>,
-    scheduled: Vec<u64>,
+    sends: Instants,
+    scheduled: Instants,
     window_start: u64,
     window_end: u64,
     /// Multi-turn workloads: a record with turn > 0 was seen, and the conversations begun.
@@ -94,27 +99,73 @@ pub struct Summarizer<'a> {
     conversations: u64,
 }
 
+/// How many instants, and the first and last: all a rate needs.
+#[derive(Debug, Clone, Copy)]
+struct Instants {
+    n: u64,
+    first: u64,
+    last: u64,
+}
+
+impl Default for Instants {
+    fn default() -> Self {
+        Instants {
+            n: 0,
+            first: u64::MAX,
+            last: 0,
+        }
+    }
+}
+
+impl Instants {
+    fn push(&mut self, t: u64) {
+        self.n += 1;
+        self.first = self.first.min(t);
+        self.last = self.last.max(t);
+    }
+
+    /// (n − 1) / (last − first), or `None` with fewer than two distinct instants.
+    fn rate(self) -> Option<f64> {
+        if self.n < 2 {
+            return None;
+        }
+        let span = (self.last - self.first) as f64 / 1e9;
+        (span > 0.0).then(|| (self.n - 1) as f64 / span)
+    }
+}
+
 impl<'a> Summarizer<'a> {
     /// An empty summary against `slo`.
     pub fn new(slo: &'a BTreeMap<Metric, Duration>) -> Self {
+        Self::with_budget(slo, IN_MEMORY_VALUES)
+    }
+
+    /// An empty summary whose columns hold at most `budget` values in memory.
+    pub fn with_budget(slo: &'a BTreeMap<Metric, Duration>, budget: usize) -> Self {
         Summarizer {
             slo,
             s: RepetitionSummary::default(),
-            per_metric: BTreeMap::new(),
-            itl: Vec::new(),
-            chunk_gap: Vec::new(),
+            columns: vec![Column::default(); Metric::ALL.len()],
+            budget,
+            spilled: false,
             out_tokens: 0,
             in_tokens: 0,
             good: 0,
             e2e_sum: 0.0,
             chunks: 0,
-            sends: Vec::new(),
-            scheduled: Vec::new(),
+            sends: Instants::default(),
+            scheduled: Instants::default(),
             window_start: u64::MAX,
             window_end: 0,
             multi_turn: false,
             conversations: 0,
         }
+    }
+
+    /// The measured window so far, in ns from the origin: the first scheduled send to the
+    /// last response; `None` before a request was sent.
+    pub fn window_ns(&self) -> Option<(u64, u64)> {
+        (self.s.sent > 0).then_some((self.window_start, self.window_end))
     }
 
     /// Adds one record.
@@ -129,28 +180,24 @@ impl<'a> Summarizer<'a> {
         self.conversations += u64::from(rec.turn == 0);
         self.sends.push(sent);
         let m = derive(rec);
-        if let Some(q) = m.queue_delay {
-            self.per_metric
-                .entry(Metric::QueueDelay)
-                .or_default()
-                .push(q);
-        }
+        let columns = &mut self.columns;
+        for_each_value(rec, &m, |metric, x| columns[metric as usize].push(x));
+        self.spill_if_full();
         self.window_end = self.window_end.max(rec.done_ns.unwrap_or(sent));
         if let Outcome::Failed {
             reason, message, ..
         } = &rec.outcome
         {
+            let s = &mut self.s;
             *s.failures.entry(reason.as_str().to_string()).or_default() += 1;
             if s.failure_examples.len() < 5 && !s.failure_examples.contains(message) {
                 s.failure_examples.push(message.clone());
             }
             return;
         }
+        let s = &mut self.s;
         s.completed += 1;
         s.no_done += u64::from(rec.no_done);
-        push_latencies(&m, &mut self.per_metric);
-        self.itl.extend(itl_values(rec));
-        self.chunk_gap.extend(chunk_gaps(&rec.chunks));
         self.chunks += rec.chunks.len() as u64;
         self.out_tokens += u64::from(m.output_tokens);
         self.in_tokens += u64::from(rec.input_tokens.or(rec.requested_input_tokens).unwrap_or(0));
@@ -174,15 +221,27 @@ impl<'a> Summarizer<'a> {
         compare_prompt_counts(rec, s);
     }
 
-    /// The summary of every record pushed.
-    pub fn finish(mut self) -> RepetitionSummary {
-        let mut s = self.s;
-        self.per_metric.insert(Metric::Itl, self.itl);
-        self.per_metric.insert(Metric::ChunkGap, self.chunk_gap);
-        s.latency_samples = s.completed;
-        for (metric, mut values) in self.per_metric {
-            insert_stats(&mut s.values, metric, &mut values);
+    fn spill_if_full(&mut self) {
+        if self.spilled || self.columns.iter().map(Column::held).sum::<usize>() <= self.budget {
+            return;
         }
+        self.columns.iter_mut().for_each(Column::spill);
+        self.spilled = true;
+    }
+
+    /// The summary of every record pushed. `records` must be those records: a summary whose
+    /// columns spilled reads them again for its percentiles.
+    pub fn finish<S: RecordSource + ?Sized>(
+        self,
+        records: &S,
+    ) -> Result<RepetitionSummary, S::Error> {
+        let mut s = self.s;
+        s.latency_samples = s.completed;
+        let mut searches = Vec::new();
+        for (metric, column) in Metric::ALL.into_iter().zip(self.columns) {
+            searches.extend(column.finish(metric, &mut s.values));
+        }
+        search(records, searches, &mut s.values)?;
         let duration = self.window_end.saturating_sub(self.window_start) as f64 / 1e9;
         let (out_tokens, in_tokens, good) = (self.out_tokens, self.in_tokens, self.good);
         let v = &mut s.values;
@@ -214,10 +273,10 @@ impl<'a> Summarizer<'a> {
             v.insert(Metric::Goodput.key(), good as f64 / duration);
             v.insert(Metric::Concurrency.key(), self.e2e_sum / duration);
         }
-        if let Some(rate) = rate_of(&mut self.sends) {
+        if let Some(rate) = self.sends.rate() {
             v.insert(Metric::AchievedRate.key(), rate);
         }
-        if let Some(rate) = rate_of(&mut self.scheduled) {
+        if let Some(rate) = self.scheduled.rate() {
             v.insert(Metric::ScheduledRate.key(), rate);
         }
         if self.chunks > 0 {
@@ -232,65 +291,62 @@ impl<'a> Summarizer<'a> {
                 s.short_outputs as f64 / s.completed as f64,
             );
         }
-        s
+        Ok(s)
     }
 }
 
-fn push_latencies(m: &RequestMetrics, per_metric: &mut BTreeMap<Metric, Vec<f64>>) {
-    // Every per-request metric with one value per request; `queue_delay` is pushed for every
-    // sent request (failed ones too), `itl` per token and `chunk_gap` per gap, by the caller.
+/// Runs the passes over `records` that spilled columns need, then inserts their statistics.
+fn search<S: RecordSource + ?Sized>(
+    records: &S,
+    mut searches: Vec<Search>,
+    out: &mut BTreeMap<MetricKey, f64>,
+) -> Result<(), S::Error> {
+    loop {
+        let (pending, done): (Vec<_>, Vec<_>) = searches.into_iter().partition(Search::needs_pass);
+        done.into_iter().for_each(|search| search.finish(out));
+        searches = pending;
+        if searches.is_empty() {
+            return Ok(());
+        }
+        let mut by_metric = vec![None; Metric::ALL.len()];
+        for (i, search) in searches.iter().enumerate() {
+            by_metric[search.metric() as usize] = Some(i);
+        }
+        records.replay(&mut |rec| {
+            if rec.sent_ns.is_none() {
+                return;
+            }
+            for_each_value(rec, &derive(rec), |metric, x| {
+                if let Some(i) = by_metric[metric as usize] {
+                    searches[i].see(x);
+                }
+            });
+        })?;
+        searches.iter_mut().for_each(Search::end_pass);
+    }
+}
+
+/// Every per-request value one sent record adds to the columns: `queue_delay` for every sent
+/// request (failed ones too), and for an ok one each per-request metric it defines, one `itl`
+/// per token and one `chunk_gap` per gap.
+fn for_each_value(rec: &RequestRecord, m: &RequestMetrics, mut f: impl FnMut(Metric, f64)) {
+    if let Some(q) = m.queue_delay {
+        f(Metric::QueueDelay, q);
+    }
+    if !rec.outcome.is_ok() {
+        return;
+    }
     let per_request = Metric::ALL.into_iter().filter(|m| {
-        let by_caller = matches!(m, Metric::QueueDelay | Metric::Itl | Metric::ChunkGap);
-        m.spec().kind == Kind::Distribution && !by_caller
+        let own = matches!(m, Metric::QueueDelay | Metric::Itl | Metric::ChunkGap);
+        m.spec().kind == Kind::Distribution && !own
     });
     for metric in per_request {
         if let Some(x) = metric.request_value(m) {
-            per_metric.entry(metric).or_default().push(x);
+            f(metric, x);
         }
     }
-}
-
-/// Inserts `<metric>.<stat>` for every [`Stat`] (type 7 percentiles).
-fn insert_stats(out: &mut BTreeMap<MetricKey, f64>, metric: Metric, values: &mut [f64]) {
-    if values.is_empty() {
-        return;
-    }
-    values.sort_by(f64::total_cmp);
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let var = if values.len() > 1 {
-        values.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)
-    } else {
-        0.0
-    };
-    for stat in Stat::ALL {
-        let x = match stat {
-            Stat::Mean => mean,
-            Stat::Std => var.sqrt(),
-            Stat::Min => values[0],
-            Stat::Max => values[values.len() - 1],
-            Stat::P50 => quantile(values, 0.50),
-            Stat::P90 => quantile(values, 0.90),
-            Stat::P95 => quantile(values, 0.95),
-            Stat::P99 => quantile(values, 0.99),
-        };
-        out.insert(metric.at(stat), x);
-    }
-}
-
-/// Type-7 quantile of a sorted, non-empty slice.
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    stats::quantile(sorted, q).expect("summaries are computed over non-empty samples")
-}
-
-/// (n − 1) / (last − first) over instants, or `None` with fewer than two distinct instants.
-fn rate_of(instants: &mut [u64]) -> Option<f64> {
-    if instants.len() < 2 {
-        return None;
-    }
-    instants.sort_unstable();
-    let span = (instants[instants.len() - 1] - instants[0]) as f64 / 1e9;
-    (span > 0.0).then(|| (instants.len() - 1) as f64 / span)
+    itl_values(rec).for_each(|x| f(Metric::Itl, x));
+    chunk_gaps(&rec.chunks).for_each(|x| f(Metric::ChunkGap, x));
 }
 
 fn meets_slo(m: &RequestMetrics, rec: &RequestRecord, slo: &BTreeMap<Metric, Duration>) -> bool {

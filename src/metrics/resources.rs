@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use super::probes::{Window, summarize};
 use super::registry::{Metric, MetricKey};
-use crate::record::{ProbeSample, RequestRecord};
+use crate::record::ProbeSample;
 use crate::scenario::model::CostConfig;
 
 /// What a repetition's resource values are computed from.
@@ -24,16 +24,15 @@ pub struct ResourceInputs<'a> {
     pub cost: Option<CostConfig>,
 }
 
-/// The measured window of a repetition in Unix seconds: its first scheduled send to its
-/// last response (the window of `duration` and the throughputs).
-pub fn window(records: &[RequestRecord], origin_wall: SystemTime) -> Option<Window> {
+/// The measured window of a repetition in Unix seconds, from its span in ns from the origin
+/// (its first scheduled send to its last response: the window of `duration` and the
+/// throughputs, [`super::Summarizer::window_ns`]).
+pub fn window(span_ns: Option<(u64, u64)>, origin_wall: SystemTime) -> Option<Window> {
     let origin = origin_wall
         .duration_since(SystemTime::UNIX_EPOCH)
         .ok()?
         .as_secs_f64();
-    let sent = records.iter().filter(|r| r.sent_ns.is_some());
-    let start = records.iter().map(|r| r.scheduled_ns).min()?;
-    let end = sent.filter_map(|r| r.done_ns.or(r.sent_ns)).max()?;
+    let (start, end) = span_ns?;
     Some(Window {
         start: origin + start as f64 / 1e9,
         end: origin + end as f64 / 1e9,
@@ -44,11 +43,11 @@ pub fn window(records: &[RequestRecord], origin_wall: SystemTime) -> Option<Wind
 /// throughputs and `duration`).
 pub fn add(
     values: &mut BTreeMap<MetricKey, f64>,
-    records: &[RequestRecord],
+    span_ns: Option<(u64, u64)>,
     inputs: ResourceInputs,
 ) {
     if let (Some(samples), Some(origin)) = (inputs.probes, inputs.origin_wall)
-        && let Some(w) = window(records, origin)
+        && let Some(w) = window(span_ns, origin)
     {
         values.extend(summarize(samples, w));
     }
@@ -104,7 +103,7 @@ mod tests {
             client_cpu: Some((3.0, 12.0)),
             ..Default::default()
         };
-        add(&mut v, &[], inputs);
+        add(&mut v, None, inputs);
         // $20 per hour of 8 GPUs; 36 M tokens per hour → $0.000556 per 1k tokens.
         assert!((v[&k("cost_per_1k_tokens")] - 20.0 / 36_000.0).abs() < 1e-15);
         // 7.2 M output tokens per hour → $0.002778 per 1k output tokens.
@@ -123,7 +122,7 @@ mod tests {
             (k("output_throughput"), 500.0),
             (k("energy"), 3000.0),
         ]);
-        add(&mut v, &[], ResourceInputs::default());
+        add(&mut v, None, ResourceInputs::default());
         assert_eq!(v[&k("energy_per_token")], 0.6);
         assert!(!v.contains_key(&k("cost_per_1k_tokens")));
     }

@@ -209,9 +209,20 @@ impl CellExecutor {
                 let (tx, mut rx) = mpsc::unbounded_channel::<RequestRecord>();
                 let mut writer = writer;
                 let writer_task = tokio::spawn(async move {
-                    while let Some(rec) = rx.recv().await {
-                        writer.append(&rec)?;
-                        finished.fetch_add(1, Ordering::Relaxed);
+                    // Records that finish before a quiet spell still reach the file.
+                    let mut tick = tokio::time::interval(crate::store::FLUSH_EVERY);
+                    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    loop {
+                        tokio::select! {
+                            rec = rx.recv() => match rec {
+                                Some(rec) => {
+                                    writer.append(&rec)?;
+                                    finished.fetch_add(1, Ordering::Relaxed);
+                                }
+                                None => break,
+                            },
+                            _ = tick.tick() => writer.flush()?,
+                        }
                     }
                     Ok::<_, StoreError>(writer)
                 });
@@ -280,7 +291,8 @@ impl CellExecutor {
     }
 }
 
-/// One repetition on the simulated engine (a blocking thread), its records appended after.
+/// One repetition on the simulated engine (a blocking thread), its records appended as they
+/// finish (in send order).
 async fn run_simulated(
     work: RepetitionWork,
     deployment: Arc<Deployment>,
@@ -291,21 +303,25 @@ async fn run_simulated(
 ) -> Result<RepOutcome, StoreError> {
     let origin_wall = SystemTime::now();
     let result = tokio::task::spawn_blocking(move || {
-        let run = sim::run_repetition(&work, &params, deployment.as_ref(), seed);
-        (run, writer)
+        let mut writer = writer;
+        let mut written = Ok(());
+        let mut sink = |rec: RequestRecord| {
+            if written.is_ok() {
+                written = writer.append(&rec);
+                finished.fetch_add(1, Ordering::Relaxed);
+            }
+        };
+        let run = sim::run_repetition_into(&work, &params, deployment.as_ref(), seed, &mut sink);
+        (run, written, writer)
     })
     .await
     .expect("the simulator does not panic");
-    let (run, mut writer) = result;
-    let run = run.map_err(|e| StoreError::Format {
+    let (run, written, writer) = result;
+    written?;
+    let stats = run.map_err(|e| StoreError::Format {
         path: "simulated engine".into(),
         message: e.to_string(),
     })?;
-    for rec in &run.records {
-        writer.append(rec)?;
-    }
-    finished.store(run.records.len() as u64, Ordering::Relaxed);
-    let stats = &run.stats;
     let details = crate::store::MarkerDetails {
         sim: Some(crate::store::SimDetails {
             sim_steps: stats.steps,

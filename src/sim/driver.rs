@@ -11,6 +11,8 @@
 //! delivered (after the think time, as a timed event like an arrival), with the longer input
 //! the source gives it; see [`Phase`] for how conversations hold their slot.
 
+use std::collections::VecDeque;
+
 use crate::record::{Chunk, FailureReason, Outcome, RequestRecord};
 use crate::workload::work::RepetitionWork;
 
@@ -76,11 +78,28 @@ pub fn run_repetition<C: StepCost + ?Sized>(
     cost: &C,
     seed: u64,
 ) -> Result<SimRun, SimError> {
+    let mut records = Vec::new();
+    let stats = run_repetition_into(work, params, cost, seed, &mut |r| records.push(r))?;
+    Ok(SimRun { records, stats })
+}
+
+/// [`run_repetition`], handing each record to `sink` as soon as it and every request sent
+/// before it have finished (so in send order, as [`SimRun::records`]): memory holds the
+/// requests in flight and those finished behind the oldest of them, not the repetition's.
+pub fn run_repetition_into<C: StepCost + ?Sized>(
+    work: &RepetitionWork,
+    params: &EngineParams,
+    cost: &C,
+    seed: u64,
+    sink: &mut dyn FnMut(RequestRecord),
+) -> Result<SimStats, SimError> {
     let mut measured = Phase::measured(work)?;
     let mut d = Driver {
         engine: Engine::new(*params, cost, seed)?,
         emitted: Vec::new(),
-        records: Vec::with_capacity(measured.limit.min(1 << 20) as usize),
+        pending: VecDeque::new(),
+        front: 0,
+        sink,
         stats: SimStats::default(),
         recording: false,
         next_sample: 0,
@@ -94,26 +113,37 @@ pub fn run_repetition<C: StepCost + ?Sized>(
     measured.set_origin(origin);
     let end = d.run_phase(&mut measured, origin)?;
     d.sample_until(end);
+    // Requests still running at the end of grace stay `Cancelled`.
+    for p in d.pending.drain(..) {
+        (d.sink)(p.rec);
+    }
     d.stats.preemptions = d.engine.preemptions() - preemptions_before;
     d.stats.warmup_ns = origin;
     d.stats.window_ns = end - origin;
-    Ok(SimRun {
-        records: d.records,
-        stats: d.stats,
-    })
+    Ok(d.stats)
 }
 
-struct Driver<'c, C: ?Sized> {
+/// A sent request's record until it and every earlier one are handed over.
+struct Pending {
+    rec: RequestRecord,
+    done: bool,
+}
+
+struct Driver<'c, 's, C: ?Sized> {
     engine: Engine<&'c C>,
     emitted: Vec<Emission>,
-    records: Vec<RequestRecord>,
+    /// Records of the measured requests from the oldest not handed over, by submission.
+    pending: VecDeque<Pending>,
+    /// Submission number (id − the phase's id base) of `pending[0]`.
+    front: u64,
+    sink: &'s mut dyn FnMut(RequestRecord),
     stats: SimStats,
     recording: bool,
     next_sample: u64,
     sample_origin: u64,
 }
 
-impl<C: StepCost + ?Sized> Driver<'_, C> {
+impl<C: StepCost + ?Sized> Driver<'_, '_, C> {
     /// Runs a phase from `now` to its end; returns the end instant.
     fn run_phase(&mut self, p: &mut Phase<'_>, mut now: u64) -> Result<u64, SimError> {
         self.fill(p, now)?;
@@ -183,16 +213,15 @@ impl<C: StepCost + ?Sized> Driver<'_, C> {
         }
         for e in &self.emitted {
             if self.recording {
-                deliver(
-                    &mut self.records[(e.id - p.id_base) as usize],
-                    e,
-                    t - p.origin,
-                );
+                let pending = &mut self.pending[(e.id - p.id_base - self.front) as usize];
+                deliver(&mut pending.rec, e, t - p.origin);
+                pending.done |= e.finished;
             }
             if e.finished && !p.finished(e.id, t) {
                 p.in_flight -= 1;
             }
         }
+        self.hand_over();
         self.release_turns(p, t)?;
         self.fill(p, t)
     }
@@ -251,7 +280,11 @@ impl<C: StepCost + ?Sized> Driver<'_, C> {
                 rec.outcome = failed(FailureReason::Rejected, e.to_string());
                 self.stats.rejected += 1;
             }
-            self.records.push(rec);
+            self.pending.push_back(Pending {
+                rec,
+                done: added.is_err(),
+            });
+            self.hand_over();
         }
         if added.is_ok() {
             p.track(id, index, turn);
@@ -270,6 +303,15 @@ impl<C: StepCost + ?Sized> Driver<'_, C> {
             }
         }
         Ok(())
+    }
+
+    /// Hands every finished record at the front of `pending` to the sink.
+    fn hand_over(&mut self) {
+        while self.pending.front().is_some_and(|p| p.done) {
+            let p = self.pending.pop_front().expect("a front");
+            (self.sink)(p.rec);
+            self.front += 1;
+        }
     }
 
     /// Records gauge samples for every sample instant up to `t` (state just before `t`).

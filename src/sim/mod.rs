@@ -31,7 +31,9 @@ mod tests_hw;
 mod tests_turns;
 
 pub use cost::LinearCost;
-pub use driver::{GaugeSample, SAMPLE_INTERVAL_NS, SimRun, SimStats, run_repetition};
+pub use driver::{
+    GaugeSample, SAMPLE_INTERVAL_NS, SimRun, SimStats, run_repetition, run_repetition_into,
+};
 pub use engine::{Emission, Engine, StepReport};
 
 /// One sequence's share of a step's prefill work (the hardware model's own type, so steps pass

@@ -47,7 +47,8 @@ pub use outlier::{
     tukey_fences,
 };
 pub use quantile::{
-    QuantileRanks, quantile, quantile_ci_ranks, quantile_of, quantiles_of, tail_is_reliable,
+    QuantileRanks, quantile, quantile_by, quantile_ci_ranks, quantile_of, quantile_ranks,
+    quantiles_of, tail_is_reliable,
 };
 pub use rank::{
     BrunnerMunzel, BrunnerMunzelResult, MannWhitney, MwuMethod, brunner_munzel, mann_whitney,

@@ -15,16 +15,33 @@ use statrs::distribution::{Binomial, DiscreteCDF};
 /// Returns `None` when `sorted` is empty or `q` is outside `[0, 1]` (or NaN).
 /// The caller guarantees the order; use [`quantile_of`] for unsorted data.
 pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
-    if sorted.is_empty() || !(0.0..=1.0).contains(&q) {
+    quantile_by(sorted.len(), q, |rank| sorted[rank])
+}
+
+/// The 0-based ranks a type-7 `q`-quantile of `n` values reads: `⌊h⌋`, and `⌊h⌋ + 1` when it
+/// interpolates. `None` when `n = 0` or `q` is outside `[0, 1]`.
+pub fn quantile_ranks(n: usize, q: f64) -> Option<(usize, Option<usize>)> {
+    if n == 0 || !(0.0..=1.0).contains(&q) {
         return None;
     }
-    let h = (sorted.len() - 1) as f64 * q;
+    let h = (n - 1) as f64 * q;
     let j = h.floor() as usize;
-    let frac = h - j as f64;
-    match sorted.get(j + 1) {
-        Some(&next) if frac > 0.0 => Some(sorted[j] + frac * (next - sorted[j])),
-        _ => Some(sorted[j]),
-    }
+    let next = (j + 1 < n && h - j as f64 > 0.0).then_some(j + 1);
+    Some((j, next))
+}
+
+/// [`quantile`] of `n` values known by rank: `at(r)` is the value of 0-based rank `r` in
+/// ascending order, and is asked only for the ranks of [`quantile_ranks`]. The arithmetic is
+/// [`quantile`]'s, so a caller that finds order statistics without sorting (by selection over
+/// a file) gets the same bits.
+pub fn quantile_by(n: usize, q: f64, mut at: impl FnMut(usize) -> f64) -> Option<f64> {
+    let (j, next) = quantile_ranks(n, q)?;
+    let frac = (n - 1) as f64 * q - j as f64;
+    let low = at(j);
+    Some(match next {
+        Some(k) => low + frac * (at(k) - low),
+        None => low,
+    })
 }
 
 /// Sorts a copy of `values` (total order) and returns its type-7 `q`-quantile.

@@ -20,7 +20,7 @@
 mod files;
 mod manifest;
 
-pub use files::{RepWriter, write_atomic};
+pub use files::{FLUSH_EVERY, RepWriter, write_atomic};
 pub use manifest::{
     AdaptiveRecord, CellEntry, HalfWidth, LaunchRecord, Look, Manifest, MarkerDetails, RepMarker,
     RunStatus, SCHEMA_VERSION, SequentialLook, SequentialRecord, Session, SimDetails, Stop,
@@ -32,7 +32,7 @@ use std::fs;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-use crate::record::RequestRecord;
+use crate::record::{RecordSource, RequestRecord};
 
 /// Errors reading or writing a run directory. Each names the path.
 #[derive(Debug, thiserror::Error)]
@@ -254,20 +254,16 @@ impl RunDir {
         round: u32,
         mut f: impl FnMut(RequestRecord),
     ) -> Result<(), StoreError> {
-        let path = self.rep_stem(cell_id, round).with_extension("jsonl");
-        let file = fs::File::open(&path).map_err(|e| StoreError::io(&path, e))?;
-        for (n, line) in BufReader::new(file).lines().enumerate() {
-            let line = line.map_err(|e| StoreError::io(&path, e))?;
-            if line.trim().is_empty() {
-                continue;
-            }
-            let rec = serde_json::from_str(&line).map_err(|e| StoreError::Format {
-                path: path.clone(),
-                message: format!("line {}: not a request record: {e}", n + 1),
-            })?;
-            f(rec);
+        self.rep_records(cell_id, round)
+            .replay(&mut |rec| f(rec.clone()))
+    }
+
+    /// The records file of a finished repetition, as a [`RecordSource`] that reads it from
+    /// disk on every pass.
+    pub fn rep_records(&self, cell_id: &str, round: u32) -> RepRecords {
+        RepRecords {
+            path: self.rep_stem(cell_id, round).with_extension("jsonl"),
         }
-        Ok(())
     }
 
     /// Reads all records of a finished repetition.
@@ -282,6 +278,50 @@ impl RunDir {
         let path = self.root.join(name);
         write_atomic(&path, bytes)?;
         Ok(path)
+    }
+}
+
+/// A repetition's records file (`records/<cell>/rep-NNN.jsonl`), read one line at a time on
+/// every [`RecordSource::replay`]: memory holds one record, whatever the file's length.
+#[derive(Debug, Clone)]
+pub struct RepRecords {
+    path: PathBuf,
+}
+
+impl RepRecords {
+    /// A records file at `path`.
+    pub fn at(path: impl Into<PathBuf>) -> Self {
+        RepRecords { path: path.into() }
+    }
+}
+
+impl RecordSource for RepRecords {
+    type Error = StoreError;
+
+    fn replay(&self, f: &mut dyn FnMut(&RequestRecord)) -> Result<(), StoreError> {
+        let path = &self.path;
+        let file = fs::File::open(path).map_err(|e| StoreError::io(path, e))?;
+        let mut reader = BufReader::with_capacity(1 << 16, file);
+        let mut line = String::new();
+        for n in 1.. {
+            line.clear();
+            if reader
+                .read_line(&mut line)
+                .map_err(|e| StoreError::io(path, e))?
+                == 0
+            {
+                return Ok(());
+            }
+            if line.trim().is_empty() {
+                continue;
+            }
+            let rec = serde_json::from_str(&line).map_err(|e| StoreError::Format {
+                path: path.clone(),
+                message: format!("line {n}: not a request record: {e}"),
+            })?;
+            f(&rec);
+        }
+        Ok(())
     }
 }
 

@@ -95,6 +95,34 @@ fn only_repetitions_with_a_marker_count_as_complete() {
     assert!(again.records("cell-a", 1).unwrap().is_empty());
 }
 
+/// Issue 12: a killed run's records file shows what had finished, not an empty buffer. The
+/// writer is never finished here, as after `kill -9`.
+#[test]
+fn appended_records_reach_the_file_within_the_flush_interval() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = RunDir::create(tmp.path(), &manifest(), "").unwrap();
+    let mut w = dir.start_repetition("c", 0).unwrap();
+    let in_file = || {
+        let mut n = 0;
+        dir.rep_records("c", 0).replay(&mut |_| n += 1).unwrap();
+        n
+    };
+    w.append(&rec(0)).unwrap();
+    w.flush().unwrap();
+    assert_eq!(in_file(), 1, "flushed on demand (the writer task's timer)");
+    std::thread::sleep(FLUSH_EVERY);
+    w.append(&rec(1)).unwrap();
+    assert_eq!(
+        in_file(),
+        2,
+        "written by the append that came after the interval"
+    );
+    w.append(&rec(2)).unwrap();
+    assert_eq!(in_file(), 2, "buffered within the interval");
+    drop(w);
+    assert_eq!(dir.records("c", 0).unwrap().len(), 3);
+}
+
 #[test]
 fn redoing_a_finished_repetition_removes_its_old_marker_first() {
     let tmp = tempfile::tempdir().unwrap();
