@@ -67,6 +67,8 @@ fn record(i: u64, rng: &mut impl RngExt) -> RequestRecord {
         sent_ns: Some(sent),
         first_sent_ns: None,
         no_done: false,
+        text: None,
+        counted: None,
         done_ns: chunks.last().map(|c| c.at_ns),
         chunks,
         input_tokens: Some(512),
