@@ -56,7 +56,7 @@ pub use outlier::{
     MODIFIED_Z_THRESHOLD, ModifiedZ, OutlierClass, RobustScale, TukeyFences, modified_z,
     tukey_fences,
 };
-pub use paired::{Paired, paired, paired_mde, paired_runs_for_effect};
+pub use paired::{Paired, paired, paired_mde, paired_power, paired_runs_for_effect};
 pub use quantile::{
     QuantileRanks, quantile, quantile_ci_ranks, quantile_of, quantiles_of, tail_is_reliable,
 };
