@@ -60,47 +60,110 @@ pub fn mean_std(key: MetricKey, d: &crate::stats::Description) -> String {
     format!("{} ± {std}", metric_value(key, d.mean))
 }
 
-/// A relative change with its Fieller CI: `+8.30 % [−0.50 %, +17.3 %]`, or `—` when no ratio
-/// exists (a baseline mean of zero).
+/// A relative change with its CI — the paired `exp(d̄ ± t·s_d/√n) − 1`, or Fieller's —
+/// `+8.30 % [−0.50 %, +17.3 %]`, or `—` when no ratio exists (a baseline mean of zero).
 pub fn relative_change(c: &crate::stats::Comparison) -> String {
-    let Some(r) = &c.relative else {
+    let Some((change, ci)) = c.change() else {
         return "—".into();
     };
-    match r.fieller {
+    match ci {
         crate::stats::Interval::Bounded { low, high } => format!(
             "{} [{}, {}]",
-            signed_percent(r.change),
+            signed_percent(change),
             signed_percent(low),
             signed_percent(high)
         ),
         crate::stats::Interval::Unbounded => {
-            format!(
-                "{} [unbounded: baseline too noisy]",
-                signed_percent(r.change)
-            )
+            format!("{} [unbounded: baseline too noisy]", signed_percent(change))
         }
     }
 }
 
-/// The change of a comparison on its scale: the relative change with Fieller's CI
-/// ([`relative_change`]), or the difference with Welch's CI in the metric's unit, fractions in
-/// percentage points: `+2.40 pp [+1.72 pp, +3.08 pp]`.
+/// The change of a comparison on its scale: the relative change with its CI
+/// ([`relative_change`]), or the difference with its CI (paired, or Welch's) in the metric's
+/// unit, fractions in percentage points: `+2.40 pp [+1.72 pp, +3.08 pp]`.
 pub fn change(c: &crate::stats::Comparison, key: MetricKey) -> String {
-    use crate::stats::{Interval, Scale, WelchResult};
-    match (c.scale, &c.welch) {
-        (Scale::Relative, _) => relative_change(c),
-        (Scale::Absolute, None) => "—".into(),
-        (Scale::Absolute, Some(WelchResult::ZeroVariance { diff })) => signed_change(key, *diff),
-        (Scale::Absolute, Some(WelchResult::Test(w))) => match w.diff_ci {
-            Interval::Bounded { low, high } => format!(
-                "{} [{}, {}]",
-                signed_change(key, w.diff),
-                signed_change(key, low),
-                signed_change(key, high)
-            ),
-            Interval::Unbounded => signed_change(key, w.diff),
-        },
+    use crate::stats::{Interval, Scale};
+    if c.scale == Scale::Relative {
+        return relative_change(c);
     }
+    match c.change() {
+        None => "—".into(),
+        Some((d, Interval::Bounded { low, high })) if low == high => signed_change(key, d),
+        Some((d, Interval::Bounded { low, high })) => format!(
+            "{} [{}, {}]",
+            signed_change(key, d),
+            signed_change(key, low),
+            signed_change(key, high)
+        ),
+        Some((d, Interval::Unbounded)) => signed_change(key, d),
+    }
+}
+
+/// Which analysis a set of comparisons used, for the method line of a report:
+/// `paired by round over 10 pairs`, `paired by round over 8–10 pairs`, and
+/// `; 2 unpaired (Welch, Fieller): <reason>` for those that could not pair.
+pub fn design_text<'a>(designs: impl IntoIterator<Item = &'a crate::stats::Design>) -> String {
+    use crate::stats::Design;
+    let (mut pairs, mut unpaired) = (Vec::new(), Vec::new());
+    for d in designs {
+        match d {
+            Design::Paired { pairs: n } => pairs.push(*n),
+            Design::Unpaired { reason } => unpaired.push(reason.as_str()),
+        }
+    }
+    let mut parts = Vec::new();
+    if let (Some(low), Some(high)) = (pairs.iter().min(), pairs.iter().max()) {
+        let range = match low == high {
+            true => low.to_string(),
+            false => format!("{low}–{high}"),
+        };
+        let s = if *high == 1 { "" } else { "s" };
+        parts.push(format!(
+            "{} paired by round over {range} pair{s}",
+            count(pairs.len())
+        ));
+    }
+    if !unpaired.is_empty() {
+        let mut reasons = unpaired.clone();
+        reasons.sort_unstable();
+        reasons.dedup();
+        parts.push(format!(
+            "{} unpaired (Welch's t, Fieller's CI): {}",
+            count(unpaired.len()),
+            reasons.join("; ")
+        ));
+    }
+    parts.join("; ")
+}
+
+/// The method sentence of a report's comparisons: which analysis was used ([`design_text`])
+/// and how Δ, its CI and p are computed under each design that occurs, at `confidence` %.
+pub fn design_method<'a>(
+    designs: impl IntoIterator<Item = &'a crate::stats::Design> + Clone,
+    confidence: &str,
+) -> String {
+    use crate::stats::Design;
+    let any = |paired: bool| {
+        (designs.clone().into_iter()).any(|d| matches!(d, Design::Paired { .. }) == paired)
+    };
+    let mut out = format!("Design: {}.", design_text(designs.clone()));
+    if any(true) {
+        out.push_str(&format!(
+            " Paired by round: Δ = exp(m) − 1 with its {confidence} % t-interval, m = the mean over the rounds present on both sides of ln(candidate / baseline) (proportions: the mean per-round difference, in pp); p = paired t-test on those per-round values."
+        ));
+    }
+    if any(false) {
+        out.push_str(&format!(
+            " Unpaired: Δ = candidate / baseline − 1 with its Fieller {confidence} % CI; p = Welch's t-test."
+        ));
+    }
+    out
+}
+
+/// `1 comparison`, `6 comparisons`.
+fn count(n: usize) -> String {
+    format!("{n} comparison{}", if n == 1 { "" } else { "s" })
 }
 
 /// A practical-significance threshold on the metric's scale: `5 %` of the baseline, or

@@ -401,12 +401,16 @@ fn extra_looks_add_rounds_while_verdicts_are_open() {
     let only_dir = |out: &str| tiny.dir(out);
     assert!(run("main", &[]).status.success());
     let base = only_dir("main");
-    // Step-time noise of 30 % makes most verdicts inconclusive at n = 5.
+    // Step-time noise of 30 % makes most verdicts inconclusive at n = 5. Another seed gives
+    // the candidate other workloads, so the runs are compared unpaired (Welch), where the
+    // rounds a look adds count.
     let out = run(
         "branch",
         &[
             "--set",
             "target.noise_cv=0.3",
+            "--set",
+            "experiment.seed=43",
             "--baseline",
             base.to_str().unwrap(),
             "--extra-looks",
@@ -426,6 +430,11 @@ fn extra_looks_add_rounds_while_verdicts_are_open() {
         "{stderr}"
     );
     let dir = only_dir("branch");
+    let md = std::fs::read_to_string(dir.join("compare.md")).unwrap();
+    assert!(
+        md.contains("unpaired (Welch's t, Fieller's CI): the runs have different seeds (0 and 43)"),
+        "{md}"
+    );
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
     let seq = &manifest["sequential"];
@@ -465,4 +474,43 @@ fn extra_looks_add_rounds_while_verdicts_are_open() {
     let alone = run("y", &["--extra-looks", "1"]);
     assert_eq!(alone.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&alone.stderr).contains("--baseline <RUN_DIR>"));
+}
+
+/// Issue 15: a candidate of the same scenario and seed saw the same workload round by round,
+/// so `compare.md` pairs its rounds with the baseline's and says so; with every baseline round
+/// paired, `--extra-looks` adds no rounds (they would have no baseline partner) and says why.
+#[test]
+fn a_candidate_with_the_baselines_seed_is_compared_round_by_round() {
+    let tiny = Tiny::new("paired");
+    let run = |out: &str, extra: &[&str]| tiny.run(out, extra);
+    assert!(run("main", &[]).status.success());
+    let base = tiny.dir("main");
+    let out = run(
+        "branch",
+        &[
+            "--set",
+            "target.noise_cv=0.3",
+            "--baseline",
+            base.to_str().unwrap(),
+            "--extra-looks",
+            "2",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let dir = tiny.dir("branch");
+    let md = std::fs::read_to_string(dir.join("compare.md")).unwrap();
+    assert!(md.contains("paired by round over 5 pairs"), "{md}");
+    assert!(md.contains("| 5 / 5 (5 pairs) |"), "{md}");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    let looks = manifest["sequential"]["looks"].as_array().unwrap();
+    assert_eq!(looks.len(), 1, "{looks:?}");
+    assert_eq!(looks[0]["added"], 0);
+    if looks[0]["open"].as_u64() != Some(0) {
+        assert!(
+            stderr.contains("paired by round over every baseline round"),
+            "{stderr}"
+        );
+    }
 }

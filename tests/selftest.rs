@@ -21,6 +21,21 @@ fn selftest_stats_prints_both_rates_and_passes() {
         "{}",
         out.stdout
     );
+    // Issue 15: the paired design, rounds sharing a large workload effect.
+    assert!(
+        out.stdout.contains(
+            "false positives (A/A, paired):     4.50 % (90 of 2000; 95 % CI [3.68 %, 5.50 %])  must be in [3.50 %, 6.50 %]  ok"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(
+            "detection (+1.00 % shift, paired):  53.5 % (1071 of 2000; 95 % CI [51.4 %, 55.7 %])  analytical power 51.0 % ± 5 points  ok"
+        ),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]

@@ -1,10 +1,19 @@
 //! Controlled comparisons (statistics.md §2.4–2.6): for each treatment factor, adjacent levels
 //! with every other variable fixed (so at each load level), and every cell against a declared
 //! baseline. One family for Holm: every (pair, primary metric) of the run.
+//!
+//! Every comparison between two cells of one run is paired by round (statistics.md §2.4
+//! item 6): the workload seeds depend on the experiment seed and the round, never on the cell,
+//! so round r of every cell draws the same arrival variates, lengths and prompts. When the
+//! swept variable is a workload variable (`prompt_tokens`, `request_rate`, a dataset) the
+//! requests themselves differ, but they still come from the same draws (the same arrival
+//! gaps, scaled; the same length quantiles), so the round's luck is shared. A paired t needs
+//! only that rounds are independent of each other, which holds either way; the sharing decides
+//! how much it gains. Only rounds present in both cells pair.
 
 use serde::Serialize;
 
-use super::{CellResults, cell_label, rep_values};
+use super::{CellResults, cell_label, rep_rounds};
 use crate::metrics::MetricKey;
 use crate::scenario::model::{Scenario, Value, Vars};
 use crate::stats::{self, Comparison, Verdict};
@@ -38,7 +47,7 @@ pub struct ComparisonRow {
     pub metric: MetricKey,
     /// The statistics.
     pub comparison: Comparison,
-    /// Welch p adjusted by Holm over the whole family.
+    /// The primary p (paired t) adjusted by Holm over the whole family.
     pub p_holm: f64,
     /// Practical-significance threshold used (fraction).
     pub tau: f64,
@@ -185,9 +194,9 @@ pub(super) fn compare_cells(scenario: &Scenario, cells: &[CellResults]) -> Vec<C
             at
         };
         for &metric in &analysis.primary {
-            let (va, vb) = (rep_values(a, metric), rep_values(b, metric));
-            let Ok(comparison) =
-                stats::compare_on(&va, &vb, metric.direction(), analysis.alpha, metric.scale())
+            let (va, vb) = (rep_rounds(a, metric), rep_rounds(b, metric));
+            let (direction, scale) = (metric.direction(), metric.scale());
+            let Ok(comparison) = stats::compare_paired(&va, &vb, direction, analysis.alpha, scale)
             else {
                 continue;
             };

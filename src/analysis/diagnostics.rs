@@ -151,8 +151,13 @@ pub(super) fn underpowered(scenario: &Scenario, comparisons: &[ComparisonRow]) -
     out
 }
 
-/// Repetitions per side for 80 % power to detect τ at the comparison's pooled CV.
+/// Repetitions per side for 80 % power to detect τ: paired, at the sd of the per-round log
+/// ratios; unpaired, at the comparison's pooled CV.
 fn runs_needed(c: &ComparisonRow, alpha: f64) -> Option<usize> {
+    if let Some(p) = &c.comparison.paired {
+        let delta = c.tau.ln_1p();
+        return stats::paired_runs_for_effect(delta, p.sd, alpha, power::DEFAULT_POWER);
+    }
     let (a, b) = (&c.comparison.baseline, &c.comparison.candidate);
     let (sa, sb) = (a.std?, b.std?);
     if a.mean <= 0.0 {

@@ -125,6 +125,15 @@ fn describe_cell(cell: &CellResults) -> CellAnalysis {
     }
 }
 
+/// The `(round, value)` of `metric` over a cell's repetitions, in round order (absent ones
+/// skipped): the input of a comparison paired by round.
+pub(crate) fn rep_rounds(cell: &CellResults, metric: MetricKey) -> Vec<(u32, f64)> {
+    cell.reps
+        .iter()
+        .filter_map(|r| Some((r.round, *r.summary.values.get(&metric)?)))
+        .collect()
+}
+
 /// The values of `metric` over a cell's repetitions, in round order (absent ones skipped).
 pub(crate) fn rep_values(cell: &CellResults, metric: MetricKey) -> Vec<f64> {
     cell.reps

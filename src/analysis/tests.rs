@@ -264,8 +264,23 @@ fn underpowered_comparisons_say_how_many_repetitions_would_resolve_tau() {
         }
         c
     };
-    let a = analyze(&s, &[noisy("a"), noisy("b")]);
+    // Cell b's rounds in reverse order: the same values, but no longer the same luck per
+    // round, so pairing by round cannot remove the noise.
+    let mut b = noisy("b");
+    let values: Vec<f64> = b
+        .reps
+        .iter()
+        .map(|r| r.summary.values[&k("ttft.mean")])
+        .collect();
+    for (r, v) in b.reps.iter_mut().zip(values.iter().rev()) {
+        r.summary.values.insert(k("ttft.mean"), *v);
+    }
+    let a = analyze(&s, &[noisy("a"), b]);
     let row = &a.comparisons[0];
+    assert_eq!(
+        row.comparison.design,
+        crate::stats::Design::Paired { pairs: 10 }
+    );
     let mde = row.comparison.mde.unwrap();
     assert!(mde > 0.03, "{mde}");
     let line = a
@@ -273,20 +288,44 @@ fn underpowered_comparisons_say_how_many_repetitions_would_resolve_tau() {
         .iter()
         .find(|w| w.contains("underpowered"))
         .unwrap();
-    // Both groups have CV 3.645 %: 80 % power for τ = 3 % takes 25 repetitions per side.
-    let cv = row.comparison.baseline.cv.unwrap();
-    assert!((cv - 0.036455).abs() < 1e-6, "{cv}");
-    assert_eq!(
-        crate::stats::power::runs_for_effect(0.03, cv, 0.05, 0.8),
-        Some(25)
-    );
+    // The per-round log ratios have sd s_d; 80 % power for ln(1.03) takes n pairs.
+    let sd = row.comparison.paired.as_ref().unwrap().sd;
+    let n = crate::stats::paired_runs_for_effect(0.03_f64.ln_1p(), sd, 0.05, 0.8).unwrap();
+    assert!(n > 10, "{n}");
     assert_eq!(
         line,
         &format!(
-            "ttft.mean: 1 of 1 comparisons are underpowered (MDE up to {} > τ 3.00 %): needs ≈ 25 repetitions per side to resolve τ",
+            "ttft.mean: 1 of 1 comparisons are underpowered (MDE up to {} > τ 3.00 %): needs ≈ {n} repetitions per side to resolve τ",
             crate::units::percent(mde)
         )
     );
+}
+
+/// Issue 15: two cells whose rounds share the workload's luck. Every value of cell b is
+/// cell a's of the same round + 0.5 %, while the rounds spread by ±6 %: unpaired, Welch sees
+/// nothing (p > 0.5); paired by round the comparison resolves the change as
+/// `within noise` (the log ratios agree to rounding, so p ≈ 0).
+#[test]
+fn cells_of_one_round_are_compared_pair_by_pair() {
+    let s = scenario("[analysis]\nprimary = [\"ttft.mean\"]\nload = [\"request_rate\"]");
+    let noisy = |flavour: &str, scale: f64| {
+        let mut c = cell(5, flavour, 0.100);
+        for r in &mut c.reps {
+            let v = r.summary.values[&k("ttft.mean")];
+            let v = (0.100 + 5.0 * (v - 0.100)) * scale;
+            r.summary.values.insert(k("ttft.mean"), v);
+        }
+        c
+    };
+    let a = analyze(&s, &[noisy("a", 1.0), noisy("b", 1.005)]);
+    let row = &a.comparisons[0];
+    let c = &row.comparison;
+    assert_eq!(c.design, crate::stats::Design::Paired { pairs: 10 });
+    assert!(c.p_value().unwrap() < 1e-6);
+    assert!((c.change().unwrap().0 - 0.005).abs() < 1e-9);
+    assert_eq!(row.verdict, Verdict::WithinNoise);
+    let welch = c.welch.as_ref().unwrap().p_value();
+    assert!(welch > 0.5, "unpaired Welch p {welch}");
 }
 
 /// A proportion that is 0 in the baseline has no ratio to it: it is compared in percentage

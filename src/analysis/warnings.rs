@@ -64,8 +64,11 @@ pub(super) fn collect(
     out.extend(diagnostics::underpowered(scenario, comparisons));
     for c in comparisons.iter().filter(|c| c.comparison.tests_disagree) {
         out.push(format!(
-            "{} {} at {}: Welch and Brunner–Munzel disagree (difference driven by shape or outliers)",
-            c.metric, c.change, c.at
+            "{} {} at {}: {} disagree (difference driven by shape or outliers)",
+            c.metric,
+            c.change,
+            c.at,
+            c.comparison.tests_name()
         ));
     }
     out

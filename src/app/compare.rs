@@ -11,7 +11,10 @@ use anyhow::Context;
 use super::{Status, load_results, saved_plan};
 use crate::analysis::CellResults;
 use crate::cli::{self, CompareArgs};
-use crate::compare::{self, CompareResult, Environment, FailOn, SearchRun, Severity};
+use crate::compare::{
+    self, CompareResult, Environment, FailOn, RunWorkload, SearchRun, Severity, Workloads,
+};
+use crate::plan::Plan;
 use crate::scenario::model::Scenario;
 use crate::stats::Verdict;
 use crate::store::{Manifest, RunDir};
@@ -33,13 +36,22 @@ fn fail_on(arg: cli::FailOn) -> FailOn {
 }
 
 /// Opens a run directory and reads its repetitions back, with the scenario they ran.
-fn load(run_dir: &Path) -> anyhow::Result<(Manifest, Scenario, Vec<CellResults>)> {
+fn load(run_dir: &Path) -> anyhow::Result<(Manifest, Plan, Vec<CellResults>)> {
     let (dir, mut manifest) = RunDir::open(run_dir)
         .with_context(|| format!("{}: not a readable run directory", run_dir.display()))?;
     super::session::settle(&mut manifest);
     let plan = saved_plan(&dir, &manifest)?;
     let cells = load_results(&dir, &manifest, &plan)?;
-    Ok((manifest, plan.scenario, cells))
+    Ok((manifest, plan, cells))
+}
+
+/// What pairing by round needs of a run: its seed and its cells' resolved workloads (the
+/// configurations are in the order of its cells, as [`load_results`] reads them).
+fn workload<'a>(manifest: &Manifest, plan: &'a Plan) -> RunWorkload<'a> {
+    RunWorkload {
+        seed: manifest.seed,
+        configs: &plan.configs,
+    }
 }
 
 /// What the comparison reads of a run: its cells, `[search]` and `[slo]`.
@@ -68,15 +80,20 @@ fn compare_dirs(
     level: Option<&LookLevel>,
     markdown_path: Option<&Path>,
 ) -> anyhow::Result<Compared> {
-    let (base_manifest, base_scenario, base_cells) = load(baseline)?;
-    let (cand_manifest, cand_scenario, cand_cells) = load(candidate)?;
-    let mut settings = cand_scenario.analysis.clone();
+    let (base_manifest, base_plan, base_cells) = load(baseline)?;
+    let (cand_manifest, cand_plan, cand_cells) = load(candidate)?;
+    let mut settings = cand_plan.scenario.analysis.clone();
     if let Some(level) = level {
         settings.alpha = level.alpha;
     }
+    let workloads = Workloads {
+        baseline: Some(workload(&base_manifest, &base_plan)),
+        candidate: Some(workload(&cand_manifest, &cand_plan)),
+    };
     let result = compare::compare_runs(
-        side(&base_scenario, &base_cells),
-        side(&cand_scenario, &cand_cells),
+        side(&base_plan.scenario, &base_cells),
+        side(&cand_plan.scenario, &cand_cells),
+        workloads,
         &settings,
     );
     let env = compare::environment(
@@ -179,9 +196,8 @@ fn announce(c: &Compared) {
                 crate::units::change(c, r.metric)
             }
             Some(c) => c
-                .relative
-                .as_ref()
-                .map_or("—".into(), |d| crate::units::signed_percent(d.change)),
+                .change()
+                .map_or("—".into(), |(d, _)| crate::units::signed_percent(d)),
         };
         println!("  {} · {}: {delta} → {}", r.cell, r.metric, r.verdict);
     }

@@ -14,22 +14,31 @@ use super::{Status, close_run, rounds};
 use crate::cli;
 use crate::plan::Plan;
 use crate::run::RunEnd;
-use crate::stats::Verdict;
 use crate::stats::sequential::{self, EXTRA_ROUNDS};
+use crate::stats::{Design, Verdict};
 use crate::store::{Manifest, RunDir, RunStatus, SequentialLook, SequentialRecord};
 
-/// Comparisons that another look could settle.
-fn open(c: &Compared) -> usize {
-    c.result
-        .rows
-        .iter()
+/// Comparisons whose verdict is still open: (open, of which another look could settle). A
+/// comparison paired by round over every baseline round cannot be settled by one: the rounds
+/// a look adds to the candidate have no baseline partner.
+fn open(c: &Compared) -> (usize, usize) {
+    let open: Vec<_> = (c.result.rows.iter())
         .filter(|r| {
             matches!(
                 r.verdict,
                 Verdict::Inconclusive | Verdict::PossibleRegression | Verdict::PossibleImprovement
             )
         })
-        .count()
+        .collect();
+    let settleable = open
+        .iter()
+        .filter(|r| {
+            !r.comparison.as_ref().is_some_and(
+                |c| matches!(c.design, Design::Paired { pairs } if pairs >= c.baseline.n),
+            )
+        })
+        .count();
+    (open.len(), settleable)
 }
 
 /// The plan of a run's looks, fixed before the first: `planned` looks, each at Pocock's
@@ -97,12 +106,17 @@ pub(super) async fn after_run(
             note: note(rec, number),
         };
         let c = compare::look(dir, baseline, Some(&level))?;
-        let open = open(&c);
+        let (all_open, open) = open(&c);
         let last = number as u32 >= planned || open == 0;
+        if open < all_open && open == 0 && (number as u32) < planned {
+            eprintln!(
+                "look {number} of {planned} at the baseline: {all_open} comparison(s) still open, but paired by round over every baseline round; rounds added to the candidate would have no baseline partner, so no more are added"
+            );
+        }
         let rounds = plan.rounds();
         rec.looks.push(SequentialLook {
             rounds,
-            open,
+            open: all_open,
             outcome: serde_json::to_value(c.result.outcome())?
                 .as_str()
                 .unwrap_or_default()

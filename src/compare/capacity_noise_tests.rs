@@ -88,7 +88,12 @@ fn compare_searches(base: &Search, cand: &Search) -> CompareResult {
         search: Some(search),
         slo: &l,
     };
-    compare_runs(side(&b, bs), side(&c, cs), &settings(None))
+    compare_runs(
+        side(&b, bs),
+        side(&c, cs),
+        Workloads::default(),
+        &settings(None),
+    )
 }
 
 /// The simulated search against the same curve at `factor` × its loads.

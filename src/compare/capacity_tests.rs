@@ -154,7 +154,12 @@ pub(super) fn pair<const N: usize>(
 ) -> CompareResult {
     let (s, l) = (spec(), slo(200));
     let (b, c) = (cells(base, &[]), cells(cand, &[]));
-    compare_runs(run(&b, Some(&s), &l), run(&c, Some(&s), &l), &settings(tau))
+    compare_runs(
+        run(&b, Some(&s), &l),
+        run(&c, Some(&s), &l),
+        Workloads::default(),
+        &settings(tau),
+    )
 }
 
 pub(super) fn close(a: f64, b: f64) -> bool {
@@ -306,6 +311,7 @@ fn with_criteria(target: f64, ttft_ms: u64) -> CompareResult {
     compare_runs(
         run(&b, Some(&s), &l),
         run(&c, Some(&cs), &cl),
+        Workloads::default(),
         &settings(None),
     )
 }
@@ -399,6 +405,7 @@ fn capacities_count_without_a_shared_probe_and_cells_match_by_their_other_variab
     let r = compare_runs(
         run(&b, Some(&s), &l),
         run(&c, Some(&cs), &l),
+        Workloads::default(),
         &settings(None),
     );
     assert!(r.matching.matched.is_empty());
@@ -427,7 +434,12 @@ fn capacities_count_without_a_shared_probe_and_cells_match_by_their_other_variab
 fn only_one_search_run_leaves_a_note() {
     let (s, l) = (spec(), slo(200));
     let b = cells(&BASE, &[]);
-    let r = compare_runs(run(&b, None, &l), run(&b, Some(&s), &l), &settings(None));
+    let r = compare_runs(
+        run(&b, None, &l),
+        run(&b, Some(&s), &l),
+        Workloads::default(),
+        &settings(None),
+    );
     assert!(r.capacity.is_empty());
     assert_eq!(
         r.capacity_notes,

@@ -4,7 +4,9 @@
 //! into the Markdown people attach to pull requests.
 //!
 //! For every matched cell (see [`match_cells`]) and every primary metric: both means ± sd,
-//! Δ = candidate / baseline − 1 with Fieller's CI, Welch's p, Holm over the whole family of
+//! the change with its CI and p — paired by round where both runs drew the same workload in
+//! each round (same seed, same workload settings: [`Workloads`]; the rounds present in both
+//! runs pair), else Welch's p with Δ = candidate / baseline − 1 and Fieller's CI — Holm over the whole family of
 //! testable (cell, metric) pairs, Hedges' g, the MDE and the verdict of §2.6 with τ from
 //! `[analysis] thresholds` or the metric's default. Two `[search]` runs also get their
 //! capacities at the SLO compared per searched cell ([`capacity`]); those verdicts count like
@@ -15,6 +17,7 @@ pub mod capacity_curve;
 pub(crate) mod capacity_view;
 mod env;
 mod matching;
+mod pairing;
 pub mod report;
 
 #[cfg(test)]
@@ -31,10 +34,11 @@ mod tests;
 pub use capacity::{CapacityRow, SearchRun};
 pub use env::{EnvDifference, EnvRow, Environment, Severity, environment};
 pub use matching::{MatchedCell, Matching, VarDifference, match_cells};
+pub use pairing::{RunWorkload, Workloads};
 
 use serde::Serialize;
 
-use crate::analysis::{CellResults, rep_values};
+use crate::analysis::{CellResults, rep_rounds, rep_values};
 use crate::metrics::{Metric, MetricKey};
 use crate::scenario::model::Analysis;
 use crate::stats::{self, Comparison, Verdict};
@@ -79,7 +83,8 @@ pub struct CompareRow {
     pub metric: MetricKey,
     /// The statistics; `None` when a side did not measure the metric.
     pub comparison: Option<Comparison>,
-    /// Welch p adjusted by Holm over the family; `None` outside the family (invalid rows).
+    /// The primary p (paired t, or Welch) adjusted by Holm over the family; `None` outside
+    /// the family (invalid rows).
     pub p_holm: Option<f64>,
     /// Noise threshold τ (fraction).
     pub tau: f64,
@@ -179,9 +184,10 @@ impl CompareResult {
 pub fn compare_runs(
     baseline: SearchRun,
     candidate: SearchRun,
+    workloads: Workloads,
     settings: &Analysis,
 ) -> CompareResult {
-    let mut result = compare(baseline.cells, candidate.cells, settings);
+    let mut result = compare_with(baseline.cells, candidate.cells, workloads, settings);
     let capacity = capacity::compare(baseline, candidate, settings);
     result.capacity = capacity.rows;
     result.capacity_notes = capacity.notes;
@@ -205,10 +211,22 @@ pub fn compare_runs(
     result
 }
 
-/// Compares `candidate` against `baseline` under the candidate's `[analysis]` settings.
+/// Compares `candidate` against `baseline` under the candidate's `[analysis]` settings, as two
+/// independent samples (their workloads are unknown: see [`compare_with`]).
 pub fn compare(
     baseline: &[CellResults],
     candidate: &[CellResults],
+    settings: &Analysis,
+) -> CompareResult {
+    compare_with(baseline, candidate, Workloads::default(), settings)
+}
+
+/// Compares `candidate` against `baseline` under the candidate's `[analysis]` settings, each
+/// matched cell paired by round when `workloads` says both runs drew the same rounds.
+pub fn compare_with(
+    baseline: &[CellResults],
+    candidate: &[CellResults],
+    workloads: Workloads,
     settings: &Analysis,
 ) -> CompareResult {
     let matching = match_cells(baseline, candidate);
@@ -223,8 +241,14 @@ pub fn compare(
                 m.label
             ));
         }
+        let unpaired = workloads.unpaired_reason(m);
         for &metric in &settings.primary {
-            if let Some(row) = row(&m.label, metric, a, b, settings, failed.as_deref()) {
+            let sides = Sides {
+                a,
+                b,
+                unpaired: unpaired.as_deref(),
+            };
+            if let Some(row) = row(&m.label, metric, sides, settings, failed.as_deref()) {
                 rows.push(row);
             }
         }
@@ -261,22 +285,46 @@ pub fn compare(
     }
 }
 
+/// A matched cell's two sides, and why their rounds cannot be paired (`None`: they can).
+struct Sides<'a> {
+    a: &'a CellResults,
+    b: &'a CellResults,
+    unpaired: Option<&'a str>,
+}
+
+/// The statistics of one metric of a matched cell: paired by round, or unpaired with the
+/// reason.
+fn statistics(
+    sides: &Sides,
+    metric: MetricKey,
+    alpha: f64,
+) -> Result<Comparison, stats::StatsError> {
+    let (direction, scale) = (metric.direction(), metric.scale());
+    let Some(reason) = sides.unpaired else {
+        let (a, b) = (rep_rounds(sides.a, metric), rep_rounds(sides.b, metric));
+        return stats::compare_paired(&a, &b, direction, alpha, scale);
+    };
+    let (a, b) = (rep_values(sides.a, metric), rep_values(sides.b, metric));
+    let mut c = stats::compare_on(&a, &b, direction, alpha, scale)?;
+    c.design = stats::Design::Unpaired {
+        reason: reason.to_string(),
+    };
+    Ok(c)
+}
+
 /// The row of one metric in one matched cell, with the verdict left for Holm unless invalid.
 fn row(
     label: &str,
     metric: MetricKey,
-    a: &CellResults,
-    b: &CellResults,
+    sides: Sides,
     settings: &Analysis,
     failed: Option<&str>,
 ) -> Option<CompareRow> {
     let tau = settings.threshold(metric);
-    let (va, vb) = (rep_values(a, metric), rep_values(b, metric));
-    if va.is_empty() && vb.is_empty() {
+    if rep_values(sides.a, metric).is_empty() && rep_values(sides.b, metric).is_empty() {
         return None;
     }
-    let comparison =
-        stats::compare_on(&va, &vb, metric.direction(), settings.alpha, metric.scale());
+    let comparison = statistics(&sides, metric, settings.alpha);
     let invalid = match &comparison {
         Err(e) => Some(format!("{metric} not measured: {e}")),
         Ok(_) if failed.is_some() => failed.map(str::to_string),
@@ -322,8 +370,10 @@ fn stat_warnings(rows: &[CompareRow]) -> Vec<String> {
         let Some(c) = &r.comparison else { continue };
         if r.invalid.is_none() && c.tests_disagree {
             out.push(format!(
-                "cell {}, {}: Welch and Brunner–Munzel disagree (difference driven by shape or outliers)",
-                r.cell, r.metric
+                "cell {}, {}: {} disagree (difference driven by shape or outliers)",
+                r.cell,
+                r.metric,
+                c.tests_name()
             ));
         }
     }

@@ -92,9 +92,9 @@ pub struct RowView {
     pub base: String,
     /// Candidate mean ± sd.
     pub cand: String,
-    /// Δ and its Fieller CI.
+    /// Δ and its CI (paired, or Fieller's).
     pub delta: String,
-    /// Welch p.
+    /// Primary p (paired t, or Welch).
     pub p: String,
     /// Holm-adjusted p.
     pub p_holm: String,
@@ -188,11 +188,11 @@ pub fn forest_rows(result: &CompareResult) -> Vec<crate::report::svg::ForestRow>
         .iter()
         .filter(|r| r.metric.scale() == crate::stats::Scale::Relative)
         .filter_map(|r| {
-            let rel = r.comparison.as_ref()?.relative.as_ref()?;
+            let (change, ci) = r.comparison.as_ref()?.change()?;
             Some(crate::report::svg::ForestRow {
                 label: format!("{} · {}", r.cell, r.metric),
-                change: rel.change,
-                ci: match rel.fieller {
+                change,
+                ci: match ci {
                     crate::stats::Interval::Bounded { low, high } => Some((low, high)),
                     crate::stats::Interval::Unbounded => None,
                 },
@@ -263,10 +263,20 @@ pub fn verdict_line(result: &CompareResult) -> String {
     line
 }
 
+/// Which analysis the rows used, and how each computes Δ and p.
+fn design(result: &CompareResult, confidence: &str) -> String {
+    let designs = (result.rows.iter()).filter_map(|r| Some(&r.comparison.as_ref()?.design));
+    match designs.clone().next() {
+        None => "Design: no comparison.".into(),
+        Some(_) => units::design_method(designs, confidence),
+    }
+}
+
 fn method(result: &CompareResult) -> String {
     let confidence = units::sig(100.0 * (1.0 - result.alpha), 2);
     format!(
-        "Sample = one value per repetition; ± = run-to-run standard deviation. Δ = candidate / baseline − 1 with its Fieller {confidence} % CI (unadjusted); p = Welch's t-test; p (Holm) over the {} valid comparisons; g = Hedges' g (candidate − baseline); MDE = smallest change detectable with 80 % power. Verdicts follow statistics.md §2.6 with τ = the noise threshold and α = {}. Percentiles within a repetition: type 7 (linear interpolation, as NumPy).",
+        "Sample = one value per repetition; ± = run-to-run standard deviation. Round r of two runs with one seed and one workload saw the same requests, so such cells are compared round by round. {} p (Holm) over the {} valid comparisons; g = Hedges' g (candidate − baseline, unpaired); MDE = smallest change detectable with 80 % power. Verdicts follow statistics.md §2.6 with τ = the noise threshold and α = {}. Percentiles within a repetition: type 7 (linear interpolation, as NumPy).",
+        design(result, &confidence),
         result.family,
         units::sig(result.alpha, 3)
             .trim_end_matches('0')
@@ -312,7 +322,14 @@ fn row_view(r: &CompareRow) -> RowView {
     RowView {
         cell: md(&r.cell),
         metric: m.to_string(),
-        n: format!("{} / {}", c.baseline.n, c.candidate.n),
+        n: match c.design {
+            crate::stats::Design::Paired { pairs } => {
+                format!("{} / {} ({pairs} pairs)", c.baseline.n, c.candidate.n)
+            }
+            crate::stats::Design::Unpaired { .. } => {
+                format!("{} / {}", c.baseline.n, c.candidate.n)
+            }
+        },
         base: units::mean_std(*m, &c.baseline),
         cand: units::mean_std(*m, &c.candidate),
         delta: units::change(c, *m),

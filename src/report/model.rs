@@ -118,12 +118,16 @@ pub fn build(
         search: super::search::build(scenario, cells),
         comparisons: analysis.comparisons.iter().map(comparison_view).collect(),
         comparison_note: format!(
-            "Adjacent levels of each swept variable with every other variable fixed{}. Sample = one value per repetition. Δ = candidate / baseline − 1 with its Fieller 95 % CI; p = Welch's t-test; Holm over all {} comparisons; g = Hedges' g; MDE = the smallest change these repetitions detect with 80 % power at α (a `no change` only rules out changes above it); verdicts follow statistics.md §2.6 with τ = the noise threshold, α = {}.",
+            "Adjacent levels of each swept variable with every other variable fixed{}. Sample = one value per repetition. The cells of a round share its workload draws (arrivals, lengths, prompts), so cells are compared round by round where enough rounds pair. {} Holm over all {} comparisons; g = Hedges' g (unpaired, to rank effects); MDE = the smallest change these repetitions detect with 80 % power at α (a `no change` only rules out changes above it); verdicts follow statistics.md §2.6 with τ = the noise threshold, α = {}.",
             if scenario.analysis.baseline.is_some() {
                 ", and every cell against the declared baseline"
             } else {
                 ""
             },
+            units::design_method(
+                analysis.comparisons.iter().map(|c| &c.comparison.design),
+                "95"
+            ),
             analysis.comparisons.len(),
             scenario.analysis.alpha
         ),

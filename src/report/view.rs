@@ -133,7 +133,7 @@ pub struct ComparisonView {
     pub cand: String,
     /// Relative change and its CI.
     pub delta: String,
-    /// Welch p.
+    /// Primary p (paired t, or Welch).
     pub p: String,
     /// Holm-adjusted p.
     pub p_holm: String,

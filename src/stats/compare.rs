@@ -2,14 +2,22 @@
 //! verdict — descriptions, Welch, the relative change with Fieller's CI (also as "D, positive =
 //! worse"), Hedges' g, Mann–Whitney, Brunner–Munzel and the observed MDE. [`super::verdict()`]
 //! turns a [`Comparison`] plus the Holm-adjusted p into a label.
+//!
+//! Two designs: independent samples ([`compare_on`], Welch and Fieller) and, where round r of
+//! both sides saw the same workload, pairs by round ([`compare_paired`], a one-sample t on the
+//! per-round log ratios or differences, [`super::paired()`]). A paired comparison keeps the
+//! unpaired numbers for reference, but its p-value, change, CI and MDE are the paired ones.
 
 use serde::Serialize;
 
 use super::describe::{Description, describe_with};
 use super::dist::in_open_unit;
 use super::effect::{HedgesG, RelativeChange, hedges_g, relative_change};
+use super::paired::{Paired, paired, paired_mde};
 use super::power::{DEFAULT_POWER, observed_mde};
 use super::rank::{BrunnerMunzel, MannWhitney, brunner_munzel, mann_whitney};
+use super::signed_rank::{SignedRank, signed_rank};
+use super::verdict::MIN_RUNS;
 use super::welch::{WelchResult, welch};
 use super::{Group, Interval, StatsError};
 
@@ -47,6 +55,33 @@ pub struct WorseChange {
     pub ci: Interval,
 }
 
+/// Which analysis a comparison's p-value, change, CI and MDE come from (statistics.md §2.4).
+/// Serialized as `{"kind": "paired", "pairs": 10}` or `{"kind": "unpaired", "reason": ".."}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Design {
+    /// Rounds present on both sides, compared pair by pair (item 6).
+    Paired {
+        /// Rounds present on both sides.
+        pairs: usize,
+    },
+    /// Two independent samples: Welch and Fieller (items 1–5).
+    Unpaired {
+        /// Why the runs were not paired.
+        reason: String,
+    },
+}
+
+impl Design {
+    /// Short name for tables: `paired (10)` or `unpaired`.
+    pub fn label(&self) -> String {
+        match self {
+            Design::Paired { pairs } => format!("paired ({pairs})"),
+            Design::Unpaired { .. } => "unpaired".into(),
+        }
+    }
+}
+
 /// All raw numbers of one baseline-vs-candidate comparison of one metric.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Comparison {
@@ -60,6 +95,13 @@ pub struct Comparison {
     pub baseline: Description,
     /// Candidate description (CI at `1 − α`).
     pub candidate: Description,
+    /// Paired by round, or independent samples (and why).
+    pub design: Design,
+    /// The paired t on per-round differences; `None` for [`Design::Unpaired`], or with fewer
+    /// than 2 pairs (or, relative, a value ≤ 0 without a log ratio).
+    pub paired: Option<Paired>,
+    /// Wilcoxon's signed-rank test on the same differences (paired design only).
+    pub signed_rank: Option<SignedRank>,
     /// Welch's test; `None` when a group has fewer than 2 runs.
     pub welch: Option<WelchResult>,
     /// `Δ = b̄/ā − 1` with Fieller and log-ratio CIs; `None` without a ratio (fewer than 2 runs,
@@ -77,20 +119,29 @@ pub struct Comparison {
     /// Observed relative MDE at 80 % power (statistics.md §3.12); `None` without a ratio
     /// and on [`Scale::Absolute`].
     pub mde: Option<f64>,
-    /// Welch and the rank test (Brunner–Munzel, or exact MWU under complete separation) reach
-    /// different significance decisions at `α`: the difference is shape- or outlier-driven.
+    /// The primary test and its rank test (Welch and Brunner–Munzel, or exact MWU under
+    /// complete separation; paired: the paired t and Wilcoxon's signed rank) reach different
+    /// significance decisions at `α`: the difference is shape- or outlier-driven.
     pub tests_disagree: bool,
 }
 
 impl Comparison {
-    /// The primary two-sided p-value (Welch) to adjust with [`super::holm()`] across the family;
-    /// `None` when a group has fewer than 2 runs.
+    /// The primary two-sided p-value (the paired t's, or Welch's) to adjust with
+    /// [`super::holm()`] across the family; `None` when a group has fewer than 2 runs (paired:
+    /// fewer than 2 pairs).
     pub fn p_value(&self) -> Option<f64> {
-        self.welch.as_ref().map(WelchResult::p_value)
+        match self.design {
+            Design::Paired { .. } => self.paired.as_ref().map(|p| p.p_two_sided),
+            Design::Unpaired { .. } => self.welch.as_ref().map(WelchResult::p_value),
+        }
     }
 
-    /// The robustness p-value: Brunner–Munzel's, or the Mann–Whitney p under complete separation.
+    /// The robustness p-value: Wilcoxon's signed rank (paired), Brunner–Munzel's, or the
+    /// Mann–Whitney p under complete separation.
     pub fn robust_p_value(&self) -> Option<f64> {
+        if let Design::Paired { .. } = self.design {
+            return self.signed_rank.as_ref().map(|w| w.p);
+        }
         let bm = self.brunner_munzel.as_ref()?;
         bm.p_value()
             .or_else(|| self.mann_whitney.as_ref().map(|m| m.p))
@@ -99,9 +150,58 @@ impl Comparison {
     /// Both groups are constant with different means: the difference is deterministic
     /// (p = 0 by convention), which reports should flag.
     pub fn is_deterministic(&self) -> bool {
-        matches!(self.welch, Some(WelchResult::ZeroVariance { diff }) if diff != 0.0)
+        match self.design {
+            Design::Paired { .. } => self.paired.as_ref().is_some_and(Paired::is_deterministic),
+            Design::Unpaired { .. } => {
+                matches!(self.welch, Some(WelchResult::ZeroVariance { diff }) if diff != 0.0)
+            }
+        }
+    }
+
+    /// The change on [`Comparison::scale`] with its CI at `1 − α` (not sign-flipped): the
+    /// paired `exp(d̄) − 1` or `d̄`, Fieller's relative change, or Welch's difference of means.
+    pub fn change(&self) -> Option<(f64, Interval)> {
+        if let Design::Paired { .. } = self.design {
+            return self.paired.as_ref().map(|p| (p.change, p.change_ci));
+        }
+        match self.scale {
+            Scale::Relative => self.relative.as_ref().map(|r| (r.change, r.fieller)),
+            Scale::Absolute => self.welch.as_ref().map(|w| match w {
+                WelchResult::Test(t) => (t.diff, t.diff_ci),
+                WelchResult::ZeroVariance { diff } => (*diff, Interval::bounded(*diff, *diff)),
+            }),
+        }
+    }
+
+    /// `D` (positive = worse) from [`Comparison::change`].
+    fn worse_change(&self) -> Option<WorseChange> {
+        self.change().map(|(d, ci)| match self.direction {
+            Direction::LowerIsBetter => WorseChange { d, ci },
+            Direction::HigherIsBetter => WorseChange {
+                d: -d,
+                ci: ci.negated(),
+            },
+        })
+    }
+
+    /// The primary test and its rank check, as named in a disagreement warning.
+    pub fn tests_name(&self) -> &'static str {
+        match self.design {
+            Design::Paired { .. } => "the paired t-test and Wilcoxon's signed rank",
+            Design::Unpaired { .. } => "Welch and Brunner–Munzel",
+        }
+    }
+
+    fn disagree(&self) -> bool {
+        match (self.p_value(), self.robust_p_value()) {
+            (Some(p), Some(r)) => (p < self.alpha) != (r < self.alpha),
+            _ => false,
+        }
     }
 }
+
+/// The reason an unpaired comparison states when its caller gave none.
+pub const INDEPENDENT: &str = "independent samples";
 
 /// [`compare_on`] on the relative scale: the comparison of positive quantities.
 pub fn compare(
@@ -128,27 +228,6 @@ pub fn compare_on(
     let baseline_desc = describe_group(baseline, Group::Baseline, 1.0 - alpha)?;
     let candidate_desc = describe_group(candidate, Group::Candidate, 1.0 - alpha)?;
     let relative = relative_change(baseline, candidate, alpha);
-    let welch = welch(baseline, candidate, alpha);
-    let change = match scale {
-        Scale::Relative => relative.as_ref().map(|r| (r.change, r.fieller)),
-        Scale::Absolute => welch.as_ref().map(|w| match w {
-            WelchResult::Test(t) => (t.diff, t.diff_ci),
-            WelchResult::ZeroVariance { diff } => (
-                *diff,
-                Interval::Bounded {
-                    low: *diff,
-                    high: *diff,
-                },
-            ),
-        }),
-    };
-    let worse = change.map(|(d, ci)| match direction {
-        Direction::LowerIsBetter => WorseChange { d, ci },
-        Direction::HigherIsBetter => WorseChange {
-            d: -d,
-            ci: ci.negated(),
-        },
-    });
     let mde = match scale {
         Scale::Relative => observed_mde(baseline, candidate, alpha, DEFAULT_POWER),
         Scale::Absolute => None,
@@ -159,19 +238,80 @@ pub fn compare_on(
         scale,
         baseline: baseline_desc,
         candidate: candidate_desc,
-        welch,
+        design: Design::Unpaired {
+            reason: INDEPENDENT.into(),
+        },
+        paired: None,
+        signed_rank: None,
+        welch: welch(baseline, candidate, alpha),
         relative,
-        worse,
+        worse: None,
         hedges: hedges_g(baseline, candidate),
         mann_whitney: mann_whitney(baseline, candidate),
         brunner_munzel: brunner_munzel(baseline, candidate),
         mde,
         tests_disagree: false,
     };
-    comparison.tests_disagree = match (comparison.p_value(), comparison.robust_p_value()) {
-        (Some(p), Some(r)) => (p < alpha) != (r < alpha),
-        _ => false,
-    };
+    comparison.worse = comparison.worse_change();
+    comparison.tests_disagree = comparison.disagree();
+    Ok(comparison)
+}
+
+/// [`compare_on`] paired by round: `baseline` and `candidate` are `(round, value)` lists, and
+/// the rounds present on both sides form the pairs (statistics.md §2.4 item 6); with fewer
+/// than [`MIN_RUNS`] of them (or a value ≤ 0 on the relative scale) it stays unpaired and
+/// says why in [`Comparison::design`]. Descriptions,
+/// Welch, Fieller, Hedges' g and the rank tests stay those of all values of each side, for
+/// reference; the p-value, change, CI, verdict inputs and MDE are the paired t's, and the
+/// robustness check is Wilcoxon's signed rank on the same differences.
+pub fn compare_paired(
+    baseline: &[(u32, f64)],
+    candidate: &[(u32, f64)],
+    direction: Direction,
+    alpha: f64,
+    scale: Scale,
+) -> Result<Comparison, StatsError> {
+    let values = |side: &[(u32, f64)]| side.iter().map(|(_, v)| *v).collect::<Vec<_>>();
+    let mut comparison = compare_on(
+        &values(baseline),
+        &values(candidate),
+        direction,
+        alpha,
+        scale,
+    )?;
+    let (a, b): (Vec<f64>, Vec<f64>) = baseline
+        .iter()
+        .filter_map(|(round, a)| {
+            let b = candidate.iter().find(|(r, _)| r == round)?;
+            Some((*a, b.1))
+        })
+        .unzip();
+    if a.len() < MIN_RUNS {
+        comparison.design = Design::Unpaired {
+            reason: format!(
+                "only {} rounds present on both sides ({MIN_RUNS} needed to pair)",
+                a.len()
+            ),
+        };
+        return Ok(comparison);
+    }
+    let test = paired(&a, &b, alpha, scale);
+    if test.is_none() {
+        comparison.design = Design::Unpaired {
+            reason: "a value ≤ 0 has no log ratio".into(),
+        };
+        return Ok(comparison);
+    }
+    comparison.design = Design::Paired { pairs: a.len() };
+    comparison.mde = test
+        .as_ref()
+        .and_then(|t| paired_mde(t, alpha, DEFAULT_POWER));
+    comparison.signed_rank = super::paired::differences(&a, &b, scale)
+        .filter(|d| d.len() >= 2)
+        .and_then(|d| signed_rank(&d));
+    comparison.paired = test;
+    comparison.worse = comparison.worse_change();
+    comparison.tests_disagree = comparison.disagree();
     Ok(comparison)
 }
 
@@ -188,168 +328,4 @@ fn describe_group(
         });
     }
     describe_with(values, confidence).ok_or(StatsError::Empty { group })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::stats::fixtures::{E1_BASE, E1_CAND, E2_BASE, E2_CAND, close};
-
-    #[test]
-    fn e1_throughput_regression_numbers() {
-        let c = compare(&E1_BASE, &E1_CAND, Direction::HigherIsBetter, 0.05).unwrap();
-        let w = c.worse.as_ref().unwrap();
-        close(w.d, 0.014967);
-        let Interval::Bounded { low, high } = w.ci else {
-            panic!("unbounded")
-        };
-        close(low, 0.010994);
-        close(high, 0.018933);
-        assert!((c.p_value().unwrap() / 1.274109e-06 - 1.0).abs() < 1e-5);
-        // Brunner–Munzel is undefined under complete separation; the exact MWU p stands in.
-        assert!((c.robust_p_value().unwrap() / 1.082509e-05 - 1.0).abs() < 1e-6);
-        assert!(!c.tests_disagree);
-        close(c.hedges.as_ref().unwrap().g, -3.452710);
-        assert!((c.mde.unwrap() - 0.005594).abs() < 5e-7);
-    }
-
-    #[test]
-    fn e2_latency_numbers_and_test_disagreement() {
-        let c = compare(&E2_BASE, &E2_CAND, Direction::LowerIsBetter, 0.05).unwrap();
-        let w = c.worse.as_ref().unwrap();
-        close(w.d, 0.083053);
-        assert_eq!(w.ci, c.relative.as_ref().unwrap().fieller);
-        close(c.p_value().unwrap(), 0.061289);
-        close(c.robust_p_value().unwrap(), 0.029763);
-        // Welch p = 0.061 is not significant, Brunner–Munzel p = 0.030 is.
-        assert!(c.tests_disagree);
-        close(c.mann_whitney.as_ref().unwrap().a12, 0.7875);
-        close(c.baseline.mean, 184.19);
-        close(c.candidate.mean, 199.4875);
-    }
-
-    /// An error rate of 0 has no ratio: on the absolute scale the change is the difference of
-    /// means with Welch's CI. Candidate [0.02, 0.03, 0.02, 0.03, 0.02] against five zeros:
-    /// b̄ − ā = 0.024, se = √(30e-6 / 5) = 0.0024495, ν = 4, t_{0.975,4} = 2.776445, so the
-    /// CI is 0.024 ± 0.0068009 (SciPy: `ttest_ind(..., equal_var=False)`).
-    #[test]
-    fn a_rate_from_zero_is_compared_by_its_difference() {
-        let base = [0.0; 5];
-        let cand = [0.02, 0.03, 0.02, 0.03, 0.02];
-        let relative = compare(&base, &cand, Direction::LowerIsBetter, 0.05).unwrap();
-        assert_eq!((relative.worse, relative.scale), (None, Scale::Relative));
-        let c = compare_on(
-            &base,
-            &cand,
-            Direction::LowerIsBetter,
-            0.05,
-            Scale::Absolute,
-        )
-        .unwrap();
-        let w = c.worse.as_ref().unwrap();
-        close(w.d, 0.024);
-        let Interval::Bounded { low, high } = w.ci else {
-            panic!("unbounded")
-        };
-        close(low, 0.017199);
-        close(high, 0.030801);
-        assert_eq!(c.mde, None);
-        // Higher-is-better (an attainment that rose by 0.024): D is the negative.
-        let up = compare_on(
-            &base,
-            &cand,
-            Direction::HigherIsBetter,
-            0.05,
-            Scale::Absolute,
-        )
-        .unwrap();
-        close(up.worse.unwrap().d, -0.024);
-        // Two constant groups: the difference is exact.
-        let flat = compare_on(
-            &[0.0; 3],
-            &[0.5; 3],
-            Direction::LowerIsBetter,
-            0.05,
-            Scale::Absolute,
-        )
-        .unwrap();
-        let f = flat.worse.unwrap();
-        assert_eq!(
-            (f.d, f.ci),
-            (
-                0.5,
-                Interval::Bounded {
-                    low: 0.5,
-                    high: 0.5
-                }
-            )
-        );
-    }
-
-    #[test]
-    fn unusable_inputs_are_errors() {
-        let ok = [1.0, 2.0];
-        assert_eq!(
-            compare(&[], &ok, Direction::LowerIsBetter, 0.05),
-            Err(StatsError::Empty {
-                group: Group::Baseline
-            })
-        );
-        let err = compare(&ok, &[1.0, f64::NAN], Direction::LowerIsBetter, 0.05).unwrap_err();
-        assert!(matches!(
-            err,
-            StatsError::NonFinite {
-                group: Group::Candidate,
-                index: 1,
-                ..
-            }
-        ));
-        assert_eq!(
-            compare(&ok, &ok, Direction::LowerIsBetter, 1.0),
-            Err(StatsError::Alpha(1.0))
-        );
-    }
-
-    #[test]
-    fn a_single_run_is_descriptive_only() {
-        let c = compare(&[10.0], &[11.0, 12.0], Direction::LowerIsBetter, 0.05).unwrap();
-        assert_eq!(c.baseline.std, None);
-        assert!(c.welch.is_none() && c.relative.is_none() && c.worse.is_none());
-        assert!(c.hedges.is_none() && c.brunner_munzel.is_none() && c.mde.is_none());
-        assert_eq!(c.p_value(), None);
-        assert!(!c.tests_disagree);
-    }
-
-    #[test]
-    fn constant_groups_with_different_means_are_deterministic() {
-        let c = compare(&[100.0; 5], &[90.0; 5], Direction::LowerIsBetter, 0.05).unwrap();
-        assert!(c.is_deterministic());
-        assert_eq!(c.p_value(), Some(0.0));
-        close(c.worse.as_ref().unwrap().d, -0.1);
-        assert!(c.hedges.is_none());
-    }
-
-    #[test]
-    fn zero_baseline_mean_has_no_ratio_but_keeps_the_test() {
-        let c = compare(
-            &[0.0; 5],
-            &[0.0, 0.01, 0.0, 0.02, 0.0],
-            Direction::LowerIsBetter,
-            0.05,
-        );
-        let c = c.unwrap();
-        assert!(c.relative.is_none() && c.worse.is_none() && c.mde.is_none());
-        assert!(c.p_value().is_some());
-        assert_eq!(c.baseline.cv, None);
-    }
-
-    #[test]
-    fn comparison_serializes_with_snake_case_tags() {
-        let c = compare(&E2_BASE, &E2_CAND, Direction::LowerIsBetter, 0.05).unwrap();
-        let json = serde_json::to_value(&c).unwrap();
-        assert_eq!(json["direction"], "lower_is_better");
-        assert_eq!(json["welch"]["kind"], "test");
-        assert_eq!(json["worse"]["ci"]["kind"], "bounded");
-        assert_eq!(json["mann_whitney"]["method"], "exact");
-    }
 }

@@ -10,11 +10,14 @@
 //! - [`describe()`]: n, mean, sd, median, Student-t CI of the mean, CV.
 //! - [`welch()`], [`relative_change()`] (Fieller and log-ratio CIs), [`hedges_g()`],
 //!   [`mann_whitney()`], [`brunner_munzel()`]: the two-sample toolbox.
+//! - [`paired()`] and [`signed_rank()`]: the same comparison paired by round, where both sides
+//!   of round r saw the same workload (one-sample t on per-round log ratios).
 //! - [`holm()`] and [`benjamini_hochberg()`]: multiplicity adjustment.
 //! - [`power`]: MDE, power, and the number of runs needed.
 //! - [`mann_kendall()`] (with Sen's slope), [`tukey_fences()`] and [`modified_z()`]: diagnostics.
 //! - [`sequential`]: Pocock's nominal level for a few planned looks (PR-mode extra batches).
-//! - [`compare()`] and [`verdict()`]: the baseline-vs-candidate decision of statistics.md §2.6.
+//! - [`compare()`] / [`compare_paired()`] and [`verdict()`]: the baseline-vs-candidate decision
+//!   of statistics.md §2.6.
 //!
 //! Values that are undefined for a given input (an sd from one value, a ratio over a zero mean)
 //! are `Option`s or enum variants, never NaN or infinity, so callers cannot print `NaN`.
@@ -25,20 +28,27 @@ mod dist;
 mod effect;
 mod multiple;
 mod outlier;
+mod paired;
 pub mod power;
 mod quantile;
 mod rank;
 pub mod sequential;
+mod signed_rank;
 mod trend;
 mod verdict;
 mod welch;
 
 #[cfg(test)]
+mod compare_tests;
+#[cfg(test)]
 mod fixtures;
 #[cfg(test)]
 mod properties;
 
-pub use compare::{Comparison, Direction, Scale, WorseChange, compare, compare_on};
+pub use compare::{
+    Comparison, Design, Direction, INDEPENDENT, Scale, WorseChange, compare, compare_on,
+    compare_paired,
+};
 pub use describe::{DEFAULT_CONFIDENCE, Description, describe, describe_with};
 pub use effect::{HedgesG, LogRatio, RelativeChange, hedges_g, relative_change};
 pub use multiple::{benjamini_hochberg, holm};
@@ -46,6 +56,7 @@ pub use outlier::{
     MODIFIED_Z_THRESHOLD, ModifiedZ, OutlierClass, RobustScale, TukeyFences, modified_z,
     tukey_fences,
 };
+pub use paired::{Paired, paired, paired_mde, paired_power, paired_runs_for_effect};
 pub use quantile::{
     QuantileRanks, quantile, quantile_by, quantile_ci_ranks, quantile_of, quantile_ranks,
     quantiles_of, tail_is_reliable,
@@ -53,6 +64,7 @@ pub use quantile::{
 pub use rank::{
     BrunnerMunzel, BrunnerMunzelResult, MannWhitney, MwuMethod, brunner_munzel, mann_whitney,
 };
+pub use signed_rank::{SignedRank, SignedRankMethod, signed_rank};
 pub use trend::{MannKendall, mann_kendall};
 pub use verdict::{Gate, InvalidReason, MIN_RUNS, Verdict, invalid_reason, verdict};
 pub use welch::{Welch, WelchResult, welch};

@@ -82,7 +82,7 @@ pub fn mann_whitney(baseline: &[f64], candidate: &[f64]) -> Option<MannWhitney> 
 }
 
 /// Mid-ranks (1-based, ties share the mean rank) and the sizes of tie groups larger than 1.
-fn midranks(values: &[f64]) -> (Vec<f64>, Vec<usize>) {
+pub(super) fn midranks(values: &[f64]) -> (Vec<f64>, Vec<usize>) {
     let mut order: Vec<usize> = (0..values.len()).collect();
     order.sort_by(|&i, &j| values[i].total_cmp(&values[j]));
     let mut ranks = vec![0.0; values.len()];

@@ -1,6 +1,6 @@
 //! The forest plot of a comparison (`exp compare --out X.md` writes it as `X.forest.svg`):
 //! one row per (cell, metric), the relative change Δ = candidate / baseline − 1 with its
-//! Fieller 95 % CI, the ±τ noise band shaded behind it, coloured by verdict.
+//! 95 % CI (paired by round, or Fieller's), the ±τ noise band shaded behind it, coloured by verdict.
 
 use plotters::prelude::*;
 
@@ -86,7 +86,7 @@ fn draw(title: &str, rows: &[ForestRow]) -> Result<String, DrawError> {
             "±τ noise threshold".to_string(),
         ),
     ];
-    let notes = vec!["bars: Fieller 95 % CI of Δ".to_string()];
+    let notes = vec!["bars: 95 % CI of Δ (paired by round, or Fieller's)".to_string()];
     let (legend_width, height) = legend::size(&entries, &notes);
     let height = height.max(100 + 26 * n as u32);
     let mut buf = String::new();
