@@ -310,10 +310,35 @@ fn treatment_findings(analysis: &Analysis) -> Vec<String> {
         })
         .collect();
     if changed.is_empty() {
-        return vec![format!(
-            "No comparison between treatments found a change beyond its threshold ({} comparisons; see Comparisons)",
-            rows.len()
-        )];
+        let count = |v: Verdict| rows.iter().filter(|r| r.verdict == v).count();
+        let (invalid, unsure) = (count(Verdict::Invalid), count(Verdict::Inconclusive));
+        let mut parts = Vec::new();
+        if invalid > 0 {
+            parts.push(format!(
+                "{invalid} invalid (the data cannot support a verdict)"
+            ));
+        }
+        if unsure > 0 {
+            parts.push(format!(
+                "{unsure} inconclusive (too noisy to rule a change in or out)"
+            ));
+        }
+        let settled = rows.len() - invalid - unsure;
+        return vec![match parts.is_empty() {
+            true => format!(
+                "No comparison between treatments found a change beyond its threshold ({} comparisons; see Comparisons)",
+                rows.len()
+            ),
+            false => format!(
+                "No comparison between treatments found a change, but of {} comparisons {}{}; see Comparisons",
+                rows.len(),
+                parts.join(" and "),
+                match settled {
+                    0 => String::new(),
+                    n => format!(", {n} settled as no change or within noise"),
+                }
+            ),
+        }];
     }
     let mut out: Vec<String> = (changed.iter().take(MAX_LISTED))
         .map(|r| {
