@@ -47,11 +47,11 @@ fn batch_sweep_reports_samples_per_second_and_step_time() {
     }
     let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(
-        report.contains("<b>samples per s</b> (samples/s, ↑ better)"),
+        report.contains("<b>Samples per s</b> (samples/s, ↑ better)"),
         "{report}"
     );
     assert!(
-        report.contains("<b>step time</b> (time, ↓ better)"),
+        report.contains("<b>Step time</b> (time, ↓ better)"),
         "{report}"
     );
 }

@@ -152,7 +152,10 @@ async fn the_fixed_servers_truth_log_is_on_the_hosts_monotonic_clock() {
         let ttft = t.first_token_ns.unwrap() - t.received_ns;
         // At least the 30 ms asked for; the upper bound only catches a wrong clock (seconds
         // or another epoch), as a loaded 2-core machine can delay a timer by 100s of ms.
-        assert!((30_000_000..2_000_000_000).contains(&ttft), "ttft {ttft} ns");
+        assert!(
+            (30_000_000..2_000_000_000).contains(&ttft),
+            "ttft {ttft} ns"
+        );
         let spread = t.last_token_ns.unwrap() - t.first_token_ns.unwrap();
         // Three gaps of 5 ms; the first write may be up to a timer tick late.
         assert!(spread >= 13_000_000, "3 gaps of 5 ms, got {spread} ns");

@@ -177,10 +177,10 @@ fn gpu_server_and_host_probes_give_known_figures_and_cost() {
     }
     let report = text(&dir.join("report.md"));
     for title in [
-        "<b>gpu mem util",
-        "<b>power</b> (W",
-        "<b>kv cache usage",
-        "<b>cost per 1k tokens",
+        "<b>GPU mem util",
+        "<b>Power</b> (W",
+        "<b>KV cache usage",
+        "<b>Cost per 1k tokens",
     ] {
         assert!(report.contains(title), "{title} in\n{report}");
     }

@@ -246,11 +246,21 @@ pub(super) fn look(
 /// directory. An invalid comparison only fails the run under `--fail-on`.
 pub(super) fn conclude(
     dir: &RunDir,
+    manifest: &mut crate::store::Manifest,
+    plan: &crate::plan::Plan,
+    baseline: &Path,
     c: &Compared,
     fail: Option<cli::FailOn>,
 ) -> anyhow::Result<Status> {
     let path = dir.root().join("compare.md");
     write(&path, c)?;
+    // The run's own report states the verdict too.
+    manifest.baseline = Some(crate::store::BaselineRecord {
+        run_dir: baseline.display().to_string(),
+        verdict: compare::report::verdict_line(&c.result),
+    });
+    dir.write_manifest(manifest)?;
+    super::finish::rewrite_report(dir, manifest, plan)?;
     announce(c);
     println!("comparison: {}", path.display());
     Ok(match (status(&c.result, fail.map(fail_on)), fail) {

@@ -63,6 +63,7 @@ pub fn new_manifest(plan: &Plan, path: &Path, target: &TargetArgs) -> Manifest {
         }),
         sequential: None,
         session: Some(super::session::current()),
+        baseline: None,
     }
 }
 
@@ -246,6 +247,23 @@ pub fn finish_run(
     template: Option<&Path>,
     write: bool,
 ) -> anyhow::Result<bool> {
+    report_run(dir, manifest, plan, template, write, true)
+}
+
+/// Writes `summary.json` and `report.md` again, quietly: after `exp run --baseline` has
+/// compared the run, so that its report states the verdict.
+pub(super) fn rewrite_report(dir: &RunDir, manifest: &Manifest, plan: &Plan) -> anyhow::Result<()> {
+    report_run(dir, manifest, plan, None, true, false).map(|_| ())
+}
+
+fn report_run(
+    dir: &RunDir,
+    manifest: &Manifest,
+    plan: &Plan,
+    template: Option<&Path>,
+    write: bool,
+    announce: bool,
+) -> anyhow::Result<bool> {
     let (cells, mut analysis) = analyze_run(dir, manifest, plan)?;
     analysis.warnings.extend(server_warnings(dir, manifest)?);
     let summary = SummaryFile {
@@ -291,6 +309,9 @@ pub fn finish_run(
     dir.write_file("summary.json", &serde_json::to_vec_pretty(&summary)?)?;
     super::charts::write(dir.root(), &svgs)?;
     let path = dir.write_file("report.md", text.as_bytes())?;
+    if !announce {
+        return Ok(analysis.checks_failed());
+    }
     print_summary(&analysis);
     for o in summary.search.iter().flatten() {
         let load =
@@ -356,14 +377,15 @@ fn print_summary(analysis: &Analysis) {
         .unwrap_or(4)
         .max(4);
     println!(
-        "{:<width$}  {:>4}  {:>18}  {:>18}  {:>18}  {:>8}",
+        "{:<width$}  {:>4}  {:>20}  {:>20}  {:>20}  {:>8}",
         "cell", "n", "output tok/s", "TTFT p99", "TPOT mean", "errors"
     );
+    // `CV` is the run-to-run coefficient of variation (the report's ± is a std).
     for c in &analysis.cells {
         let cell = |m: MetricKey| {
             c.metrics.get(&m).map_or("—".to_string(), |d| {
                 format!(
-                    "{} ± {}",
+                    "{} CV {}",
                     units::metric_value(m, d.mean),
                     d.std.map_or("—".into(), |s| units::sig(
                         100.0 * s / d.mean.abs().max(f64::MIN_POSITIVE),
@@ -377,7 +399,7 @@ fn print_summary(analysis: &Analysis) {
             .get(&Metric::ErrorRate.key())
             .map_or("—".into(), |d| units::percent(d.mean));
         println!(
-            "{:<width$}  {:>4}  {:>18}  {:>18}  {:>18}  {:>8}",
+            "{:<width$}  {:>4}  {:>20}  {:>20}  {:>20}  {:>8}",
             c.label,
             c.n,
             cell(Metric::OutputThroughput.key()),

@@ -91,7 +91,7 @@ pub(super) async fn after_run(
     if manifest.sequential.is_none() {
         if extra == 0 {
             let c = compare::look(dir, baseline, None)?;
-            return compare::conclude(dir, &c, fail);
+            return compare::conclude(dir, manifest, plan, baseline, &c, fail);
         }
         let alpha = plan.scenario.analysis.alpha;
         let looks = plan_looks(1 + extra, alpha, baseline_runs(baseline)?, plan.rounds())?;
@@ -125,7 +125,7 @@ pub(super) async fn after_run(
         });
         if last {
             dir.write_manifest(manifest)?;
-            return compare::conclude(dir, &c, fail);
+            return compare::conclude(dir, manifest, plan, baseline, &c, fail);
         }
         eprintln!(
             "look {number} of {planned} at the baseline: {open} comparison(s) inconclusive or possible at nominal α = {:.4}; adding {EXTRA_ROUNDS} rounds",

@@ -280,6 +280,7 @@ fn manifest(sha: &str, executor: &str, host: &str, git: &str) -> Manifest {
         adaptive: None,
         sequential: None,
         session: None,
+        baseline: None,
     }
 }
 

@@ -55,6 +55,8 @@ pub struct Inputs<'a> {
     pub status: Option<String>,
     /// The `--baseline` comparison's verdict line, when the run made one.
     pub baseline: Option<String>,
+    /// `[search]` runs: the capacity at the SLO, one sentence per searched cell.
+    pub capacity: Vec<String>,
 }
 
 /// Builds the top of the report.
@@ -68,20 +70,36 @@ pub fn build(inputs: Inputs) -> Headline {
     let mut columns: Vec<MetricKey> = scenario.analysis.primary.clone();
     columns.retain(|m| analysis.cells.iter().any(|c| c.metrics.contains_key(m)));
     let errors = Metric::ErrorRate.key();
-    let rows = (analysis.cells.iter())
-        .map(|c| HeadlineRow {
-            cell: c.label.clone(),
-            n: c.n,
-            values: (columns.iter().chain([&errors]))
-                .map(|&m| mean(c, m).map_or("—".into(), |v| units::metric_value(m, v)))
-                .collect(),
+    let mut rows: Vec<(Option<f64>, HeadlineRow)> = (cells.iter().zip(&analysis.cells))
+        .map(|(cell, c)| {
+            // A search's probes run in search order; the table reads by load.
+            let load = (scenario.search.as_ref())
+                .and_then(|s| cell.swept.get(&s.variable))
+                .and_then(number);
+            let row = HeadlineRow {
+                cell: c.label.clone(),
+                n: c.n,
+                values: (columns.iter().chain([&errors]))
+                    .map(|&m| mean(c, m).map_or("—".into(), |v| units::metric_value(m, v)))
+                    .collect(),
+            };
+            (load, row)
         })
         .collect();
+    rows.sort_by(|a, b| match (a.0, b.0) {
+        (Some(x), Some(y)) => x.total_cmp(&y),
+        _ => std::cmp::Ordering::Equal,
+    });
+    let rows = rows.into_iter().map(|(_, r)| r).collect();
     let mut findings = Vec::new();
     findings.extend(inputs.status);
     findings.extend(inputs.baseline);
     findings.extend(failed_checks(analysis));
-    findings.extend(load_findings(scenario, cells, analysis));
+    findings.extend(inputs.capacity);
+    // A search's probes are not a designed load sweep: its answer is the capacity above.
+    if scenario.search.is_none() {
+        findings.extend(load_findings(scenario, cells, analysis));
+    }
     findings.extend(treatment_findings(analysis));
     if let Some(first) = analysis.warnings.first() {
         let n = analysis.warnings.len();
@@ -93,7 +111,7 @@ pub fn build(inputs: Inputs) -> Headline {
     Headline {
         columns: (columns.iter())
             .map(|m| super::model::title(*m))
-            .chain(["errors".to_string()])
+            .chain(["Errors".to_string()])
             .collect(),
         rows,
         findings,

@@ -70,10 +70,11 @@ pub fn build(
     analysis: &Analysis,
     simulated: Option<String>,
 ) -> ReportModel {
-    let tables = tables(scenario, analysis);
+    let tables = tables(scenario, analysis, simulated.is_some());
     let swept: Vec<&crate::scenario::model::Vars> = cells.iter().map(|c| &c.swept).collect();
     let plot = super::plot::build(scenario, &swept, &analysis.cells, &tables);
     let charts = plot.as_ref().map_or(Vec::new(), super::chart::charts);
+    let search = super::search::build(scenario, cells);
     ReportModel {
         schema_version: crate::store::SCHEMA_VERSION,
         title: format!("exp report: {}", manifest.scenario_name),
@@ -110,12 +111,23 @@ pub fn build(
             cells,
             analysis,
             status: status_finding(manifest),
-            baseline: None,
+            baseline: manifest.baseline.as_ref().map(|b| {
+                format!(
+                    "Against the baseline `{}`: **{}** ([compare.md](compare.md))",
+                    b.run_dir, b.verdict
+                )
+            }),
+            capacity: (search.iter())
+                .map(|s| match s.cell.as_str() {
+                    "default" => format!("Capacity at the SLO: {}", s.headline),
+                    cell => format!("Capacity at the SLO for {cell}: {}", s.headline),
+                })
+                .collect(),
         }),
         checks: analysis.checks.iter().map(check_view).collect(),
         tables,
         charts,
-        search: super::search::build(scenario, cells),
+        search,
         comparisons: analysis.comparisons.iter().map(comparison_view).collect(),
         comparison_note: format!(
             "Adjacent levels of each swept variable with every other variable fixed{}. Sample = one value per repetition. The cells of a round share its workload draws (arrivals, lengths, prompts), so cells are compared round by round where enough rounds pair. {} Holm over all {} comparisons; g = Hedges' g (unpaired, to rank effects); MDE = the smallest change these repetitions detect with 80 % power at α (a `no change` only rules out changes above it); verdicts follow statistics.md §2.6 with τ = the noise threshold, α = {}.",
@@ -246,15 +258,57 @@ fn check_view(c: &crate::analysis::CheckOutcome) -> CheckView {
 }
 
 pub(super) fn title(key: MetricKey) -> String {
-    let base = match key.metric() {
-        m @ (Metric::Ttft | Metric::Tpot | Metric::Itl | Metric::E2e | Metric::Tps) => {
-            m.name().to_uppercase()
-        }
-        other => other.name().replace('_', " "),
-    };
+    // Acronyms in capitals, everything else as the name reads, first letter capitalised:
+    // `TTFT mean`, `SLO attainment`, `MFU`, `Output throughput`.
+    const ACRONYMS: [&str; 14] = [
+        "ttft", "tpot", "itl", "e2e", "tps", "ttfo", "ntpot", "slo", "mfu", "mbu", "kv", "gpu",
+        "cpu", "sm",
+    ];
+    let words: Vec<String> = (key.metric().name().split('_'))
+        .map(|w| match ACRONYMS.contains(&w) {
+            true => w.to_uppercase(),
+            false => w.to_string(),
+        })
+        .collect();
+    let mut base = words.join(" ");
+    if let Some(first) = base.get(..1) {
+        base = first.to_uppercase() + &base[1..];
+    }
     match key.stat() {
         Some(stat) => format!("{base} {}", stat.name()),
         None => base,
+    }
+}
+
+/// Metrics that describe the load rather than judge the server: no better direction.
+fn descriptive(metric: Metric) -> bool {
+    matches!(
+        metric,
+        Metric::Concurrency
+            | Metric::AchievedRate
+            | Metric::ScheduledRate
+            | Metric::TokensPerChunk
+            | Metric::Duration
+            | Metric::Requests
+            | Metric::Completed
+    )
+}
+
+/// A 95 % interval for a positive metric that stays positive: the Student-t interval when
+/// its lower end is above 0, else the same interval taken on the log scale (delta method:
+/// `mean · exp(±half / mean)`), marked so.
+fn positive_ci(metric: MetricKey, d: &crate::stats::Description) -> String {
+    let (Some(l), Some(h)) = (d.ci_low, d.ci_high) else {
+        return "—".into();
+    };
+    let v = |x: f64| units::metric_value(metric, x);
+    let positive = d.min > 0.0 && metric.unit() != Unit::Fraction;
+    match (l < 0.0 && positive && d.mean > 0.0, d.half_width) {
+        (true, Some(half)) => {
+            let k = (half / d.mean).exp();
+            format!("[{}, {}] (log scale)", v(d.mean / k), v(d.mean * k))
+        }
+        _ => format!("[{}, {}]", v(l), v(h)),
     }
 }
 
@@ -275,16 +329,27 @@ fn unit_label(unit: Unit) -> &'static str {
     }
 }
 
-fn tables(scenario: &Scenario, analysis: &Analysis) -> Vec<MetricTable> {
+fn tables(scenario: &Scenario, analysis: &Analysis, simulated: bool) -> Vec<MetricTable> {
     let mut shown: Vec<MetricKey> = scenario.analysis.primary.clone();
     for key in REPORTED {
         if !shown.contains(&key) {
             shown.push(key);
         }
     }
+    let measured = |m: &MetricKey| analysis.cells.iter().any(|c| c.metrics.contains_key(m));
+    let client_util = measured(&Metric::ClientCpuUtil.key());
     shown
         .into_iter()
-        .filter(|m| analysis.cells.iter().any(|c| c.metrics.contains_key(m)))
+        .filter(measured)
+        // Without `[slo]` every request is good: goodput and attainment say nothing.
+        .filter(|m| {
+            !scenario.slo.is_empty()
+                || !matches!(m.metric(), Metric::Goodput | Metric::SloAttainment)
+        })
+        // The simulated engine sends on time by construction: its queue delay is 0.
+        .filter(|m| !(simulated && m.metric() == Metric::QueueDelay))
+        // The client's CPU once: as a share of its cores, not also in cores from the probe.
+        .filter(|m| !(client_util && m.metric() == Metric::ClientCpu))
         .map(|metric| {
             let rows = analysis
                 .cells
@@ -294,14 +359,7 @@ fn tables(scenario: &Scenario, analysis: &Analysis) -> Vec<MetricTable> {
                         cell: c.label.clone(),
                         n: d.n,
                         mean_std: units::mean_std(metric, d),
-                        ci: match (d.ci_low, d.ci_high) {
-                            (Some(l), Some(h)) => format!(
-                                "[{}, {}]",
-                                units::metric_value(metric, l),
-                                units::metric_value(metric, h)
-                            ),
-                            _ => "—".into(),
-                        },
+                        ci: positive_ci(metric, d),
                         cv: d.cv.map_or("—".into(), units::percent),
                     },
                     None => MetricRow {
@@ -316,9 +374,10 @@ fn tables(scenario: &Scenario, analysis: &Analysis) -> Vec<MetricTable> {
             MetricTable {
                 title: title(metric),
                 unit: unit_label(metric.unit()).into(),
-                better: match metric.better() {
-                    Better::Higher => "↑ better",
-                    Better::Lower => "↓ better",
+                better: match (descriptive(metric.metric()), metric.better()) {
+                    (true, _) => "describes the load",
+                    (false, Better::Higher) => "↑ better",
+                    (false, Better::Lower) => "↓ better",
                 }
                 .into(),
                 name: metric.to_string(),

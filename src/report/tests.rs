@@ -34,6 +34,7 @@ fn model() -> ReportModel {
         adaptive: None,
         sequential: None,
         session: None,
+        baseline: None,
     };
     let cells = vec![CellResults {
         id: "default".into(),
@@ -176,6 +177,7 @@ fn manifest_of(m: &ReportModel) -> Manifest {
         adaptive: None,
         sequential: None,
         session: None,
+        baseline: None,
     }
 }
 

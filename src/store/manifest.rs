@@ -102,6 +102,19 @@ pub struct Manifest {
     /// that process is still there tells a live run from one that was killed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<Session>,
+    /// `exp run --baseline`: the baseline run and the comparison's verdict line, so the run's
+    /// own report states it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineRecord>,
+}
+
+/// The comparison an `exp run --baseline` made (its table is `compare.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BaselineRecord {
+    /// The baseline run directory, as given.
+    pub run_dir: String,
+    /// The comparison's verdict line (`❌ regression — regression: 2 (…)`).
+    pub verdict: String,
 }
 
 /// The exp process running a run.

@@ -22,9 +22,9 @@ mod manifest;
 
 pub use files::{FLUSH_EVERY, RepWriter, write_atomic};
 pub use manifest::{
-    AdaptiveRecord, CellEntry, HalfWidth, LaunchRecord, Look, Manifest, MarkerDetails, RepMarker,
-    RunStatus, SCHEMA_VERSION, SequentialLook, SequentialRecord, Session, SimDetails, Stop,
-    StopReason, now_rfc3339,
+    AdaptiveRecord, BaselineRecord, CellEntry, HalfWidth, LaunchRecord, Look, Manifest,
+    MarkerDetails, RepMarker, RunStatus, SCHEMA_VERSION, SequentialLook, SequentialRecord, Session,
+    SimDetails, Stop, StopReason, now_rfc3339,
 };
 
 use std::collections::BTreeSet;

@@ -28,6 +28,7 @@ fn manifest() -> Manifest {
         adaptive: None,
         sequential: None,
         session: None,
+        baseline: None,
     }
 }
 
