@@ -204,12 +204,18 @@ pub fn signed_percent(fraction: f64) -> String {
     }
 }
 
-/// A p-value with two significant digits, in scientific notation below 1e−3.
+/// `+2.05`, `−0.31`: a signed number with two decimals and the typographic minus.
+pub fn signed(x: f64) -> String {
+    format!("{x:+.2}").replace('-', "−")
+}
+
+/// A p-value with two significant digits, in scientific notation below 1e−3 (`8.7e−4`).
 pub fn p_value(p: f64) -> String {
     if p < 1e-3 {
         let e = p.log10().floor() as i32;
         let m = p / 10f64.powi(e);
-        format!("{m:.1}e{e}")
+        // One minus sign throughout: the typographic one, as in every Δ.
+        format!("{m:.1}e{e}").replace('-', "−")
     } else {
         sig(p, 2)
     }
@@ -230,7 +236,7 @@ mod tests {
         assert_eq!(metric_value(k("output_throughput"), 2413.37), "2413 tok/s");
         assert_eq!(signed_percent(-0.015), "−1.50 %");
         assert_eq!(p_value(0.061), "0.061");
-        assert_eq!(p_value(1.3e-6), "1.3e-6");
+        assert_eq!(p_value(1.3e-6), "1.3e−6");
         assert_eq!(sig(0.01234, 3), "0.0123");
         assert_eq!(sig(9.99999, 3), "10.0");
     }

@@ -116,7 +116,7 @@ fn run_with_a_baseline_calls_the_lower_capacity_a_regression() {
     assert_eq!(r.slow_code, 1, "{}", r.slow_stdout);
     assert!(
         r.slow_stdout.contains(
-            "❌ regression — regression: 1 · invalid: 6 (6 comparisons in 1 matched cell, 1 capacity at the SLO)"
+            "❌ regression (6 comparisons in 1 matched cell and 1 capacity at the SLO: 1 regression, 6 invalid)"
         ),
         "{}",
         r.slow_stdout
@@ -146,7 +146,7 @@ fn the_reverse_pair_is_an_improvement_and_passes_fail_on_regression() {
     let (code, stdout) = compare(&r.slow, &r.base, &["--fail-on", "regression"]);
     assert_eq!(code, 0, "{stdout}");
     assert!(
-        stdout.contains("**✅ improvement, no regression — improvement: 1 · invalid: 6"),
+        stdout.contains("**✅ improvement, no regression (6 comparisons in 1 matched cell and 1 capacity at the SLO: 1 improvement, 6 invalid)"),
         "{stdout}"
     );
     assert!(

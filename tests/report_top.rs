@@ -3,7 +3,7 @@
 //! comparisons that changed), a search (the capacity) and a run made with `--baseline` (the
 //! comparison's verdict). The simulated engine is seeded, so each Summary is exact.
 //!
-//! A deliberate change of the Summary: `EXP_BLESS=1 cargo test --test report_top` rewrites
+//! A deliberate change of the Summary: `UPDATE_SNAPSHOTS=1 cargo test --test report_top` rewrites
 //! the snapshots under `tests/fixtures/report/`; review the diff.
 
 mod common;
@@ -29,16 +29,16 @@ fn summary(report: &str) -> String {
 
 fn snapshot(name: &str, got: &str) {
     let path = root().join(format!("tests/fixtures/report/{name}.summary.md"));
-    if std::env::var_os("EXP_BLESS").is_some() {
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
         std::fs::write(&path, got).unwrap();
         return;
     }
     let want = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (EXP_BLESS=1 writes it)", path.display()));
+        .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_SNAPSHOTS=1 writes it)", path.display()));
     assert_eq!(
         got,
         want,
-        "the Summary of {name} changed (EXP_BLESS=1 rewrites {})",
+        "the Summary of {name} changed (UPDATE_SNAPSHOTS=1 rewrites {})",
         path.display()
     );
 }

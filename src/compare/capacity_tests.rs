@@ -426,7 +426,7 @@ fn capacities_count_without_a_shared_probe_and_cells_match_by_their_other_variab
     assert_eq!(r.outcome(), Outcome::Regression);
     assert_eq!(
         report::verdict_line(&r),
-        "❌ regression — regression: 1 (0 comparisons in 0 matched cells, 1 capacity at the SLO)"
+        "❌ regression (0 comparisons in 0 matched cells and 1 capacity at the SLO: 1 regression)"
     );
 }
 

@@ -16,7 +16,7 @@ use crate::stats::Verdict;
 use crate::units;
 
 /// How the capacities and the interval of Δ are computed, for the fold.
-pub const METHOD: &str = "Capacity = the load where the probes' mean SLO attainment, made non-increasing in load (isotonic regression weighted by repetitions) and joined linearly between probes, falls below the target; its 95 % interval and that of Δ = candidate / baseline − 1 are percentile intervals over 2000 seeded bootstrap draws of each run's rounds (the same rounds at every probe, as a round's workload is the same at every load; spread so that one probe's interval matches Student's t; a draw whose curve never crosses bounds the capacity on one side only), and the verdict follows statistics.md §2.6 on the interval of Δ (capacity: higher is better, τ = `[analysis] thresholds.capacity`).";
+pub const METHOD: &str = "Capacity = the load where the probes' mean SLO attainment, made non-increasing in load (isotonic regression weighted by repetitions) and joined linearly between probes, falls below the target; its 95 % interval and that of Δ = candidate / baseline − 1 are percentile intervals over 2000 seeded bootstrap draws of each run's rounds (the same rounds at every probe, as a round's workload is the same at every load; spread so that one probe's interval matches Student's t; a draw whose curve never crosses bounds the capacity on one side only), and the verdict (README, Statistics, \"Verdicts\") is taken on the interval of Δ (capacity: higher is better, τ = `[analysis] thresholds.capacity`).";
 
 /// One capacity row, formatted.
 #[derive(Debug, Clone, Serialize)]

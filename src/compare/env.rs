@@ -150,12 +150,45 @@ fn differences(b: &Manifest, c: &Manifest) -> Vec<EnvDifference> {
             ),
         );
     }
-    if b.executor != c.executor {
+    // `openai-completions at http://…:8000/v1`: the kind of target decides what was measured;
+    // its address only where it was (README's side-by-side set-up differs in the port alone).
+    let kind = |e: &str| {
+        e.split_once(" at ")
+            .map_or(e.to_string(), |(k, _)| k.to_string())
+    };
+    if kind(&b.executor) != kind(&c.executor) {
         push(
             Severity::Invalidates,
             format!(
                 "the targets differ (`{}` vs `{}`): the runs measured different systems",
                 b.executor, c.executor
+            ),
+        );
+    } else if b.executor != c.executor {
+        push(
+            Severity::Note,
+            format!(
+                "the targets are at different addresses (`{}` vs `{}`), as when two servers run side by side",
+                b.executor, c.executor
+            ),
+        );
+    }
+    let engines = |m: &Manifest| {
+        let mut v: Vec<String> = (m.launches.iter())
+            .filter_map(|l| l.engine_version.clone())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let (be, ce) = (engines(b), engines(c));
+    if !be.is_empty() && !ce.is_empty() && be != ce {
+        push(
+            Severity::Warning,
+            format!(
+                "the engine versions differ ({} vs {}): a change may come from the engine (intended when the engine is what changed)",
+                list(&be),
+                list(&ce)
             ),
         );
     }

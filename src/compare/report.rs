@@ -237,30 +237,31 @@ pub fn verdict_line(result: &CompareResult) -> String {
         Outcome::Improvement => "✅ improvement, no regression".into(),
         Outcome::NoChange => "✅ no change beyond the noise thresholds".into(),
     };
+    // The headline, then what it rests on: `❌ regression (6 comparisons in 2 matched
+    // cells: 4 regression, 2 within noise)`.
     let counts: Vec<String> = ORDER
         .iter()
         .filter_map(|&v| {
             let n = result.count(v);
-            (n > 0).then(|| format!("{v}: {n}"))
+            (n > 0).then(|| format!("{n} {v}"))
         })
         .collect();
     let cells = result.matching.matched.len();
-    let mut line = head;
-    if !counts.is_empty() {
-        line.push_str(&format!(" — {}", counts.join(" · ")));
-    }
-    line.push_str(&format!(
-        " ({} comparison{} in {cells} matched cell{})",
+    let mut scope = format!(
+        "{} comparison{} in {cells} matched cell{}",
         result.rows.len(),
         if result.rows.len() == 1 { "" } else { "s" },
         if cells == 1 { "" } else { "s" }
-    ));
+    );
     if !result.capacity.is_empty() {
         let n = result.capacity.len();
         let what = if n == 1 { "capacity" } else { "capacities" };
-        line.insert_str(line.len() - 1, &format!(", {n} {what} at the SLO"));
+        scope.push_str(&format!(" and {n} {what} at the SLO"));
     }
-    line
+    match counts.is_empty() {
+        true => format!("{head} ({scope})"),
+        false => format!("{head} ({scope}: {})", counts.join(", ")),
+    }
 }
 
 /// Which analysis the rows used, and how each computes Δ and p.
@@ -275,7 +276,7 @@ fn design(result: &CompareResult, confidence: &str) -> String {
 fn method(result: &CompareResult) -> String {
     let confidence = units::sig(100.0 * (1.0 - result.alpha), 2);
     format!(
-        "Sample = one value per repetition; ± = run-to-run standard deviation. Round r of two runs with one seed and one workload saw the same requests, so such cells are compared round by round. {} p (Holm) over the {} valid comparisons; g = Hedges' g (candidate − baseline, unpaired); MDE = smallest change detectable with 80 % power. Verdicts follow statistics.md §2.6 with τ = the noise threshold and α = {}. Percentiles within a repetition: type 7 (linear interpolation, as NumPy).",
+        "Sample = one value per repetition; ± = run-to-run standard deviation. Round r of two runs with one seed and one workload saw the same requests, so such cells are compared round by round. {} p (Holm) over the {} valid comparisons; g = Hedges' g (candidate − baseline, unpaired); MDE = smallest change detectable with 80 % power. Verdicts as defined in README (Statistics, \"Verdicts\") with τ = the noise threshold and α = {}. Percentiles within a repetition: type 7 (linear interpolation, as NumPy).",
         design(result, &confidence),
         result.family,
         units::sig(result.alpha, 3)
@@ -335,9 +336,7 @@ fn row_view(r: &CompareRow) -> RowView {
         delta: units::change(c, *m),
         p: c.p_value().map_or_else(dash, units::p_value),
         p_holm: r.p_holm.map_or_else(dash, units::p_value),
-        g: c.hedges
-            .as_ref()
-            .map_or_else(dash, |h| format!("{:+.2}", h.g)),
+        g: c.hedges.as_ref().map_or_else(dash, |h| units::signed(h.g)),
         mde: c.mde.map_or_else(dash, units::percent),
         verdict,
         label,

@@ -321,12 +321,12 @@ fn the_markdown_leads_with_the_verdict_and_only_the_changed_rows() {
     let top = text.split("<details>").next().unwrap();
     assert!(
         top.contains(
-            "**❌ regression — regression: 1 · inconclusive: 1 (2 comparisons in 1 matched cell)**"
+            "**❌ regression (2 comparisons in 1 matched cell: 1 regression, 1 inconclusive)**"
         ),
         "{text}"
     );
     assert!(
-        top.contains("| default | output_throughput | 2450 tok/s ± 6.916 tok/s | 2413 tok/s ± 12.61 tok/s | −1.50 % [−1.89 %, −1.10 %] | 2.5e-6 | **regression** (τ 1.00 %) |"),
+        top.contains("| default | output_throughput | 2450 tok/s ± 6.916 tok/s | 2413 tok/s ± 12.61 tok/s | −1.50 % [−1.89 %, −1.10 %] | 2.5e−6 | **regression** (τ 1.00 %) |"),
         "{top}"
     );
     assert!(

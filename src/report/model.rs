@@ -130,7 +130,7 @@ pub fn build(
         search,
         comparisons: analysis.comparisons.iter().map(comparison_view).collect(),
         comparison_note: format!(
-            "Adjacent levels of each swept variable with every other variable fixed{}. Sample = one value per repetition. The cells of a round share its workload draws (arrivals, lengths, prompts), so cells are compared round by round where enough rounds pair. {} Holm over all {} comparisons; g = Hedges' g (unpaired, to rank effects); MDE = the smallest change these repetitions detect with 80 % power at α (a `no change` only rules out changes above it); verdicts follow statistics.md §2.6 with τ = the noise threshold, α = {}.",
+            "Adjacent levels of each swept variable with every other variable fixed{}. Sample = one value per repetition. The cells of a round share its workload draws (arrivals, lengths, prompts), so cells are compared round by round where enough rounds pair. {} Holm over all {} comparisons; g = Hedges' g (unpaired, to rank effects); MDE = the smallest change these repetitions detect with 80 % power at α (a `no change` only rules out changes above it); verdicts as defined in README (Statistics, \"Verdicts\") with τ = the noise threshold, α = {}.",
             if scenario.analysis.baseline.is_some() {
                 ", and every cell against the declared baseline"
             } else {
@@ -411,7 +411,7 @@ fn comparison_view(c: &crate::analysis::ComparisonRow) -> ComparisonView {
         g: cmp
             .hedges
             .as_ref()
-            .map_or("—".into(), |h| format!("{:+.2}", h.g)),
+            .map_or("—".into(), |h| units::signed(h.g)),
         mde: cmp.mde.map_or("—".into(), units::percent),
         verdict,
         label,

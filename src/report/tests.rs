@@ -204,7 +204,7 @@ Lines: 🟦 `prompt_tokens=100` · 🟧 `prompt_tokens=1000`
 "##;
     assert!(text.contains(want), "{text}");
     assert!(
-        text.contains("    title \"output throughput by request_rate\"\n    x-axis \"request_rate\" [\"1\", \"2\", \"4\"]\n    y-axis \"output throughput (tok/s)\" 0 --> 500\n"),
+        text.contains("    title \"Output throughput by request_rate\"\n    x-axis \"request_rate\" [\"1\", \"2\", \"4\"]\n    y-axis \"Output throughput (tok/s)\" 0 --> 500\n"),
         "{text}"
     );
 }

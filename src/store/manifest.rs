@@ -113,7 +113,7 @@ pub struct Manifest {
 pub struct BaselineRecord {
     /// The baseline run directory, as given.
     pub run_dir: String,
-    /// The comparison's verdict line (`❌ regression — regression: 2 (…)`).
+    /// The comparison's verdict line (`❌ regression (6 comparisons in 2 matched cells: …)`).
     pub verdict: String,
 }
 
