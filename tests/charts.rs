@@ -12,7 +12,7 @@ use common::{run, text, walk};
 
 /// The default primary metrics, in report order, with their chart titles.
 const PRIMARY: [(&str, &str); 6] = [
-    ("output_throughput", "output throughput"),
+    ("output_throughput", "Output throughput"),
     ("ttft.mean", "TTFT mean"),
     ("ttft.p99", "TTFT p99"),
     ("tpot.mean", "TPOT mean"),

@@ -27,6 +27,9 @@ pub const PALETTE: [(&str, &str); 8] = [
     ("#e6c700", "🟨"),
 ];
 
+/// The colour of an `[slo]` bound's line (grey: not one of the data lines' colours).
+pub const SLO_COLOUR: &str = "#7f7f7f";
+
 /// One chart, every field ready to paste into the Mermaid block.
 #[derive(Debug, Clone, Serialize)]
 pub struct ChartView {
@@ -112,6 +115,7 @@ fn chart(
     let max = lines
         .iter()
         .flat_map(|(_, v)| v.iter().flatten())
+        .chain(m.slo.as_ref())
         .fold(0.0f64, |m, x| m.max(x.abs()));
     let (scale, unit) = unit_scale(metric, max);
     let values: Vec<Vec<f64>> = lines
@@ -128,11 +132,21 @@ fn chart(
         .iter()
         .map(|&i| format!("\"{}\"", quote_free(&plot.levels[i].label)))
         .collect();
+    let mut values = values;
+    let slo = m.slo.map(|t| t * scale);
+    // The bound as one more (flat, grey) line: Mermaid's xychart draws no reference lines.
+    if let Some(t) = slo {
+        values.push(vec![t; levels.len()]);
+    }
     let (low, high) = values
         .iter()
         .flatten()
         .fold((0.0f64, 0.0f64), |(lo, hi), &x| (lo.min(x), hi.max(x)));
     let colours = &PALETTE[..lines.len().min(PALETTE.len())];
+    let mut palette: Vec<&str> = colours.iter().map(|(c, _)| *c).collect();
+    if slo.is_some() {
+        palette.push(SLO_COLOUR);
+    }
     ChartView {
         metric: metric.to_string(),
         title: quote_free(&format!("{title} by {x_title}{suffix}")),
@@ -144,11 +158,7 @@ fn chart(
             format!("{title} ({unit})")
         }),
         y_range: format!("{} --> {}", plain(-nice_up(-low)), plain(nice_up(high))),
-        palette: colours
-            .iter()
-            .map(|(c, _)| *c)
-            .collect::<Vec<_>>()
-            .join(", "),
+        palette: palette.join(", "),
         lines: values
             .iter()
             .map(|v| {
@@ -160,17 +170,30 @@ fn chart(
             .collect(),
         svg: None,
         frontier_svg: None,
-        legend: if legend {
-            let items: Vec<String> = lines
-                .iter()
-                .zip(colours)
-                .map(|((name, _), (_, square))| format!("{square} `{name}`"))
-                .collect();
-            format!("Lines: {}", items.join(" · "))
-        } else {
-            String::new()
+        legend: {
+            let mut items: Vec<String> = match legend {
+                true => (lines.iter().zip(colours))
+                    .map(|((name, _), (_, square))| format!("{square} `{name}`"))
+                    .collect(),
+                false => Vec::new(),
+            };
+            if let (Some(t), Some(bound)) = (m.slo, slo_name(metric)) {
+                items.push(format!(
+                    "grey: the `[slo]` bound {bound} ≤ {}",
+                    units::seconds(t)
+                ));
+            }
+            match items.is_empty() {
+                true => String::new(),
+                false => format!("Lines: {}", items.join(" · ")),
+            }
         },
     }
+}
+
+/// The per-request quantity an `[slo]` bound applies to (`ttft`), for a chart's legend.
+fn slo_name(metric: MetricKey) -> Option<&'static str> {
+    Some(metric.metric().name())
 }
 
 /// The factor from stored SI values to the plotted unit, and the unit's name, for values up
@@ -236,5 +259,49 @@ mod tests {
         assert_eq!(plain(120.00000000000001), "120");
         assert_eq!(plain(0.015), "0.015");
         assert_eq!(plain(-0.0), "0");
+    }
+}
+
+#[cfg(test)]
+mod slo_tests {
+    use super::super::plot::{Level, MetricPlot, Point, SeriesPoints, SweepPlot};
+    use super::*;
+    use crate::metrics::registry::k;
+
+    #[test]
+    fn an_slo_bound_is_a_grey_line_across_the_chart() {
+        let point = |ms: f64| {
+            Some(Point {
+                mean: ms / 1e3,
+                ci: None,
+                n: 3,
+            })
+        };
+        let plot = SweepPlot {
+            x_title: "request_rate".into(),
+            levels: ["5", "10", "20"]
+                .map(|l| Level {
+                    label: l.into(),
+                    value: l.parse().ok(),
+                })
+                .into(),
+            load: true,
+            named: false,
+            metrics: vec![MetricPlot {
+                metric: k("ttft.p99"),
+                title: "TTFT p99".into(),
+                primary: true,
+                series: vec![SeriesPoints {
+                    name: "default".into(),
+                    points: vec![point(40.0), point(80.0), point(700.0)],
+                }],
+                slo: Some(0.5),
+            }],
+        };
+        let c = &charts(&plot)[0];
+        assert_eq!(c.lines, ["[40, 80, 700]", "[500, 500, 500]"]);
+        assert_eq!(c.palette, format!("{}, {SLO_COLOUR}", PALETTE[0].0));
+        assert_eq!(c.y_range, "0 --> 800");
+        assert_eq!(c.legend, "Lines: grey: the `[slo]` bound ttft ≤ 500 ms");
     }
 }

@@ -51,6 +51,9 @@ pub struct MetricPlot {
     pub primary: bool,
     /// Every series, in the order of the cells.
     pub series: Vec<SeriesPoints>,
+    /// The `[slo]` bound of this metric's per-request quantity (seconds), drawn on its
+    /// charts: `ttft ≤ 500 ms` on the TTFT mean and p99 charts.
+    pub slo: Option<f64>,
 }
 
 /// Everything a sweep's charts show.
@@ -219,6 +222,7 @@ pub(super) fn build(
                 metric,
                 title: table.title.clone(),
                 primary,
+                slo: (scenario.slo.get(&metric.metric())).map(|d| d.as_secs_f64()),
                 series: all_series
                     .iter()
                     .map(|s| SeriesPoints {

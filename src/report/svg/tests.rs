@@ -40,6 +40,7 @@ fn sweep(names: [&str; 2], levels: Vec<Level>) -> SweepPlot {
         points,
     };
     let ttft = MetricPlot {
+        slo: None,
         metric: k("ttft.mean"),
         title: "TTFT mean".into(),
         primary: true,
@@ -233,6 +234,7 @@ fn the_frontier_joins_points_in_load_order_with_both_whiskers_and_load_labels() 
     // Levels listed out of order: 4, 1, 2. Throughput = 100 × rate, latency = rate ms.
     let lv = levels(&[4.0, 1.0, 2.0]);
     let metric = |name: &str, scale: f64| MetricPlot {
+        slo: None,
         metric: name.into(),
         title: name.into(),
         primary: true,
