@@ -4,7 +4,7 @@
 #   - llama.cpp's `llama-server`, built for this CPU from the llama.cpp sources that PyPI's
 #     llama-cpp-python sdist vendors, cached OUTSIDE the clone under
 #     ${XDG_CACHE_HOME:-$HOME/.cache}/exp/llama.cpp/<version>/bin/llama-server, so later runs on
-#     the same machine do not rebuild (a fresh machine builds once: ~15 min on 2 cores);
+#     the same machine do not rebuild (a fresh machine builds once: about 5 min on an idle 2-core machine, up to 20 under load);
 #   - a tiny random-weight llama GGUF with a locally trained byte-level BPE tokenizer
 #     (scripts/make-tiny-model.py), beside the binary in .../models/.
 # Nothing is downloaded except PyPI packages. Prints how long each step took, then the two
