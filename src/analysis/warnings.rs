@@ -37,6 +37,7 @@ pub(super) fn collect(
         );
     }
     let mut per_cell: Vec<(String, String)> = Vec::new();
+    let mut clients: Vec<ClientNote> = Vec::new();
     // Adaptive runs add rounds: the most any cell got is what was planned last.
     let most = cells.iter().map(|c| c.reps.len()).max().unwrap_or(0);
     let first = scenario
@@ -55,11 +56,12 @@ pub(super) fn collect(
         failures(cell, label, &mut out);
         retries(cell, label, &mut out);
         missing_done(cell, label, &mut out);
-        client(cell, label, &mut out);
+        clients.extend(client(cell, label));
         outputs(cell, label, &mut out);
         noise(scenario, cell, desc, &mut per_cell);
         diagnostics::repetitions(scenario, cell, desc, &mut per_cell);
     }
+    out.extend(merge_client_notes(clients));
     out.extend(group_by_message(per_cell, described.len()));
     out.extend(diagnostics::underpowered(scenario, comparisons));
     for c in comparisons.iter().filter(|c| c.comparison.tests_disagree) {
@@ -133,9 +135,15 @@ fn missing_done(cell: &CellResults, label: &str, out: &mut Vec<String>) {
 /// [`CPU_BOUND_SHARE`] of the cores it could use; behind schedule when `queue_delay.p99`
 /// exceeded [`LATE_P99_S`] or it sent below [`RATE_SHORTFALL`] of the scheduled rate. One
 /// warning per cell, saying which and, for lateness without CPU saturation, the likely cause.
-fn client(cell: &CellResults, label: &str, out: &mut Vec<String>) {
+fn client(cell: &CellResults, label: &str) -> Option<ClientNote> {
     let symptoms = lateness(cell);
     let busy = busiest(cell);
+    let note = |head: &str, detail: String, tail: String| ClientNote {
+        label: label.to_string(),
+        head: head.to_string(),
+        detail,
+        tail,
+    };
     match busy {
         Some((share, cores)) if share >= CPU_BOUND_SHARE => {
             let per_request = worst(cell, Metric::ClientCpuPerRequest.key(), f64::max)
@@ -146,10 +154,14 @@ fn client(cell: &CellResults, label: &str, out: &mut Vec<String>) {
             } else {
                 format!(" ({})", symptoms.join(", "))
             };
-            out.push(format!(
-                "cell {label}: the client was CPU-bound: it used {} of its {cores} core(s){per_request}{lag}; latencies and throughputs may be the client's limits, not the server's (give exp more cores, or split the load)",
-                units::percent(share),
-            ));
+            Some(note(
+                "the client was CPU-bound",
+                format!(
+                    "it used {} of its {cores} core(s){per_request}{lag}",
+                    units::percent(share)
+                ),
+                "latencies and throughputs may be the client's limits, not the server's (give exp more cores, or split the load)".into(),
+            ))
         }
         _ if !symptoms.is_empty() => {
             let cpu = busy
@@ -168,13 +180,61 @@ fn client(cell: &CellResults, label: &str, out: &mut Vec<String>) {
                         .to_owned()
                 }
             };
-            out.push(format!(
-                "cell {label}: the client fell behind its schedule ({}){cpu}: {cause}; latencies from `scheduled` (ttft_sched, e2e_sched) include that wait",
-                symptoms.join(", ")
-            ));
+            Some(note(
+                "the client fell behind its schedule",
+                format!("{}{cpu}", symptoms.join(", ")),
+                format!(
+                    "{cause}; latencies from `scheduled` (ttft_sched, e2e_sched) include that wait"
+                ),
+            ))
         }
-        _ => {}
+        _ => None,
     }
+}
+
+/// One cell's client warning, in parts, so that cells saying the same merge into one line.
+struct ClientNote {
+    label: String,
+    /// `the client was CPU-bound`.
+    head: String,
+    /// This cell's numbers.
+    detail: String,
+    /// What it means, the same for every cell of the kind.
+    tail: String,
+}
+
+/// One warning per kind of client trouble: a cell alone reads as before; several cells with
+/// the same trouble share one line, each with its numbers.
+fn merge_client_notes(notes: Vec<ClientNote>) -> Vec<String> {
+    let mut groups: Vec<Vec<ClientNote>> = Vec::new();
+    for n in notes {
+        match (groups.iter_mut()).find(|g| g[0].head == n.head && g[0].tail == n.tail) {
+            Some(g) => g.push(n),
+            None => groups.push(vec![n]),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|g| match g.as_slice() {
+            [n] if n.head.contains("CPU-bound") => {
+                format!("cell {}: {}: {}; {}", n.label, n.head, n.detail, n.tail)
+            }
+            [n] => format!("cell {}: {} ({}): {}", n.label, n.head, n.detail, n.tail),
+            _ => {
+                let labels: Vec<&str> = g.iter().map(|n| n.label.as_str()).collect();
+                let details: Vec<String> = (g.iter())
+                    .map(|n| format!("{}: {}", n.label, n.detail))
+                    .collect();
+                format!(
+                    "cells {}: {} ({}): {}",
+                    labels.join(", "),
+                    g[0].head,
+                    details.join("; "),
+                    g[0].tail
+                )
+            }
+        })
+        .collect()
 }
 
 /// The worst value of `metric` over a cell's repetitions (`pick` says which is worse).
@@ -392,9 +452,25 @@ mod client_tests {
     }
 
     fn warn(values: &[(&str, f64)]) -> Vec<String> {
-        let mut out = Vec::new();
-        client(&cell(values), "c", &mut out);
-        out
+        merge_client_notes(client(&cell(values), "c").into_iter().collect())
+    }
+
+    #[test]
+    fn cells_with_the_same_client_trouble_share_one_warning() {
+        let late = [("queue_delay.p99", 0.004)];
+        let notes: Vec<ClientNote> = ["a", "b"]
+            .iter()
+            .filter_map(|l| client(&cell(&late), l))
+            .collect();
+        let w = merge_client_notes(notes);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with(
+                "cells a, b: the client fell behind its schedule (a: queue_delay p99 up to 4.00 ms while using only 15.0 % of its 2 core(s); b: queue_delay p99 up to 4.00 ms while using only 15.0 % of its 2 core(s)): other processes"
+            ),
+            "{}",
+            w[0]
+        );
     }
 
     #[test]
