@@ -105,6 +105,11 @@ pub struct Counted {
     pub tokens: u32,
     /// What counted them.
     pub by: CountedBy,
+    /// The prompt's tokens by the server's `/tokenize`, when the server sent no usage and
+    /// no `[target] tokenizer` counted the prompt exactly before it was sent (the client's
+    /// own count is then words, an approximation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<u32>,
 }
 
 /// What counted a request's generated tokens.

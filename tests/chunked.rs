@@ -127,9 +127,12 @@ fn without_usage_the_server_tokenizer_counts_the_generated_text() {
         );
         for rec in common::records(&dir, &cell, round) {
             assert!(rec.get("text").is_none(), "the text is never left: {rec}");
+            // The prompt too: the server sent no prompt count, and the client's is words.
+            let words = rec["requested_input_tokens"].as_u64().unwrap();
             assert_eq!(
                 rec["counted"],
-                serde_json::json!({"tokens": 16, "by": "server"})
+                serde_json::json!({"tokens": 16, "by": "server", "prompt": words}),
+                "{rec}"
             );
         }
     }

@@ -93,9 +93,9 @@ warmup = 2
     assert!((per_request - cpu / 40.0).abs() < 1e-12, "{per_request}");
     assert!((v[&Metric::ClientCpuUtil.key()] - cpu / window).abs() < 1e-12);
     let report = std::fs::read_to_string(dir.root().join("report.md")).unwrap();
-    assert!(report.contains("client cpu per request"), "{report}");
-    assert!(report.contains("client cpu util"), "{report}");
-    assert!(report.contains("queue delay"), "{report}");
+    assert!(report.contains("Client CPU per request"), "{report}");
+    assert!(report.contains("Client CPU util"), "{report}");
+    assert!(report.contains("Queue delay"), "{report}");
 }
 
 /// `exp serve --fixed … --truth-log FILE`: instants another process can compare with its own.

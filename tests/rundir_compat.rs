@@ -121,7 +121,8 @@ fn without_sections(report: &str, titles: &[&str]) -> String {
             kept.push(line);
         }
     }
-    kept.join("\n")
+    // One minus sign since exp 0.1 (p-values and Hedges' g used the ASCII one).
+    kept.join("\n").replace('−', "-")
 }
 
 #[test]

@@ -81,7 +81,7 @@ pub fn summarize_repetition<R: RecordSource + ?Sized>(
 /// (prompt, output) tokens of one request, if it succeeded.
 fn ok_length(r: &RequestRecord) -> Option<(u32, u32)> {
     r.outcome.is_ok().then(|| {
-        let prompt = r.input_tokens.or(r.requested_input_tokens).unwrap_or(0);
+        let prompt = super::request::prompt_tokens(r).unwrap_or(0);
         (prompt, output_tokens(r).0)
     })
 }

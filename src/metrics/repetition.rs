@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::column::{Column, IN_MEMORY_VALUES, Search};
 use super::registry::{Kind, Metric, MetricKey};
-use super::request::{RequestMetrics, chunk_gaps, derive, itl_values};
+use super::request::{RequestMetrics, chunk_gaps, derive, itl_values, prompt_tokens};
 use crate::record::{Outcome, RecordSource, RequestRecord};
 
 /// The summary of one repetition: metric name → value (SI units), plus counts the report
@@ -200,7 +200,7 @@ impl<'a> Summarizer<'a> {
         s.no_done += u64::from(rec.no_done);
         self.chunks += rec.chunks.len() as u64;
         self.out_tokens += u64::from(m.output_tokens);
-        self.in_tokens += u64::from(rec.input_tokens.or(rec.requested_input_tokens).unwrap_or(0));
+        self.in_tokens += u64::from(prompt_tokens(rec).unwrap_or(0));
         self.e2e_sum += m.e2e.unwrap_or(0.0);
         if meets_slo(&m, rec, self.slo) {
             self.good += 1;

@@ -45,6 +45,14 @@ fn diff(later: Option<u64>, earlier: Option<u64>) -> Option<f64> {
     Some(secs(later?.checked_sub(earlier?)?))
 }
 
+/// Prompt tokens of a record: the server's usage, else its `/tokenize` count made after the
+/// repetition, else the client's own count (exact with a tokenizer, else words).
+pub fn prompt_tokens(rec: &RequestRecord) -> Option<u32> {
+    (rec.input_tokens)
+        .or(rec.counted.and_then(|c| c.prompt))
+        .or(rec.requested_input_tokens)
+}
+
 /// Generated tokens of a record, and whether the count is an estimate: usage if the server
 /// sent it, else exp's count of the generated text (`[target] tokenizer` or the server's
 /// `/tokenize`), else the sum of per-chunk counts where known, else the number of content

@@ -5,6 +5,10 @@
 //! is one, else with the server's `/tokenize` — and drops the text. Counting after the
 //! repetition keeps it off the measured path (a `/tokenize` call is load on the server). Only
 //! when neither can count do lengths fall back to chunks, with a warning that says so.
+//!
+//! The same pass counts such a request's prompt with the server's `/tokenize` when no
+//! `[target] tokenizer` fitted it exactly before it was sent: the prompt is rebuilt from the
+//! repetition's deterministic workload, so the records never hold prompt text.
 
 use std::sync::{Arc, Mutex};
 
@@ -12,6 +16,10 @@ use crate::backend::Client;
 use crate::record::{Counted, CountedBy, RequestRecord};
 use crate::store::{RepWriter, StoreError};
 use crate::workload::ModelTokenizer;
+use crate::workload::work::{Prompt, RequestSource};
+
+/// The workload a repetition's prompts are rebuilt from.
+pub(super) type Prompts = Option<Arc<dyn RequestSource>>;
 
 /// What counts generated text.
 #[derive(Clone)]
@@ -57,15 +65,22 @@ struct Progress {
 pub(super) async fn count_texts(
     writer: &mut RepWriter,
     counter: Option<Counter>,
+    prompts: Prompts,
 ) -> Result<Option<String>, StoreError> {
     let texts = writer.tally().with_text;
     if texts == 0 {
         return Ok(None);
     }
     let progress = Arc::new(Mutex::new(Progress::default()));
-    let shared = (counter.clone(), progress.clone());
+    // Only the server's tokenizer adds to the client's prompt count: with `[target]
+    // tokenizer` the prompt was fitted exactly before it was sent.
+    let prompts = match counter {
+        Some(Counter::Server(_)) => prompts,
+        _ => None,
+    };
+    let shared = (counter.clone(), progress.clone(), prompts);
     writer
-        .rewrite_texts(|rec| count_one(rec, shared.0.clone(), shared.1.clone()))
+        .rewrite_texts(|rec| count_one(rec, shared.0.clone(), shared.1.clone(), shared.2.clone()))
         .await?;
     let p = progress.lock().unwrap_or_else(|e| e.into_inner());
     let fallback = "their output lengths are chunk counts (set `[target] tokenizer` to the model's tokenizer.json to count them exactly)";
@@ -89,6 +104,7 @@ async fn count_one(
     mut rec: RequestRecord,
     counter: Option<Counter>,
     progress: Arc<Mutex<Progress>>,
+    prompts: Prompts,
 ) -> RequestRecord {
     let text = rec.text.take().unwrap_or_default();
     let Some(counter) = counter else {
@@ -103,12 +119,22 @@ async fn count_one(
         return rec;
     }
     let counted = counter.count(&text).await;
+    // A completion prompt without the server's count: its tokens by the same tokenizer (a
+    // chat prompt is left alone: its template adds tokens the text does not show).
+    let prompt = match (&prompts, rec.input_tokens, &counted) {
+        (Some(source), None, Ok(_)) => match source.turn(rec.index, rec.turn).prompt {
+            Prompt::Text(p) => counter.count(&p).await.ok(),
+            Prompt::Chat(_) => None,
+        },
+        _ => None,
+    };
     let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
     match counted {
         Ok(tokens) => {
             rec.counted = Some(Counted {
                 tokens,
                 by: counter.by(),
+                prompt,
             });
             p.counted += 1;
         }
@@ -158,7 +184,7 @@ mod tests {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures/tokenizer/bpe.json");
         let tokenizer = Arc::new(ModelTokenizer::load(&path).unwrap());
-        let note = count_texts(&mut w, Some(Counter::Tokenizer(tokenizer)))
+        let note = count_texts(&mut w, Some(Counter::Tokenizer(tokenizer)), None)
             .await
             .unwrap()
             .unwrap();
@@ -194,9 +220,9 @@ mod tests {
         let dir = RunDir::create(tmp.path(), &manifest, "").unwrap();
         let mut w = dir.start_repetition("c", 0).unwrap();
         w.append(&rec(0, None)).unwrap();
-        assert_eq!(count_texts(&mut w, None).await.unwrap(), None);
+        assert_eq!(count_texts(&mut w, None, None).await.unwrap(), None);
         w.append(&rec(1, Some("x y"))).unwrap();
-        let note = count_texts(&mut w, None).await.unwrap().unwrap();
+        let note = count_texts(&mut w, None, None).await.unwrap().unwrap();
         assert_eq!(
             note,
             "the server sent no usage for 1 responses and has no tokenizer to count them with: their output lengths are chunk counts (set `[target] tokenizer` to the model's tokenizer.json to count them exactly)"

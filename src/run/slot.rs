@@ -123,8 +123,9 @@ impl Runner<'_> {
             .and_then(|m| super::usage::close_window(&m, &mut details));
         details.probes_absent = absent;
         let mut writer = outcome.writer;
+        let prompts = Some(std::sync::Arc::clone(&work.source));
         details.token_counting =
-            super::count::count_texts(&mut writer, self.counter(config, exec)).await?;
+            super::count::count_texts(&mut writer, self.counter(config, exec), prompts).await?;
         let marker = RepMarker {
             schema_version: SCHEMA_VERSION,
             cell_id,

@@ -268,6 +268,7 @@ async fn texts_are_rewritten_in_place_before_the_marker_and_appending_goes_on() 
         r.counted = Some(crate::record::Counted {
             tokens: n,
             by: crate::record::CountedBy::Server,
+            prompt: None,
         });
         r
     })
