@@ -156,8 +156,13 @@ async fn the_fixed_servers_truth_log_is_on_the_hosts_monotonic_clock() {
             (30_000_000..2_000_000_000).contains(&ttft),
             "ttft {ttft} ns"
         );
-        let spread = t.last_token_ns.unwrap() - t.first_token_ns.unwrap();
-        // Three gaps of 5 ms; the first write may be up to a timer tick late.
-        assert!(spread >= 13_000_000, "3 gaps of 5 ms, got {spread} ns");
+        // Tokens are due at received + 30 ms + k · 5 ms and never written early; a late
+        // first write (a busy machine) lets the next ones catch up, so only the last token's
+        // bound is certain: 30 + 3 · 5 ms after the request arrived.
+        let last = t.last_token_ns.unwrap() - t.received_ns;
+        assert!(
+            last >= 45_000_000,
+            "the 4th token after {last} ns, before it was due"
+        );
     }
 }
