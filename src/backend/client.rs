@@ -252,13 +252,24 @@ impl Client {
     /// The model ids the server lists at its protocol's models route (`GET {base}/models` for
     /// the OpenAI protocols), in its order (the first is the usual default).
     pub async fn list_models(&self) -> Result<Vec<String>, BackendError> {
+        let request = (self.http.get(self.models_url.clone())).timeout(self.cfg.timeout);
+        let bytes = self.side_request(request).await?;
+        let models = self.cfg.protocol.models(&bytes);
+        models.map_err(|e| BackendError::Decode(format!("{}: {e}", self.models_url)))
+    }
+
+    /// Sends a request outside the measurement (the model list, `/tokenize`) and returns its
+    /// body; a transport error or a non-2xx status (with the start of its body) is an error,
+    /// secrets redacted.
+    async fn side_request(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<bytes::Bytes, BackendError> {
         let clean = |e: &reqwest::Error| self.redactor.clean(&error_chain(e));
-        let fut = self
-            .http
-            .get(self.models_url.clone())
-            .timeout(self.cfg.timeout)
-            .send();
-        let resp = fut.await.map_err(|e| BackendError::Request(clean(&e)))?;
+        let resp = request
+            .send()
+            .await
+            .map_err(|e| BackendError::Request(clean(&e)))?;
         let status = resp.status();
         let bytes = resp
             .bytes()
@@ -271,8 +282,7 @@ impl Client {
                 body,
             });
         }
-        let models = self.cfg.protocol.models(&bytes);
-        models.map_err(|e| BackendError::Decode(format!("{}: {e}", self.models_url)))
+        Ok(bytes)
     }
 
     /// The server's `/tokenize` endpoint: at the server's root, beside the API prefix
@@ -296,31 +306,14 @@ impl Client {
             count: Option<u32>,
         }
         let url = self.tokenize_url();
-        let clean = |e: &reqwest::Error| self.redactor.clean(&error_chain(e));
         let body = serde_json::json!({
             "model": self.cfg.model,
             "prompt": text,
             "content": text,
             "add_special_tokens": false,
         });
-        let resp = (self.http.post(&url))
-            .timeout(self.cfg.timeout)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| BackendError::Request(clean(&e)))?;
-        let status = resp.status();
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| BackendError::Request(clean(&e)))?;
-        if !status.is_success() {
-            let body = truncate(&self.redactor.clean(&String::from_utf8_lossy(&bytes)), 200);
-            return Err(BackendError::Status {
-                status: status.as_u16(),
-                body,
-            });
-        }
+        let request = (self.http.post(&url)).timeout(self.cfg.timeout).json(&body);
+        let bytes = self.side_request(request).await?;
         let reply: Reply = serde_json::from_slice(&bytes)
             .map_err(|e| BackendError::Decode(format!("{url}: {e}")))?;
         match (reply.tokens, reply.count) {

@@ -170,14 +170,19 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn the_tokenizer_counts_kept_texts_and_they_are_dropped() {
-        let tmp = tempfile::tempdir().unwrap();
+    /// A run directory (from the fixture's manifest) in `tmp`.
+    fn run_dir(tmp: &tempfile::TempDir) -> RunDir {
         let manifest: Manifest = serde_json::from_str(include_str!(
             "../../tests/fixtures/rundirs/fx_http/manifest.json"
         ))
         .unwrap();
-        let dir = RunDir::create(tmp.path(), &manifest, "").unwrap();
+        RunDir::create(tmp.path(), &manifest, "").unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_tokenizer_counts_kept_texts_and_they_are_dropped() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = run_dir(&tmp);
         let mut w = dir.start_repetition("c", 0).unwrap();
         w.append(&rec(0, Some("the of and"))).unwrap();
         w.append(&rec(1, Some("hello world"))).unwrap();
@@ -213,11 +218,7 @@ mod tests {
     #[tokio::test]
     async fn nothing_to_count_leaves_no_note() {
         let tmp = tempfile::tempdir().unwrap();
-        let manifest: Manifest = serde_json::from_str(include_str!(
-            "../../tests/fixtures/rundirs/fx_http/manifest.json"
-        ))
-        .unwrap();
-        let dir = RunDir::create(tmp.path(), &manifest, "").unwrap();
+        let dir = run_dir(&tmp);
         let mut w = dir.start_repetition("c", 0).unwrap();
         w.append(&rec(0, None)).unwrap();
         assert_eq!(count_texts(&mut w, None, None).await.unwrap(), None);
