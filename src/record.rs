@@ -98,6 +98,32 @@ pub struct RequestRecord {
     pub counted: Option<Counted>,
 }
 
+#[cfg(test)]
+impl RequestRecord {
+    /// A request scheduled and sent at `at_ns` that finished ok with nothing else recorded:
+    /// the base tests fill in.
+    pub(crate) fn sent_ok(index: u64, at_ns: u64) -> Self {
+        RequestRecord {
+            index,
+            turn: 0,
+            scheduled_ns: at_ns,
+            sent_ns: Some(at_ns),
+            first_sent_ns: None,
+            no_done: false,
+            text: None,
+            counted: None,
+            chunks: vec![],
+            done_ns: None,
+            input_tokens: None,
+            output_tokens: None,
+            requested_input_tokens: None,
+            requested_output_tokens: None,
+            finish_reason: None,
+            outcome: Outcome::Ok,
+        }
+    }
+}
+
 /// Generated tokens counted from a request's text, and by what.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counted {

@@ -45,15 +45,22 @@ warmup = 1
     path
 }
 
-#[test]
-fn four_tokens_per_event_give_exact_tpot_itl_and_chunk_gap() {
+/// Runs the scenario against `exp serve --fixed <spec>`; the run directory (inside the
+/// returned temporary folder, which must outlive it) of a run that exited 0.
+fn run_against(spec: &str) -> (tempfile::TempDir, PathBuf) {
     let port = common::free_port();
-    let server = common::fixed_server("ttft=20ms,itl=5ms,chunk=4", port);
+    let server = common::fixed_server(spec, port);
     let tmp = tempfile::tempdir().unwrap();
     let path = scenario(tmp.path(), port);
     let out = common::run_scenario(&path, &tmp.path().join("out"));
     server.signal(libc::SIGKILL);
     let dir = out.expect_code(0).run_dir();
+    (tmp, dir)
+}
+
+#[test]
+fn four_tokens_per_event_give_exact_tpot_itl_and_chunk_gap() {
+    let (_tmp, dir) = run_against("ttft=20ms,itl=5ms,chunk=4");
     let summary = common::json(&dir.join("summary.json"));
     for rep in summary["repetitions"].as_array().unwrap() {
         let v = &rep["summary"]["values"];
@@ -97,13 +104,7 @@ fn tokens_per_request(v: &serde_json::Value) -> f64 {
 
 #[test]
 fn without_usage_the_server_tokenizer_counts_the_generated_text() {
-    let port = common::free_port();
-    let server = common::fixed_server("ttft=20ms,itl=5ms,chunk=4,usage=none", port);
-    let tmp = tempfile::tempdir().unwrap();
-    let path = scenario(tmp.path(), port);
-    let out = common::run_scenario(&path, &tmp.path().join("out"));
-    server.signal(libc::SIGKILL);
-    let dir = out.expect_code(0).run_dir();
+    let (_tmp, dir) = run_against("ttft=20ms,itl=5ms,chunk=4,usage=none");
     let summary = common::json(&dir.join("summary.json"));
     for rep in summary["repetitions"].as_array().unwrap() {
         let s = &rep["summary"];
@@ -142,14 +143,7 @@ fn without_usage_the_server_tokenizer_counts_the_generated_text() {
 
 #[test]
 fn without_usage_or_tokenizer_lengths_are_chunk_counts_and_the_report_says_so() {
-    let port = common::free_port();
-    let spec = "ttft=20ms,itl=5ms,chunk=4,usage=none,tokenize=none";
-    let server = common::fixed_server(spec, port);
-    let tmp = tempfile::tempdir().unwrap();
-    let path = scenario(tmp.path(), port);
-    let out = common::run_scenario(&path, &tmp.path().join("out"));
-    server.signal(libc::SIGKILL);
-    let dir = out.expect_code(0).run_dir();
+    let (_tmp, dir) = run_against("ttft=20ms,itl=5ms,chunk=4,usage=none,tokenize=none");
     let summary = common::json(&dir.join("summary.json"));
     for rep in summary["repetitions"].as_array().unwrap() {
         let s = &rep["summary"];

@@ -65,5 +65,4 @@ warmup = 1
     assert!(row.contains("8 / 8 (8 pairs)"), "{row}");
     assert!(row.ends_with("| no change (τ 2.00 %) |"), "{row}");
     assert!(md.contains("paired by round over 8 pairs"), "{md}");
-    eprintln!("{row}");
 }

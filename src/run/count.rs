@@ -146,27 +146,12 @@ async fn count_one(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::Outcome;
     use crate::store::{Manifest, RunDir};
 
     fn rec(i: u64, text: Option<&str>) -> RequestRecord {
         RequestRecord {
-            index: i,
-            turn: 0,
-            scheduled_ns: 0,
-            sent_ns: Some(0),
-            first_sent_ns: None,
-            no_done: false,
             text: text.map(str::to_string),
-            counted: None,
-            chunks: vec![],
-            done_ns: None,
-            input_tokens: None,
-            output_tokens: None,
-            requested_input_tokens: None,
-            requested_output_tokens: None,
-            finish_reason: None,
-            outcome: Outcome::Ok,
+            ..RequestRecord::sent_ok(i, 0)
         }
     }
 

@@ -1,5 +1,5 @@
 use super::*;
-use crate::record::{Outcome, RequestRecord};
+use crate::record::RequestRecord;
 use crate::scenario::model::RunOrder;
 
 fn manifest() -> Manifest {
@@ -47,24 +47,7 @@ fn marker(cell: &str, round: u32) -> RepMarker {
 }
 
 fn rec(i: u64) -> RequestRecord {
-    RequestRecord {
-        index: i,
-        turn: 0,
-        scheduled_ns: i,
-        sent_ns: Some(i),
-        first_sent_ns: None,
-        no_done: false,
-        text: None,
-        counted: None,
-        chunks: vec![],
-        done_ns: None,
-        input_tokens: None,
-        output_tokens: None,
-        requested_input_tokens: None,
-        requested_output_tokens: None,
-        finish_reason: None,
-        outcome: Outcome::Ok,
-    }
+    RequestRecord::sent_ok(i, i)
 }
 
 #[test]
