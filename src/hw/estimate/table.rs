@@ -36,9 +36,10 @@ fn full_header(e: &Estimate) -> String {
     } else {
         let f = &e.efficiency;
         format!(
-            "efficiency prefill {} / decode {} / memory {} / comm {}, overhead {} per step + {} per layer",
-            f.prefill_compute,
-            f.decode_compute,
+            "efficiency matmul {} (half at {} tokens) / attention {} / memory {} / comm {}, overhead {} per step + {} per layer",
+            f.matmul,
+            f.matmul_half_tokens,
+            f.attention,
             f.memory,
             f.comm,
             secs(f.step_overhead_s),
@@ -46,7 +47,7 @@ fn full_header(e: &Estimate) -> String {
         )
     };
     format!(
-        "method: full (norms, biases and LM head counted; time = max(compute, memory) + comm); {eff}\n"
+        "method: full (norms, biases and LM head counted; time = matrix + attention, each max(compute, memory), + comm); {eff}\n"
     )
 }
 

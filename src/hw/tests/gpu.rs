@@ -89,7 +89,7 @@ fn unknown_gpu_suggests_and_explains_the_file_format() {
 fn calibrated_presets_follow_blis_by_family() {
     let pair = |name: &str| {
         let e = Efficiency::calibrated(&Gpu::by_name(name).unwrap());
-        (e.prefill_compute, e.decode_compute)
+        (e.matmul, e.attention)
     };
     assert_eq!(pair("H100-SXM"), (0.45, 0.30));
     assert_eq!(pair("H20"), (0.45, 0.30));
