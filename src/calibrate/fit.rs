@@ -14,7 +14,9 @@
 //! decode never reaches the compute roof) and `comm` (only tensor-parallel all-reduces use it,
 //! and their time is not separable from the overhead). `per_layer_overhead_s` cannot be told
 //! apart from `step_overhead_s` for one model (the engine adds `o_step + L·o_layer` per step),
-//! so the whole fixed cost is written as `step_overhead_s` and the per-layer one as 0.
+//! so the whole fixed cost is written as `step_overhead_s` and the per-layer one as 0; the
+//! per-sequence cost is folded in the same way (one sequence per step at low load), and
+//! `matmul_half_tokens` is kept from the start (it trades off against `matmul` on few prompts).
 
 use std::collections::BTreeMap;
 
@@ -120,8 +122,11 @@ fn ttft_residuals(cells: &[CellModel], obs: &[Observation], eff: Efficiency) -> 
 fn start_efficiency(cells: &[CellModel], obs: &[Observation]) -> Efficiency {
     let d = &cells[obs[0].cell].deployment;
     let mut eff = *d.efficiency();
-    eff.step_overhead_s += d.model().num_layers as f64 * eff.per_layer_overhead_s;
+    // At low load every step holds one sequence: its cost is part of the fixed one too.
+    eff.step_overhead_s +=
+        d.model().num_layers as f64 * eff.per_layer_overhead_s + eff.per_sequence_overhead_s;
     eff.per_layer_overhead_s = 0.0;
+    eff.per_sequence_overhead_s = 0.0;
     eff
 }
 

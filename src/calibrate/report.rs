@@ -34,6 +34,11 @@ pub fn kept(c: &Calibration) -> Vec<(&'static str, String, &'static str)> {
             "batch-1 decode is memory-bound: its compute roof is never reached at low load",
         ),
         (
+            "matmul_half_tokens",
+            units::sig(s.matmul_half_tokens, 3),
+            "low-load prompts cannot tell it apart from `matmul`",
+        ),
+        (
             "comm",
             units::sig(s.comm, 3),
             "all-reduce time is not separable from the step overhead at low load",

@@ -8,10 +8,12 @@ use super::*;
 use crate::hw::{Gpu, ModelConfig};
 use crate::record::{Chunk, FailureReason, Outcome, RequestRecord};
 
+/// The truth synthetic data are drawn from; the GEMM half-efficiency size is the starting
+/// preset's (calibration keeps it: low-load prompts cannot pin it apart from `matmul`).
 fn known() -> Efficiency {
     Efficiency {
         matmul: 0.55,
-        matmul_half_tokens: 0.0,
+        matmul_half_tokens: start().matmul_half_tokens,
         attention: 0.7,
         memory: 0.7,
         comm: 0.8,
@@ -292,7 +294,7 @@ fn too_little_low_load_data_is_refused_with_what_the_scenario_needs() {
         panic!("{err}");
     };
     assert_eq!(longest, 32);
-    assert!((128..=1024).contains(&needed), "{needed}");
+    assert!((33..=1024).contains(&needed), "{needed}");
 }
 
 #[test]
@@ -368,7 +370,7 @@ fn report_says_what_was_used_fitted_kept_and_how_well_it_predicts() {
         "matmul               0.5500 ± ",
         "memory               0.7000 ± ",
         "step_overhead_s      200 µs ± ",
-        "attention               0.300",
+        "attention               0.700",
         "TTFT  RMS ",
         "warning: a test warning",
         "sim_preset = \"/abs/profile.toml\"",

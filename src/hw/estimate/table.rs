@@ -16,6 +16,9 @@ pub fn render_table(e: &Estimate) -> String {
     let rows = match &e.result {
         EstimateResult::Full(f) => {
             out.push_str(&full_header(e));
+            for w in &f.warnings {
+                out.push_str(&format!("warning: {w}\n"));
+            }
             full_rows(e, f)
         }
         EstimateResult::Seed(s) => {
@@ -113,6 +116,12 @@ fn full_rows(e: &Estimate, f: &FullEstimate) -> Vec<Row> {
             "decode throughput ceiling",
             format!("{:.1} tok/s", f.decode_tokens_per_s),
             format!("batch {} / TPOT", e.batch),
+        ),
+        row(
+            "quick-rule throughput (seed)",
+            f.quick_rule_tokens_per_s
+                .map_or("n/a".into(), |t| format!("{t:.1} tok/s")),
+            "peak / decode FLOPs per token (seed count): compute only, ignores memory".into(),
         ),
         row(
             &format!("E2E {floor}"),
