@@ -204,7 +204,7 @@ pub enum FidelityError {
         /// The case.
         case: String,
         /// Why.
-        source: HwError,
+        source: Box<HwError>,
     },
     /// The simulation failed.
     #[error("case `{case}`: {message}")]
@@ -253,7 +253,7 @@ pub fn deployment(case: &Case, preset: Preset) -> Result<Deployment, FidelityErr
     )
     .map_err(|source| FidelityError::Hw {
         case: case.id.clone(),
-        source,
+        source: Box::new(source),
     })
 }
 
@@ -262,7 +262,7 @@ pub fn replay(case: &Case, preset: Preset) -> Result<Predicted, FidelityError> {
     let d = deployment(case, preset)?;
     let hw = |source| FidelityError::Hw {
         case: case.id.clone(),
-        source,
+        source: Box::new(source),
     };
     let reserve = d.runtime_reserve_bytes(case.max_num_batched_tokens);
     let kv = d
