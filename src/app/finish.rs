@@ -28,7 +28,10 @@ pub fn new_manifest(plan: &Plan, path: &Path, target: &TargetArgs) -> Manifest {
         exp_version: env!("CARGO_PKG_VERSION").into(),
         git_revision: git_revision(),
         host: hostname(),
-        run_id: started.replace(':', "-"),
+        run_id: match plan.shard {
+            Some(shard) => shard.run_id(&started),
+            None => started.replace(':', "-"),
+        },
         scenario_name: exp.name.clone(),
         scenario_file: path.display().to_string(),
         scenario_sha256: hash.iter().map(|b| format!("{b:02x}")).collect(),
@@ -64,6 +67,13 @@ pub fn new_manifest(plan: &Plan, path: &Path, target: &TargetArgs) -> Manifest {
         sequential: None,
         session: Some(super::session::current()),
         baseline: None,
+        node: Some(crate::shard::node::Node::detect()),
+        shard: plan.shard.map(|s| store::ShardRecord {
+            index: s.index,
+            count: s.count,
+            rounds: s.rounds(exp.repetitions.get()),
+        }),
+        merged: Vec::new(),
     }
 }
 
