@@ -74,7 +74,7 @@ pub fn open(paths: &[PathBuf]) -> (Vec<Part>, Vec<String>) {
 pub fn check(parts: &[Part], expected: &[Slot], problems: Vec<String>) -> Result<(), MergeError> {
     let mut problems = problems;
     let Some(first) = parts.iter().find(|p| p.manifest.shard.is_some()) else {
-        if problems.is_empty() {
+        if problems.is_empty() && parts.is_empty() {
             problems.push("no shard given".into());
         }
         for part in parts {

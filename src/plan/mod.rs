@@ -5,6 +5,8 @@
 
 mod check;
 mod render;
+#[cfg(test)]
+mod tests;
 
 use crate::matrix::{self, Cell, PlannedLaunch, Slot};
 use crate::scenario::ScenarioErrors;
