@@ -15,6 +15,7 @@ pub mod backend;
 pub mod calibrate;
 pub mod cli;
 pub mod clock;
+pub mod cluster;
 pub mod compare;
 pub mod fdlimit;
 pub mod hw;
