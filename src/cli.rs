@@ -194,21 +194,30 @@ pub struct SlurmArgs {
 /// `exp k8s`.
 #[derive(Debug, Args)]
 pub struct K8sArgs {
-    /// The scenario file, as mounted in the pods (see --scenario-dir).
+    /// The scenario file (put into a ConfigMap mounted at --scenario-path in every pod).
     pub scenario: PathBuf,
-    /// Number of shards (completions of the Indexed Job).
+    /// Number of shards (completions of the Indexed Job, all run in parallel).
     #[arg(long)]
     pub shards: u32,
     /// The container image with exp in it.
     #[arg(long)]
     pub image: String,
-    /// PersistentVolumeClaim (ReadWriteMany) mounted at /runs for the run directories.
+    /// PersistentVolumeClaim (ReadWriteMany) that holds the run directories.
     #[arg(long, default_value = "exp-runs")]
     pub claim: String,
-    /// Folder to write the manifests into (default: k8s/<scenario name>).
+    /// Where the claim is mounted in the pods: run directories go under it.
+    #[arg(long, default_value = "/runs")]
+    pub runs_path: String,
+    /// Where the scenario's ConfigMap is mounted in the pods.
+    #[arg(long, default_value = "/scenario")]
+    pub scenario_path: String,
+    /// The exp program in the image.
+    #[arg(long, default_value = "exp")]
+    pub exp: String,
+    /// Folder to write the manifests into (default: k8s/<scenario name>/<id>).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
-    /// Kubernetes namespace.
+    /// Kubernetes namespace of every object.
     #[arg(long)]
     pub namespace: Option<String>,
     #[command(flatten)]

@@ -137,3 +137,102 @@ fn slurm_refuses_what_cannot_be_sharded_or_would_leak() {
     );
     assert!(!dir.exists());
 }
+
+/// The command and environment of a pod of `job`, as the kubelet would run it: the
+/// container's command, `EXP_NODE` from the pod's node (the downward API), and for an
+/// Indexed Job `JOB_COMPLETION_INDEX`.
+fn pod_command(job: &k8s_openapi::api::batch::v1::Job, index: Option<u32>) -> Command {
+    let pod = job.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+    assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
+    let container = &pod.containers[0];
+    let words = container.command.as_ref().unwrap();
+    let mut cmd = Command::new(&words[0]);
+    cmd.args(&words[1..]).current_dir(root());
+    for env in container.env.iter().flatten() {
+        let field = env.value_from.as_ref().and_then(|v| v.field_ref.as_ref());
+        assert_eq!(field.unwrap().field_path, "spec.nodeName", "{env:?}");
+        cmd.env(&env.name, format!("node-{}", index.unwrap_or(9)));
+    }
+    if let Some(i) = index {
+        cmd.env("JOB_COMPLETION_INDEX", i.to_string());
+    }
+    cmd
+}
+
+#[test]
+fn kubernetes_manifests_are_api_objects_whose_pods_run_the_experiment() {
+    use k8s_openapi::api::batch::v1::Job;
+    use k8s_openapi::api::core::v1::ConfigMap;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = fixture("tiny_sim.toml");
+    let dir = tmp.path().join("k8s");
+    // The volumes' mount points, here: the kubelet's part is played below.
+    let runs = tmp.path().join("runs");
+    let mounted = tmp.path().join("scenario");
+    let written = run([
+        "k8s",
+        &scenario,
+        "--shards",
+        "2",
+        "--image",
+        "registry.example/exp:1",
+        "--claim",
+        "bench-runs",
+        "--namespace",
+        "bench",
+        "--runs-path",
+        runs.to_str().unwrap(),
+        "--scenario-path",
+        mounted.to_str().unwrap(),
+        "--exp",
+        env!("CARGO_BIN_EXE_exp"),
+        "--dir",
+        dir.to_str().unwrap(),
+    ])
+    .expect_code(0);
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+    let config: ConfigMap = serde_json::from_str(&read("configmap.json")).unwrap();
+    let shards: Job = serde_json::from_str(&read("shards-job.json")).unwrap();
+    let merge: Job = serde_json::from_str(&read("merge-job.json")).unwrap();
+
+    let spec = shards.spec.as_ref().unwrap();
+    assert_eq!(spec.completion_mode.as_deref(), Some("Indexed"));
+    assert_eq!((spec.completions, spec.parallelism), (Some(2), Some(2)));
+    assert_eq!(shards.metadata.namespace.as_deref(), Some("bench"));
+    let pod = spec.template.spec.as_ref().unwrap();
+    assert_eq!(
+        pod.containers[0].image.as_deref(),
+        Some("registry.example/exp:1")
+    );
+    let volumes = pod.volumes.as_ref().unwrap();
+    let claim = volumes[0].persistent_volume_claim.as_ref().unwrap();
+    assert_eq!(claim.claim_name, "bench-runs");
+    let map = volumes[1].config_map.as_ref().unwrap();
+    assert_eq!(Some(&map.name), config.metadata.name.as_ref());
+
+    // The kubelet mounts the ConfigMap: its one key is the scenario file.
+    let data = config.data.unwrap();
+    assert_eq!(data.len(), 1);
+    std::fs::create_dir_all(&mounted).unwrap();
+    for (file, text) in &data {
+        assert_eq!(file, "tiny_sim.toml");
+        assert_eq!(text, &common::text(&root().join(&scenario)));
+        std::fs::write(mounted.join(file), text).unwrap();
+    }
+    for index in [1, 0] {
+        let o = spawn(pod_command(&shards, Some(index))).wait();
+        assert_eq!(o.code(), 0, "{o:?}");
+        let m = json(&o.run_dir().join("manifest.json"));
+        assert_eq!(m["shard"]["index"], index + 1);
+        assert_eq!(m["node"]["name"], format!("node-{index}"));
+    }
+    let o = spawn(pod_command(&merge, None)).wait();
+    assert_eq!(o.code(), 0, "{o:?}");
+    let merged = merged_dir(&written.stdout);
+    assert_eq!(o.run_dir(), merged);
+    assert_eq!(
+        statistics(&merged),
+        statistics(&unsharded(tmp.path(), &scenario))
+    );
+}

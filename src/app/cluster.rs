@@ -35,6 +35,8 @@ pub(super) fn slurm(args: &SlurmArgs) -> anyhow::Result<Status> {
         chdir: cwd.display().to_string(),
     };
     write_files(&dir, cluster::slurm::files(&fanout, &options))?;
+    std::fs::create_dir_all(dir.join("logs"))
+        .with_context(|| format!("cannot create {}", dir.join("logs").display()))?;
     println!(
         "submit with: sh {}",
         crate::shell::quote(&format!("{}/submit.sh", dir.display()))
@@ -45,8 +47,57 @@ pub(super) fn slurm(args: &SlurmArgs) -> anyhow::Result<Status> {
 
 /// `exp k8s`.
 pub(super) fn k8s(args: &K8sArgs) -> anyhow::Result<Status> {
-    let _ = args;
-    bail!("not yet")
+    let file = (args.scenario.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .context("the scenario must be a file")?;
+    let in_pod = format!("{}/{file}", args.scenario_path.trim_end_matches('/'));
+    let runs = Path::new(&args.runs_path);
+    let mut fanout = fanout(
+        &args.scenario,
+        args.shards,
+        &args.target,
+        runs,
+        args.exp.clone(),
+    )?;
+    let scenario = super::load_scenario(&args.scenario, None, &args.target)?;
+    if scenario.redacted_text() != scenario.text {
+        bail!(
+            "{}: the scenario holds secrets, which would be stored in a ConfigMap in plain text; read them from the environment (`[target] api_key_env`, set from a Kubernetes Secret) instead",
+            args.scenario.display()
+        );
+    }
+    fanout.scenario = in_pod;
+    let options = cluster::k8s::Options {
+        image: args.image.clone(),
+        claim: args.claim.clone(),
+        runs_path: args.runs_path.clone(),
+        scenario_path: args.scenario_path.clone(),
+        scenario_file: (file, scenario.text.clone()),
+        namespace: args.namespace.clone(),
+    };
+    let dir =
+        (args.dir.clone()).unwrap_or_else(|| Path::new("k8s").join(&fanout.name).join(&fanout.id));
+    let files = cluster::k8s::manifests(&fanout, &options)
+        .into_iter()
+        .map(|(name, value)| {
+            let text = serde_json::to_string_pretty(&value).expect("JSON serialises") + "\n";
+            (name, text, false)
+        })
+        .collect::<Vec<_>>();
+    write_files(
+        &dir,
+        files
+            .iter()
+            .map(|(n, t, x)| (n.as_str(), t.clone(), *x))
+            .collect(),
+    )?;
+    println!(
+        "apply with: kubectl apply -f {} (the claim {} must exist, ReadWriteMany)",
+        crate::shell::quote(&dir.display().to_string()),
+        args.claim
+    );
+    println!("merged run directory: {}", fanout.merged_dir());
+    Ok(Status::Ok)
 }
 
 /// The fan-out of a scenario into `shards` shards, refused where a shard cannot decide alone
@@ -118,8 +169,7 @@ fn write_files(dir: &Path, files: Vec<(&str, String, bool)>) -> anyhow::Result<(
     if dir.read_dir().is_ok_and(|mut d| d.next().is_some()) {
         bail!("{}: already holds files; give another --dir", dir.display());
     }
-    std::fs::create_dir_all(dir.join("logs"))
-        .with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     for (name, text, executable) in files {
         let path: PathBuf = dir.join(name);
         store::write_atomic(&path, text.as_bytes())?;

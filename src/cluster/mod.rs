@@ -87,3 +87,6 @@ impl Fanout {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;
