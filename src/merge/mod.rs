@@ -5,8 +5,9 @@
 //! target, seed, rounds, cells, exp version and shard count; every shard 1..=N given exactly
 //! once; every round of each shard finished (complete, or failed as its report says). Every
 //! problem is listed, each with what to do: a missing shard with the exact `exp run` that runs
-//! it, an unfinished one with the `exp run --resume` that finishes it. Then [`write`] copies
-//! each shard's repetitions (records, markers, probes) and server logs into a new directory,
+//! it, an unfinished one with the `exp run --resume` that finishes it. Then [`write`] links
+//! (or copies) each shard's repetitions (records, markers, probes) and copies its server logs
+//! into a new directory,
 //! beside it first and renamed into place at the end, so a merge that stops half-way leaves
 //! nothing that looks like a run. The merged manifest carries the unsharded schedule, the
 //! launches of every shard and, in `merged`, each shard's node and rounds.
@@ -248,7 +249,7 @@ fn unfinished_text(part: &Part) -> Result<Option<String>, MergeError> {
     let missing: BTreeSet<u32> = m
         .schedule
         .iter()
-        .filter(|s| !marked.contains(&(ids[s.cell].to_string(), s.round)))
+        .filter(|s| (ids.get(s.cell)).is_none_or(|id| !marked.contains(&(id.to_string(), s.round))))
         .map(|s| s.round)
         .collect();
     if missing.is_empty() && matches!(m.status, RunStatus::Complete | RunStatus::Partial) {
@@ -256,17 +257,18 @@ fn unfinished_text(part: &Part) -> Result<Option<String>, MergeError> {
     }
     let rounds = m.shard.as_ref().map_or(0, |s| s.rounds.len());
     let shard = m.shard.as_ref().map(|s| s.shard());
-    let status = match m.status {
-        RunStatus::Running => "still running".to_string(),
-        s => s.to_string(),
-    };
-    Ok(Some(format!(
-        "shard {} ({}) is not finished: {status}, {} of {rounds} rounds complete; finish it with `{}`, then merge again",
-        shard.map_or("?".into(), |s| s.to_string()),
-        part.given.display(),
-        rounds - missing.len(),
-        shell::join(["exp", "run", "--resume", &part.given.display().to_string()]),
-    )))
+    let shard = shard.map_or("?".into(), |s| s.to_string());
+    let given = part.given.display();
+    let resume = shell::join(["exp", "run", "--resume", &given.to_string()]);
+    let complete = rounds.saturating_sub(missing.len());
+    Ok(Some(match m.status {
+        RunStatus::Running => format!(
+            "shard {shard} ({given}) is still running ({complete} of {rounds} rounds complete): wait for it, or if its process died, finish it with `{resume}`; then merge again"
+        ),
+        status => format!(
+            "shard {shard} ({given}) is not finished: {status}, {complete} of {rounds} rounds complete; finish it with `{resume}`, then merge again"
+        ),
+    }))
 }
 
 /// Copies every shard's repetitions and server logs into `out` (which must not exist) and
@@ -299,9 +301,17 @@ pub fn write(parts: &[Part], out: &Path, expected: Vec<Slot>) -> Result<Manifest
     for part in &parts {
         let shard = part.manifest.shard.clone().expect("checked: a shard");
         for (cell, round) in part.dir.markers()? {
-            failed |= part.dir.marker(&cell, round)?.failure.is_some();
+            let failure = part.dir.marker(&cell, round)?.failure.is_some();
+            failed |= failure;
             for rel in part.dir.repetition_files(&cell, round) {
-                copy(&part.dir.root().join(&rel), &staging.join(&rel))?;
+                let (from, to) = (part.dir.root().join(&rel), staging.join(&rel));
+                // A finished repetition's files are never written again (a redo replaces
+                // the marker by rename), so they are shared, not copied; a failed one's
+                // records file is truncated when `--resume` redoes it, so it is copied.
+                match failure {
+                    true => copy(&from, &to)?,
+                    false => link(&from, &to)?,
+                }
             }
         }
         for launch in &part.manifest.launches {
@@ -353,6 +363,18 @@ pub fn write(parts: &[Part], out: &Path, expected: Vec<Slot>) -> Result<Manifest
     write_atomic(&staging.join("manifest.json"), &text)?;
     fs::rename(&staging, out).map_err(|e| StoreError::io(out, e))?;
     Ok(manifest)
+}
+
+/// Hard-links one file (records can be gigabytes), or copies it where links cannot be made
+/// (another file system).
+fn link(from: &Path, to: &Path) -> Result<(), StoreError> {
+    if let Some(dir) = to.parent() {
+        fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+    }
+    match fs::hard_link(from, to) {
+        Ok(()) => Ok(()),
+        Err(_) => copy(from, to),
+    }
 }
 
 /// Copies one file, creating its folder.
