@@ -4,8 +4,11 @@
 # through sudo), starts a single-node cluster on this machine (or reuses the one an earlier
 # run of this script started), submits a two-shard simulated experiment written by
 # `exp slurm` with `sbatch`, waits for the array and its merge job, and compares the merged
-# summary.json with an unsharded run's. Idempotent: a second run reuses the cluster. Measured on
-# the 2-core VM: 7 s with the cluster to start, 11 s reusing it (plus apt the first time).
+# summary.json with an unsharded run's. Then the same with shard 2 killed (kill -9) after its
+# first repetition: the merge must be cancelled, the shard's array task submitted again must
+# resume it, and the merge then equal the unsharded run. Idempotent: a second run reuses the
+# cluster. Measured on the shared 2-core VM with a debug build of exp: 48 s for both parts
+# (the first alone: 5–7 s), plus apt the first time.
 #
 # EXP=path/to/exp uses that binary (default: cargo build --release, as .ci/run does).
 # SLURM_CI_KEEP=1 keeps the work folder.
@@ -120,38 +123,28 @@ exp_binary() {
   fi
 }
 
-install
-start_cluster
-exp=$(exp_binary)
-work=$(mktemp -d "${TMPDIR:-/tmp}/exp-slurm-ci.XXXXXX")
-scenario=tests/fixtures/cli/tiny_sim.toml
-
-"$exp" slurm "$scenario" --shards 2 --out "$work/reports" --dir "$work/slurm" --exp "$exp"
-submitted=$(sh "$work/slurm/submit.sh")
-echo "$submitted"
-merged=$(echo "$submitted" | sed -n 's/^merged run directory: *\(.*\) (report.md inside)$/\1/p')
-shards_job=$(echo "$submitted" | sed -n 's/^shards: job \([0-9]*\).*merge: job \([0-9]*\).*/\1/p')
-merge_job=$(echo "$submitted" | sed -n 's/^shards: job \([0-9]*\).*merge: job \([0-9]*\).*/\2/p')
-
-# Wait for both jobs to leave the queue (two shards of a tiny simulated run: seconds).
-for _ in $(seq 600); do
-  if [ -z "$(squeue -h -j "$shards_job,$merge_job" 2>/dev/null)" ]; then break; fi
-  sleep 0.2
-done
-if [ -n "$(squeue -h -j "$shards_job,$merge_job" 2>/dev/null)" ]; then
+# Waits until the jobs (comma-separated ids) have left the queue.
+wait_jobs() {
+  for _ in $(seq 600); do
+    if [ -z "$(squeue -h -j "$1" 2>/dev/null)" ]; then return 0; fi
+    sleep 0.2
+  done
   squeue
-  echo "the jobs did not finish within 2 minutes" >&2
-  exit 1
-fi
-if [ ! -f "$merged/summary.json" ]; then
-  echo "no merged run at $merged; the jobs' logs:" >&2
-  tail -n 30 "$work"/slurm/logs/* >&2 || true
-  exit 1
-fi
+  echo "jobs $1 did not finish within 2 minutes" >&2
+  return 1
+}
 
-"$exp" run "$scenario" --out "$work/whole" --no-progress >/dev/null
-whole=$(ls -d "$work"/whole/*/*)
-python3 - "$whole/summary.json" "$merged/summary.json" <<'EOF'
+# Asserts that the merged run at $1 has the statistics of an unsharded run of scenario $2.
+same_as_unsharded() {
+  local merged=$1 scenario=$2 whole
+  if [ ! -f "$merged/summary.json" ]; then
+    echo "no merged run at $merged; the jobs' logs:" >&2
+    tail -n 30 "$work"/*/logs/* >&2 || true
+    return 1
+  fi
+  whole=$(mktemp -d "$work/whole.XXXXXX")
+  "$exp" run "$scenario" --out "$whole" --no-progress >/dev/null 2>&1
+  python3 - "$(ls -d "$whole"/*/*)/summary.json" "$merged/summary.json" <<'PY'
 import json, sys
 
 def statistics(path):
@@ -169,8 +162,66 @@ if whole != merged:
             print(f"summary.json differs in {key!r}", file=sys.stderr)
     sys.exit(1)
 print(f"merged == unsharded: {len(merged['repetitions'])} repetitions, {len(merged['cells'])} cells")
-EOF
-grep -q "## Shards and nodes" "$merged/report.md"
+PY
+  grep -q "## Shards and nodes" "$merged/report.md"
+}
+
+# Submits what `exp slurm` wrote into $1 (with its submit.sh) and sets `merged`, `shards_job`
+# and `merge_job` from what it printed.
+submit() {
+  local out
+  out=$(sh "$1/submit.sh")
+  echo "$out"
+  merged=$(echo "$out" | sed -n 's/^merged run directory: *\(.*\) (report.md inside)$/\1/p')
+  shards_job=$(echo "$out" | sed -n 's/^shards: job \([0-9]*\).*/\1/p')
+  merge_job=$(echo "$out" | sed -n 's/.*merge: job \([0-9]*\).*/\1/p')
+}
+
+install
+start_cluster
+exp=$(exp_binary)
+work=$(mktemp -d "${TMPDIR:-/tmp}/exp-slurm-ci.XXXXXX")
+
+echo "-- two shards, then their merge (afterok)"
+scenario=tests/fixtures/cli/tiny_sim.toml
+"$exp" slurm "$scenario" --shards 2 --out "$work/reports" --dir "$work/slurm" --exp "$exp"
+submit "$work/slurm"
+wait_jobs "$shards_job,$merge_job"
+same_as_unsharded "$merged" "$scenario"
+
+echo "-- shard 2 killed (kill -9 once a repetition of it is complete): the merge is cancelled;"
+echo "   its array task submitted again resumes it, and the merge then equals the unsharded run"
+scenario=tests/fixtures/cli/resume.toml
+flaky="$work/flaky-exp"
+cat >"$flaky" <<SH
+#!/bin/sh
+case "\$*" in *"--shard 2/2"*)
+  if mkdir "$work/killed-once" 2>/dev/null; then
+    "$exp" "\$@" & pid=\$!
+    until ls "$work"/killed/resume/*-shard-2-of-2/records/*/*.done.json >/dev/null 2>&1 \\
+      || ! kill -0 \$pid 2>/dev/null; do sleep 0.01; done
+    kill -9 \$pid 2>/dev/null
+    exit 137
+  fi;;
+esac
+exec "$exp" "\$@"
+SH
+chmod +x "$flaky"
+"$exp" slurm "$scenario" --shards 2 --out "$work/killed" --dir "$work/slurm-killed" --exp "$flaky"
+submit "$work/slurm-killed"
+wait_jobs "$shards_job,$merge_job"
+if [ -f "$merged/manifest.json" ]; then
+  echo "the merge ran although shard 2 was killed" >&2
+  exit 1
+fi
+"$exp" merge "$work"/killed/resume/*-shard-[12]-of-2 --out "$work/refused" 2>&1 | sed 's/^/   /' || true
+again=$(sbatch --parsable --array=2 "$work/slurm-killed/shards.sbatch")
+again=${again%%;*}
+merge_job=$(sbatch --parsable --dependency=afterok:"$again" "$work/slurm-killed/merge.sbatch")
+merge_job=${merge_job%%;*}
+wait_jobs "$again,$merge_job"
+same_as_unsharded "$merged" "$scenario"
+
 if [ -z "${SLURM_CI_KEEP:-}" ]; then
   rm -rf "$work"
 else
