@@ -202,7 +202,9 @@ fn merge_job(f: &Fanout, base: &str, o: &Options) -> Job {
         metadata: meta(&format!("{base}-merge"), o, Some(f)),
         spec: Some(JobSpec {
             completions: Some(1),
-            backoff_limit: Some(2),
+            // Not retried: a merge that ran has written its directory (a `partial` merge
+            // exits 3), and a second try would only find it there.
+            backoff_limit: Some(0),
             template: pod(base, o, "merge", script),
             ..Default::default()
         }),
