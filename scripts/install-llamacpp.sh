@@ -111,7 +111,7 @@ compile() {
 make_model() {
   local stamp=$cache/models/tiny-llama.sha256 want
   # The model depends on the script and on exp's prompt words (the tokenizer's corpus).
-  want=$(cat scripts/make-tiny-model.py src/workload/words.rs | sha256sum | cut -d' ' -f1)
+  want=$(cat scripts/make-tiny-model.py scripts/tiny_tokenizer.py src/workload/words.rs | sha256sum | cut -d' ' -f1)
   if [[ -s $model && -s $stamp && $(cat "$stamp") == "$want" ]]; then
     echo "cached $model"
     return

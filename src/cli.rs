@@ -68,8 +68,8 @@ pub enum Command {
     /// (`exp run` does the same for a scenario with `[search]`; resume with `exp run --resume`).
     Search(SearchArgs),
     /// Self-tests: `exp selftest stats` proves the statistics are calibrated (A/A false
-    /// positives near α, detection near the analytical power). Exit 1 when a figure is out of
-    /// range.
+    /// positives near α, detection near the analytical power); `exp selftest fidelity` sets the
+    /// simulated engine against published measurements. Exit 1 when a figure is out of range.
     Selftest {
         /// Which self-test.
         #[command(subcommand)]
@@ -368,6 +368,18 @@ pub enum Selftest {
         /// Seed of the simulated noise.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+    },
+    /// Replays published serving measurements (TTFT, TPOT, throughput; src/selftest/fidelity/
+    /// cases.toml, each with its source) in the simulated engine and prints published vs exp
+    /// vs error, then the median and worst absolute error per metric for the fit and held-out
+    /// cases. Exit 1 when a metric misses the goal (median ≤ 10 %, worst ≤ 20 %).
+    Fidelity {
+        /// Efficiency preset: `calibrated`, `ideal`, or a profile written by `exp calibrate`.
+        #[arg(long, default_value = "calibrated")]
+        preset: String,
+        /// Another fixture with the same keys (default: the one built in).
+        #[arg(long)]
+        cases: Option<PathBuf>,
     },
 }
 

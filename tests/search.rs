@@ -72,13 +72,13 @@ fn the_search_brackets_the_capacity_the_simulator_implies() {
     }
     assert_eq!((pass, fail), (capacity, failing));
 
-    // The simulator saturates at max_num_seqs / E2E at low load (16 sequences of ≈ 0.87 s):
+    // The simulator saturates at max_num_seqs / E2E at low load (16 sequences of ≈ 0.98 s):
     // a 99 % TTFT SLO must be lost below that, but not at a fraction of it.
     let cells = summary["cells"].as_array().unwrap();
     let low = cells.iter().find(|c| c["id"] == "request_rate-5").unwrap();
     let e2e = low["metrics"]["e2e.mean"]["mean"].as_f64().unwrap();
     let saturation = 16.0 / e2e;
-    assert!((17.0..20.0).contains(&saturation), "{saturation}");
+    assert!((15.0..18.0).contains(&saturation), "{saturation}");
     assert!(
         capacity < saturation && capacity > 0.5 * saturation,
         "capacity {capacity} vs saturation {saturation}"

@@ -213,7 +213,7 @@ fn provenance(
         .collect();
     ProfileMeta {
         method: "requests that ran alone; memory and step_overhead_s from TPOT, then \
-                 prefill_compute from TTFT, by least squares on relative errors"
+                 matmul from TTFT, by least squares on relative errors"
             .into(),
         ttft_requests: c.ttft.n,
         tpot_requests: c.tpot.n,

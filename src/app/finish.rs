@@ -386,14 +386,50 @@ fn report_run(
     Ok(analysis.checks_failed())
 }
 
+/// Rounds as ascending ranges: `0–9`, `2, 5–7`.
+fn round_ranges(rounds: &[u32]) -> String {
+    let mut sorted = rounds.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let mut j = i;
+        while j + 1 < sorted.len() && sorted[j + 1] == sorted[j] + 1 {
+            j += 1;
+        }
+        parts.push(match j - i {
+            0 => sorted[i].to_string(),
+            1 => format!("{}, {}", sorted[i], sorted[j]),
+            _ => format!("{}–{}", sorted[i], sorted[j]),
+        });
+        i = j + 1;
+    }
+    parts.join(", ")
+}
+
 /// What the report must say about servers and probes: failed repetitions with their
 /// reasons, probes that gave nothing, launches that failed or had to be killed.
 fn server_warnings(dir: &RunDir, manifest: &Manifest) -> anyhow::Result<Vec<String>> {
     let mut out = Vec::new();
+    // One line per cell and reason: a server that never started fails every repetition it
+    // was to run (all of them under `order = "grouped"`) for the same reason.
+    let mut failed: Vec<(String, String, Vec<u32>)> = Vec::new();
     for f in dir.failed()? {
+        match (failed.iter_mut()).find(|(c, r, _)| *c == *f.cell_id && *r == f.reason) {
+            Some((_, _, rounds)) => rounds.push(f.round),
+            None => failed.push((f.cell_id.to_string(), f.reason, vec![f.round])),
+        }
+    }
+    for (cell, reason, rounds) in failed {
+        let (noun, verb) = match rounds.len() {
+            1 => ("repetition", "is"),
+            _ => ("repetitions", "are"),
+        };
         out.push(format!(
-            "cell {} repetition {} FAILED and is left out of the statistics (`exp run --resume` retries it): {}",
-            f.cell_id, f.round, f.reason
+            "cell {cell} {noun} {} FAILED and {verb} left out of the statistics (`exp run --resume` retries {}): {reason}",
+            round_ranges(&rounds),
+            if rounds.len() == 1 { "it" } else { "them" }
         ));
     }
     let mut absent = std::collections::BTreeSet::new();
@@ -479,5 +515,17 @@ fn print_summary(analysis: &Analysis) {
     }
     if !analysis.warnings.is_empty() {
         println!("{} warning(s) in the report", analysis.warnings.len());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::round_ranges;
+
+    #[test]
+    fn rounds_read_as_ranges() {
+        assert_eq!(round_ranges(&[3]), "3");
+        assert_eq!(round_ranges(&[9, 0, 1, 2, 3, 4, 5, 6, 7, 8]), "0–9");
+        assert_eq!(round_ranges(&[2, 5, 6, 7, 9, 10]), "2, 5–7, 9, 10");
     }
 }

@@ -513,7 +513,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<Status> {
 }
 
 fn selftest(which: &crate::cli::Selftest) -> anyhow::Result<Status> {
-    let crate::cli::Selftest::Stats { trials, seed } = which;
+    let (trials, seed) = match which {
+        crate::cli::Selftest::Stats { trials, seed } => (trials, seed),
+        crate::cli::Selftest::Fidelity { preset, cases } => {
+            return fidelity(preset, cases.as_deref());
+        }
+    };
     let settings = crate::selftest::Settings {
         trials: *trials as usize,
         seed: *seed,
@@ -522,6 +527,36 @@ fn selftest(which: &crate::cli::Selftest) -> anyhow::Result<Status> {
     let outcome = crate::selftest::run(&settings)?;
     print!("{}", crate::selftest::render(&outcome));
     Ok(if outcome.passed() {
+        Status::Ok
+    } else {
+        Status::ChecksFailed
+    })
+}
+
+fn fidelity(preset: &str, cases: Option<&std::path::Path>) -> anyhow::Result<Status> {
+    use crate::selftest::fidelity::{self, Preset};
+    let text = match cases {
+        Some(path) => {
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+        }
+        None => fidelity::CASES_TOML.to_string(),
+    };
+    let cases = fidelity::fixture::parse(&text)?;
+    let chosen = match preset {
+        "calibrated" => Preset::Calibrated,
+        "ideal" => Preset::Ideal,
+        path => {
+            let text = std::fs::read_to_string(path).with_context(|| {
+                format!("--preset {path}: not `ideal` or `calibrated`, and not a readable profile")
+            })?;
+            let profile = crate::calibrate::Profile::parse(&text)
+                .map_err(|e| anyhow::anyhow!("--preset {path}: not a profile: {e}"))?;
+            Preset::Fixed(profile.efficiency)
+        }
+    };
+    let outcome = fidelity::run(cases, chosen)?;
+    print!("{}", fidelity::render(&outcome, preset));
+    Ok(if outcome.meets_goal() {
         Status::Ok
     } else {
         Status::ChecksFailed

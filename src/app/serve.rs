@@ -115,11 +115,14 @@ pub(crate) fn sim_config(args: &ServeArgs) -> anyhow::Result<(SimServeConfig, Ar
     let (weights, kv) = (model.dtype, model.default_kv_dtype());
     let deployment = Deployment::new(model, gpu, args.tp, weights, kv, efficiency)
         .with_context(|| format!("--tp {}", args.tp))?;
-    let kv_tokens = deployment
-        .kv_capacity_tokens(args.gpu_memory_utilization)
-        .with_context(|| format!("--gpu-memory-utilization {}", args.gpu_memory_utilization))?;
+    let kv_tokens = crate::theory::kv_capacity_tokens(
+        &deployment,
+        args.gpu_memory_utilization,
+        args.max_num_batched_tokens,
+    )
+    .with_context(|| format!("--gpu-memory-utilization {}", args.gpu_memory_utilization))?;
     let mut params = EngineParams::new(args.max_num_seqs, args.max_num_batched_tokens, kv_tokens);
-    params.noise_cv = args.noise_cv;
+    params.noise_cv = crate::theory::noise_cv(&settings);
     params.validate()?;
     let deployment = Arc::new(deployment);
     let config = SimServeConfig {

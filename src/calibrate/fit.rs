@@ -10,11 +10,13 @@
 //!    `FLOPs(p)/(peak·η_prefill) + o` once prefill is compute-bound; `η_prefill` is fitted
 //!    alone (1-D), again on relative residuals.
 //!
-//! Kept from the starting efficiency (not identifiable at low load): `decode_compute` (batch-1
+//! Kept from the starting efficiency (not identifiable at low load): `attention` (batch-1
 //! decode never reaches the compute roof) and `comm` (only tensor-parallel all-reduces use it,
 //! and their time is not separable from the overhead). `per_layer_overhead_s` cannot be told
 //! apart from `step_overhead_s` for one model (the engine adds `o_step + L·o_layer` per step),
-//! so the whole fixed cost is written as `step_overhead_s` and the per-layer one as 0.
+//! so the whole fixed cost is written as `step_overhead_s` and the per-layer one as 0; the
+//! per-sequence cost is folded in the same way (one sequence per step at low load), and
+//! `matmul_half_tokens` is kept from the start (it trades off against `matmul` on few prompts).
 
 use std::collections::BTreeMap;
 
@@ -120,8 +122,11 @@ fn ttft_residuals(cells: &[CellModel], obs: &[Observation], eff: Efficiency) -> 
 fn start_efficiency(cells: &[CellModel], obs: &[Observation]) -> Efficiency {
     let d = &cells[obs[0].cell].deployment;
     let mut eff = *d.efficiency();
-    eff.step_overhead_s += d.model().num_layers as f64 * eff.per_layer_overhead_s;
+    // At low load every step holds one sequence: its cost is part of the fixed one too.
+    eff.step_overhead_s +=
+        d.model().num_layers as f64 * eff.per_layer_overhead_s + eff.per_sequence_overhead_s;
     eff.per_layer_overhead_s = 0.0;
+    eff.per_sequence_overhead_s = 0.0;
     eff
 }
 
@@ -155,7 +160,7 @@ fn fit_prefill(
     start: Efficiency,
 ) -> (Efficiency, lsq::Fit) {
     let eff = |x: &[f64]| Efficiency {
-        prefill_compute: 1.0 / x[0],
+        matmul: 1.0 / x[0],
         ..after_decode
     };
     let residuals = |x: &[f64]| ttft_residuals(cells, obs, eff(x));
@@ -165,7 +170,7 @@ fn fit_prefill(
         upper: vec![MAX_INVERSE_EFFICIENCY],
         scale: vec![1.0],
     };
-    let fit = lsq::least_squares(&problem, &[1.0 / start.prefill_compute]);
+    let fit = lsq::least_squares(&problem, &[1.0 / start.matmul]);
     (eff(&fit.params), fit)
 }
 
@@ -174,8 +179,8 @@ fn fitted(eff: Efficiency, decode: &lsq::Fit, prefill: &lsq::Fit) -> Vec<Fitted>
     let inverse = |value: f64, se: Option<f64>| se.map(|s| s / (value * value));
     vec![
         Fitted {
-            name: "prefill_compute",
-            value: eff.prefill_compute,
+            name: "matmul",
+            value: eff.matmul,
             std_error: inverse(prefill.params[0], prefill.std_errors[0]),
             at_bound: prefill.at_bound[0],
             source: "TTFT over prompt length (prefill FLOPs)",
@@ -206,17 +211,17 @@ pub fn calibrate(cells: &[CellModel], obs: &[Observation]) -> Result<Calibration
     let (after_decode, decode) = fit_decode(cells, &tpot_obs, start);
     let (efficiency, prefill) = fit_prefill(cells, obs, after_decode, start);
     let bounds = bound_counts(cells, obs, efficiency);
-    if bounds.prefill_compute == 0 {
+    if bounds.matmul == 0 {
         return Err(prefill_not_compute_bound(cells, obs, efficiency));
     }
     let fitted = fitted(efficiency, &decode, &prefill);
     let mut warnings = Vec::new();
     warn_about(&fitted, &mut warnings);
-    if bounds.decode_compute > 0 {
+    if bounds.attention > 0 {
         warnings.push(format!(
             "{} of {} TPOT requests had compute-bound decode steps in the model; \
-             decode_compute was not fitted, so `memory` absorbed their compute time",
-            bounds.decode_compute,
+             only `memory` and the overhead were fitted from TPOT, so they absorbed that compute time",
+            bounds.attention,
             tpot_obs.len()
         ));
     }
@@ -226,7 +231,7 @@ pub fn calibrate(cells: &[CellModel], obs: &[Observation]) -> Result<Calibration
         fitted,
         ttft: Residuals::of(&ttft_residuals(cells, obs, efficiency)),
         tpot: Residuals::of(&tpot_residuals(cells, &tpot_obs, efficiency)),
-        prefill_compute_bound: bounds.prefill_compute,
+        matmul_compute_bound: bounds.matmul,
         by_cell: by_cell(cells, obs, efficiency),
         warnings,
     })
@@ -257,27 +262,26 @@ fn warn_about(fitted: &[Fitted], warnings: &mut Vec<String>) {
 }
 
 struct BoundCounts {
-    prefill_compute: usize,
-    decode_compute: usize,
+    matmul: usize,
+    attention: usize,
 }
 
 fn bound_counts(cells: &[CellModel], obs: &[Observation], eff: Efficiency) -> BoundCounts {
     let deps = with_efficiency(cells, eff);
     let mut counts = BoundCounts {
-        prefill_compute: 0,
-        decode_compute: 0,
+        matmul: 0,
+        attention: 0,
     };
     for o in obs {
         let Some(d) = deps[o.cell].as_ref() else {
             continue;
         };
         let budget = cells[o.cell].chunk_budget;
-        counts.prefill_compute +=
-            usize::from(predict::ttft(d, o.prompt_tokens, budget).compute_bound);
+        counts.matmul += usize::from(predict::ttft(d, o.prompt_tokens, budget).compute_bound);
         let decode = o
             .tpot
             .and_then(|_| predict::tpot(d, o.prompt_tokens, o.output_tokens));
-        counts.decode_compute += usize::from(decode.is_some_and(|p| p.compute_bound));
+        counts.attention += usize::from(decode.is_some_and(|p| p.compute_bound));
     }
     counts
 }

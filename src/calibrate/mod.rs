@@ -7,7 +7,7 @@
 //! - [`predict`]: the simulator's TTFT and TPOT for such a request, from
 //!   [`crate::hw::Deployment::step_time`].
 //! - [`fit`] (over the small in-house least-squares solver in `lsq`): `memory` and
-//!   `step_overhead_s` from TPOT, then `prefill_compute` from TTFT, with standard errors.
+//!   `step_overhead_s` from TPOT, then `matmul` from TTFT, with standard errors.
 //! - [`Profile`]: the TOML file (`[profile]` metadata and the `[efficiency]` table that
 //!   [`crate::theory::efficiency`] reads).
 //! - [`report`]: the text `exp calibrate` prints.
@@ -118,8 +118,8 @@ pub struct Calibration {
     pub ttft: Residuals,
     /// TPOT residuals at the fit.
     pub tpot: Residuals,
-    /// Requests whose modelled prefill was compute-bound (the ones that pin `prefill_compute`).
-    pub prefill_compute_bound: usize,
+    /// Requests whose modelled prefill was compute-bound (the ones that pin `matmul`).
+    pub matmul_compute_bound: usize,
     /// Measured and predicted means per cell.
     pub by_cell: Vec<CellRow>,
     /// Things the user should know about the fit.

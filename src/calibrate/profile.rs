@@ -10,11 +10,11 @@
 //! source_run = "reports/calibrate_low_load/2026-01-01T00-00-00Z"
 //! ttft_rel_rms = 0.004
 //! tpot_rel_rms = 0.001
-//! fitted = ["prefill_compute", "memory", "step_overhead_s"]
+//! fitted = ["matmul", "memory", "step_overhead_s"]
 //!
 //! [efficiency]
-//! prefill_compute = 0.55
-//! decode_compute = 0.3
+//! matmul = 0.55
+//! attention = 0.3
 //! memory = 0.7
 //! comm = 0.8
 //! step_overhead_s = 0.0002

@@ -29,9 +29,14 @@ pub fn kept(c: &Calibration) -> Vec<(&'static str, String, &'static str)> {
     let s = &c.start;
     vec![
         (
-            "decode_compute",
-            units::sig(s.decode_compute, 3),
+            "attention",
+            units::sig(s.attention, 3),
             "batch-1 decode is memory-bound: its compute roof is never reached at low load",
+        ),
+        (
+            "matmul_half_tokens",
+            units::sig(s.matmul_half_tokens, 3),
+            "low-load prompts cannot tell it apart from `matmul`",
         ),
         (
             "comm",

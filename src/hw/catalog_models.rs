@@ -4,7 +4,8 @@
 //! Sources: the HF config mirrors cited in hardware.md §6 (LLM-Prof `sglang/Model_Config.md` for
 //! Llama-3.1-8B, Llama-3.2-3B, Qwen2.5-7B/14B/32B, Qwen3-8B/32B/30B-A3B; tt-metal's copy of
 //! DeepSeek-V3; the Mixtral config as published by mistralai). Llama-3.1-70B and Llama-3.2-1B
-//! are the published meta-llama configs (same keys as Llama-3.1-8B with their own sizes).
+//! are the published meta-llama configs (same keys as Llama-3.1-8B with their own sizes);
+//! Qwen2.5-72B is the published Qwen config (Qwen2.5-32B's keys with its own sizes).
 
 /// One catalog entry.
 pub(crate) struct CatalogModel {
@@ -84,6 +85,14 @@ pub(crate) const MODELS: &[CatalogModel] = &[
         json: r#"{"model_type":"qwen2","hidden_size":5120,"intermediate_size":27648,"num_hidden_layers":64,
 "num_attention_heads":40,"num_key_value_heads":8,"vocab_size":152064,"tie_word_embeddings":false,
 "hidden_act":"silu","max_position_embeddings":131072,"torch_dtype":"bfloat16"}"#,
+    },
+    CatalogModel {
+        name: "Qwen2.5-72B",
+        hf_id: "Qwen/Qwen2.5-72B",
+        aliases: &[],
+        json: r#"{"model_type":"qwen2","hidden_size":8192,"intermediate_size":29568,"num_hidden_layers":80,
+"num_attention_heads":64,"num_key_value_heads":8,"vocab_size":152064,"tie_word_embeddings":false,
+"hidden_act":"silu","max_position_embeddings":32768,"torch_dtype":"bfloat16"}"#,
     },
     CatalogModel {
         name: "Qwen3-8B",

@@ -1,18 +1,31 @@
 //! [`Deployment`] (model × GPU × tensor parallelism × dtypes × efficiency) and its step-time
 //! model, [`Deployment::step_time`], which the simulated engine calls on every engine step.
 //!
-//! For one step, per GPU (tensor parallelism splits FLOPs and weights evenly over `tp` ranks):
+//! For one step, per GPU (tensor parallelism splits FLOPs and weights evenly over `tp` ranks),
+//! with `T` tokens computed (prompt tokens plus one per decoding sequence):
 //! ```text
-//! FLOPs  = 2·N_mm/tp · tokens + 2·V·h/tp · sequences + A/tp · Σ attended pairs
-//! bytes  = resident weights/tp + touched experts/tp + kv/GPU · (tokens read + tokens written)
-//! time   = max(FLOPs_prefill/(peak·η_pf) + FLOPs_decode/(peak·η_dec), bytes/(BW·η_mem))
-//!          + 2·L all-reduces + step overhead + L · per-layer overhead
+//! matrix    = max(weights/tp · (1 + …experts) / (BW·η_mem),
+//!                 (2·N_mm/tp · T + 2·V·h/tp · sequences) / (peak·η_mm(T)))
+//! attention = max(kv/GPU · (tokens read + written) / (BW·η_mem), A/tp · Σ pairs / (peak·η_attn))
+//! time      = matrix + attention + 2·L all-reduces
+//!             + step overhead + L · per-layer overhead + sequences · per-sequence overhead
+//! η_mm(T)   = matmul · T / (T + matmul_half_tokens)
 //! ```
-//! with `A = 2·L·H·(d_qk + d_v)` FLOPs per (query, key) pair. A prefill chunk of `n` new tokens
-//! after `p` cached ones attends to `n·p + n(n+1)/2` pairs and reads `p` cached tokens; a decode
-//! at context `c` attends to `c` pairs and reads `c` cached tokens; every new token writes one.
-//! MoE steps read the expected number of distinct experts per MoE layer under uniform routing,
-//! `E·(1 − (1 − k/E)^T)` for `T` tokens in the step (hardware.md §1.5).
+//! with `A = 2·L·H·(d_qk + d_v)` FLOPs per (query, key) pair, at the BF16 peak (attention
+//! multiplies activations, not stored weights; `peak` is the weight format's). Matrix work and attention are
+//! separate kernels that run one after the other, so their times add; each is bound by its own
+//! roofline. Small decode batches read every weight for few tokens (memory-bound); long prompts
+//! run the same GEMMs compute-bound at close to `matmul` of peak; the GEMM efficiency in
+//! between depends on the step's token count. A prefill chunk of `n` new tokens after `p` cached
+//! ones attends to `n·p + n(n+1)/2` pairs and reads `p` cached tokens; a decode at context `c`
+//! attends to `c` pairs and reads `c` cached tokens; every new token writes one. MoE steps read
+//! the expected number of distinct experts per MoE layer under uniform routing,
+//! `E·(1 − (1 − k/E)^T)` for `T` tokens in the step (hardware.md §1.5). With
+//! [`Efficiency::ideal`] every term is its roofline floor and the sum is a floor too, since a
+//! layer's GEMMs and attention depend on each other's outputs.
+//!
+//! KV capacity is what vLLM leaves after the weights and a stated reservation for activations,
+//! CUDA graphs and the CUDA context ([`Deployment::runtime_reserve_bytes`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +37,12 @@ use super::model::ModelConfig;
 
 /// Bytes per activation element in all-reduces (BF16 activations).
 const ACTIVATION_BYTES: f64 = 2.0;
+/// Memory every GPU sets aside for the CUDA context, library workspaces and CUDA graphs,
+/// bytes (1 GiB), before activations; see [`Deployment::runtime_reserve_bytes`].
+pub const FIXED_RESERVE_BYTES: f64 = 1024.0 * 1024.0 * 1024.0;
+/// vLLM's default token budget per step on large GPUs (`max_num_batched_tokens` = 8192), used
+/// for the activation reserve when no engine settings are known.
+pub const DEFAULT_BATCHED_TOKENS: u32 = 8192;
 /// Minimum latency of one all-reduce, seconds (llm-analysis `intra_node_min_message_latency`).
 pub(crate) const ALLREDUCE_FLOOR_S: f64 = 8e-6;
 
@@ -102,6 +121,7 @@ impl StepWork {
 #[derive(Debug, Clone)]
 pub(crate) struct Constants {
     pub peak_flops: f64,
+    pub attention_peak_flops: f64,
     pub bandwidth: f64,
     pub link: f64,
     pub linear_flops_per_token: f64,
@@ -224,30 +244,33 @@ impl Deployment {
                 bound: Bound::Idle,
             };
         }
-        let prefill_flops = (k.linear_flops_per_token * w.prefill_tokens
-            + k.head_flops_per_seq * w.prefill_seqs
-            + k.attn_flops_per_pair * w.prefill_pairs)
-            / k.tp;
-        let decode_flops = ((k.linear_flops_per_token + k.head_flops_per_seq) * w.decode_seqs
-            + k.attn_flops_per_pair * w.decode_context)
-            / k.tp;
-        let kv_tokens = w.prefill_cached + w.decode_context + tokens;
-        let bytes = (k.resident_bytes + self.expert_bytes_touched(tokens)) / k.tp
-            + k.kv_bytes_per_token_per_gpu * kv_tokens;
         let eff = &self.efficiency;
-        let compute_s = prefill_flops / (k.peak_flops * eff.prefill_compute)
-            + decode_flops / (k.peak_flops * eff.decode_compute);
-        let memory_s = bytes / (k.bandwidth * eff.memory);
+        let sequences = w.prefill_seqs + w.decode_seqs;
+        let matrix_flops =
+            (k.linear_flops_per_token * tokens + k.head_flops_per_seq * sequences) / k.tp;
+        let weight_bytes = (k.resident_bytes + self.expert_bytes_touched(tokens)) / k.tp;
+        let attn_flops = k.attn_flops_per_pair * (w.prefill_pairs + w.decode_context) / k.tp;
+        let kv_bytes =
+            k.kv_bytes_per_token_per_gpu * (w.prefill_cached + w.decode_context + tokens);
+        let bandwidth = k.bandwidth * eff.memory;
+        let matrix_compute = matrix_flops / (k.peak_flops * eff.matmul_at(tokens));
+        let matrix_memory = weight_bytes / bandwidth;
+        let attn_compute = attn_flops / (k.attention_peak_flops * eff.attention);
+        let attn_memory = kv_bytes / bandwidth;
         let comm_seconds = self.allreduce_seconds(tokens);
-        let bound = if compute_s >= memory_s {
+        let bound = if matrix_compute + attn_compute >= matrix_memory + attn_memory {
             Bound::Compute
         } else {
             Bound::Memory
         };
         StepTime {
-            seconds: compute_s.max(memory_s) + comm_seconds + k.overhead_s,
-            flops: prefill_flops + decode_flops,
-            bytes,
+            seconds: matrix_compute.max(matrix_memory)
+                + attn_compute.max(attn_memory)
+                + comm_seconds
+                + k.overhead_s
+                + eff.per_sequence_overhead_s * sequences,
+            flops: matrix_flops + attn_flops,
+            bytes: weight_bytes + kv_bytes,
             comm_seconds,
             bound,
         }
@@ -289,11 +312,24 @@ impl Deployment {
         self.k.kv_bytes_per_token_per_gpu
     }
 
-    /// KV-cache capacity in tokens: `(memory · utilization − weights/tp) / kv bytes per token`.
-    /// Activations and CUDA graphs are not reserved; see
-    /// [`Deployment::kv_capacity_tokens_with_reserve`].
+    /// KV-cache capacity in tokens: `(memory · utilization − weights/tp − reserve) / kv bytes
+    /// per token`, with the reserve of [`Deployment::runtime_reserve_bytes`] at vLLM's
+    /// default token budget ([`DEFAULT_BATCHED_TOKENS`]).
     pub fn kv_capacity_tokens(&self, gpu_memory_utilization: f64) -> Result<u64, HwError> {
-        self.kv_capacity_tokens_with_reserve(gpu_memory_utilization, 0.0)
+        let reserve = self.runtime_reserve_bytes(DEFAULT_BATCHED_TOKENS);
+        self.kv_capacity_tokens_with_reserve(gpu_memory_utilization, reserve)
+    }
+
+    /// Memory each GPU sets aside besides weights and KV cache, bytes: a fixed
+    /// [`FIXED_RESERVE_BYTES`] (CUDA context, cuBLAS and NCCL workspaces, CUDA graphs) plus the
+    /// peak activations of a step of `max_num_batched_tokens` tokens, counted as BF16 values of
+    /// the widest tensors alive at once: `tokens · (4·h + 2·I/tp) · 2` (residual stream and
+    /// its normed copy, attention output, and the gate and up projections of the MLP). vLLM
+    /// measures this by profiling a step of that size; this is the stated estimate of it.
+    pub fn runtime_reserve_bytes(&self, max_num_batched_tokens: u32) -> f64 {
+        let m = &self.model;
+        let width = 4.0 * m.hidden_size as f64 + 2.0 * m.intermediate_size as f64 / self.k.tp;
+        FIXED_RESERVE_BYTES + f64::from(max_num_batched_tokens) * width * ACTIVATION_BYTES
     }
 
     /// KV-cache capacity in tokens after also setting aside `reserve_bytes` per GPU for
@@ -363,6 +399,9 @@ fn constants(
     };
     Constants {
         peak_flops: gpu.peak_flops(weight_dtype),
+        // Attention multiplies activations (BF16/FP16 in every engine measured), whatever
+        // format the weights are stored in.
+        attention_peak_flops: gpu.peak_flops(Dtype::Bf16),
         bandwidth: gpu.bandwidth_bytes_per_s,
         link: gpu.interconnect_bytes_per_s,
         linear_flops_per_token: 2.0 * model.active_matmul_params() as f64,

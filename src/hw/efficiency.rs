@@ -1,10 +1,11 @@
 //! [`Efficiency`]: the fractions of peak a real engine reaches, and its fixed overheads.
 //!
-//! Two presets (hardware.md §0.1): `ideal` gives hard lower bounds; `calibrated` uses the BLIS
-//! simulator's public calibration (H100 0.45/0.30, A100 0.38/0.18, L40S 0.32/0.08 for
-//! prefill/decode compute; ≈126 µs per step and ≈32 µs per layer), with memory and
-//! communication at 0.8 (the ~83% of NVLink an NCCL user measured, §1.6, and the common 80% MBU
-//! figure, §2). `exp calibrate` fits and writes these fields as TOML.
+//! Two presets: `ideal` gives hard lower bounds (everything at peak, no overheads); `calibrated`
+//! holds figures fitted on the fit cases of the fidelity benchmark (`exp selftest fidelity`,
+//! published serving measurements with their configuration), one set per GPU family, with one
+//! overhead model for all: a fixed cost per step plus one per layer, and all-reduces at 0.8 of
+//! the link (the ~83% of NVLink an NCCL user measured, hardware.md §1.6). `exp calibrate` fits
+//! and writes these fields as TOML.
 
 use serde::{Deserialize, Serialize};
 
@@ -13,27 +14,82 @@ use super::error::HwError;
 use super::gpu::Gpu;
 
 /// Achievable fractions of peak and fixed per-step costs.
+///
+/// The step-time model ([`crate::hw::Deployment::step_time`]) splits a step into matrix work
+/// (the weight GEMMs of every token in the step) and attention. Matrix work reaches
+/// `matmul · T/(T + matmul_half_tokens)` of peak for `T` tokens in the step, so short prefill
+/// chunks and small decode batches run at a lower fraction than long prompts, and it can never
+/// be faster than reading the weights at `memory` of peak bandwidth. Attention is bound by its
+/// KV-cache reads (at `memory`) or its FLOPs (at `attention`), whichever is slower.
+///
+/// TOML profiles written before these names used `prefill_compute` (now `matmul`) and
+/// `decode_compute` (now `attention`); both old keys are still read.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Efficiency {
-    /// Fraction of peak FLOP/s reached by prefill tokens (0, 1].
-    pub prefill_compute: f64,
-    /// Fraction of peak FLOP/s reached by decode tokens (0, 1].
-    pub decode_compute: f64,
-    /// Fraction of peak memory bandwidth reached (0, 1].
+    /// Fraction of peak FLOP/s that matrix multiplications reach on long token runs (0, 1].
+    #[serde(alias = "prefill_compute")]
+    pub matmul: f64,
+    /// Tokens in a step at which matrix work reaches half of `matmul` (≥ 0; 0 = `matmul` at
+    /// any size).
+    #[serde(default)]
+    pub matmul_half_tokens: f64,
+    /// Fraction of peak FLOP/s reached by attention FLOPs (scores and values) (0, 1].
+    #[serde(alias = "decode_compute")]
+    pub attention: f64,
+    /// Fraction of peak memory bandwidth reached by weight and KV-cache reads (0, 1].
     pub memory: f64,
     /// Fraction of interconnect bandwidth an all-reduce reaches (0, 1].
     pub comm: f64,
     /// Fixed cost of every engine step (scheduling, sampling, launch), seconds.
     pub step_overhead_s: f64,
-    /// Fixed cost per transformer layer per step (kernel launches), seconds.
+    /// Fixed cost per transformer layer per step (kernel launches, norms, activations),
+    /// seconds.
     pub per_layer_overhead_s: f64,
+    /// Cost per sequence in the step (input preparation, sampling, detokenising and streaming
+    /// its token), seconds; 0 in profiles written before it existed.
+    #[serde(default)]
+    pub per_sequence_overhead_s: f64,
 }
 
-/// BLIS step overhead β7 (hardware.md §3.6).
-const BLIS_STEP_OVERHEAD_S: f64 = 126e-6;
-/// BLIS per-layer overhead β5 (hardware.md §3.6).
-const BLIS_PER_LAYER_OVERHEAD_S: f64 = 32e-6;
+impl Efficiency {
+    /// Fraction of peak that matrix work of `tokens` tokens in one step reaches:
+    /// `matmul · T/(T + matmul_half_tokens)`.
+    pub fn matmul_at(&self, tokens: f64) -> f64 {
+        if self.matmul_half_tokens <= 0.0 {
+            return self.matmul;
+        }
+        self.matmul * tokens / (tokens + self.matmul_half_tokens)
+    }
+}
+
+/// The `calibrated` preset's figures for one GPU family (fitted on the fidelity benchmark's
+/// fit cases, `exp selftest fidelity`; see [`Efficiency::calibrated`]).
+struct FamilyFit {
+    matmul: f64,
+    matmul_half_tokens: f64,
+    attention: f64,
+    memory: f64,
+}
+
+/// Every family shares the overheads and the all-reduce efficiency: one source, the same fit.
+const STEP_OVERHEAD_S: f64 = 550e-6;
+const PER_LAYER_OVERHEAD_S: f64 = 56e-6;
+const PER_SEQUENCE_OVERHEAD_S: f64 = 15e-6;
+const COMM: f64 = 0.8;
+
+const HOPPER: FamilyFit = FamilyFit {
+    matmul: 0.57,
+    matmul_half_tokens: 138.0,
+    attention: 0.7,
+    memory: 0.88,
+};
+
+/// Ampere's GEMMs reach a larger share of their (lower) peak: the fit's A100 prefills.
+const AMPERE: FamilyFit = FamilyFit {
+    matmul: 0.72,
+    ..HOPPER
+};
 
 enum Family {
     Hopper,
@@ -59,52 +115,61 @@ fn family(gpu: &Gpu) -> Family {
     }
 }
 
+fn family_fit(f: &Family) -> &'static FamilyFit {
+    match f {
+        Family::Ampere => &AMPERE,
+        Family::Hopper | Family::Blackwell | Family::Ada | Family::Other => &HOPPER,
+    }
+}
+
 impl Efficiency {
     /// Everything at peak, no overheads: roofline floors.
     pub fn ideal() -> Efficiency {
         Efficiency {
-            prefill_compute: 1.0,
-            decode_compute: 1.0,
+            matmul: 1.0,
+            matmul_half_tokens: 0.0,
+            attention: 1.0,
             memory: 1.0,
             comm: 1.0,
             step_overhead_s: 0.0,
             per_layer_overhead_s: 0.0,
+            per_sequence_overhead_s: 0.0,
         }
     }
 
-    /// BLIS-calibrated values for the GPU's family; see [`Efficiency::calibration_basis`].
+    /// The figures fitted on the fidelity benchmark's fit cases for the GPU's family; see
+    /// [`Efficiency::calibration_basis`].
     pub fn calibrated(gpu: &Gpu) -> Efficiency {
-        let (prefill_compute, decode_compute) = match family(gpu) {
-            Family::Hopper | Family::Blackwell => (0.45, 0.30),
-            Family::Ampere | Family::Other => (0.38, 0.18),
-            Family::Ada => (0.32, 0.08),
-        };
+        let f = family_fit(&family(gpu));
         Efficiency {
-            prefill_compute,
-            decode_compute,
-            memory: 0.8,
-            comm: 0.8,
-            step_overhead_s: BLIS_STEP_OVERHEAD_S,
-            per_layer_overhead_s: BLIS_PER_LAYER_OVERHEAD_S,
+            matmul: f.matmul,
+            matmul_half_tokens: f.matmul_half_tokens,
+            attention: f.attention,
+            memory: f.memory,
+            comm: COMM,
+            step_overhead_s: STEP_OVERHEAD_S,
+            per_layer_overhead_s: PER_LAYER_OVERHEAD_S,
+            per_sequence_overhead_s: PER_SEQUENCE_OVERHEAD_S,
         }
     }
 
-    /// Where [`Efficiency::calibrated`]'s compute fractions come from for this GPU.
+    /// Where [`Efficiency::calibrated`]'s figures come from for this GPU.
     pub fn calibration_basis(gpu: &Gpu) -> &'static str {
         match family(gpu) {
-            Family::Hopper => "BLIS H100 calibration (Hopper family)",
-            Family::Blackwell => "uncalibrated: BLIS H100 values reused for Blackwell",
-            Family::Ampere => "BLIS A100 calibration (Ampere family)",
-            Family::Ada => "BLIS L40S calibration (Ada family)",
-            Family::Other => "uncalibrated: BLIS A100 values used as a middle guess",
+            Family::Hopper => "fitted on published H100/H200 serving measurements (Hopper family)",
+            Family::Blackwell => "fitted on published B200 serving measurements (Blackwell family)",
+            Family::Ampere => "fitted on published A100 measurements (Ampere family)",
+            Family::Ada => "fitted on published L40S/L20 measurements (Ada family)",
+            Family::Other => "uncalibrated: the Hopper figures used as a middle guess",
         }
     }
 
-    /// Checks fractions are in (0, 1] and overheads are finite and ≥ 0.
+    /// Checks fractions are in (0, 1] and overheads and the half-efficiency size are finite
+    /// and ≥ 0.
     pub fn validate(&self) -> Result<(), HwError> {
         let fractions = [
-            ("prefill_compute", self.prefill_compute),
-            ("decode_compute", self.decode_compute),
+            ("matmul", self.matmul),
+            ("attention", self.attention),
             ("memory", self.memory),
             ("comm", self.comm),
         ];
@@ -116,8 +181,10 @@ impl Efficiency {
             }
         }
         for (key, v) in [
+            ("matmul_half_tokens", self.matmul_half_tokens),
             ("step_overhead_s", self.step_overhead_s),
             ("per_layer_overhead_s", self.per_layer_overhead_s),
+            ("per_sequence_overhead_s", self.per_sequence_overhead_s),
         ] {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(HwError::InvalidDeployment(format!(

@@ -21,7 +21,7 @@ pub struct Gpu {
     /// Dense FP8 tensor throughput, TFLOP/s, when the GPU has FP8 tensor cores.
     #[serde(default)]
     pub fp8_dense_tflops: Option<f64>,
-    /// Device memory, bytes.
+    /// Device memory, bytes (catalog GPUs: what `nvidia-smi` reports as `memory.total`).
     pub memory_bytes: u64,
     /// Peak memory bandwidth, bytes/s.
     pub bandwidth_bytes_per_s: f64,
@@ -120,7 +120,7 @@ impl Gpu {
             name: spec.name.to_string(),
             bf16_dense_tflops: spec.bf16_tflops,
             fp8_dense_tflops: spec.fp8_tflops,
-            memory_bytes: (spec.memory_gib * (1u64 << 30) as f64) as u64,
+            memory_bytes: (spec.memory_mib * (1u64 << 20) as f64) as u64,
             bandwidth_bytes_per_s: spec.bandwidth_gb_s * 1e9,
             interconnect_bytes_per_s: spec.link_gb_s_per_dir * 1e9,
             source: spec.source.to_string(),

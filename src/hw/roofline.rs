@@ -71,37 +71,47 @@ impl Deployment {
         self.crossover(0.0, false)
     }
 
-    /// Solves `compute(B) = memory(B)` by bisection; compute is linear in B and memory is
-    /// affine plus the concave expert term, so the difference has at most one root.
+    /// Solves `compute(B) = memory(B)` for a decode step of `B` sequences by bisection, each
+    /// side summed over matrix work and attention as in the step-time model. Compute grows
+    /// linearly in B (the GEMM efficiency `η_mm(B)` turns `F·B/η_mm(B)` into `F·(B + half)`),
+    /// memory is affine plus the concave expert term, so the difference has at most one root.
     fn crossover(&self, context: f64, with_kv: bool) -> Option<f64> {
         let k = &self.k;
         let eff = self.efficiency();
-        let attn = if with_kv {
-            k.attn_flops_per_pair * context
+        let peak = k.peak_flops;
+        let matrix_per_seq = (k.linear_flops_per_token + k.head_flops_per_seq) / k.tp;
+        let attn_per_seq = if with_kv {
+            k.attn_flops_per_pair * context / k.tp
         } else {
             0.0
         };
-        let flops_per_seq = (k.linear_flops_per_token + k.head_flops_per_seq + attn) / k.tp;
-        let compute_slope = flops_per_seq / (k.peak_flops * eff.decode_compute);
         let kv_per_seq = if with_kv {
             k.kv_bytes_per_token_per_gpu * (context + 1.0)
         } else {
             0.0
         };
         let memory_bw = k.bandwidth * eff.memory;
-        let kv_slope = kv_per_seq / memory_bw;
-        let gap = |b: f64| {
-            let weights = (k.resident_bytes + self.expert_bytes_touched(b)) / k.tp;
-            b * compute_slope - (weights / memory_bw + b * kv_slope)
+        let compute = |b: f64| {
+            matrix_per_seq * b / (peak * eff.matmul_at(b))
+                + attn_per_seq * b / (k.attention_peak_flops * eff.attention)
         };
-        if compute_slope <= kv_slope {
+        let memory = |b: f64| {
+            (k.resident_bytes + self.expert_bytes_touched(b)) / k.tp / memory_bw
+                + kv_per_seq * b / memory_bw
+        };
+        let gap = |b: f64| compute(b) - memory(b);
+        let compute_slope = matrix_per_seq / (peak * eff.matmul)
+            + attn_per_seq / (k.attention_peak_flops * eff.attention);
+        if compute_slope <= kv_per_seq / memory_bw {
             return None;
         }
-        let max_weights = (k.resident_bytes + k.moe_layers * k.num_experts * k.expert_bytes) / k.tp;
-        let (mut lo, mut hi) = (
-            0.0_f64,
-            max_weights / memory_bw / (compute_slope - kv_slope) + 1.0,
-        );
+        let (mut lo, mut hi) = (0.0_f64, 1.0_f64);
+        while gap(hi) < 0.0 {
+            hi *= 2.0;
+            if hi > 1e12 {
+                return None;
+            }
+        }
         for _ in 0..200 {
             let mid = 0.5 * (lo + hi);
             if gap(mid) < 0.0 { lo = mid } else { hi = mid }

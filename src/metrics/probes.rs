@@ -84,6 +84,14 @@ pub fn summarize(samples: &[ProbeSample], w: Window) -> BTreeMap<MetricKey, f64>
             out.insert(metric.key(), r * scale);
         }
     }
+    // The share of prompt tokens the prefix cache served: hits over queries in the window.
+    let hits = rate(&series(ProbeKind::Metrics, "prefix_cache_hits_total"), w);
+    let queries = rate(&series(ProbeKind::Metrics, "prefix_cache_queries_total"), w);
+    if let (Some(h), Some(q)) = (hits, queries)
+        && q > 0.0
+    {
+        out.insert(Metric::PrefixCacheHitRate.key(), h / q);
+    }
     let line_rate = series(ProbeKind::Host, "net_line_rate")
         .first()
         .map(|p| p.1);

@@ -121,3 +121,35 @@ fn network_use_needs_a_line_rate_and_counter_resets_give_nothing() {
     });
     assert!(!summarize(&reset, W).contains_key(&k("preemptions")));
 }
+
+#[test]
+fn prefix_cache_hit_rate_is_hits_over_queries_in_the_window() {
+    // 100 queried tokens/s; 37.5 % of them hit in the first 2 s, 75 % in the next 2.
+    let points = [(0.0, 0.0, 0.0), (2.0, 200.0, 75.0), (4.0, 400.0, 225.0)];
+    let m = points.map(|(t, q, h)| {
+        sample(
+            ProbeKind::Metrics,
+            1000.0 + t,
+            None,
+            &[
+                ("prefix_cache_queries_total", q),
+                ("prefix_cache_hits_total", h),
+            ],
+        )
+    });
+    let s = summarize(&m, W);
+    // At 1 s: 100 queried, 37.5 hit; at 3 s: 300 and 150 → 112.5 of 200.
+    assert!((s[&k("prefix_cache_hit_rate")] - 0.5625).abs() < 1e-12);
+    let idle = [(0.0, 10.0, 5.0), (4.0, 10.0, 5.0)].map(|(t, q, h)| {
+        sample(
+            ProbeKind::Metrics,
+            1000.0 + t,
+            None,
+            &[
+                ("prefix_cache_queries_total", q),
+                ("prefix_cache_hits_total", h),
+            ],
+        )
+    });
+    assert!(!summarize(&idle, W).contains_key(&k("prefix_cache_hit_rate")));
+}

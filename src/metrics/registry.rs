@@ -288,6 +288,7 @@ metrics! {
     ServerRunning => spec("server_running", Count, Higher, Resource),
     ServerWaiting => spec("server_waiting", Count, Lower, Resource),
     Preemptions => spec("preemptions", Count, Lower, Resource),
+    PrefixCacheHitRate => spec("prefix_cache_hit_rate", Fraction, Higher, Resource),
     NetUtil => spec("net_util", Fraction, Lower, Resource),
     ClientCpu => spec("client_cpu", Cores, Lower, Resource),
     ServerCpu => spec("server_cpu", Cores, Lower, Resource),

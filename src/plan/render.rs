@@ -75,7 +75,18 @@ impl Plan {
             true => "virtual time/rep",
             false => "min time/rep",
         };
-        let _ = writeln!(out, "\n  #  cell{:<32}  requests/rep  {column}", "");
+        // The cell column fits the longest id (at least 36 wide, as before).
+        let width = (self.cells.iter())
+            .map(|c| c.id.to_string().chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(36);
+        let _ = writeln!(
+            out,
+            "\n  #  cell{:<pad$}  requests/rep  {column}",
+            "",
+            pad = width - 4
+        );
         let (mut total_requests, mut total_secs, mut all_exact, mut all_timed) =
             (0u64, 0.0, true, true);
         for (i, cell) in self.cells.iter().enumerate() {
@@ -97,7 +108,7 @@ impl Plan {
             let t_text = secs.map_or(unknown.into(), |s| format!("{s:.1} s"));
             let _ = writeln!(
                 out,
-                "{:>3}  {:<36}  {:>12}  {}",
+                "{:>3}  {:<width$}  {:>12}  {}",
                 i,
                 cell.id.to_string(),
                 n_text,

@@ -144,6 +144,17 @@ const KEPT: &[(&str, Combine, &[&str])] = &[
         Combine::Sum,
         &["vllm:num_preemptions", "sglang:num_retracted_reqs"],
     ),
+    // Prompt tokens looked up in the prefix cache, and those found there.
+    (
+        "prefix_cache_queries_total",
+        Combine::Sum,
+        &["vllm:prefix_cache_queries"],
+    ),
+    (
+        "prefix_cache_hits_total",
+        Combine::Sum,
+        &["vllm:prefix_cache_hits"],
+    ),
     (
         "prompt_tokens_total",
         Combine::Sum,

@@ -99,14 +99,15 @@ impl CellExecutor {
                     .sim
                     .as_ref()
                     .ok_or_else(|| ExecutorError::Config("missing simulator settings".into()))?;
-                let kv = deployment.kv_capacity_tokens(sim.gpu_memory_utilization)?;
-                let mut params = EngineParams::new(
-                    cell.engine.max_num_seqs.get(),
-                    cell.engine.max_num_batched_tokens.get(),
-                    kv,
-                );
+                let batched = cell.engine.max_num_batched_tokens.get();
+                let kv = crate::theory::kv_capacity_tokens(
+                    &deployment,
+                    sim.gpu_memory_utilization,
+                    batched,
+                )?;
+                let mut params = EngineParams::new(cell.engine.max_num_seqs.get(), batched, kv);
                 params.block_size = sim.block_size;
-                params.noise_cv = sim.noise_cv;
+                params.noise_cv = crate::theory::noise_cv(sim);
                 params.validate()?;
                 Ok(CellExecutor::Sim {
                     deployment: Arc::new(deployment),

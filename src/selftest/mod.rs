@@ -11,6 +11,7 @@
 //! Pure arithmetic over a seeded SplitMix64 stream: the same settings always give the same
 //! figures, on every platform.
 
+pub mod fidelity;
 mod paired;
 
 pub use paired::PairedOutcome;

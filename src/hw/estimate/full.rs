@@ -43,6 +43,14 @@ pub struct FullEstimate {
     pub prefill_comm: AllReduce,
     /// TP all-reduces of one decode step.
     pub decode_comm: AllReduce,
+    /// The seed documents' quick rule for decode throughput (metrics.md "Theory"): peak FLOP/s
+    /// of all GPUs over the seed's decode FLOPs per token at `prompt + output/2` (compute
+    /// only; at small batches the memory-bound ceiling above is the real limit). `None` for
+    /// MoE and MLA models, which the seed's count does not cover.
+    pub quick_rule_tokens_per_s: Option<f64>,
+    /// What makes the shape impossible as asked: a batch whose KV cache does not fit, or a
+    /// sequence longer than the model's `max_position_embeddings`.
+    pub warnings: Vec<String>,
 }
 
 /// KV capacity at the request's memory utilisation.
@@ -80,7 +88,11 @@ pub(super) fn compute(d: &Deployment, req: &EstimateRequest) -> FullEstimate {
             reason: e.to_string(),
         },
     };
+    let quick_rule_tokens_per_s = super::seed::compute(d, req).ok().map(|s| s.tokens_per_s);
+    let warnings = warnings(d, req, &capacity);
     FullEstimate {
+        quick_rule_tokens_per_s,
+        warnings,
         params_total: model.total_params(),
         params_active: model.active_params(),
         weight_bytes_per_gpu: d.weights_bytes_per_gpu(),
@@ -98,4 +110,40 @@ pub(super) fn compute(d: &Deployment, req: &EstimateRequest) -> FullEstimate {
         prefill_comm: d.allreduce(req.prompt.saturating_mul(req.batch)),
         decode_comm: d.allreduce(req.batch),
     }
+}
+
+/// The shape's impossibilities, each as one sentence with its numbers.
+fn warnings(d: &Deployment, req: &EstimateRequest, capacity: &Capacity) -> Vec<String> {
+    let mut out = Vec::new();
+    let context = u64::from(req.prompt) + u64::from(req.output);
+    match capacity {
+        Capacity::Fits {
+            kv_tokens,
+            max_batch,
+        } if u64::from(req.batch) > *max_batch => out.push(format!(
+            "batch {} does not fit in memory: it needs {} KV tokens ({} × {context}) and the \
+             cache holds {kv_tokens} after weights and the runtime reserve (at most {max_batch} \
+             requests of this length)",
+            req.batch,
+            u64::from(req.batch) * context,
+            req.batch
+        )),
+        Capacity::DoesNotFit { reason } => out.push(format!(
+            "the weights do not fit: {}",
+            reason.lines().next().unwrap_or("")
+        )),
+        Capacity::Fits { .. } => {}
+    }
+    if let Some(max) = d.model().max_position_embeddings
+        && context > max
+    {
+        out.push(format!(
+            "prompt {} + output {} = {context} tokens exceeds max_position_embeddings = {max} of \
+             {} (the model was not trained for positions that far)",
+            req.prompt,
+            req.output,
+            d.model().name
+        ));
+    }
+    out
 }

@@ -16,6 +16,9 @@ pub fn render_table(e: &Estimate) -> String {
     let rows = match &e.result {
         EstimateResult::Full(f) => {
             out.push_str(&full_header(e));
+            for w in &f.warnings {
+                out.push_str(&format!("warning: {w}\n"));
+            }
             full_rows(e, f)
         }
         EstimateResult::Seed(s) => {
@@ -36,9 +39,10 @@ fn full_header(e: &Estimate) -> String {
     } else {
         let f = &e.efficiency;
         format!(
-            "efficiency prefill {} / decode {} / memory {} / comm {}, overhead {} per step + {} per layer",
-            f.prefill_compute,
-            f.decode_compute,
+            "efficiency matmul {} (half at {} tokens) / attention {} / memory {} / comm {}, overhead {} per step + {} per layer",
+            f.matmul,
+            f.matmul_half_tokens,
+            f.attention,
             f.memory,
             f.comm,
             secs(f.step_overhead_s),
@@ -46,7 +50,7 @@ fn full_header(e: &Estimate) -> String {
         )
     };
     format!(
-        "method: full (norms, biases and LM head counted; time = max(compute, memory) + comm); {eff}\n"
+        "method: full (norms, biases and LM head counted; time = matrix + attention, each max(compute, memory), + comm); {eff}\n"
     )
 }
 
@@ -112,6 +116,12 @@ fn full_rows(e: &Estimate, f: &FullEstimate) -> Vec<Row> {
             "decode throughput ceiling",
             format!("{:.1} tok/s", f.decode_tokens_per_s),
             format!("batch {} / TPOT", e.batch),
+        ),
+        row(
+            "quick-rule throughput (seed)",
+            f.quick_rule_tokens_per_s
+                .map_or("n/a".into(), |t| format!("{t:.1} tok/s")),
+            "peak / decode FLOPs per token (seed count): compute only, ignores memory".into(),
         ),
         row(
             &format!("E2E {floor}"),

@@ -42,7 +42,7 @@ fn running_sums_cost_the_same_as_slices() {
         work.prefill_pairs,
         512.0 * 1024.0 + 512.0 * 513.0 / 2.0 + 37.0 * 38.0 / 2.0
     );
-    assert_eq!(ModelConfig::catalog_names().len(), 12);
+    assert_eq!(ModelConfig::catalog_names().len(), 13);
 }
 
 #[test]
@@ -54,26 +54,107 @@ fn an_empty_step_is_idle_and_free() {
     assert_eq!((s.seconds, s.bound), (0.0, Bound::Idle));
 }
 
-#[test]
-fn mixed_steps_charge_prefill_and_decode_at_their_own_efficiency() {
+/// Llama-3.1-8B on an A100-80GB with round efficiencies, for hand-checked step times.
+fn round_a100() -> (Deployment, f64, f64) {
     let gpu = Gpu::by_name("A100-80GB").unwrap();
-    let mut eff = Efficiency::ideal();
-    eff.prefill_compute = 0.5;
-    eff.decode_compute = 0.25;
+    let eff = Efficiency {
+        matmul: 0.5,
+        matmul_half_tokens: 10.0,
+        attention: 0.25,
+        memory: 0.8,
+        comm: 1.0,
+        step_overhead_s: 0.0,
+        per_layer_overhead_s: 0.0,
+        per_sequence_overhead_s: 0.0,
+    };
     let d = ideal("Llama-3.1-8B", "A100-80GB", 1)
         .with_efficiency(eff)
         .unwrap();
+    (d, gpu.bf16_dense_tflops * 1e12, gpu.bandwidth_bytes_per_s)
+}
+
+#[test]
+fn matmul_efficiency_is_half_of_its_ceiling_at_the_half_size() {
+    let (d, _, _) = round_a100();
+    let e = d.efficiency();
+    close(e.matmul_at(10.0), 0.25, 1e-12);
+    close(e.matmul_at(30.0), 0.375, 1e-12);
+    close(e.matmul_at(1e9), 0.5, 1e-6);
+    assert_eq!(Efficiency::ideal().matmul_at(1.0), 1.0, "ideal is flat");
+}
+
+#[test]
+fn long_prefill_is_matrix_compute_plus_attention_compute() {
+    // 4096 tokens: matrix FLOPs at 0.5·4096/4106 of peak, attention FLOPs at 0.25 of peak;
+    // weights and KV reads are far below both.
+    let (d, peak, _) = round_a100();
+    let k = &d.k;
+    let n = 4096.0;
+    let matrix = k.linear_flops_per_token * n + k.head_flops_per_seq;
+    let attention = k.attn_flops_per_pair * n * (n + 1.0) / 2.0;
+    let expected = matrix / (peak * 0.5 * n / (n + 10.0)) + attention / (peak * 0.25);
+    let s = d.prefill_time(4096, 1);
+    assert_eq!(s.bound, Bound::Compute);
+    close(s.seconds, expected, 1e-9);
+}
+
+#[test]
+fn batch_one_decode_is_weight_reads_plus_kv_reads() {
+    // One token: the GEMMs are memory-bound (weights at 0.8 of bandwidth) and attention is
+    // bound by reading 4096 cached tokens plus writing one, at the same bandwidth.
+    let (d, _, bw) = round_a100();
+    let k = &d.k;
+    let expected =
+        k.resident_bytes / (bw * 0.8) + k.kv_bytes_per_token_per_gpu * 4097.0 / (bw * 0.8);
+    let s = d.decode_time(1, 4096);
+    assert_eq!(s.bound, Bound::Memory);
+    close(s.seconds, expected, 1e-9);
+}
+
+#[test]
+fn decode_turns_compute_bound_only_at_large_batches() {
+    // Matrix work of B tokens costs F·(B + 10)/(0.5·peak): at B = 64 that is below the
+    // weight reads, at B = 1024 above (the A100's ridge at 0.5/0.8 of peak is ~100 tokens).
+    let (d, peak, bw) = round_a100();
+    let k = &d.k;
+    let matrix =
+        |b: f64| (k.linear_flops_per_token + k.head_flops_per_seq) * (b + 10.0) / (0.5 * peak);
+    let weights = k.resident_bytes / (0.8 * bw);
+    assert!(matrix(64.0) < weights);
+    assert!(matrix(1024.0) > weights);
+    let kv = |b: f64| k.kv_bytes_per_token_per_gpu * 101.0 * b / (0.8 * bw);
+    for b in [64u32, 1024] {
+        let s = d.decode_time(b, 100);
+        let f = f64::from(b);
+        close(s.seconds, matrix(f).max(weights) + kv(f), 1e-9);
+    }
+}
+
+#[test]
+fn mixed_steps_pay_matrix_work_once_for_all_their_tokens() {
+    // A prefill chunk and decodes in one step share one pass over the weights: the step costs
+    // less than the two steps apart, and exactly the formula over the combined token count.
+    let (d, peak, bw) = round_a100();
+    let k = &d.k;
     let prefill = [PrefillWork {
-        new_tokens: 4096,
+        new_tokens: 512,
         context_before: 0,
     }];
     let decodes = [100u32; 64];
-    let mixed = d.step_time(&prefill, &decodes);
-    let base = ideal("Llama-3.1-8B", "A100-80GB", 1);
-    let expected = base.step_time(&prefill, &[]).flops / 0.5 / (gpu.bf16_dense_tflops * 1e12)
-        + base.step_time(&[], &decodes).flops / 0.25 / (gpu.bf16_dense_tflops * 1e12);
-    assert_eq!(mixed.bound, Bound::Compute);
-    close(mixed.seconds, expected, 1e-9);
+    let mixed = d.step_time(&prefill, &decodes).seconds;
+    let apart = d.step_time(&prefill, &[]).seconds + d.step_time(&[], &decodes).seconds;
+    assert!(mixed < apart, "{mixed} vs {apart}");
+    let t = 512.0 + 64.0;
+    let matrix = (k.linear_flops_per_token * t + k.head_flops_per_seq * 65.0)
+        / (peak * 0.5 * t / (t + 10.0));
+    let pairs = 512.0 * 513.0 / 2.0 + 64.0 * 100.0;
+    let attn = (k.attn_flops_per_pair * pairs / (peak * 0.25))
+        .max(k.kv_bytes_per_token_per_gpu * (6400.0 + t) / (bw * 0.8));
+    close(
+        mixed,
+        matrix.max(k.resident_bytes / (bw * 0.8)) + attn,
+        1e-9,
+    );
 }
 
 #[test]

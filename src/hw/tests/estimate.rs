@@ -141,3 +141,68 @@ fn estimates_serialize_to_json_with_the_method_tag() {
     assert_eq!(json["result"]["method"], "full");
     assert_eq!(json["result"]["tpot"]["bound"], "memory");
 }
+
+fn full(req: &EstimateRequest) -> crate::hw::estimate::FullEstimate {
+    match estimate(req).unwrap().result {
+        EstimateResult::Full(f) => f,
+        EstimateResult::Seed(_) => panic!("full result"),
+    }
+}
+
+#[test]
+fn full_method_prints_the_seed_quick_rule_throughput() {
+    // Issue 13: the seed's compute-only rule beside the roofline, 2297 tok/s unrounded for
+    // Qwen2.5-32B on an H20 at 1024 + 1024; none for MoE models, which the seed cannot count.
+    let f = full(&request("Qwen2.5-32B", "H20", Method::Full));
+    close(f.quick_rule_tokens_per_s.unwrap(), 2297.0, 1e-3);
+    assert!(f.warnings.is_empty(), "{:?}", f.warnings);
+    let text = render_table(&estimate(&request("Qwen2.5-32B", "H20", Method::Full)).unwrap());
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("quick-rule throughput (seed)"));
+    assert!(line.is_some_and(|l| l.contains(" 2297.3 tok/s ")), "{text}");
+    let moe = full(&request("Mixtral-8x7B-v0.1", "H100-SXM", Method::Full));
+    assert_eq!(moe.quick_rule_tokens_per_s, None);
+}
+
+#[test]
+fn a_batch_that_does_not_fit_is_flagged() {
+    let mut req = request("Qwen2.5-32B", "H100-SXM", Method::Full);
+    (req.prompt, req.output, req.batch) = (4096, 1024, 64);
+    let f = full(&req);
+    let Capacity::Fits { max_batch, .. } = f.capacity else {
+        panic!("weights fit")
+    };
+    assert!(max_batch < 64);
+    assert_eq!(f.warnings.len(), 1, "{:?}", f.warnings);
+    assert!(
+        f.warnings[0].starts_with("batch 64 does not fit in memory: it needs 327680 KV tokens")
+    );
+    let text = render_table(&estimate(&req).unwrap());
+    assert!(
+        text.contains("\nwarning: batch 64 does not fit in memory"),
+        "{text}"
+    );
+    // Weights that do not fit at all are flagged too.
+    let l40s = full(&request("Qwen2.5-32B", "L40S", Method::Full));
+    assert!(
+        l40s.warnings[0].starts_with("the weights do not fit"),
+        "{:?}",
+        l40s.warnings
+    );
+}
+
+#[test]
+fn a_prompt_beyond_max_position_embeddings_is_flagged() {
+    let mut req = request("Qwen2.5-72B", "H200", Method::Full);
+    (req.prompt, req.output, req.tp) = (32_000, 1024, 2);
+    let f = full(&req);
+    assert_eq!(
+        f.warnings,
+        vec![
+            "prompt 32000 + output 1024 = 33024 tokens exceeds max_position_embeddings = 32768 \
+             of Qwen2.5-72B (the model was not trained for positions that far)"
+                .to_string()
+        ]
+    );
+}

@@ -10,7 +10,10 @@ fn catalog_has_the_required_gpus_with_their_figures() {
         (h20.bf16_dense_tflops, h20.fp8_dense_tflops),
         (148.0, Some(296.0))
     );
-    assert_eq!(h20.memory_bytes, 96 << 30);
+    // Memory is what nvidia-smi reports (issue 13): 97,871 MiB on an H20, 46,068 on an L40S.
+    assert_eq!(h20.memory_bytes, 97_871 << 20);
+    assert_eq!(Gpu::by_name("L40S").unwrap().memory_bytes, 46_068 << 20);
+    assert_eq!(Gpu::by_name("H100-SXM").unwrap().memory_bytes, 81_559 << 20);
     assert_eq!(
         (h20.bandwidth_bytes_per_s, h20.interconnect_bytes_per_s),
         (4.0e12, 450e9)
@@ -86,23 +89,35 @@ fn unknown_gpu_suggests_and_explains_the_file_format() {
 }
 
 #[test]
-fn calibrated_presets_follow_blis_by_family() {
+fn calibrated_presets_are_the_fidelity_fit_by_family() {
     let pair = |name: &str| {
         let e = Efficiency::calibrated(&Gpu::by_name(name).unwrap());
-        (e.prefill_compute, e.decode_compute)
+        (e.matmul, e.matmul_half_tokens, e.memory)
     };
-    assert_eq!(pair("H100-SXM"), (0.45, 0.30));
-    assert_eq!(pair("H20"), (0.45, 0.30));
-    assert_eq!(pair("A100-40GB"), (0.38, 0.18));
-    assert_eq!(pair("L40S"), (0.32, 0.08));
-    assert_eq!(pair("L4"), (0.32, 0.08));
+    assert_eq!(pair("H100-SXM"), (0.57, 138.0, 0.88));
+    assert_eq!(pair("H20"), pair("H100-SXM"));
+    assert_eq!(pair("A100-40GB"), (0.72, 138.0, 0.88));
+    assert_eq!(pair("L40S"), pair("H100-SXM"));
     let e = Efficiency::calibrated(&Gpu::by_name("MI300X").unwrap());
-    close(e.step_overhead_s, 126e-6, 1e-12);
-    close(e.per_layer_overhead_s, 32e-6, 1e-12);
+    close(e.step_overhead_s, 550e-6, 1e-12);
+    close(e.per_layer_overhead_s, 56e-6, 1e-12);
+    close(e.per_sequence_overhead_s, 15e-6, 1e-12);
     assert!(
         Efficiency::calibration_basis(&Gpu::by_name("MI300X").unwrap()).starts_with("uncalibrated")
     );
     assert_eq!(Efficiency::ideal().memory, 1.0);
+}
+
+#[test]
+fn profiles_with_the_old_efficiency_keys_still_load() {
+    let old = "prefill_compute = 0.5\ndecode_compute = 0.3\nmemory = 0.8\ncomm = 0.8\n\
+               step_overhead_s = 1e-4\nper_layer_overhead_s = 0.0\n";
+    let e: Efficiency = toml::from_str(old).unwrap();
+    assert_eq!(
+        (e.matmul, e.attention, e.matmul_half_tokens),
+        (0.5, 0.3, 0.0)
+    );
+    assert_eq!(e.per_sequence_overhead_s, 0.0);
 }
 
 #[test]
