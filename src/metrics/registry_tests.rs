@@ -20,8 +20,8 @@ fn every_name_parses_back_to_its_key_and_names_are_unique() {
     let all = MetricKey::all();
     assert_eq!(
         all.len(),
-        42 + 12 * 8,
-        "42 per-repetition metrics, 12 per-request × 8"
+        43 + 12 * 8,
+        "43 per-repetition metrics, 12 per-request × 8"
     );
     for key in &all {
         assert_eq!(MetricKey::parse(&key.to_string()), Some(*key), "{key}");
