@@ -46,6 +46,14 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
         format: ReportFormat,
     },
+    /// Join the run directories of `exp run --shard K/N` (every K of one N) into one run
+    /// directory, checked to belong together, and report it as if it had run on one machine.
+    Merge(MergeArgs),
+    /// Write a Slurm batch script: a job array with one task per shard and a merge job that
+    /// runs when every shard succeeded (`afterok`).
+    Slurm(SlurmArgs),
+    /// Write Kubernetes manifests: an Indexed Job with one pod per shard and a merge Job.
+    K8s(K8sArgs),
     /// Roofline estimate of a model on a GPU: parameters, FLOPs, memory, TTFT/TPOT floors.
     Estimate(EstimateArgs),
     /// Compare a candidate run with a baseline run: every cell present in both, every primary
@@ -130,6 +138,90 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = 0, requires = "baseline",
           value_parser = clap::value_parser!(u32).range(0..=2))]
     pub extra_looks: u32,
+    /// Run shard K of N: the rounds r with r mod N = K − 1, each whole (every cell, in the
+    /// round's seeded order), into an ordinary run directory. `exp merge` joins the shards.
+    #[arg(long, value_name = "K/N", value_parser = parse_shard, conflicts_with = "resume")]
+    pub shard: Option<crate::shard::Shard>,
+    /// Name the run directory `<out>/<scenario>/<ID>` instead of by the start time (a
+    /// shard's default ends in `-shard-K-of-N`).
+    #[arg(long, value_name = "ID", conflicts_with = "resume")]
+    pub run_id: Option<String>,
+}
+
+fn parse_shard(text: &str) -> Result<crate::shard::Shard, String> {
+    crate::shard::Shard::parse(text).map_err(|e| e.reason().to_string())
+}
+
+/// `exp merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The shards' run directories (`exp run --shard K/N`), one per shard, in any order.
+    #[arg(required = true)]
+    pub shards: Vec<PathBuf>,
+    /// The merged run directory to create (it must not exist yet).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+/// `exp slurm`.
+#[derive(Debug, Args)]
+pub struct SlurmArgs {
+    /// The scenario file, as the cluster's nodes will read it (a shared file system).
+    pub scenario: PathBuf,
+    /// Number of shards (array tasks).
+    #[arg(long)]
+    pub shards: u32,
+    /// Slurm partition for the shards and the merge.
+    #[arg(long)]
+    pub partition: Option<String>,
+    /// Where run directories go, on the shared file system (as `exp run --out`).
+    #[arg(long, default_value = "reports")]
+    pub out: PathBuf,
+    /// Folder to write the scripts into (default: slurm/<scenario name>).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// The exp program the nodes run (default: this one's path).
+    #[arg(long, value_name = "PATH")]
+    pub exp: Option<String>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Further sbatch options for the shards' job, after `--` (e.g. `-- --gres=gpu:1
+    /// --time=02:00:00`).
+    #[arg(last = true, value_name = "SBATCH_OPTION")]
+    pub sbatch: Vec<String>,
+}
+
+/// `exp k8s`.
+#[derive(Debug, Args)]
+pub struct K8sArgs {
+    /// The scenario file (put into a ConfigMap mounted at --scenario-path in every pod).
+    pub scenario: PathBuf,
+    /// Number of shards (completions of the Indexed Job, all run in parallel).
+    #[arg(long)]
+    pub shards: u32,
+    /// The container image with exp in it.
+    #[arg(long)]
+    pub image: String,
+    /// PersistentVolumeClaim (ReadWriteMany) that holds the run directories.
+    #[arg(long, default_value = "exp-runs")]
+    pub claim: String,
+    /// Where the claim is mounted in the pods: run directories go under it.
+    #[arg(long, default_value = "/runs")]
+    pub runs_path: String,
+    /// Where the scenario's ConfigMap is mounted in the pods.
+    #[arg(long, default_value = "/scenario")]
+    pub scenario_path: String,
+    /// The exp program in the image.
+    #[arg(long, default_value = "exp")]
+    pub exp: String,
+    /// Folder to write the manifests into (default: k8s/<scenario name>/<id>).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Kubernetes namespace of every object.
+    #[arg(long)]
+    pub namespace: Option<String>,
+    #[command(flatten)]
+    pub target: TargetArgs,
 }
 
 /// `exp search`.

@@ -176,7 +176,7 @@ pub fn threshold(key: MetricKey, tau: f64) -> String {
 }
 
 /// A signed difference in the metric's unit (fractions in percentage points).
-fn signed_change(key: MetricKey, x: f64) -> String {
+pub fn signed_change(key: MetricKey, x: f64) -> String {
     let sign = if x < 0.0 { "−" } else { "+" };
     format!("{sign}{}", magnitude(key, x.abs()))
 }

@@ -138,6 +138,9 @@ fn write_run(out: &Path, run_id: &str, git: &str, text: &str, shape: &Shape) -> 
         sequential: None,
         session: None,
         baseline: None,
+        node: None,
+        shard: None,
+        merged: Vec::new(),
     };
     let dir = RunDir::create(out, &manifest, text).unwrap();
     for (index, cell) in plan.cells.iter().enumerate() {

@@ -384,3 +384,77 @@ fn ctrl_c_stops_the_server_too() {
     );
     assert_eq!(launches(&dir)[0]["exit"], "signal: 15 (SIGTERM)");
 }
+
+/// Issue 14: shards of a scenario with launched servers launch only their rounds'
+/// configurations; a cell whose server never starts fails in each shard, and the merged run
+/// is `partial` with those repetitions listed, every launch and its log kept per shard.
+#[test]
+fn shards_launch_their_rounds_and_merge_failed_repetitions_as_partial() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = scenario(
+        tmp.path(),
+        "max_num_seqs = [2]\nflag = [\"fine\", \"bogus-flag\"]",
+        ", FAKE_FLAG = \"--{{ flag }}\"",
+        "",
+    );
+    let out = tmp.path().join("runs");
+    let shards: Vec<PathBuf> = ["1/2", "2/2"]
+        .iter()
+        .map(|k| {
+            let o = run([
+                "run",
+                path.to_str().unwrap(),
+                "--shard",
+                k,
+                "--no-progress",
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .expect_code(3);
+            let dir = o.run_dir();
+            let l = launches(&dir);
+            assert_eq!(l.len(), 2, "one round: both configurations, once each");
+            assert_no_process_left(&l);
+            dir
+        })
+        .collect();
+    let merged = tmp.path().join("merged");
+    let o = run([
+        "merge",
+        shards[0].to_str().unwrap(),
+        shards[1].to_str().unwrap(),
+        "--out",
+        merged.to_str().unwrap(),
+    ])
+    .expect_code(3);
+    assert!(
+        o.stderr.contains("partial: some repetitions failed"),
+        "{}",
+        o.stderr
+    );
+    let manifest = json(&merged.join("manifest.json"));
+    assert_eq!(manifest["status"], "partial");
+    let all = launches(&merged);
+    assert_eq!(all.len(), 4);
+    for (i, l) in all.iter().enumerate() {
+        assert_eq!(l["index"], i);
+        let log = l["log"].as_str().unwrap();
+        assert!(
+            log.starts_with(&format!("servers/shard-{}/", i / 2 + 1)),
+            "{log}"
+        );
+        assert!(merged.join(log).is_file(), "{log}");
+    }
+    let n = common::summary_n(&merged);
+    assert_eq!(n["flag-fine_max_num_seqs-2"], 2, "{n:?}");
+    assert_eq!(n["flag-bogus-flag_max_num_seqs-2"], 0, "{n:?}");
+    let report = text(&merged.join("report.md"));
+    for round in [0, 1] {
+        assert!(
+            report.contains(&format!(
+                "cell flag-bogus-flag_max_num_seqs-2 repetition {round} FAILED"
+            )),
+            "{report}"
+        );
+    }
+}

@@ -5,6 +5,7 @@
 mod checks;
 mod compare;
 mod diagnostics;
+pub mod nodes;
 mod warnings;
 
 pub use checks::CheckOutcome;

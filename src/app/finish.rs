@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::Context;
 use serde::Serialize;
 
+use crate::analysis::nodes::{NodeEffects, NodeShards};
 use crate::analysis::{self, Analysis, CellResults, RepResult};
 use crate::cli::TargetArgs;
 use crate::matrix::Slot;
@@ -28,7 +29,10 @@ pub fn new_manifest(plan: &Plan, path: &Path, target: &TargetArgs) -> Manifest {
         exp_version: env!("CARGO_PKG_VERSION").into(),
         git_revision: git_revision(),
         host: hostname(),
-        run_id: started.replace(':', "-"),
+        run_id: match plan.shard {
+            Some(shard) => shard.run_id(&started),
+            None => started.replace(':', "-"),
+        },
         scenario_name: exp.name.clone(),
         scenario_file: path.display().to_string(),
         scenario_sha256: hash.iter().map(|b| format!("{b:02x}")).collect(),
@@ -64,6 +68,13 @@ pub fn new_manifest(plan: &Plan, path: &Path, target: &TargetArgs) -> Manifest {
         sequential: None,
         session: Some(super::session::current()),
         baseline: None,
+        node: Some(crate::shard::node::Node::detect()),
+        shard: plan.shard.map(|s| store::ShardRecord {
+            index: s.index,
+            count: s.count,
+            rounds: s.rounds(exp.repetitions.get()),
+        }),
+        merged: Vec::new(),
     }
 }
 
@@ -180,6 +191,9 @@ struct SummaryFile<'a> {
     /// Capacity at the SLO, per searched cell (`[search]` runs).
     #[serde(skip_serializing_if = "Option::is_none")]
     search: Option<Vec<crate::search::Outcome>>,
+    /// A merged run's nodes and their effects on the primary metrics.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nodes: Option<&'a NodeEffects>,
     #[serde(flatten)]
     analysis: &'a Analysis,
 }
@@ -191,19 +205,61 @@ struct RepetitionEntry<'a> {
     rep: &'a RepResult,
 }
 
-/// Reads a run back and analyses it, with the warnings that depend on the whole run.
+/// Reads a run back and analyses it, with the warnings that depend on the whole run; for a
+/// merged run, also the nodes' effects (their warnings are among the analysis's).
 fn analyze_run(
     dir: &RunDir,
     manifest: &Manifest,
     plan: &Plan,
-) -> anyhow::Result<(Vec<CellResults>, Analysis)> {
+) -> anyhow::Result<(Vec<CellResults>, Analysis, Option<NodeEffects>)> {
     let cells = load_results(dir, manifest, plan)?;
     let mut analysis = analysis::analyze(&plan.scenario, &cells);
     let targets: Vec<_> = plan.configs.iter().map(|c| &c.target).collect();
     analysis
         .warnings
         .extend(super::prompt_lengths::warnings(&targets, &cells));
-    Ok((cells, analysis))
+    if let Some(shard) = &manifest.shard {
+        analysis.warnings.insert(
+            0,
+            format!(
+                "this run is shard {}/{} of the experiment (rounds {}): its statistics cover those rounds only; `exp merge` joins it with the other shards",
+                shard.index,
+                shard.count,
+                crate::shard::rounds_text(&shard.rounds)
+            ),
+        );
+    }
+    let nodes = (!manifest.merged.is_empty())
+        .then(|| analysis::nodes::effects(&plan.scenario.analysis, &cells, nodes_of(manifest)));
+    if let Some(n) = &nodes {
+        analysis.warnings.extend(n.warnings.iter().cloned());
+    }
+    Ok((cells, analysis, nodes))
+}
+
+/// The nodes of a merged run's shards, in order of their first shard (a shard whose node
+/// was not recorded counts as a node of its own).
+fn nodes_of(manifest: &Manifest) -> Vec<NodeShards> {
+    let mut nodes: Vec<NodeShards> = Vec::new();
+    for s in &manifest.merged {
+        let name = (s.node.as_ref().map(|n| n.name.clone()))
+            .unwrap_or_else(|| format!("unknown (shard {})", s.shard.index));
+        let i = match nodes.iter().position(|n| n.name == name) {
+            Some(i) => i,
+            None => {
+                nodes.push(NodeShards {
+                    name,
+                    shards: Vec::new(),
+                    rounds: Vec::new(),
+                    hardware: s.node.clone(),
+                });
+                nodes.len() - 1
+            }
+        };
+        nodes[i].shards.push(s.shard.index);
+        nodes[i].rounds.extend(&s.shard.rounds);
+    }
+    nodes
 }
 
 /// `exp report --format json|csv`: writes `export.json`, or `repetitions.csv` and
@@ -216,7 +272,7 @@ pub(super) fn export(
     stdout: bool,
 ) -> anyhow::Result<()> {
     use crate::report::export;
-    let (cells, analysis) = analyze_run(dir, manifest, plan)?;
+    let (cells, analysis, _) = analyze_run(dir, manifest, plan)?;
     let tables = export::tables(&cells, &analysis);
     let files: Vec<(&str, String)> = match format {
         crate::cli::ReportFormat::Json => {
@@ -264,7 +320,7 @@ fn report_run(
     write: bool,
     announce: bool,
 ) -> anyhow::Result<bool> {
-    let (cells, mut analysis) = analyze_run(dir, manifest, plan)?;
+    let (cells, mut analysis, nodes) = analyze_run(dir, manifest, plan)?;
     analysis.warnings.extend(server_warnings(dir, manifest)?);
     let summary = SummaryFile {
         schema_version: SCHEMA_VERSION,
@@ -284,6 +340,7 @@ fn report_run(
             .search
             .as_ref()
             .map(|spec| crate::search::summarize(spec, &cells)),
+        nodes: nodes.as_ref(),
         analysis: &analysis,
     };
     let mut model = report::build(
@@ -293,6 +350,7 @@ fn report_run(
         &analysis,
         simulated_text(plan),
     );
+    model.nodes = report::nodes::build(manifest, nodes.as_ref());
     // `--stdout` writes no files, so its report links no SVGs.
     let svgs = match write {
         true => report::svg::render(&mut model).context("cannot draw the report's charts")?,

@@ -3,10 +3,12 @@
 
 pub mod calibrate;
 mod charts;
+mod cluster;
 mod compare;
 mod estimate;
 mod finish;
 mod manifest_sync;
+mod merge;
 mod prompt_lengths;
 mod rounds;
 mod search;
@@ -80,6 +82,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
             format,
         } => report(&run_dir, template.as_deref(), stdout, format),
         Command::Estimate(args) => estimate(&args),
+        Command::Merge(args) => merge::command(&args),
+        Command::Slurm(args) => cluster::slurm(&args),
+        Command::K8s(args) => cluster::k8s(&args),
         Command::Serve(args) => runtime()?.block_on(serve(args)),
         Command::Compare(args) => compare::command(&args),
         Command::Selftest { which } => selftest(&which),
@@ -101,6 +106,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
                 baseline: None,
                 fail_on: None,
                 extra_looks: 0,
+                shard: None,
+                run_id: None,
             };
             runtime()?.block_on(run_command(run, Some(plan)))
         }
@@ -273,6 +280,18 @@ async fn run_command(args: RunArgs, planned: Option<Plan>) -> anyhow::Result<Sta
             return Ok(status);
         }
     }
+    if let Some(shard) = &manifest.shard {
+        eprintln!(
+            "shard {}/{} complete{}: once every shard is, join them with `exp merge SHARD_DIR… --out DIR`",
+            shard.index,
+            shard.count,
+            match checks_failed {
+                true => " (its [checks] are judged on the merged run, not on one shard)",
+                false => "",
+            }
+        );
+        return Ok(Status::Ok);
+    }
     Ok(if checks_failed {
         Status::ChecksFailed
     } else {
@@ -312,9 +331,15 @@ fn new_run(args: &RunArgs, planned: Option<Plan>) -> anyhow::Result<(Plan, RunDi
         Some(plan) => plan,
         None => load_plan(path, &args.target)?,
     };
+    if let Some(shard) = args.shard {
+        shard_plan(&mut plan, shard, args, path)?;
+    }
     run::preflight(&plan).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     run::check_api_keys(&plan).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let mut manifest = finish::new_manifest(&plan, path, &args.target);
+    if let Some(id) = &args.run_id {
+        manifest.run_id = id.clone();
+    }
     if let Some(spec) = plan.scenario.search.clone() {
         if args.extra_looks > 0 {
             bail!(
@@ -327,6 +352,37 @@ fn new_run(args: &RunArgs, planned: Option<Plan>) -> anyhow::Result<(Plan, RunDi
     let dir = RunDir::create(&args.out, &manifest, &plan.scenario.redacted_text())
         .context("cannot create the run directory (see --out)")?;
     Ok((plan, dir, manifest))
+}
+
+/// Restricts a new run's plan to one shard's rounds, refusing what a shard cannot decide
+/// alone: a search (each next load depends on every probe so far), adaptive repetitions
+/// (each look needs every round so far) and a comparison with a baseline (of a whole run).
+fn shard_plan(
+    plan: &mut Plan,
+    shard: crate::shard::Shard,
+    args: &RunArgs,
+    path: &Path,
+) -> anyhow::Result<()> {
+    let file = path.display();
+    if plan.scenario.search.is_some() {
+        bail!(
+            "{file}: --shard {shard}: a [search] chooses each next load from the probes measured so far, which no single shard sees; run the search without --shard"
+        );
+    }
+    if let Some(a) = plan.scenario.experiment.adaptive {
+        bail!(
+            "{file}: --shard {shard}: adaptive repetitions decide after each look whether to add rounds, from every round so far, which no single shard holds; shard a fixed number of rounds instead (e.g. `--set experiment.repetitions={}`, the adaptive maximum, on every shard), or run without --shard",
+            a.max
+        );
+    }
+    if args.baseline.is_some() {
+        bail!(
+            "--shard {shard}: --baseline compares a whole run and a shard holds only some of its rounds; merge the shards (`exp merge`), then `exp compare BASELINE MERGED` (extra looks need the whole run too: run them without --shard)"
+        );
+    }
+    shard.check_rounds(plan.rounds())?;
+    plan.set_shard(shard);
+    Ok(())
 }
 
 /// Records how the execution ended in the manifest and writes the report; true when a
@@ -364,6 +420,9 @@ fn resume(run_dir: &Path, given: &[String]) -> anyhow::Result<(Plan, RunDir, Man
     // An adaptive run may have planned more rounds than the scenario's minimum.
     if plan.scenario.search.is_none() {
         plan.set_rounds(manifest.repetitions);
+    }
+    if let Some(shard) = &manifest.shard {
+        plan.set_shard(shard.shard());
     }
     if plan
         .cells

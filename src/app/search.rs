@@ -39,6 +39,7 @@ fn empty_search(matrix: Plan) -> Plan {
         server_of: Vec::new(),
         launches: Vec::new(),
         searched: matrix.cells,
+        shard: None,
     }
 }
 

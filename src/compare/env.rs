@@ -104,7 +104,7 @@ pub fn environment(
             format!("{} ({})", c.scenario_file, short(&c.scenario_sha256)),
         ),
         row("Overrides", list(&b.overrides), list(&c.overrides)),
-        row("Host", opt(&b.host), opt(&c.host)),
+        row("Host", opt(&machines(b)), opt(&machines(c))),
         row(
             "Repetitions × seed",
             format!("{} × {}", b.repetitions, b.seed),
@@ -211,7 +211,7 @@ fn differences(b: &Manifest, c: &Manifest) -> Vec<EnvDifference> {
             ),
         );
     }
-    if let (Some(bh), Some(ch)) = (&b.host, &c.host)
+    if let (Some(bh), Some(ch)) = (machines(b), machines(c))
         && bh != ch
     {
         push(
@@ -223,6 +223,21 @@ fn differences(b: &Manifest, c: &Manifest) -> Vec<EnvDifference> {
     }
     out.extend(run_differences(b, c));
     out
+}
+
+/// Where a run ran: its host, or the nodes of a merged run's shards (`exp merge`).
+fn machines(m: &Manifest) -> Option<String> {
+    if m.merged.is_empty() {
+        return m.host.clone();
+    }
+    let mut names: Vec<String> = Vec::new();
+    for s in &m.merged {
+        let name = s.node.as_ref().map_or("unknown".into(), |n| n.name.clone());
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    Some(names.join(", "))
 }
 
 /// Differences in how the runs went: unfinished runs, a shared revision, different seeds.

@@ -281,6 +281,9 @@ fn manifest(sha: &str, executor: &str, host: &str, git: &str) -> Manifest {
         sequential: None,
         session: None,
         baseline: None,
+        node: None,
+        shard: None,
+        merged: Vec::new(),
     }
 }
 

@@ -5,10 +5,13 @@
 
 mod check;
 mod render;
+#[cfg(test)]
+mod tests;
 
 use crate::matrix::{self, Cell, PlannedLaunch, Slot};
 use crate::scenario::ScenarioErrors;
 use crate::scenario::model::{CellConfig, LaunchKey, Scenario, ServerConfig, TargetKind};
+use crate::shard::Shard;
 
 /// A scenario ready to run.
 #[derive(Debug, Clone)]
@@ -32,6 +35,8 @@ pub struct Plan {
     /// holds the probes made so far). Empty otherwise: `exp plan` shows a search's cells at
     /// the placeholder load, in `cells`.
     pub searched: Vec<Cell>,
+    /// `exp run --shard K/N`: only this shard's rounds are in `schedule` and `launches`.
+    pub shard: Option<Shard>,
 }
 
 impl Plan {
@@ -64,6 +69,7 @@ impl Plan {
             server_of,
             launches: Vec::new(),
             searched: Vec::new(),
+            shard: None,
         };
         plan.set_rounds(rounds);
         Ok(plan)
@@ -86,6 +92,40 @@ impl Plan {
                 restart,
             );
         }
+        if let Some(shard) = self.shard {
+            self.keep_rounds_of(shard);
+        }
+    }
+
+    /// Restricts the plan to one shard's rounds (see `shard`): each round keeps its cells in
+    /// its seeded order, and with launched servers each launch keeps the shard's slots.
+    pub fn set_shard(&mut self, shard: Shard) {
+        self.shard = Some(shard);
+        self.keep_rounds_of(shard);
+    }
+
+    fn keep_rounds_of(&mut self, shard: Shard) {
+        let mut schedule = Vec::with_capacity(self.schedule.len());
+        let mut launches = Vec::with_capacity(self.launches.len());
+        for launch in &self.launches {
+            let start = schedule.len();
+            schedule.extend(
+                self.schedule[launch.slots.clone()]
+                    .iter()
+                    .filter(|s| shard.owns(s.round)),
+            );
+            if schedule.len() > start {
+                launches.push(PlannedLaunch {
+                    config: launch.config,
+                    slots: start..schedule.len(),
+                });
+            }
+        }
+        if self.launches.is_empty() {
+            schedule.extend(self.schedule.iter().filter(|s| shard.owns(s.round)));
+        }
+        self.schedule = schedule;
+        self.launches = launches;
     }
 
     /// Planned rounds.

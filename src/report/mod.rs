@@ -6,6 +6,7 @@ mod chart;
 pub mod export;
 pub mod headline;
 mod model;
+pub mod nodes;
 pub mod plot;
 mod search;
 pub mod svg;

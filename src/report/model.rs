@@ -50,6 +50,9 @@ pub struct ReportModel {
     pub comparisons: Vec<ComparisonView>,
     /// How comparisons were made (tests, corrections, thresholds).
     pub comparison_note: String,
+    /// A merged run's shards, their nodes and each node's effect (`exp merge`); `None`
+    /// otherwise.
+    pub nodes: Option<super::nodes::NodesView>,
     /// Warnings.
     pub warnings: Vec<String>,
     /// Per-repetition key values.
@@ -147,6 +150,7 @@ pub fn build(
         repetitions: repetitions(cells),
         definitions: definitions(),
         plot,
+        nodes: None,
     }
 }
 

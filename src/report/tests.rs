@@ -35,6 +35,9 @@ fn model() -> ReportModel {
         sequential: None,
         session: None,
         baseline: None,
+        node: None,
+        shard: None,
+        merged: Vec::new(),
     };
     let cells = vec![CellResults {
         id: "default".into(),
@@ -178,6 +181,9 @@ fn manifest_of(m: &ReportModel) -> Manifest {
         sequential: None,
         session: None,
         baseline: None,
+        node: None,
+        shard: None,
+        merged: Vec::new(),
     }
 }
 

@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use super::StoreError;
 use crate::matrix::{Cell, Slot};
 use crate::scenario::model::{RunOrder, Vars};
+use crate::shard::Shard;
+use crate::shard::node::Node;
 
 /// Version of the run-directory layout and of every JSON file in it.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -106,6 +108,59 @@ pub struct Manifest {
     /// own report states it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline: Option<BaselineRecord>,
+    /// The machine that ran it (name and hardware). `None` for runs of exp before shards,
+    /// and for a merged run (its shards' nodes are in `merged`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<Node>,
+    /// `exp run --shard K/N`: this run holds shard K's rounds only (`schedule` lists them);
+    /// `exp merge` joins it with the other shards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardRecord>,
+    /// `exp merge`: the shards this run was merged from, in shard order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged: Vec<MergedShard>,
+}
+
+/// Which share of the rounds a sharded run holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardRecord {
+    /// Shard number, from 1.
+    pub index: u32,
+    /// Number of shards.
+    pub count: u32,
+    /// Its rounds (from 0): round r belongs to shard r mod count + 1.
+    pub rounds: Vec<u32>,
+}
+
+impl ShardRecord {
+    /// The shard this record describes.
+    pub fn shard(&self) -> Shard {
+        Shard {
+            index: self.index,
+            count: self.count,
+        }
+    }
+}
+
+/// One shard of a merged run, as it was when merged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergedShard {
+    /// The shard and its rounds.
+    pub shard: ShardRecord,
+    /// The shard's run id.
+    pub run_id: String,
+    /// The shard's run directory, as given to `exp merge`.
+    pub source: String,
+    /// The machine it ran on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<Node>,
+    /// Its wall-clock start and end.
+    pub started: String,
+    /// Its end, when recorded.
+    #[serde(default)]
+    pub ended: Option<String>,
+    /// Its status when merged (`complete` or `partial`).
+    pub status: RunStatus,
 }
 
 /// The comparison an `exp run --baseline` made (its table is `compare.md`).

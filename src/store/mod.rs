@@ -23,8 +23,8 @@ mod manifest;
 pub use files::{FLUSH_EVERY, RepWriter, write_atomic};
 pub use manifest::{
     AdaptiveRecord, BaselineRecord, CellEntry, HalfWidth, LaunchRecord, Look, Manifest,
-    MarkerDetails, RepMarker, RunStatus, SCHEMA_VERSION, SequentialLook, SequentialRecord, Session,
-    SimDetails, Stop, StopReason, now_rfc3339,
+    MarkerDetails, MergedShard, RepMarker, RunStatus, SCHEMA_VERSION, SequentialLook,
+    SequentialRecord, Session, ShardRecord, SimDetails, Stop, StopReason, now_rfc3339,
 };
 
 use std::collections::BTreeSet;
@@ -210,7 +210,7 @@ impl RunDir {
     }
 
     /// Every (cell id, round) with a marker, complete or failed.
-    fn markers(&self) -> Result<BTreeSet<(String, u32)>, StoreError> {
+    pub fn markers(&self) -> Result<BTreeSet<(String, u32)>, StoreError> {
         let mut done = BTreeSet::new();
         let records = self.root.join("records");
         let Ok(cells) = fs::read_dir(&records) else {
@@ -235,6 +235,18 @@ impl RunDir {
             }
         }
         Ok(done)
+    }
+
+    /// The files of a repetition that exist, relative to the run directory: its records, its
+    /// completion marker and its probe samples (`records/<cell>/rep-NNN.*`).
+    pub fn repetition_files(&self, cell_id: &str, round: u32) -> Vec<PathBuf> {
+        let stem = self.rep_stem(cell_id, round);
+        ["jsonl", "done.json", "probes.jsonl"]
+            .into_iter()
+            .map(|ext| stem.with_extension(ext))
+            .filter(|p| p.exists())
+            .filter_map(|p| p.strip_prefix(&self.root).ok().map(Path::to_path_buf))
+            .collect()
     }
 
     /// The completion marker of a finished repetition.

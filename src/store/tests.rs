@@ -29,6 +29,9 @@ fn manifest() -> Manifest {
         sequential: None,
         session: None,
         baseline: None,
+        node: None,
+        shard: None,
+        merged: Vec::new(),
     }
 }
 

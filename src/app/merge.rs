@@ -1,0 +1,45 @@
+//! `exp merge`: check that the given shards make one experiment, join them into one run
+//! directory (see `crate::merge`), and report it as `exp run` would have.
+
+use crate::cli::MergeArgs;
+use crate::merge;
+use crate::store::{RunDir, RunStatus};
+
+use super::Status;
+
+/// Merges `args.shards` into `args.out` and writes its summary and report.
+pub(super) fn command(args: &MergeArgs) -> anyhow::Result<Status> {
+    let (mut parts, problems) = merge::open(&args.shards);
+    for part in &mut parts {
+        super::session::settle(&mut part.manifest);
+    }
+    // The unsharded schedule, from the saved scenario of a shard: what every shard's schedule
+    // must be a share of, and the merged run's schedule.
+    let expected = match parts.iter().find(|p| p.manifest.shard.is_some()) {
+        Some(p) => Some(super::saved_plan(&p.dir, &p.manifest)?),
+        None => None,
+    };
+    if expected
+        .as_ref()
+        .is_some_and(|p| p.scenario.search.is_some())
+    {
+        anyhow::bail!("a [search] run cannot be sharded, so it does not merge");
+    }
+    let schedule = expected.as_ref().map_or(Vec::new(), |p| p.schedule.clone());
+    merge::check(&parts, &schedule, problems)?;
+    let plan = expected.expect("checked: every part is a shard");
+    merge::write(&parts, &args.out, schedule)?;
+    let (dir, manifest) = RunDir::open(&args.out)?;
+    eprintln!("run directory: {}", dir.root().display());
+    let checks_failed = super::finish_run(&dir, &manifest, &plan, None, true)?;
+    Ok(if manifest.status == RunStatus::Partial {
+        eprintln!(
+            "partial: some repetitions failed in their shards (listed in the report); retry them with `exp run --resume SHARD_DIR` and merge again"
+        );
+        Status::Partial
+    } else if checks_failed {
+        Status::ChecksFailed
+    } else {
+        Status::Ok
+    })
+}

@@ -1,0 +1,92 @@
+//! What a cluster scheduler needs to run an experiment's shards in parallel and merge them:
+//! `exp slurm` writes batch scripts ([`slurm`]), `exp k8s` Kubernetes Jobs ([`k8s`]). exp
+//! never coordinates anything itself: the scheduler runs `exp run --shard K/N` once per shard
+//! and `exp merge` after them, all on a shared file system.
+//!
+//! One generated experiment is one [`Fanout`]: its id (the generation time, as a run id) names
+//! every run directory, so the shards' directories and the merged one are known before
+//! anything runs — `<out>/<scenario>/<id>-shard-K-of-N` and `<out>/<scenario>/<id>` — and a
+//! shard that is run again (a retried pod, a resubmitted array task) resumes its directory
+//! instead of starting another. Pure: the callers write the files.
+
+pub mod k8s;
+pub mod slurm;
+
+use crate::shard::Shard;
+use crate::shell;
+
+/// One experiment fanned out over `shards` shards.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fanout {
+    /// `[experiment] name`: the folder under `out`.
+    pub name: String,
+    /// The id of this fan-out (e.g. `2025-06-01T12-00-00Z`): the merged run's id, and the
+    /// prefix of its shards' ids.
+    pub id: String,
+    /// Number of shards.
+    pub shards: u32,
+    /// The exp program the nodes run.
+    pub exp: String,
+    /// The scenario file, as the nodes see it.
+    pub scenario: String,
+    /// Where run directories go, as the nodes see it (`exp run --out`).
+    pub out: String,
+    /// `--set` and `--target` arguments, as words.
+    pub options: Vec<String>,
+}
+
+impl Fanout {
+    /// Shard `k`'s run directory (`k` may be a shell expression, e.g. `$k`).
+    pub fn shard_dir(&self, k: &str) -> String {
+        format!(
+            "{}/{}/{}-shard-{k}-of-{}",
+            self.out, self.name, self.id, self.shards
+        )
+    }
+
+    /// The merged run directory.
+    pub fn merged_dir(&self) -> String {
+        format!("{}/{}/{}", self.out, self.name, self.id)
+    }
+
+    /// A POSIX shell script that runs shard `$k` (set before it, from 1): resumes its
+    /// directory when an earlier attempt left one, else starts it.
+    pub fn shard_script(&self, k: &str) -> String {
+        let dir = self.shard_dir(k);
+        let mut start = vec![
+            self.exp.clone(),
+            "run".into(),
+            self.scenario.clone(),
+            "--out".into(),
+            self.out.clone(),
+            "--no-progress".into(),
+        ];
+        start.extend(self.options.iter().cloned());
+        let resume = shell::join([self.exp.as_str(), "run", "--no-progress", "--resume"]);
+        format!(
+            "dir=\"{dir}\"\nif [ -f \"$dir/manifest.json\" ]; then\n  exec {resume} \"$dir\"\nelse\n  exec {} --shard \"{k}/{n}\" --run-id \"{id}-shard-{k}-of-{n}\"\nfi\n",
+            shell::join(&start),
+            id = self.id,
+            n = self.shards,
+        )
+    }
+
+    /// The command that merges every shard into [`Fanout::merged_dir`].
+    pub fn merge_words(&self) -> Vec<String> {
+        let mut words = vec![self.exp.clone(), "merge".into()];
+        words.extend((1..=self.shards).map(|k| self.shard_dir(&k.to_string())));
+        words.extend(["--out".into(), self.merged_dir()]);
+        words
+    }
+
+    /// Every shard, from 1.
+    pub fn each(&self) -> impl Iterator<Item = Shard> + '_ {
+        (1..=self.shards).map(|index| Shard {
+            index,
+            count: self.shards,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,102 @@
+//! `exp slurm`: three files in one folder. `shards.sbatch` is a job array with one task per
+//! shard (task K runs `exp run --shard K/N`, or resumes its directory when an earlier attempt
+//! left one); `merge.sbatch` runs `exp merge` into the merged run directory; `submit.sh`
+//! submits the array and then the merge with `--dependency=afterok:<array>`, so the merge
+//! runs once every shard succeeded (and is cancelled, not left pending, when one failed).
+//! Batch scripts are shell text by nature: every word exp puts in one is quoted.
+
+use super::Fanout;
+use crate::shell;
+
+/// What `exp slurm` was asked for beyond the experiment.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Options {
+    /// `--partition`, for both jobs.
+    pub partition: Option<String>,
+    /// Further `#SBATCH` options for the shards' job (`--gres=gpu:1`, `--time=02:00:00`).
+    pub sbatch: Vec<String>,
+    /// The folder the scripts are written to, as the nodes see it (logs go under it).
+    pub dir: String,
+    /// The working directory of every job (relative paths are relative to it).
+    pub chdir: String,
+}
+
+/// The files to write: (name, contents, executable).
+pub fn files(f: &Fanout, o: &Options) -> Vec<(&'static str, String, bool)> {
+    vec![
+        ("shards.sbatch", shards(f, o), false),
+        ("merge.sbatch", merge(f, o), false),
+        ("submit.sh", submit(f, o), true),
+    ]
+}
+
+fn header(o: &Options, job: &str, log: &str) -> String {
+    let mut lines = vec![
+        "#!/bin/bash".to_string(),
+        format!("#SBATCH --job-name={}", shell::quote(job)),
+        format!("#SBATCH --chdir={}", shell::quote(&o.chdir)),
+        format!(
+            "#SBATCH --output={}",
+            shell::quote(&format!("{}/logs/{log}", o.dir))
+        ),
+    ];
+    if let Some(p) = &o.partition {
+        lines.push(format!("#SBATCH --partition={}", shell::quote(p)));
+    }
+    lines.join("\n") + "\n"
+}
+
+fn shards(f: &Fanout, o: &Options) -> String {
+    let mut text = header(o, &format!("exp-{}", f.name), "shard-%a-%A.out");
+    text += &format!("#SBATCH --array=1-{}\n", f.shards);
+    for opt in &o.sbatch {
+        text += &format!("#SBATCH {opt}\n");
+    }
+    text += &format!(
+        "# Written by `exp slurm` (exp {}): shard $SLURM_ARRAY_TASK_ID of {} of `{}`.\n\
+         # Submit with submit.sh (it adds the merge). To run one shard again, e.g. after a\n\
+         # failure: `sbatch --array=K shards.sbatch` (it resumes that shard's directory).\n\
+         set -eu\nk=$SLURM_ARRAY_TASK_ID\n",
+        env!("CARGO_PKG_VERSION"),
+        f.shards,
+        f.scenario,
+    );
+    text + &f.shard_script("$k")
+}
+
+fn merge(f: &Fanout, o: &Options) -> String {
+    let mut text = header(o, &format!("exp-{}-merge", f.name), "merge-%j.out");
+    text += &format!(
+        "# Written by `exp slurm` (exp {}): joins the {} shards into {}.\n\
+         # submit.sh submits it after the shards; alone: `sbatch merge.sbatch` once they are done.\n\
+         set -eu\nexec {}\n",
+        env!("CARGO_PKG_VERSION"),
+        f.shards,
+        f.merged_dir(),
+        shell::join(f.merge_words()),
+    );
+    text
+}
+
+fn submit(f: &Fanout, o: &Options) -> String {
+    let dir = shell::quote(&o.dir);
+    format!(
+        "#!/bin/sh\n\
+         # Written by `exp slurm` (exp {version}): submits the {n} shards of `{scenario}` as a job\n\
+         # array, then their merge, which runs only if every shard succeeded (afterok).\n\
+         set -eu\n\
+         mkdir -p {dir}/logs\n\
+         shards=$(sbatch --parsable {dir}/shards.sbatch)\n\
+         shards=${{shards%%;*}}\n\
+         merge=$(sbatch --parsable --dependency=afterok:\"$shards\" --kill-on-invalid-dep=yes {dir}/merge.sbatch)\n\
+         merge=${{merge%%;*}}\n\
+         echo \"shards: job $shards (array 1-{n}); merge: job $merge, after every shard succeeded\"\n\
+         echo \"shard run directories: {shard_dirs}\"\n\
+         echo \"merged run directory:  {merged} (report.md inside)\"\n",
+        version = env!("CARGO_PKG_VERSION"),
+        n = f.shards,
+        scenario = f.scenario,
+        shard_dirs = f.shard_dir("K"),
+        merged = f.merged_dir(),
+    )
+}
