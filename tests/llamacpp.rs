@@ -56,7 +56,7 @@ fn llama_server_slots_raise_throughput_and_broken_cell_fails_alone() {
     assert!(left.is_empty(), "llama-server left running: pids {left:?}");
     let dir = run.run_dir();
     let summary = json(&dir.join("summary.json"));
-    let cells = cells_by_label(&summary);
+    let cells = common::cells_by_label(&summary);
     // The broken cell fails alone: the others are measured, and the run ends `partial`
     // with exit code 3 (issue 12: a run with failed repetitions never exits 0).
     assert_eq!(
@@ -75,7 +75,7 @@ fn llama_server_slots_raise_throughput_and_broken_cell_fails_alone() {
 
 /// Finds the engine, or says why not: a failure when `EXP_LLAMACPP_REQUIRED=1`.
 fn engine() -> Option<Engine> {
-    let cache = cache_dir();
+    let cache = common::engine_cache("scripts/install-llamacpp.sh", "llama.cpp");
     let path = |var: &str, default: PathBuf| std::env::var_os(var).map_or(default, PathBuf::from);
     let engine = Engine {
         server: path("EXP_LLAMA_SERVER", cache.join("bin/llama-server")),
@@ -99,23 +99,6 @@ fn engine() -> Option<Engine> {
     None
 }
 
-/// `${XDG_CACHE_HOME:-$HOME/.cache}/exp/llama.cpp/<version>`, the version pinned in the
-/// install script (one place for it).
-fn cache_dir() -> PathBuf {
-    let script = text(&common::root().join("scripts/install-llamacpp.sh"));
-    let version = script
-        .lines()
-        .find_map(|l| l.strip_prefix("version="))
-        .expect("scripts/install-llamacpp.sh pins `version=`");
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|v| !v.is_empty())
-        .map_or_else(
-            || PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache"),
-            PathBuf::from,
-        );
-    base.join("exp/llama.cpp").join(version.trim())
-}
-
 /// Live processes running this binary, found by scanning /proc (argv[0] or the executable).
 fn server_pids(server: &Path) -> Vec<u32> {
     let server = server
@@ -135,16 +118,6 @@ fn server_pids(server: &Path) -> Vec<u32> {
             });
             exe.as_deref() == Some(&server) || argv0.as_deref() == Some(&server)
         })
-        .collect()
-}
-
-/// summary.json's cells by label (`cache_type_k=f16 · ctx_size=512 · parallel=4`).
-fn cells_by_label(summary: &serde_json::Value) -> BTreeMap<String, serde_json::Value> {
-    summary["cells"]
-        .as_array()
-        .expect("summary.json has cells")
-        .iter()
-        .map(|c| (c["label"].as_str().unwrap().to_string(), c.clone()))
         .collect()
 }
 
@@ -255,29 +228,18 @@ fn assert_probes(summary: &serde_json::Value) {
 fn assert_token_counts(dir: &Path, cells: &BTreeMap<String, serde_json::Value>) {
     for (label, cell) in cells.iter().filter(|(l, _)| !l.contains(BROKEN)) {
         let id = cell["id"].as_str().unwrap();
-        let mut reps = 0;
-        for entry in std::fs::read_dir(dir.join("records").join(id)).unwrap() {
-            let path = entry.unwrap().path();
-            let name = path.file_name().unwrap().to_string_lossy();
-            // rep-NNN.jsonl; not the probes' rep-NNN.probes.jsonl.
-            if !name.ends_with(".jsonl") || name.ends_with(".probes.jsonl") {
-                continue;
-            }
-            reps += 1;
-            let records: Vec<serde_json::Value> = text(&path)
-                .lines()
-                .map(|l| serde_json::from_str(l).unwrap())
-                .collect();
-            assert_eq!(records.len(), REQUESTS, "{}", path.display());
+        // Every round's records file (a missing one fails here).
+        for round in 0..REPETITIONS as u32 {
+            let records = common::records(dir, id, round);
+            assert_eq!(records.len(), REQUESTS, "{label}, round {round}");
             for r in &records {
-                let where_ = format!("{label}, {}: {r}", path.display());
+                let where_ = format!("{label}, round {round}: {r}");
                 assert_eq!(r["outcome"]["status"], "ok", "{where_}");
                 assert_eq!(r["requested_output_tokens"], OUTPUT_TOKENS, "{where_}");
                 assert_eq!(r["output_tokens"], OUTPUT_TOKENS, "usage: {where_}");
                 assert!(r["input_tokens"].as_u64().unwrap_or(0) > 0, "{where_}");
             }
         }
-        assert_eq!(reps, REPETITIONS, "record files of {label}");
     }
 }
 

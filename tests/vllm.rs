@@ -59,7 +59,7 @@ fn vllm_launched_per_cell_answers_in_known_directions() {
     );
     let dir = run.run_dir();
     let summary = json(&dir.join("summary.json"));
-    let cells = cells_by_label(&summary);
+    let cells = common::cells_by_label(&summary);
     // The broken cell fails alone; a run with failed repetitions ends `partial`, exit code 3.
     assert_eq!(
         run.code(),
@@ -95,7 +95,7 @@ impl Engine {
 
 /// Finds the engine, or says why not: a failure when `EXP_VLLM_REQUIRED=1`.
 fn engine() -> Option<Engine> {
-    let cache = cache_dir();
+    let cache = common::engine_cache("scripts/install-vllm.sh", "vllm");
     let path = |var: &str, default: PathBuf| std::env::var_os(var).map_or(default, PathBuf::from);
     let engine = Engine {
         vllm: path("EXP_VLLM", cache.join("venv/bin/vllm")),
@@ -119,23 +119,6 @@ fn engine() -> Option<Engine> {
     None
 }
 
-/// `${XDG_CACHE_HOME:-$HOME/.cache}/exp/vllm/<version>`, the version pinned in the install
-/// script (one place for it).
-fn cache_dir() -> PathBuf {
-    let script = text(&common::root().join("scripts/install-vllm.sh"));
-    let version = script
-        .lines()
-        .find_map(|l| l.strip_prefix("version="))
-        .expect("scripts/install-vllm.sh pins `version=`");
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|v| !v.is_empty())
-        .map_or_else(
-            || PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache"),
-            PathBuf::from,
-        );
-    base.join("exp/vllm").join(version.trim())
-}
-
 /// Live vLLM processes: the API server (`… vllm serve …`) and the engine core and workers it
 /// starts, which rename themselves (`VLLM::EngineCore`, `VLLM::Worker…`).
 fn vllm_pids() -> BTreeSet<u32> {
@@ -154,16 +137,6 @@ fn is_vllm(pid: u32) -> bool {
         let line = String::from_utf8_lossy(&c).replace('\0', " ");
         line.contains("VLLM::") || line.contains("vllm serve") || line.contains("bin/vllm serve")
     })
-}
-
-/// summary.json's cells by label (`kv_cache_dtype=auto · max_num_seqs=4 · prefix_caching=on`).
-fn cells_by_label(summary: &serde_json::Value) -> BTreeMap<String, serde_json::Value> {
-    summary["cells"]
-        .as_array()
-        .expect("summary.json has cells")
-        .iter()
-        .map(|c| (c["label"].as_str().unwrap().to_string(), c.clone()))
-        .collect()
 }
 
 /// The invalid flag fails its cell with vLLM's own words; every other cell finished all its
@@ -262,21 +235,12 @@ fn assert_probes(summary: &serde_json::Value) {
 fn assert_token_counts(dir: &Path, cells: &BTreeMap<String, serde_json::Value>) {
     for (label, cell) in cells.iter().filter(|(l, _)| !l.contains(BROKEN)) {
         let id = cell["id"].as_str().unwrap();
-        let mut reps = 0;
-        for entry in std::fs::read_dir(dir.join("records").join(id)).unwrap() {
-            let path = entry.unwrap().path();
-            let name = path.file_name().unwrap().to_string_lossy();
-            if !name.ends_with(".jsonl") || name.ends_with(".probes.jsonl") {
-                continue;
-            }
-            reps += 1;
-            let records: Vec<serde_json::Value> = text(&path)
-                .lines()
-                .map(|l| serde_json::from_str(l).unwrap())
-                .collect();
-            assert_eq!(records.len(), REQUESTS, "{}", path.display());
+        // Every round's records file (a missing one fails here).
+        for round in 0..REPETITIONS as u32 {
+            let records = common::records(dir, id, round);
+            assert_eq!(records.len(), REQUESTS, "{label}, round {round}");
             for r in &records {
-                let where_ = format!("{label}, {}: {r}", path.display());
+                let where_ = format!("{label}, round {round}: {r}");
                 assert_eq!(r["outcome"]["status"], "ok", "{where_}");
                 assert_eq!(r["output_tokens"], OUTPUT_TOKENS, "usage: {where_}");
                 assert_eq!(
@@ -285,7 +249,6 @@ fn assert_token_counts(dir: &Path, cells: &BTreeMap<String, serde_json::Value>) 
                 );
             }
         }
-        assert_eq!(reps, REPETITIONS, "record files of {label}");
     }
 }
 

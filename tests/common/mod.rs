@@ -365,3 +365,31 @@ pub fn run_scenario(scenario: &Path, out: &Path) -> Outcome {
         "--no-progress",
     ])
 }
+
+/// Where an engine install script caches its version:
+/// `${XDG_CACHE_HOME:-$HOME/.cache}/exp/<name>/<version>`, the version read from the script's
+/// `version=` line (one place for it).
+pub fn engine_cache(script: &str, name: &str) -> PathBuf {
+    let path = root().join(script);
+    let version = text(&path)
+        .lines()
+        .find_map(|l| l.strip_prefix("version=").map(|v| v.trim().to_string()))
+        .unwrap_or_else(|| panic!("{} pins `version=`", path.display()));
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map_or_else(
+            || PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache"),
+            PathBuf::from,
+        );
+    base.join("exp").join(name).join(version)
+}
+
+/// summary.json's cells by label (`max_num_seqs=4 · prefix_caching=on`).
+pub fn cells_by_label(summary: &serde_json::Value) -> BTreeMap<String, serde_json::Value> {
+    summary["cells"]
+        .as_array()
+        .expect("summary.json has cells")
+        .iter()
+        .map(|c| (c["label"].as_str().unwrap().to_string(), c.clone()))
+        .collect()
+}
