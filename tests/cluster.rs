@@ -10,17 +10,6 @@ use std::process::Command;
 
 use common::{fixture, json, root, run, spawn};
 
-fn statistics(dir: &Path) -> serde_json::Value {
-    let mut s = json(&dir.join("summary.json"));
-    let o = s.as_object_mut().unwrap();
-    o.remove("run_id");
-    o.remove("nodes");
-    for rep in o["repetitions"].as_array_mut().unwrap() {
-        rep.as_object_mut().unwrap().remove("wall_seconds");
-    }
-    s
-}
-
 fn unsharded(tmp: &Path, scenario: &str) -> PathBuf {
     let out = tmp.join("whole");
     run([
@@ -107,8 +96,8 @@ fn slurm_scripts_run_each_shard_and_the_merge() {
     let o = bash(&dir.join("merge.sbatch"), &[]);
     assert_eq!(o.code(), 0, "{o:?}");
     assert_eq!(
-        statistics(&merged),
-        statistics(&unsharded(tmp.path(), &scenario))
+        common::statistics(&merged),
+        common::statistics(&unsharded(tmp.path(), &scenario))
     );
 }
 
@@ -232,7 +221,7 @@ fn kubernetes_manifests_are_api_objects_whose_pods_run_the_experiment() {
     let merged = merged_dir(&written.stdout);
     assert_eq!(o.run_dir(), merged);
     assert_eq!(
-        statistics(&merged),
-        statistics(&unsharded(tmp.path(), &scenario))
+        common::statistics(&merged),
+        common::statistics(&unsharded(tmp.path(), &scenario))
     );
 }

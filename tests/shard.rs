@@ -9,19 +9,6 @@ use std::path::{Path, PathBuf};
 
 use common::{count_markers, exp, fixture, json, run, spawn, text, wait_until};
 
-/// `summary.json` without what differs between any two runs (the run id, wall-clock
-/// seconds) and the merged run's own addition (its nodes' effects).
-fn statistics(dir: &Path) -> serde_json::Value {
-    let mut s = json(&dir.join("summary.json"));
-    let o = s.as_object_mut().unwrap();
-    o.remove("run_id");
-    o.remove("nodes");
-    for rep in o["repetitions"].as_array_mut().unwrap() {
-        rep.as_object_mut().unwrap().remove("wall_seconds");
-    }
-    s
-}
-
 /// Runs `exp run` with these arguments (plus `--no-progress`) and returns its run directory.
 fn run_into(args: &[&str]) -> PathBuf {
     let mut all = vec!["run"];
@@ -94,7 +81,7 @@ fn merged_shards_have_the_statistics_of_the_unsharded_run() {
     let refs: Vec<&Path> = [2, 0, 1].iter().map(|&i| shards[i].as_path()).collect();
     let outcome = merge(&refs, &merged).expect_code(0);
     assert_eq!(outcome.run_dir(), merged);
-    assert_eq!(statistics(&merged), statistics(&whole));
+    assert_eq!(common::statistics(&merged), common::statistics(&whole));
     let manifest = json(&merged.join("manifest.json"));
     assert_eq!(manifest["status"], "complete");
     assert_eq!(manifest["schedule"], whole_schedule);
@@ -109,7 +96,7 @@ fn merged_shards_have_the_statistics_of_the_unsharded_run() {
 
     // `exp report` and `exp compare` read it as any run.
     run(["report", s(&merged)]).expect_code(0);
-    assert_eq!(statistics(&merged), statistics(&whole));
+    assert_eq!(common::statistics(&merged), common::statistics(&whole));
     let compare = run(["compare", s(&whole), s(&merged)]).expect_code(0);
     assert!(!compare.stdout.contains("regression"), "{}", compare.stdout);
 }
@@ -303,5 +290,5 @@ fn a_killed_shard_is_resumed_alone_and_merged() {
         "--set",
         reps,
     ]);
-    assert_eq!(statistics(&merged), statistics(&whole));
+    assert_eq!(common::statistics(&merged), common::statistics(&whole));
 }

@@ -393,3 +393,17 @@ pub fn cells_by_label(summary: &serde_json::Value) -> BTreeMap<String, serde_jso
         .map(|c| (c["label"].as_str().unwrap().to_string(), c.clone()))
         .collect()
 }
+
+/// `summary.json` without what differs between any two runs (the run id, wall-clock
+/// seconds) and a merged run's own addition (its nodes' effects): what a merge of shards must
+/// reproduce exactly.
+pub fn statistics(dir: &Path) -> serde_json::Value {
+    let mut s = json(&dir.join("summary.json"));
+    let o = s.as_object_mut().unwrap();
+    o.remove("run_id");
+    o.remove("nodes");
+    for rep in o["repetitions"].as_array_mut().unwrap() {
+        rep.as_object_mut().unwrap().remove("wall_seconds");
+    }
+    s
+}
