@@ -24,6 +24,7 @@ pub mod merge;
 pub mod metrics;
 pub mod plan;
 pub mod probe;
+pub mod quality;
 pub mod record;
 pub mod report;
 pub mod run;

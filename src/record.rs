@@ -264,6 +264,80 @@ pub struct ProbeSample {
     pub values: BTreeMap<String, f64>,
 }
 
+/// Which quality measurement a [`QualityRecord`] belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QualityKind {
+    /// Perplexity of the corpus.
+    Perplexity,
+    /// Long-context retrieval.
+    Retrieval,
+}
+
+impl QualityKind {
+    /// The name in messages: `perplexity`, `retrieval`.
+    pub fn name(self) -> &'static str {
+        match self {
+            QualityKind::Perplexity => "perplexity",
+            QualityKind::Retrieval => "retrieval",
+        }
+    }
+}
+
+/// One line of a repetition's quality file (`records/<cell>/rep-NNN.quality.jsonl`): a
+/// scored item, or why one could not be scored. Written whole before the repetition's
+/// completion marker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum QualityRecord {
+    /// One scored segment of the corpus: a document, or one window of a long one.
+    Perplexity {
+        /// The document's position in the corpus (0-based).
+        document: u32,
+        /// The window within the document (0 for a document scored whole).
+        window: u32,
+        /// Tokens scored (those with a log-prob).
+        tokens: u64,
+        /// Σ −ln p over them.
+        nll: f64,
+    },
+    /// One retrieval item, answered.
+    Retrieval {
+        /// The item's position in the round's items.
+        item: u32,
+        /// Where its key sat in the filler (0 = start, 1 = end).
+        depth: f64,
+        /// The prompt length asked for.
+        context_tokens: u32,
+        /// The server's count of the prompt (`usage.prompt_tokens`), when sent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prompt_tokens: Option<u32>,
+        /// The expected answer.
+        answer: String,
+        /// The start of the generated text.
+        reply: String,
+        /// Exact match of the answer.
+        correct: bool,
+    },
+    /// The server cannot do what this measurement needs (e.g. score prompts): nothing was
+    /// computed, and the report says so with this reason.
+    Unsupported {
+        /// Which measurement.
+        what: QualityKind,
+        /// What the server answered, and why that cannot be used.
+        reason: String,
+    },
+    /// One item whose request failed: the repetition has no value for this measurement.
+    Failed {
+        /// Which measurement.
+        what: QualityKind,
+        /// The document or item.
+        index: u32,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -151,10 +151,12 @@ pub fn load_results(
                 ),
                 false => None,
             };
+            let quality = dir.quality(&entry.id, round)?;
             let summary = metrics::summarize_repetition(metrics::RepetitionInputs {
                 records: &records,
                 marker: &marker,
                 probes: probes.as_deref(),
+                quality: quality.as_deref(),
                 cell: &cell,
             })?;
             let order = manifest

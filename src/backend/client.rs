@@ -12,6 +12,8 @@
 //! network read that completed it (taken before parsing). Plain `http://` only: this build has
 //! no TLS, and a benchmark should not measure a TLS stack by accident.
 
+pub mod quality;
+
 use std::time::{Duration, Instant};
 
 use reqwest::Url;

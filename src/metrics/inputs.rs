@@ -11,7 +11,7 @@ use super::repetition::{RepetitionSummary, Summarizer};
 use super::request::output_tokens;
 use super::{batch, client, resources};
 use crate::hw::{Deployment, WorkTotals};
-use crate::record::{ProbeSample, RecordSource, RequestRecord};
+use crate::record::{ProbeSample, QualityRecord, RecordSource, RequestRecord};
 use crate::scenario::model::CostConfig;
 use crate::store::RepMarker;
 
@@ -25,6 +25,8 @@ pub struct RepetitionInputs<'a, R: RecordSource + ?Sized> {
     pub marker: &'a RepMarker,
     /// Its probe samples, if it had probes.
     pub probes: Option<&'a [ProbeSample]>,
+    /// Its quality items, if it had a quality pass.
+    pub quality: Option<&'a [QualityRecord]>,
     /// The cell's cost and what it runs on.
     pub cell: &'a CellInputs<'a>,
 }
@@ -75,6 +77,9 @@ pub fn summarize_repetition<R: RecordSource + ?Sized>(
     };
     resources::add(&mut summary.values, window, resource_inputs);
     client::add(inputs.marker, summary.sent, &mut summary.values);
+    if let Some(records) = inputs.quality {
+        summary.quality = Some(super::quality::add(records, &mut summary.values));
+    }
     Ok(summary)
 }
 

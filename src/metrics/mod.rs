@@ -9,6 +9,7 @@ pub mod column;
 pub mod inputs;
 pub mod key;
 pub mod probes;
+pub mod quality;
 pub mod registry;
 pub mod repetition;
 pub mod request;

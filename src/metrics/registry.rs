@@ -74,6 +74,12 @@ pub enum Kind {
     Resource,
     /// A price, from `[cost]`.
     Cost,
+    /// Perplexity of the corpus (`[quality]`): compared by paired differences of the same
+    /// documents' log-likelihoods between cells, not by its per-repetition values.
+    Perplexity,
+    /// Share of the same retrieval items answered exactly (`[quality]`): Wilson intervals,
+    /// and exact McNemar on the items that two cells answered differently.
+    Accuracy,
 }
 
 impl Kind {
@@ -83,17 +89,24 @@ impl Kind {
     /// changes by a fraction of the baseline (Fieller's CI of the ratio).
     pub const fn scale(self) -> Scale {
         match self {
-            Kind::Proportion => Scale::Absolute,
-            Kind::Distribution | Kind::Repetition | Kind::Resource | Kind::Cost => Scale::Relative,
+            Kind::Proportion | Kind::Accuracy => Scale::Absolute,
+            Kind::Distribution
+            | Kind::Repetition
+            | Kind::Resource
+            | Kind::Cost
+            | Kind::Perplexity => Scale::Relative,
         }
     }
 
     /// Default practical-significance threshold τ on [`Kind::scale`] (statistics.md §2.6):
-    /// one percentage point for proportions; otherwise 5 % for tail statistics, 3 % for other
-    /// times (mean and median latencies, durations) and 2 % for everything else.
+    /// one percentage point for proportions, 1 % for perplexity, two points for accuracy;
+    /// otherwise 5 % for tail statistics, 3 % for other times (mean and median latencies,
+    /// durations) and 2 % for everything else.
     pub fn default_threshold(self, unit: Unit, tail: bool) -> f64 {
         match (self, tail, unit) {
             (Kind::Proportion, _, _) => 0.01,
+            (Kind::Perplexity, _, _) => 0.01,
+            (Kind::Accuracy, _, _) => 0.02,
             (_, true, _) => 0.05,
             (_, false, Unit::Seconds) => 0.03,
             _ => 0.02,
@@ -222,7 +235,9 @@ macro_rules! metrics {
             /// The declaration of this metric.
             pub const fn spec(self) -> Spec {
                 use Better::{Higher, Lower};
-                use Kind::{Cost, Distribution, Proportion, Repetition, Resource};
+                use Kind::{
+                    Accuracy, Cost, Distribution, Perplexity, Proportion, Repetition, Resource,
+                };
                 use Unit::*;
                 match self {
                     $(Metric::$variant => $spec,)*
@@ -299,6 +314,9 @@ metrics! {
     ClientCpuUtil => spec("client_cpu_util", Fraction, Lower, Resource),
     ClientCpuWait => spec("client_cpu_wait", Fraction, Lower, Resource),
     ClientCores => spec("client_cores", Count, Higher, Resource),
+    // `[quality]`: from the repetition's quality pass.
+    Ppl => spec("ppl", Count, Lower, Perplexity),
+    RetrievalAccuracy => spec("retrieval_accuracy", Fraction, Higher, Accuracy),
 }
 
 impl Metric {

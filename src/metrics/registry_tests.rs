@@ -20,8 +20,8 @@ fn every_name_parses_back_to_its_key_and_names_are_unique() {
     let all = MetricKey::all();
     assert_eq!(
         all.len(),
-        43 + 12 * 8,
-        "43 per-repetition metrics, 12 per-request × 8"
+        45 + 12 * 8,
+        "45 per-repetition metrics, 12 per-request × 8"
     );
     for key in &all {
         assert_eq!(MetricKey::parse(&key.to_string()), Some(*key), "{key}");
@@ -86,6 +86,17 @@ fn slo_metrics_are_the_per_request_latencies_but_queue_delay() {
             "itl"
         ]
     );
+}
+
+#[test]
+fn quality_metrics_have_their_own_kinds_scales_and_thresholds() {
+    use crate::stats::Scale;
+    let ppl = Metric::Ppl.key();
+    assert_eq!((ppl.spec().kind, ppl.better()), (Kind::Perplexity, Better::Lower));
+    assert_eq!((ppl.scale(), ppl.default_threshold()), (Scale::Relative, 0.01));
+    let acc = Metric::RetrievalAccuracy.key();
+    assert_eq!((acc.unit(), acc.better()), (Unit::Fraction, Better::Higher));
+    assert_eq!((acc.scale(), acc.default_threshold()), (Scale::Absolute, 0.02));
 }
 
 #[test]

@@ -54,6 +54,9 @@ pub struct RepetitionSummary {
     /// Ok requests whose stream ended after its finish reason without `data: [DONE]`.
     #[serde(default)]
     pub no_done: u64,
+    /// The repetition's quality items (`[quality]`), for comparisons paired by item.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<super::quality::QualityItems>,
 }
 
 /// Tokens by which the server's prompt count may differ from the client's before a request

@@ -10,6 +10,7 @@ pub mod health;
 mod interrupt;
 mod prefetch;
 mod progress;
+mod quality;
 mod served;
 mod slot;
 mod timer;
@@ -63,6 +64,14 @@ pub enum RunError {
     /// A server could not be prepared (an external one never became ready, no free port).
     #[error("{0}")]
     Server(String),
+    /// `[quality]` cannot be prepared (an unreadable corpus, …).
+    #[error("cell {cell}: {why}")]
+    Quality {
+        /// The cell id.
+        cell: String,
+        /// What went wrong, naming the file.
+        why: String,
+    },
     /// The target is not there ([`health::check_target`]).
     #[error("cell {cell}: {why}")]
     Target {
@@ -99,6 +108,10 @@ pub fn preflight(plan: &Plan) -> Result<(), RunError> {
                 cell: cell.id.to_string(),
                 source,
             })?;
+        slot::segments(config).map_err(|why| RunError::Quality {
+            cell: cell.id.to_string(),
+            why,
+        })?;
     }
     Ok(())
 }
@@ -168,6 +181,8 @@ pub async fn execute(plan: &Plan, dir: &RunDir, show_progress: bool) -> Result<R
         executors: HashMap::new(),
         interrupt: Interrupt::install(),
         gpu_fields: None,
+        quality: Default::default(),
+        segments: HashMap::new(),
     };
     if runner.interrupt.fired() {
         return Ok(RunEnd::Interrupted);

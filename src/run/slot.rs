@@ -12,12 +12,14 @@ use super::{CellExecutor, RunError, workload_seeds};
 use crate::matrix::Slot;
 use crate::plan::Plan;
 use crate::probe;
+use crate::quality::perplexity::{self, Segment};
 use crate::scenario::model::{CellConfig, GpuProbe, TargetKind};
 use crate::seed;
 use crate::server::Server;
 use crate::store::{RepMarker, RunDir, SCHEMA_VERSION, StoreError};
 use crate::workload::Datasets;
 use crate::workload::work::RepetitionWork;
+use std::sync::Arc;
 
 /// How a repetition ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +54,36 @@ pub(super) struct Runner<'a> {
     /// The `nvidia-smi` fields this machine accepts, or why it has none; found on the first
     /// repetition that samples GPUs.
     pub gpu_fields: Option<Result<&'static [&'static str], String>>,
+    /// What each target answered about scoring prompts (`[quality]`).
+    pub quality: super::quality::Support,
+    /// The perplexity segments of each cell, read on its first quality pass.
+    pub segments: HashMap<usize, Arc<Vec<Segment>>>,
+}
+
+/// The perplexity segments of a cell with `[quality] perplexity` (corpus read, documents
+/// tokenized and windowed), or `None` without; an error names the file and what is wrong.
+pub(super) fn segments(config: &CellConfig) -> Result<Option<Vec<Segment>>, String> {
+    let Some(p) = config.quality.as_ref().and_then(|q| q.perplexity.as_ref()) else {
+        return Ok(None);
+    };
+    let tokenizer = match &config.target.tokenizer {
+        Some(path) => Some(
+            Datasets::global()
+                .tokenizer(path)
+                .map_err(|e| e.to_string())?,
+        ),
+        None => None,
+    };
+    if p.window_tokens.is_some() && tokenizer.is_none() {
+        return Err(format!(
+            "[quality] perplexity.window_tokens = {} needs [target] tokenizer, to cut long documents into windows of token ids (hint: set `tokenizer = \"path/to/tokenizer.json\"` in [target], or drop window_tokens to send each document whole)",
+            p.window_tokens.unwrap_or_default()
+        ));
+    }
+    let docs = perplexity::load(&p.corpus, p.documents).map_err(|e| e.to_string())?;
+    perplexity::segments(&docs, p.window_tokens, tokenizer.as_deref())
+        .map(Some)
+        .map_err(|e| e.to_string())
 }
 
 impl Runner<'_> {
@@ -122,6 +154,26 @@ impl Runner<'_> {
             .measured
             .and_then(|m| super::usage::close_window(&m, &mut details));
         details.probes_absent = absent;
+        let client = exec.client().cloned();
+        let quality_seed = seed::derive(seed, None, slot.round, "quality");
+        let state = QualityState {
+            support: &mut self.quality,
+            segments: &mut self.segments,
+            interrupt: &self.interrupt,
+            datasets: self.datasets,
+        };
+        if failure.is_none()
+            && let Some(client) = client
+            && let Some(records) =
+                quality_pass(state, &client, slot.cell, config, &cell_id, quality_seed).await?
+        {
+            self.dir.write_quality(&cell_id, slot.round, &records)?;
+        }
+        if self.interrupt.fired() {
+            self.progress
+                .abandon("interrupted: finished repetitions are kept");
+            return Ok(SlotEnd::Interrupted);
+        }
         let mut writer = outcome.writer;
         let prompts = Some(std::sync::Arc::clone(&work.source));
         details.token_counting =
@@ -245,5 +297,57 @@ impl Runner<'_> {
         writer.finish(marker)?;
         self.progress.finish_one();
         Ok(())
+    }
+}
+
+/// The run's state a quality pass reads and extends.
+struct QualityState<'r> {
+    support: &'r mut super::quality::Support,
+    segments: &'r mut HashMap<usize, Arc<Vec<Segment>>>,
+    interrupt: &'r Interrupt,
+    datasets: &'static Datasets,
+}
+
+/// The repetition's quality pass (`[quality]`, HTTP targets), or `None` without one or when
+/// Ctrl-C stopped it (the repetition is then redone by `--resume`).
+async fn quality_pass(
+    state: QualityState<'_>,
+    client: &crate::backend::Client,
+    cell: usize,
+    config: &CellConfig,
+    cell_id: &str,
+    seed: u64,
+) -> Result<Option<Vec<crate::record::QualityRecord>>, RunError> {
+    let Some(quality) = &config.quality else {
+        return Ok(None);
+    };
+    let segments = match state.segments.get(&cell) {
+        Some(s) => Some(Arc::clone(s)),
+        None => match segments(config).map_err(|why| RunError::Quality {
+            cell: cell_id.to_string(),
+            why,
+        })? {
+            Some(s) => {
+                let s = Arc::new(s);
+                state.segments.insert(cell, Arc::clone(&s));
+                Some(s)
+            }
+            None => None,
+        },
+    };
+    let tokenizer =
+        (config.target.tokenizer.as_deref()).and_then(|path| state.datasets.tokenizer(path).ok());
+    let pass = super::quality::Pass {
+        client,
+        config: quality,
+        segments,
+        tokenizer,
+        seed,
+    };
+    let run = super::quality::run(pass, state.support);
+    tokio::select! {
+        biased;
+        () = state.interrupt.wait() => Ok(None),
+        records = run => Ok(Some(records)),
     }
 }

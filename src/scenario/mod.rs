@@ -17,6 +17,7 @@ mod launch;
 pub mod model;
 mod overrides;
 mod probes;
+mod quality;
 mod read;
 mod repetitions;
 mod resolve;

@@ -94,6 +94,8 @@ pub struct Scenario {
     pub(super) probes: Option<super::probes::ProbeSpec>,
     /// `[cost] gpu_hour`.
     pub(super) gpu_hour: Option<f64>,
+    /// `[quality]`, before the cell's `context_tokens` fills it in.
+    pub(super) quality: Option<super::quality::QualitySpec>,
     /// Where each key was written, for errors found after validation.
     pub(super) locs: super::error::Locs,
 }
@@ -251,6 +253,65 @@ pub struct CellConfig {
     pub probes: Option<ProbeConfig>,
     /// Price of the deployment.
     pub cost: Option<CostConfig>,
+    /// What is scored beside the load (`[quality]`).
+    pub quality: Option<QualityConfig>,
+}
+
+/// `[quality]` of one cell: perplexity of the user's corpus and retrieval accuracy on seeded
+/// items, scored on the cell's server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QualityConfig {
+    /// Perplexity of a corpus, from the server's prompt log-probs.
+    pub perplexity: Option<PerplexityConfig>,
+    /// Long-context retrieval on seeded items.
+    pub retrieval: Option<RetrievalConfig>,
+    /// When the items are scored.
+    pub when: QualityWhen,
+}
+
+/// `[quality] perplexity`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PerplexityConfig {
+    /// The user's text: `.jsonl` (`{"text": …}` per line) or `.txt` (documents separated by
+    /// blank lines).
+    pub corpus: std::path::PathBuf,
+    /// Documents scored, from the corpus's start (`None`: all).
+    pub documents: Option<u32>,
+    /// Longest prompt scored at once; longer documents are scored in overlapping windows.
+    pub window_tokens: Option<u32>,
+}
+
+/// `[quality] retrieval` of one cell.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetrievalConfig {
+    /// Which items.
+    pub task: RetrievalTask,
+    /// Length of each item's prompt, in tokens.
+    pub context_tokens: u32,
+    /// Items per repetition.
+    pub trials: u32,
+    /// Where the key sits in the filler (0 = start, 1 = end); item i at `depths[i % len]`.
+    pub depths: Vec<f64>,
+    /// Tokens generated per answer.
+    pub max_tokens: u32,
+}
+
+/// The retrieval task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RetrievalTask {
+    /// One pass key hidden in repeated filler (Mohtashami & Jaggi, 2023).
+    Passkey,
+    /// Several keys in varied filler; the question names one (RULER's multi-key needle).
+    Niah,
+}
+
+/// When a cell's quality items are scored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum QualityWhen {
+    /// On the same server, right after each repetition's load.
+    AfterRepetition,
 }
 
 /// Kind of target: the simulator, or a server spoken to in one of the wire protocols. The

@@ -60,6 +60,9 @@ impl Scenario {
             }),
             None => None,
         };
+        let quality = (self.quality.as_ref())
+            .map(|q| q.render(vars, &self.locs))
+            .transpose()?;
         Ok(CellConfig {
             target,
             workload,
@@ -67,6 +70,7 @@ impl Scenario {
             server,
             probes,
             cost,
+            quality,
         })
     }
 

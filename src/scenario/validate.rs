@@ -12,7 +12,9 @@ use super::read::Ctx;
 use super::target::TargetSpec;
 use super::wellknown::ENGINE_VARS;
 use super::workload::WorkloadSpec;
-use super::{analysis, arrival, probes, search, server, server_rules, target, vars, workload};
+use super::{
+    analysis, arrival, probes, quality, search, server, server_rules, target, vars, workload,
+};
 
 const TOP_KEYS: &[&str] = &[
     "experiment",
@@ -27,6 +29,7 @@ const TOP_KEYS: &[&str] = &[
     "probes",
     "cost",
     "search",
+    "quality",
 ];
 
 /// Validates a whole document. `None` when any error was recorded in `ctx`.
@@ -64,6 +67,19 @@ pub(crate) fn validate(
         &mut var_spec,
         &mut names,
     );
+    let quality = t.get("quality").map(|n| quality::validate(ctx, n, &names));
+    if let (Some(Some(_)), Some(target)) = (&quality, &target)
+        && target.kind == TargetKind::Sim
+        && let Some(n) = t.get("quality")
+    {
+        let hint = "point the scenario at a server that generates text (`[target] kind = \"openai-completions\"` with `base_url`, or a [server] to launch), or drop [quality]";
+        ctx.error(
+            &n.origin,
+            "quality",
+            "the simulated engine generates no text, so it has no quality to score",
+            Some(hint.into()),
+        );
+    }
     let checks = analysis::checks(ctx, t.get("checks"));
     let analysis = analysis::analysis(ctx, t.get("analysis"), &names);
     let report = analysis::report(ctx, t.get("report"));
@@ -112,6 +128,7 @@ pub(crate) fn validate(
         server: server.flatten(),
         probes: probes.flatten(),
         gpu_hour: gpu_hour.flatten(),
+        quality: quality.flatten(),
         locs,
     })
 }

@@ -44,6 +44,10 @@ enum Rule {
 
 fn rule(name: &str) -> Option<(Rule, &'static str)> {
     Some(match name {
+        "context_tokens" => (
+            Rule::Count(10_000_000),
+            "length of each [quality] retrieval prompt in tokens, e.g. `context_tokens = [4096, 16384]`",
+        ),
         "prompt_tokens" => (
             Rule::Count(10_000_000),
             "prompt length in tokens, e.g. `prompt_tokens = 512`",

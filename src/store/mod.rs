@@ -10,6 +10,7 @@
 //!   records/<cell-id>/rep-NNN.jsonl       one RequestRecord per line, appended as they complete
 //!   records/<cell-id>/rep-NNN.done.json   completion marker, written after the records are synced
 //!   records/<cell-id>/rep-NNN.probes.jsonl  probe samples (GPU, server metrics, host), with [probes]
+//!   records/<cell-id>/rep-NNN.quality.jsonl scored quality items, with [quality]
 //!   servers/launch-NNN.log        stdout and stderr of each server launch, with [server]
 //!   summary.json                  per repetition and per cell (atomically replaced)
 //!   report.md                     rendered report (atomically replaced)
@@ -157,6 +158,55 @@ impl RunDir {
         self.rep_stem(cell_id, round).with_extension("probes.jsonl")
     }
 
+    /// The quality items of a repetition (`records/<cell>/rep-NNN.quality.jsonl`).
+    pub fn quality_path(&self, cell_id: &str, round: u32) -> PathBuf {
+        self.rep_stem(cell_id, round)
+            .with_extension("quality.jsonl")
+    }
+
+    /// Writes a repetition's quality items (atomically: before its marker, so a marker
+    /// always has its whole quality file).
+    pub fn write_quality(
+        &self,
+        cell_id: &str,
+        round: u32,
+        items: &[crate::record::QualityRecord],
+    ) -> Result<(), StoreError> {
+        let mut text = Vec::new();
+        for item in items {
+            serde_json::to_writer(&mut text, item).expect("quality records serialise");
+            text.push(b'\n');
+        }
+        write_atomic(&self.quality_path(cell_id, round), &text)
+    }
+
+    /// The quality items of a finished repetition; `None` when it has no quality file.
+    pub fn quality(
+        &self,
+        cell_id: &str,
+        round: u32,
+    ) -> Result<Option<Vec<crate::record::QualityRecord>>, StoreError> {
+        let path = self.quality_path(cell_id, round);
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StoreError::io(&path, e)),
+        };
+        let mut out = Vec::new();
+        for (i, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
+            let item = serde_json::from_str(line).map_err(|e| StoreError::Format {
+                path: path.clone(),
+                message: format!("line {}: unreadable quality item: {e}", i + 1),
+            })?;
+            out.push(item);
+        }
+        Ok(Some(out))
+    }
+
     /// Replaces the manifest atomically.
     pub fn write_manifest(&self, manifest: &Manifest) -> Result<(), StoreError> {
         let text = serde_json::to_vec_pretty(manifest).expect("manifest serialises");
@@ -241,7 +291,7 @@ impl RunDir {
     /// completion marker and its probe samples (`records/<cell>/rep-NNN.*`).
     pub fn repetition_files(&self, cell_id: &str, round: u32) -> Vec<PathBuf> {
         let stem = self.rep_stem(cell_id, round);
-        ["jsonl", "done.json", "probes.jsonl"]
+        ["jsonl", "done.json", "probes.jsonl", "quality.jsonl"]
             .into_iter()
             .map(|ext| stem.with_extension(ext))
             .filter(|p| p.exists())
