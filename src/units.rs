@@ -101,29 +101,35 @@ pub fn change(c: &crate::stats::Comparison, key: MetricKey) -> String {
 }
 
 /// Which analysis a set of comparisons used, for the method line of a report:
-/// `paired by round over 10 pairs`, `paired by round over 8–10 pairs`, and
+/// `paired by round over 10 pairs`, `paired by round over 8–10 pairs`, `paired by document
+/// over 50 documents`, `paired by item over 500 items`, and
 /// `; 2 unpaired (Welch, Fieller): <reason>` for those that could not pair.
 pub fn design_text<'a>(designs: impl IntoIterator<Item = &'a crate::stats::Design>) -> String {
-    use crate::stats::Design;
-    let (mut pairs, mut unpaired) = (Vec::new(), Vec::new());
+    use crate::stats::{Design, ItemUnit};
+    let (mut rounds, mut documents, mut items) = (Vec::new(), Vec::new(), Vec::new());
+    let mut unpaired = Vec::new();
     for d in designs {
         match d {
-            Design::Paired { pairs: n } => pairs.push(*n),
+            Design::Paired { pairs: n } => rounds.push(*n),
+            Design::Items {
+                unit: ItemUnit::Documents,
+                pairs: n,
+            } => documents.push(*n),
+            Design::Items {
+                unit: ItemUnit::Items,
+                pairs: n,
+            } => items.push(*n),
             Design::Unpaired { reason } => unpaired.push(reason.as_str()),
         }
     }
-    let mut parts = Vec::new();
-    if let (Some(low), Some(high)) = (pairs.iter().min(), pairs.iter().max()) {
-        let range = match low == high {
-            true => low.to_string(),
-            false => format!("{low}–{high}"),
-        };
-        let s = if *high == 1 { "" } else { "s" };
-        parts.push(format!(
-            "{} paired by round over {range} pair{s}",
-            count(pairs.len())
-        ));
-    }
+    let mut parts: Vec<String> = [
+        (&rounds, "round", "pair"),
+        (&documents, "document", "document"),
+        (&items, "item", "item"),
+    ]
+    .into_iter()
+    .filter_map(|(n, by, noun)| paired_over(n, by, noun))
+    .collect();
     if !unpaired.is_empty() {
         let mut reasons = unpaired.clone();
         reasons.sort_unstable();
@@ -137,23 +143,61 @@ pub fn design_text<'a>(designs: impl IntoIterator<Item = &'a crate::stats::Desig
     parts.join("; ")
 }
 
+/// `3 comparisons paired by round over 8–10 pairs`; `None` for no comparisons.
+fn paired_over(pairs: &[usize], by: &str, noun: &str) -> Option<String> {
+    let (low, high) = (pairs.iter().min()?, pairs.iter().max()?);
+    let range = match low == high {
+        true => low.to_string(),
+        false => format!("{low}–{high}"),
+    };
+    let s = if *high == 1 { "" } else { "s" };
+    Some(format!(
+        "{} paired by {by} over {range} {noun}{s}",
+        count(pairs.len())
+    ))
+}
+
 /// The method sentence of a report's comparisons: which analysis was used ([`design_text`])
 /// and how Δ, its CI and p are computed under each design that occurs, at `confidence` %.
 pub fn design_method<'a>(
     designs: impl IntoIterator<Item = &'a crate::stats::Design> + Clone,
     confidence: &str,
 ) -> String {
-    use crate::stats::Design;
-    let any = |paired: bool| {
-        (designs.clone().into_iter()).any(|d| matches!(d, Design::Paired { .. }) == paired)
-    };
+    use crate::stats::{Design, ItemUnit};
+    let any = |f: fn(&Design) -> bool| designs.clone().into_iter().any(f);
     let mut out = format!("Design: {}.", design_text(designs.clone()));
-    if any(true) {
+    if any(|d| matches!(d, Design::Paired { .. })) {
         out.push_str(&format!(
             " Paired by round: Δ = exp(m) − 1 with its {confidence} % t-interval, m = the mean over the rounds present on both sides of ln(candidate / baseline) (proportions: the mean per-round difference, in pp); p = paired t-test on those per-round values."
         ));
     }
-    if any(false) {
+    if any(|d| {
+        matches!(
+            d,
+            Design::Items {
+                unit: ItemUnit::Documents,
+                ..
+            }
+        )
+    }) {
+        out.push_str(&format!(
+            " Paired by document (perplexity): Δ = exp(m) − 1 = candidate / baseline perplexity − 1 with its {confidence} % t-interval, m = the token-weighted mean over the documents of the per-token NLL difference, with a standard error that treats each document as a cluster; p = t-test on documents − 1 degrees of freedom."
+        ));
+    }
+    if any(|d| {
+        matches!(
+            d,
+            Design::Items {
+                unit: ItemUnit::Items,
+                ..
+            }
+        )
+    }) {
+        out.push_str(&format!(
+            " Paired by item (accuracy): Δ = candidate − baseline share of items answered correctly, in pp, with Newcombe's {confidence} % interval for paired proportions (1998, method 10); p = exact McNemar test on the items the two sides answered differently."
+        ));
+    }
+    if any(|d| matches!(d, Design::Unpaired { .. })) {
         out.push_str(&format!(
             " Unpaired: Δ = candidate / baseline − 1 with its Fieller {confidence} % CI; p = Welch's t-test."
         ));
@@ -239,5 +283,38 @@ mod tests {
         assert_eq!(p_value(1.3e-6), "1.3e−6");
         assert_eq!(sig(0.01234, 3), "0.0123");
         assert_eq!(sig(9.99999, 3), "10.0");
+    }
+
+    #[test]
+    fn design_text_counts_each_kind_of_pairing() {
+        use crate::stats::{Design, ItemUnit};
+        let designs = [
+            Design::Paired { pairs: 10 },
+            Design::Paired { pairs: 8 },
+            Design::Items {
+                unit: ItemUnit::Documents,
+                pairs: 50,
+            },
+            Design::Items {
+                unit: ItemUnit::Items,
+                pairs: 500,
+            },
+            Design::Unpaired {
+                reason: "no common seed".into(),
+            },
+        ];
+        assert_eq!(
+            design_text(&designs),
+            "2 comparisons paired by round over 8–10 pairs; 1 comparison paired by document over 50 documents; 1 comparison paired by item over 500 items; 1 comparison unpaired (Welch's t, Fieller's CI): no common seed"
+        );
+        let method = design_method(&designs[2..3], "95");
+        assert!(
+            method.contains("Paired by document (perplexity)"),
+            "{method}"
+        );
+        assert!(
+            !method.contains("Unpaired") && !method.contains("by round:"),
+            "{method}"
+        );
     }
 }

@@ -20,7 +20,8 @@ use crate::store::{Manifest, RunDir, RunStatus, SequentialLook, SequentialRecord
 
 /// Comparisons whose verdict is still open: (open, of which another look could settle). A
 /// comparison paired by round over every baseline round cannot be settled by one: the rounds
-/// a look adds to the candidate have no baseline partner.
+/// a look adds to the candidate have no baseline partner. Nor can one paired by item: its
+/// test runs on the items both sides scored, which candidate rounds alone do not add to.
 fn open(c: &Compared) -> (usize, usize) {
     let open: Vec<_> = (c.result.rows.iter())
         .filter(|r| {
@@ -33,9 +34,11 @@ fn open(c: &Compared) -> (usize, usize) {
     let settleable = open
         .iter()
         .filter(|r| {
-            !r.comparison.as_ref().is_some_and(
-                |c| matches!(c.design, Design::Paired { pairs } if pairs >= c.baseline.n),
-            )
+            !r.comparison.as_ref().is_some_and(|c| match c.design {
+                Design::Paired { pairs } => pairs >= c.baseline.n,
+                Design::Items { .. } => true,
+                Design::Unpaired { .. } => false,
+            })
         })
         .count();
     (open.len(), settleable)

@@ -327,6 +327,10 @@ fn row_view(r: &CompareRow) -> RowView {
             crate::stats::Design::Paired { pairs } => {
                 format!("{} / {} ({pairs} pairs)", c.baseline.n, c.candidate.n)
             }
+            crate::stats::Design::Items { unit, pairs } => {
+                let noun = unit.noun(pairs);
+                format!("{} / {} ({pairs} {noun})", c.baseline.n, c.candidate.n)
+            }
             crate::stats::Design::Unpaired { .. } => {
                 format!("{} / {}", c.baseline.n, c.candidate.n)
             }

@@ -7,6 +7,9 @@
 //! both sides saw the same workload, pairs by round ([`compare_paired`], a one-sample t on the
 //! per-round log ratios or differences, [`super::paired()`]). A paired comparison keeps the
 //! unpaired numbers for reference, but its p-value, change, CI and MDE are the paired ones.
+//! Quality metrics pair by item instead ([`super::compare_accuracy`],
+//! [`super::compare_perplexity`]): the same items or documents were scored on both sides, and
+//! the p-value, change and CI come from the [`ItemTest`] on them.
 
 use serde::Serialize;
 
@@ -15,6 +18,7 @@ use super::dist::in_open_unit;
 use super::effect::{HedgesG, RelativeChange, hedges_g, relative_change};
 use super::paired::{Paired, paired, paired_mde};
 use super::power::{DEFAULT_POWER, observed_mde};
+use super::quality::{ItemTest, ItemUnit};
 use super::rank::{BrunnerMunzel, MannWhitney, brunner_munzel, mann_whitney};
 use super::signed_rank::{SignedRank, signed_rank};
 use super::verdict::MIN_RUNS;
@@ -56,13 +60,22 @@ pub struct WorseChange {
 }
 
 /// Which analysis a comparison's p-value, change, CI and MDE come from (statistics.md §2.4).
-/// Serialized as `{"kind": "paired", "pairs": 10}` or `{"kind": "unpaired", "reason": ".."}`.
+/// Serialized as `{"kind": "paired", "pairs": 10}`, `{"kind": "items", "unit": "documents",
+/// "pairs": 50}` or `{"kind": "unpaired", "reason": ".."}`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Design {
     /// Rounds present on both sides, compared pair by pair (item 6).
     Paired {
         /// Rounds present on both sides.
+        pairs: usize,
+    },
+    /// Quality metrics: the same items (or documents) scored on both sides, compared item by
+    /// item ([`Comparison::item_test`]); the repetitions are described but not tested.
+    Items {
+        /// What was paired.
+        unit: ItemUnit,
+        /// Items (or documents) scored on both sides.
         pairs: usize,
     },
     /// Two independent samples: Welch and Fieller (items 1–5).
@@ -73,10 +86,11 @@ pub enum Design {
 }
 
 impl Design {
-    /// Short name for tables: `paired (10)` or `unpaired`.
+    /// Short name for tables: `paired (10)`, `paired by document (50)` or `unpaired`.
     pub fn label(&self) -> String {
         match self {
             Design::Paired { pairs } => format!("paired ({pairs})"),
+            Design::Items { unit, pairs } => format!("paired by {} ({pairs})", unit.noun(1)),
             Design::Unpaired { .. } => "unpaired".into(),
         }
     }
@@ -102,6 +116,9 @@ pub struct Comparison {
     pub paired: Option<Paired>,
     /// Wilcoxon's signed-rank test on the same differences (paired design only).
     pub signed_rank: Option<SignedRank>,
+    /// The item-paired test of a quality metric ([`Design::Items`] only): exact McNemar with
+    /// Newcombe's CI, or the per-document perplexity t.
+    pub item_test: Option<ItemTest>,
     /// Welch's test; `None` when a group has fewer than 2 runs.
     pub welch: Option<WelchResult>,
     /// `Δ = b̄/ā − 1` with Fieller and log-ratio CIs; `None` without a ratio (fewer than 2 runs,
@@ -116,8 +133,9 @@ pub struct Comparison {
     pub mann_whitney: Option<MannWhitney>,
     /// Brunner–Munzel; `None` with fewer than 2 runs in a group.
     pub brunner_munzel: Option<BrunnerMunzel>,
-    /// Observed relative MDE at 80 % power (statistics.md §3.12); `None` without a ratio
-    /// and on [`Scale::Absolute`].
+    /// Observed relative MDE at 80 % power (statistics.md §3.12); `None` without a ratio,
+    /// on [`Scale::Absolute`] and for [`Design::Items`] (whose power is set by the number
+    /// of items, not of repetitions).
     pub mde: Option<f64>,
     /// The primary test and its rank test (Welch and Brunner–Munzel, or exact MWU under
     /// complete separation; paired: the paired t and Wilcoxon's signed rank) reach different
@@ -126,21 +144,25 @@ pub struct Comparison {
 }
 
 impl Comparison {
-    /// The primary two-sided p-value (the paired t's, or Welch's) to adjust with
-    /// [`super::holm()`] across the family; `None` when a group has fewer than 2 runs (paired:
-    /// fewer than 2 pairs).
+    /// The primary two-sided p-value (the paired t's, the item test's, or Welch's) to adjust
+    /// with [`super::holm()`] across the family; `None` when a group has fewer than 2 runs
+    /// (paired: fewer than 2 pairs).
     pub fn p_value(&self) -> Option<f64> {
         match self.design {
             Design::Paired { .. } => self.paired.as_ref().map(|p| p.p_two_sided),
+            Design::Items { .. } => self.item_test.as_ref().map(ItemTest::p_value),
             Design::Unpaired { .. } => self.welch.as_ref().map(WelchResult::p_value),
         }
     }
 
     /// The robustness p-value: Wilcoxon's signed rank (paired), Brunner–Munzel's, or the
-    /// Mann–Whitney p under complete separation.
+    /// Mann–Whitney p under complete separation; `None` for [`Design::Items`] (McNemar is
+    /// exact, and the per-document t has no rank counterpart here).
     pub fn robust_p_value(&self) -> Option<f64> {
-        if let Design::Paired { .. } = self.design {
-            return self.signed_rank.as_ref().map(|w| w.p);
+        match self.design {
+            Design::Paired { .. } => return self.signed_rank.as_ref().map(|w| w.p),
+            Design::Items { .. } => return None,
+            Design::Unpaired { .. } => {}
         }
         let bm = self.brunner_munzel.as_ref()?;
         bm.p_value()
@@ -152,6 +174,10 @@ impl Comparison {
     pub fn is_deterministic(&self) -> bool {
         match self.design {
             Design::Paired { .. } => self.paired.as_ref().is_some_and(Paired::is_deterministic),
+            Design::Items { .. } => self
+                .item_test
+                .as_ref()
+                .is_some_and(ItemTest::is_deterministic),
             Design::Unpaired { .. } => {
                 matches!(self.welch, Some(WelchResult::ZeroVariance { diff }) if diff != 0.0)
             }
@@ -159,10 +185,13 @@ impl Comparison {
     }
 
     /// The change on [`Comparison::scale`] with its CI at `1 − α` (not sign-flipped): the
-    /// paired `exp(d̄) − 1` or `d̄`, Fieller's relative change, or Welch's difference of means.
+    /// paired `exp(d̄) − 1` or `d̄`, the item test's (accuracy difference with Newcombe's CI,
+    /// perplexity ratio − 1), Fieller's relative change, or Welch's difference of means.
     pub fn change(&self) -> Option<(f64, Interval)> {
-        if let Design::Paired { .. } = self.design {
-            return self.paired.as_ref().map(|p| (p.change, p.change_ci));
+        match self.design {
+            Design::Paired { .. } => return self.paired.as_ref().map(|p| (p.change, p.change_ci)),
+            Design::Items { .. } => return self.item_test.as_ref().map(ItemTest::change),
+            Design::Unpaired { .. } => {}
         }
         match self.scale {
             Scale::Relative => self.relative.as_ref().map(|r| (r.change, r.fieller)),
@@ -174,7 +203,7 @@ impl Comparison {
     }
 
     /// `D` (positive = worse) from [`Comparison::change`].
-    fn worse_change(&self) -> Option<WorseChange> {
+    pub(super) fn worse_change(&self) -> Option<WorseChange> {
         self.change().map(|(d, ci)| match self.direction {
             Direction::LowerIsBetter => WorseChange { d, ci },
             Direction::HigherIsBetter => WorseChange {
@@ -188,11 +217,15 @@ impl Comparison {
     pub fn tests_name(&self) -> &'static str {
         match self.design {
             Design::Paired { .. } => "the paired t-test and Wilcoxon's signed rank",
+            Design::Items { .. } => match self.item_test {
+                Some(ItemTest::Nll(_)) => "the per-document paired t",
+                _ => "exact McNemar",
+            },
             Design::Unpaired { .. } => "Welch and Brunner–Munzel",
         }
     }
 
-    fn disagree(&self) -> bool {
+    pub(super) fn disagree(&self) -> bool {
         match (self.p_value(), self.robust_p_value()) {
             (Some(p), Some(r)) => (p < self.alpha) != (r < self.alpha),
             _ => false,
@@ -243,6 +276,7 @@ pub fn compare_on(
         },
         paired: None,
         signed_rank: None,
+        item_test: None,
         welch: welch(baseline, candidate, alpha),
         relative,
         worse: None,

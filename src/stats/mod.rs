@@ -18,6 +18,10 @@
 //! - [`sequential`]: Pocock's nominal level for a few planned looks (PR-mode extra batches).
 //! - [`compare()`] / [`compare_paired()`] and [`verdict()`]: the baseline-vs-candidate decision
 //!   of statistics.md §2.6.
+//! - Quality metrics, whose unit is the item rather than the run (both cells scored the same
+//!   items): [`wilson()`], the exact [`mcnemar()`] test with Newcombe's paired interval,
+//!   [`paired_nll()`] for perplexity by document, and [`compare_accuracy()`] /
+//!   [`compare_perplexity()`], which wrap them in a [`Comparison`] for the same verdict.
 //!
 //! Values that are undefined for a given input (an sd from one value, a ratio over a zero mean)
 //! are `Option`s or enum variants, never NaN or infinity, so callers cannot print `NaN`.
@@ -27,9 +31,12 @@ mod describe;
 mod dist;
 mod effect;
 mod multiple;
+mod nll;
 mod outlier;
 mod paired;
 pub mod power;
+mod proportion;
+mod quality;
 mod quantile;
 mod rank;
 pub mod sequential;
@@ -52,11 +59,14 @@ pub use compare::{
 pub use describe::{DEFAULT_CONFIDENCE, Description, describe, describe_with};
 pub use effect::{HedgesG, LogRatio, RelativeChange, hedges_g, relative_change};
 pub use multiple::{benjamini_hochberg, holm};
+pub use nll::{PairedNll, paired_nll};
 pub use outlier::{
     MODIFIED_Z_THRESHOLD, ModifiedZ, OutlierClass, RobustScale, TukeyFences, modified_z,
     tukey_fences,
 };
 pub use paired::{Paired, paired, paired_mde, paired_power, paired_runs_for_effect};
+pub use proportion::{McNemar, PairCounts, mcnemar, wilson};
+pub use quality::{ItemTest, ItemUnit, compare_accuracy, compare_perplexity};
 pub use quantile::{
     QuantileRanks, quantile, quantile_by, quantile_ci_ranks, quantile_of, quantile_ranks,
     quantiles_of, tail_is_reliable,

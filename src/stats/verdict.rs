@@ -4,7 +4,7 @@
 //!
 //! | Condition | Verdict |
 //! |---|---|
-//! | n < 5 in a group, no ratio, bad parameter | `invalid` |
+//! | n < 5 in a group (item-paired: < 5 items), no ratio, bad parameter | `invalid` |
 //! | p < α and L > +τ | `regression` |
 //! | p < α and U < −τ | `improvement` |
 //! | p < α and \|D\| ≤ τ | `within noise` |
@@ -18,8 +18,9 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::compare::Comparison;
+use super::compare::{Comparison, Design};
 use super::dist::in_open_unit;
+use super::quality::ItemUnit;
 use super::{Group, Interval};
 
 /// Fewest runs per group for any test-based verdict (statistics.md §2.7).
@@ -108,6 +109,14 @@ pub enum InvalidReason {
         /// Its number of runs.
         n: usize,
     },
+    /// An item-paired comparison ([`Design::Items`]) has fewer than [`MIN_RUNS`] items or
+    /// documents: its tests run on items, so the repetitions do not count.
+    TooFewItems {
+        /// What was paired.
+        unit: ItemUnit,
+        /// Items (or documents) scored on both sides.
+        n: usize,
+    },
     /// No relative change exists (baseline mean ≤ 0); compare absolute differences instead.
     NoRatio,
     /// A verdict parameter is out of range (τ must be finite and ≥ 0, α in (0, 1),
@@ -129,6 +138,11 @@ impl fmt::Display for InvalidReason {
                     "only {n} {group} runs (at least {MIN_RUNS} needed for tests)"
                 )
             }
+            InvalidReason::TooFewItems { unit, n } => write!(
+                f,
+                "only {n} {} scored on both sides (at least {MIN_RUNS} needed for tests)",
+                unit.noun(*n)
+            ),
             InvalidReason::NoRatio => {
                 f.write_str("baseline mean is not positive: no relative change")
             }
@@ -156,12 +170,18 @@ pub fn invalid_reason(
     if !(0.0..=1.0).contains(&p_adjusted) {
         return bad("p_adjusted", p_adjusted);
     }
-    for (group, n) in [
-        (Group::Baseline, comparison.baseline.n),
-        (Group::Candidate, comparison.candidate.n),
-    ] {
-        if n < MIN_RUNS {
-            return Some(InvalidReason::TooFewRuns { group, n });
+    if let Design::Items { unit, pairs } = comparison.design {
+        if pairs < MIN_RUNS {
+            return Some(InvalidReason::TooFewItems { unit, n: pairs });
+        }
+    } else {
+        for (group, n) in [
+            (Group::Baseline, comparison.baseline.n),
+            (Group::Candidate, comparison.candidate.n),
+        ] {
+            if n < MIN_RUNS {
+                return Some(InvalidReason::TooFewRuns { group, n });
+            }
         }
     }
     comparison.worse.is_none().then_some(InvalidReason::NoRatio)
