@@ -13,6 +13,7 @@
 
 use serde::Serialize;
 
+use super::quality::QUALITY_METRICS;
 use super::{CellResults, cell_label, rep_rounds};
 use crate::metrics::MetricKey;
 use crate::scenario::model::{Scenario, Value, Vars};
@@ -193,11 +194,24 @@ pub(super) fn compare_cells(scenario: &Scenario, cells: &[CellResults]) -> Vec<C
         } else {
             at
         };
-        for &metric in &analysis.primary {
-            let (va, vb) = (rep_rounds(a, metric), rep_rounds(b, metric));
-            let (direction, scale) = (metric.direction(), metric.scale());
-            let Ok(comparison) = stats::compare_paired(&va, &vb, direction, analysis.alpha, scale)
-            else {
+        // Quality metrics join the family whenever both cells measured them; they are
+        // paired by item (the same documents, the same retrieval items), not by round.
+        let quality = QUALITY_METRICS
+            .into_iter()
+            .filter(|m| !analysis.primary.contains(m));
+        for metric in analysis.primary.iter().copied().chain(quality) {
+            let result = match QUALITY_METRICS.contains(&metric) {
+                true => match super::quality::compare(a, b, metric, analysis.alpha) {
+                    Some(r) => r,
+                    None => continue,
+                },
+                false => {
+                    let (va, vb) = (rep_rounds(a, metric), rep_rounds(b, metric));
+                    let (direction, scale) = (metric.direction(), metric.scale());
+                    stats::compare_paired(&va, &vb, direction, analysis.alpha, scale)
+                }
+            };
+            let Ok(comparison) = result else {
                 continue;
             };
             let tau = analysis.threshold(metric);

@@ -6,6 +6,7 @@ mod checks;
 mod compare;
 mod diagnostics;
 pub mod nodes;
+pub mod quality;
 mod warnings;
 
 pub use checks::CheckOutcome;
@@ -69,6 +70,8 @@ pub struct Analysis {
     pub comparisons: Vec<ComparisonRow>,
     /// `[checks]` outcomes, per cell.
     pub checks: Vec<CheckOutcome>,
+    /// Each cell's quality (`[quality]`), in matrix order; empty without.
+    pub quality: Vec<quality::CellQuality>,
     /// Warnings, most important first.
     pub warnings: Vec<String>,
 }
@@ -98,11 +101,16 @@ pub fn analyze(scenario: &Scenario, cells: &[CellResults]) -> Analysis {
     let described: Vec<CellAnalysis> = cells.iter().map(describe_cell).collect();
     let comparisons = compare::compare_cells(scenario, cells);
     let checks = checks::judge(scenario, &described);
-    let warnings = warnings::collect(scenario, cells, &described, &comparisons);
+    let mut warnings = warnings::collect(scenario, cells, &described, &comparisons);
+    let quality = quality::describe(cells, 1.0 - scenario.analysis.alpha);
+    warnings.extend(
+        (quality.iter()).flat_map(|q| q.notes.iter().map(move |n| format!("{}: {n}", q.label))),
+    );
     Analysis {
         cells: described,
         comparisons,
         checks,
+        quality,
         warnings,
     }
 }
@@ -143,5 +151,7 @@ pub(crate) fn rep_values(cell: &CellResults, metric: MetricKey) -> Vec<f64> {
         .collect()
 }
 
+#[cfg(test)]
+mod quality_tests;
 #[cfg(test)]
 mod tests;

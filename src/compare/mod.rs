@@ -38,6 +38,7 @@ pub use pairing::{RunWorkload, Workloads};
 
 use serde::Serialize;
 
+use crate::analysis::quality::QUALITY_METRICS;
 use crate::analysis::{CellResults, rep_rounds, rep_values};
 use crate::metrics::{Metric, MetricKey};
 use crate::scenario::model::Analysis;
@@ -242,7 +243,11 @@ pub fn compare_with(
             ));
         }
         let unpaired = workloads.unpaired_reason(m);
-        for &metric in &settings.primary {
+        // Quality metrics join the family whenever a side measured them (`[quality]`).
+        let quality = QUALITY_METRICS
+            .into_iter()
+            .filter(|m| !settings.primary.contains(m));
+        for metric in settings.primary.iter().copied().chain(quality) {
             let sides = Sides {
                 a,
                 b,
@@ -300,6 +305,14 @@ fn statistics(
     alpha: f64,
 ) -> Result<Comparison, stats::StatsError> {
     let (direction, scale) = (metric.direction(), metric.scale());
+    // Quality pairs by item: the corpus's documents always (the same text), the retrieval
+    // items only where both runs drew the same rounds (their items come from the round's seed).
+    if QUALITY_METRICS.contains(&metric)
+        && (metric == Metric::Ppl.key() || sides.unpaired.is_none())
+        && let Some(result) = crate::analysis::quality::compare(sides.a, sides.b, metric, alpha)
+    {
+        return result;
+    }
     let Some(reason) = sides.unpaired else {
         let (a, b) = (rep_rounds(sides.a, metric), rep_rounds(sides.b, metric));
         return stats::compare_paired(&a, &b, direction, alpha, scale);

@@ -192,7 +192,7 @@ pub const DEFAULT_PRIMARY: [MetricKey; 6] = [
 ];
 
 /// Metrics the report shows in tables after the primary ones, when measured, in this order.
-pub const REPORTED: [MetricKey; 30] = [
+pub const REPORTED: [MetricKey; 32] = [
     Metric::RequestThroughput.key(),
     Metric::SamplesPerS.key(),
     Metric::StepTime.key(),
@@ -223,6 +223,8 @@ pub const REPORTED: [MetricKey; 30] = [
     Metric::NetUtil.key(),
     Metric::CostPer1kTokens.key(),
     Metric::CostPer1kOutputTokens.key(),
+    Metric::Ppl.key(),
+    Metric::RetrievalAccuracy.key(),
 ];
 
 /// A key by its text, for tests that read like the files they check.

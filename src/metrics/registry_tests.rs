@@ -92,11 +92,20 @@ fn slo_metrics_are_the_per_request_latencies_but_queue_delay() {
 fn quality_metrics_have_their_own_kinds_scales_and_thresholds() {
     use crate::stats::Scale;
     let ppl = Metric::Ppl.key();
-    assert_eq!((ppl.spec().kind, ppl.better()), (Kind::Perplexity, Better::Lower));
-    assert_eq!((ppl.scale(), ppl.default_threshold()), (Scale::Relative, 0.01));
+    assert_eq!(
+        (ppl.spec().kind, ppl.better()),
+        (Kind::Perplexity, Better::Lower)
+    );
+    assert_eq!(
+        (ppl.scale(), ppl.default_threshold()),
+        (Scale::Relative, 0.01)
+    );
     let acc = Metric::RetrievalAccuracy.key();
     assert_eq!((acc.unit(), acc.better()), (Unit::Fraction, Better::Higher));
-    assert_eq!((acc.scale(), acc.default_threshold()), (Scale::Absolute, 0.02));
+    assert_eq!(
+        (acc.scale(), acc.default_threshold()),
+        (Scale::Absolute, 0.02)
+    );
 }
 
 #[test]

@@ -214,6 +214,7 @@ mod tests {
             }],
             comparisons: vec![],
             checks: vec![],
+            quality: vec![],
             warnings: vec![],
         };
         (cells, analysis)

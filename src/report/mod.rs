@@ -8,6 +8,7 @@ pub mod headline;
 mod model;
 pub mod nodes;
 pub mod plot;
+pub mod quality;
 mod search;
 pub mod svg;
 mod view;

@@ -59,6 +59,8 @@ pub struct ReportModel {
     pub repetitions: Vec<RepetitionView>,
     /// Metric definitions for the footnote.
     pub definitions: Vec<NameValue>,
+    /// Perplexity and retrieval accuracy per cell (`[quality]`).
+    pub quality: Option<super::quality::QualityView>,
     /// The numbers behind the charts (sweeps only): what the Mermaid charts and the SVGs are
     /// drawn from. Not part of the template contract.
     #[serde(skip)]
@@ -129,6 +131,7 @@ pub fn build(
         }),
         checks: analysis.checks.iter().map(check_view).collect(),
         tables,
+        quality: super::quality::build(&analysis.quality, 1.0 - scenario.analysis.alpha),
         charts,
         search,
         comparisons: analysis.comparisons.iter().map(comparison_view).collect(),
@@ -264,9 +267,9 @@ fn check_view(c: &crate::analysis::CheckOutcome) -> CheckView {
 pub(super) fn title(key: MetricKey) -> String {
     // Acronyms in capitals, everything else as the name reads, first letter capitalised:
     // `TTFT mean`, `SLO attainment`, `MFU`, `Output throughput`.
-    const ACRONYMS: [&str; 14] = [
+    const ACRONYMS: [&str; 15] = [
         "ttft", "tpot", "itl", "e2e", "tps", "ttfo", "ntpot", "slo", "mfu", "mbu", "kv", "gpu",
-        "cpu", "sm",
+        "cpu", "sm", "ppl",
     ];
     let words: Vec<String> = (key.metric().name().split('_'))
         .map(|w| match ACRONYMS.contains(&w) {

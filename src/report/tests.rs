@@ -55,6 +55,7 @@ fn model() -> ReportModel {
         }],
         comparisons: vec![],
         checks: vec![],
+        quality: vec![],
         warnings: vec!["only 3 repetitions".into()],
     };
     build(

@@ -1,0 +1,231 @@
+//! Quality across repetitions (`[quality]`): per cell, the pooled perplexity and the pooled
+//! retrieval accuracy with its Wilson interval (by depth too); between cells, the inputs of
+//! the comparisons paired by item — the same documents' log-likelihoods, the same items'
+//! answers — and the notes a reader needs when a measurement has no value.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::{CellResults, cell_label};
+use crate::metrics::quality::QualityItems;
+use crate::metrics::{Metric, MetricKey};
+use crate::record::QualityKind;
+use crate::stats::{self, Comparison, Interval, PairCounts, StatsError};
+
+/// Retrieval accuracy of one cell over every repetition's items.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pooled {
+    /// Items answered exactly.
+    pub correct: u64,
+    /// Items answered.
+    pub trials: u64,
+    /// `correct / trials`.
+    pub accuracy: f64,
+    /// Wilson interval at the scenario's confidence.
+    pub interval: Option<Interval>,
+}
+
+/// Retrieval accuracy at one depth.
+#[derive(Debug, Clone, Serialize)]
+pub struct AtDepth {
+    /// The depth (0 = start of the filler, 1 = end).
+    pub depth: f64,
+    /// The pooled accuracy there.
+    pub pooled: Pooled,
+}
+
+/// One cell's quality.
+#[derive(Debug, Clone, Serialize)]
+pub struct CellQuality {
+    /// Cell id.
+    pub id: String,
+    /// Cell label.
+    pub label: String,
+    /// exp(Σ nll / Σ tokens) over every repetition's segments, when every repetition has one.
+    pub ppl: Option<f64>,
+    /// Tokens scored per repetition.
+    pub ppl_tokens: Option<u64>,
+    /// Retrieval accuracy over every repetition's items.
+    pub accuracy: Option<Pooled>,
+    /// The prompt length of the cell's items.
+    pub context_tokens: Option<u32>,
+    /// Accuracy by depth.
+    pub by_depth: Vec<AtDepth>,
+    /// Why a measurement has no value (the server cannot do it, items failed).
+    pub notes: Vec<String>,
+}
+
+/// Pools `correct` of `trials` with a Wilson interval.
+fn pooled(correct: u64, trials: u64, confidence: f64) -> Pooled {
+    Pooled {
+        correct,
+        trials,
+        accuracy: correct as f64 / trials.max(1) as f64,
+        interval: stats::wilson(correct, trials, confidence),
+    }
+}
+
+/// The quality of each cell with a quality pass; empty without `[quality]`.
+pub fn describe(cells: &[CellResults], confidence: f64) -> Vec<CellQuality> {
+    cells
+        .iter()
+        .filter(|c| c.reps.iter().any(|r| r.summary.quality.is_some()))
+        .map(|c| describe_cell(c, confidence))
+        .collect()
+}
+
+fn describe_cell(cell: &CellResults, confidence: f64) -> CellQuality {
+    let items: Vec<&QualityItems> = (cell.reps.iter())
+        .filter_map(|r| r.summary.quality.as_ref())
+        .collect();
+    let mut notes: BTreeMap<(QualityKind, bool, String), (usize, u64)> = BTreeMap::new();
+    for it in &items {
+        for gap in &it.gaps {
+            let n = notes
+                .entry((gap.what, gap.unsupported, gap.reason.clone()))
+                .or_default();
+            n.0 += 1;
+            n.1 += gap.failed;
+        }
+    }
+    let reps = items.len();
+    let notes = notes
+        .into_iter()
+        .map(|((what, unsupported, reason), (count, failed))| match unsupported {
+            true => format!("{}: not measured — {reason}", what.name()),
+            false => format!(
+                "{}: no value in {count} of {reps} repetitions — {failed} item(s) failed; the first: {reason}",
+                what.name()
+            ),
+        })
+        .collect();
+    let with_ppl: Vec<&&QualityItems> = (items.iter())
+        .filter(|i| i.gap(QualityKind::Perplexity).is_none() && !i.segments.is_empty())
+        .collect();
+    let (nll, tokens) = with_ppl.iter().fold((0.0, 0u64), |(n, t), i| {
+        let (a, b) = i.totals();
+        (n + a, t + b)
+    });
+    let ppl = (tokens > 0).then(|| (nll / tokens as f64).exp());
+    let answered: Vec<&&QualityItems> = (items.iter())
+        .filter(|i| i.gap(QualityKind::Retrieval).is_none() && !i.answers.is_empty())
+        .collect();
+    let answers = answered.iter().flat_map(|i| i.answers.iter());
+    let (correct, trials) = answers
+        .clone()
+        .fold((0, 0), |(c, t), a| (c + u64::from(a.correct), t + 1));
+    let mut depths: BTreeMap<u64, (f64, u64, u64)> = BTreeMap::new();
+    for a in answers.clone() {
+        let e = depths.entry(a.depth.to_bits()).or_insert((a.depth, 0, 0));
+        e.1 += u64::from(a.correct);
+        e.2 += 1;
+    }
+    let mut by_depth: Vec<AtDepth> = depths
+        .into_values()
+        .map(|(depth, c, t)| AtDepth {
+            depth,
+            pooled: pooled(c, t, confidence),
+        })
+        .collect();
+    by_depth.sort_by(|a, b| a.depth.total_cmp(&b.depth));
+    CellQuality {
+        id: cell.id.clone(),
+        label: cell_label(&cell.swept),
+        ppl,
+        ppl_tokens: (!with_ppl.is_empty()).then(|| tokens / with_ppl.len() as u64),
+        accuracy: (trials > 0).then(|| pooled(correct, trials, confidence)),
+        context_tokens: answers.clone().next().map(|a| a.context_tokens),
+        by_depth,
+        notes,
+    }
+}
+
+/// The quality metrics compared between cells, in report order.
+pub const QUALITY_METRICS: [MetricKey; 2] = [Metric::Ppl.key(), Metric::RetrievalAccuracy.key()];
+
+/// Compares two cells on a quality metric, paired by item: `None` when either has no value
+/// for it.
+pub(crate) fn compare(
+    a: &CellResults,
+    b: &CellResults,
+    metric: MetricKey,
+    alpha: f64,
+) -> Option<Result<Comparison, StatsError>> {
+    let (va, vb) = (super::rep_values(a, metric), super::rep_values(b, metric));
+    if va.is_empty() || vb.is_empty() {
+        return None;
+    }
+    if metric == Metric::Ppl.key() {
+        let docs = segment_pairs(a, b);
+        (!docs.is_empty()).then(|| stats::compare_perplexity(&va, &vb, &docs, alpha))
+    } else {
+        let counts = answer_pairs(a, b);
+        let pairs = counts.both + counts.only_baseline + counts.only_candidate + counts.neither;
+        (pairs > 0).then(|| stats::compare_accuracy(&va, &vb, counts, alpha))
+    }
+}
+
+/// Per segment scored in both cells, its mean nll over each cell's repetitions (on the
+/// baseline's token count) and the baseline's tokens: the same text, scored by both.
+fn segment_pairs(a: &CellResults, b: &CellResults) -> Vec<(f64, f64, u64)> {
+    let per_segment = |cell: &CellResults| {
+        let mut m: BTreeMap<(u32, u32), (f64, u64, u32)> = BTreeMap::new();
+        for q in cell.reps.iter().filter_map(|r| r.summary.quality.as_ref()) {
+            if q.gap(QualityKind::Perplexity).is_some() {
+                continue;
+            }
+            for s in &q.segments {
+                let e = m.entry((s.document, s.window)).or_default();
+                e.0 += s.nll / s.tokens.max(1) as f64;
+                e.1 = s.tokens;
+                e.2 += 1;
+            }
+        }
+        m
+    };
+    let (sa, sb) = (per_segment(a), per_segment(b));
+    sa.iter()
+        .filter_map(|(key, &(na, tokens, ra))| {
+            let &(nb, _, rb) = sb.get(key)?;
+            let t = tokens as f64;
+            Some((na / f64::from(ra) * t, nb / f64::from(rb) * t, tokens))
+        })
+        .collect()
+}
+
+/// The 2×2 table of items answered in the same round by both cells.
+fn answer_pairs(a: &CellResults, b: &CellResults) -> PairCounts {
+    let answers = |cell: &CellResults| {
+        let mut m: BTreeMap<(u32, u32), bool> = BTreeMap::new();
+        for r in &cell.reps {
+            let Some(q) = r.summary.quality.as_ref() else {
+                continue;
+            };
+            if q.gap(QualityKind::Retrieval).is_some() {
+                continue;
+            }
+            for x in &q.answers {
+                m.insert((r.round, x.item), x.correct);
+            }
+        }
+        m
+    };
+    let (xa, xb) = (answers(a), answers(b));
+    let mut counts = PairCounts {
+        both: 0,
+        only_baseline: 0,
+        only_candidate: 0,
+        neither: 0,
+    };
+    for (key, &ca) in &xa {
+        let Some(&cb) = xb.get(key) else { continue };
+        match (ca, cb) {
+            (true, true) => counts.both += 1,
+            (true, false) => counts.only_baseline += 1,
+            (false, true) => counts.only_candidate += 1,
+            (false, false) => counts.neither += 1,
+        }
+    }
+    counts
+}

@@ -1,0 +1,158 @@
+//! Quality across repetitions: pooled Wilson intervals, and comparisons paired by item that
+//! join the run's Holm family with the quality thresholds.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::quality::describe;
+use super::*;
+use crate::metrics::Metric;
+use crate::metrics::quality::{AnswerScore, QualityItems, SegmentScore};
+use crate::scenario::model::Value;
+use crate::stats::{Interval, Verdict};
+
+fn scenario() -> Scenario {
+    let text = r#"
+[experiment]
+name = "t"
+description = "test"
+[target]
+kind = "sim"
+model_config = "llama-3.1-8b"
+gpu = "h100-sxm"
+[vars.fixed]
+request_rate = 5
+[vars.sweep]
+flavour = ["a", "b"]
+"#;
+    crate::scenario::parse(text, Path::new("t.toml"), &[]).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A repeatable uniform number per (round, item), as the referee draws from the prompt.
+fn u(round: u32, item: u32) -> f64 {
+    let x = (u64::from(round) * 1_000_003 + u64::from(item) * 7_919 + 17) * 2_654_435_761;
+    (x % 100_003) as f64 / 100_003.0
+}
+
+/// Ten repetitions of 50 items each, answered correctly iff u < `p`; 20 documents of
+/// 100–290 tokens at `nll_per_token` × a per-document difficulty.
+fn cell(flavour: &str, p: f64, nll_per_token: f64) -> CellResults {
+    let swept: Vars = [("flavour".to_string(), Value::Str(flavour.into()))]
+        .into_iter()
+        .collect();
+    let reps = (0..10u32)
+        .map(|round| {
+            let answers: Vec<AnswerScore> = (0..50u32)
+                .map(|item| AnswerScore {
+                    item,
+                    depth: [0.0, 0.5, 1.0][item as usize % 3],
+                    context_tokens: 1024,
+                    correct: u(round, item) < p,
+                })
+                .collect();
+            let segments: Vec<SegmentScore> = (0..20u32)
+                .map(|d| {
+                    let tokens = 100 + 10 * u64::from(d);
+                    let difficulty = 1.0 + 0.3 * (f64::from(d) / 19.0 - 0.5);
+                    SegmentScore {
+                        document: d,
+                        window: 0,
+                        tokens,
+                        nll: nll_per_token * difficulty * tokens as f64,
+                    }
+                })
+                .collect();
+            let items = QualityItems {
+                segments,
+                answers,
+                gaps: vec![],
+            };
+            let mut values = BTreeMap::new();
+            let (nll, tokens) = items.totals();
+            values.insert(Metric::Ppl.key(), (nll / tokens as f64).exp());
+            let correct = items.answers.iter().filter(|a| a.correct).count();
+            values.insert(Metric::RetrievalAccuracy.key(), correct as f64 / 50.0);
+            let summary = RepetitionSummary {
+                values,
+                quality: Some(items),
+                ..Default::default()
+            };
+            RepResult {
+                round,
+                order: round as usize,
+                summary,
+                wall_seconds: 1.0,
+                client_cpu_seconds: None,
+            }
+        })
+        .collect();
+    CellResults {
+        id: cell_label(&swept),
+        vars: swept.clone(),
+        swept,
+        reps,
+    }
+}
+
+fn verdict(a: &CellResults, b: &CellResults, metric: Metric) -> Verdict {
+    let analysis = analyze(&scenario(), &[a.clone(), b.clone()]);
+    let row = (analysis.comparisons.iter())
+        .find(|r| r.metric == metric.key())
+        .unwrap_or_else(|| panic!("no {metric} comparison in {:?}", analysis.comparisons));
+    row.verdict
+}
+
+#[test]
+fn accuracy_pools_every_repetition_with_a_wilson_interval() {
+    let a = cell("a", 0.8, 2.0);
+    let q = describe(std::slice::from_ref(&a), 0.95);
+    let pooled = q[0].accuracy.as_ref().unwrap();
+    let correct = (0..10)
+        .flat_map(|r| (0..50).map(move |i| u(r, i) < 0.8))
+        .filter(|c| *c)
+        .count();
+    assert_eq!((pooled.correct, pooled.trials), (correct as u64, 500));
+    assert_eq!(
+        pooled.interval,
+        crate::stats::wilson(correct as u64, 500, 0.95)
+    );
+    let Some(Interval::Bounded { low, high }) = pooled.interval else {
+        panic!("no interval")
+    };
+    assert!(low < 0.8 && 0.8 < high, "[{low}, {high}]");
+    assert_eq!(q[0].by_depth.len(), 3);
+    assert_eq!(
+        q[0].by_depth.iter().map(|d| d.pooled.trials).sum::<u64>(),
+        500
+    );
+    // PPL pooled over repetitions equals each repetition's (they scored the same text alike).
+    assert!((q[0].ppl.unwrap() - a.reps[0].summary.values[&Metric::Ppl.key()]).abs() < 1e-9);
+}
+
+#[test]
+fn lower_accuracy_on_the_same_items_is_a_regression_and_equal_accuracy_is_no_change() {
+    let a = cell("a", 0.8, 2.0);
+    assert_eq!(
+        verdict(&a, &cell("b", 0.6, 2.0), Metric::RetrievalAccuracy),
+        Verdict::Regression
+    );
+    assert_eq!(
+        verdict(&a, &cell("b", 0.8, 2.0), Metric::RetrievalAccuracy),
+        Verdict::NoChange
+    );
+}
+
+#[test]
+fn perplexity_compares_the_same_documents() {
+    let a = cell("a", 0.8, 2.0);
+    // +2 % NLL per token is exp(0.04) − 1 ≈ +4.1 % PPL: beyond τ = 1 %.
+    assert_eq!(
+        verdict(&a, &cell("b", 0.8, 2.04), Metric::Ppl),
+        Verdict::Regression
+    );
+    // The same log-likelihoods: identical documents, no change.
+    assert_eq!(
+        verdict(&a, &cell("b", 0.8, 2.0), Metric::Ppl),
+        Verdict::NoChange
+    );
+}
