@@ -80,6 +80,25 @@ pub(crate) fn validate(
             Some(hint.into()),
         );
     }
+    if let (Some(Some(q)), Some(target)) = (&quality, &target)
+        && let Some(p) = &q.perplexity
+        && p.window_tokens.is_some()
+        && target.tokenizer.is_none()
+    {
+        let node = (t.get("quality").and_then(|n| n.as_table()))
+            .and_then(|q| q.get("perplexity"))
+            .and_then(|n| n.as_table())
+            .and_then(|p| p.get("window_tokens"));
+        if let Some(n) = node {
+            let hint = "set `tokenizer = \"path/to/tokenizer.json\"` in [target] (the model's tokenizer.json), or drop window_tokens to send each document whole";
+            ctx.error(
+                &n.origin,
+                "quality.perplexity.window_tokens",
+                "needs [target] tokenizer, to cut long documents into windows of token ids",
+                Some(hint.into()),
+            );
+        }
+    }
     let checks = analysis::checks(ctx, t.get("checks"));
     let analysis = analysis::analysis(ctx, t.get("analysis"), &names);
     let report = analysis::report(ctx, t.get("report"));
