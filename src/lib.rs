@@ -6,6 +6,7 @@
 //! `plan` → `workload` (requests and arrivals of a repetition) → `run` (the tokio driver over
 //! `backend`, or the `sim` engine built on `hw`) → `store` (run directory) → `metrics`
 //! (per request, per repetition) → `analysis` (across repetitions, with `stats`) → `report`.
+//! `quality` holds the prompts and scoring of quality metrics (retrieval accuracy), pure.
 //! `app` wires the stages for each subcommand; `cli` is the only module that knows clap.
 
 pub mod adaptive;
@@ -24,6 +25,7 @@ pub mod merge;
 pub mod metrics;
 pub mod plan;
 pub mod probe;
+pub mod quality;
 pub mod record;
 pub mod report;
 pub mod run;
