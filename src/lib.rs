@@ -6,6 +6,8 @@
 //! `plan` → `workload` (requests and arrivals of a repetition) → `run` (the tokio driver over
 //! `backend`, or the `sim` engine built on `hw`) → `store` (run directory) → `metrics`
 //! (per request, per repetition) → `analysis` (across repetitions, with `stats`) → `report`.
+//! `quality` holds what `[quality]` scores (the corpus's segments, seeded retrieval items) and
+//! how, pure; the `run` stage sends it.
 //! `app` wires the stages for each subcommand; `cli` is the only module that knows clap.
 
 pub mod adaptive;

@@ -13,6 +13,7 @@ use futures_util::StreamExt;
 use crate::backend::Client;
 use crate::backend::client::quality::{ScoreError, ScorePrompt};
 use crate::quality::perplexity::{Segment, SegmentPrompt};
+use crate::quality::{self, Item};
 use crate::record::{QualityKind, QualityRecord};
 use crate::scenario::model::QualityConfig;
 use crate::workload::tokenizer::ModelTokenizer;
@@ -20,11 +21,28 @@ use crate::workload::tokenizer::ModelTokenizer;
 /// Requests in flight during a quality pass.
 const IN_FLIGHT: usize = 4;
 
-/// What a run knows across repetitions: each target's answer to "can you score prompts?".
+/// Longest part of a retrieval reply kept in its record.
+const REPLY_CHARS: usize = 80;
+
+/// What a run knows across repetitions: each target's answer to "can you score prompts?",
+/// and the retrieval items of the round being run (the same in every cell of the round).
 #[derive(Debug, Default)]
 pub(super) struct Support {
     /// Base URL → why the server cannot score prompts (`None`: it can).
     scoring: HashMap<String, Option<String>>,
+    /// The items of the last (seed, settings) asked for.
+    items: Option<(ItemsKey, Arc<Vec<Item>>)>,
+}
+
+/// What a round's retrieval items depend on.
+#[derive(Debug, Clone, PartialEq)]
+struct ItemsKey {
+    seed: u64,
+    task: crate::quality::Task,
+    context_tokens: u32,
+    trials: u32,
+    depths: Vec<f64>,
+    tokenizer: Option<std::path::PathBuf>,
 }
 
 /// The inputs of one pass.
@@ -39,13 +57,79 @@ pub(super) struct Pass<'a> {
     pub seed: u64,
 }
 
-/// Runs the pass; every item's outcome is in the returned records.
-pub(super) async fn run(pass: Pass<'_>, support: &mut Support) -> Vec<QualityRecord> {
+/// Runs the pass; every item's outcome is in the returned records. An error is one that
+/// stops the run (retrieval items that cannot be built).
+pub(super) async fn run(pass: Pass<'_>, support: &mut Support) -> Result<Vec<QualityRecord>, String> {
     let mut out = Vec::new();
     if let Some(segments) = &pass.segments {
         perplexity(pass.client, segments, support, &mut out).await;
     }
-    out
+    if let Some(r) = &pass.config.retrieval {
+        let key = ItemsKey {
+            seed: pass.seed,
+            task: r.task,
+            context_tokens: r.context_tokens,
+            trials: r.trials,
+            depths: r.depths.clone(),
+            tokenizer: pass.tokenizer.as_ref().map(|t| t.path().to_path_buf()),
+        };
+        let items = match &support.items {
+            Some((k, items)) if *k == key => Arc::clone(items),
+            _ => {
+                let items = Arc::new(build_items(&key, pass.tokenizer.clone()).await?);
+                support.items = Some((key, Arc::clone(&items)));
+                items
+            }
+        };
+        retrieval(pass.client, &items, r.max_tokens, &mut out).await;
+    }
+    Ok(out)
+}
+
+/// The round's items, built off the async threads (a long context is tokenized a few times
+/// per item).
+async fn build_items(
+    key: &ItemsKey,
+    tokenizer: Option<Arc<ModelTokenizer>>,
+) -> Result<Vec<Item>, String> {
+    let key = key.clone();
+    tokio::task::spawn_blocking(move || {
+        quality::items(
+            key.task,
+            key.context_tokens,
+            key.trials,
+            &key.depths,
+            key.seed,
+            tokenizer.as_deref(),
+        )
+        .map_err(|e| format!("cannot build the retrieval items: {e}"))
+    })
+    .await
+    .map_err(|e| format!("building the retrieval items failed: {e}"))?
+}
+
+async fn retrieval(client: &Client, items: &[Item], max_tokens: u32, out: &mut Vec<QualityRecord>) {
+    let answered = futures_util::stream::iter(items)
+        .map(|item| async move { (item, client.answer(&item.prompt, max_tokens).await) })
+        .buffered(IN_FLIGHT)
+        .collect::<Vec<_>>()
+        .await;
+    out.extend(answered.into_iter().map(|(item, result)| match result {
+        Ok(answer) => QualityRecord::Retrieval {
+            item: item.index,
+            depth: item.depth,
+            context_tokens: item.context_tokens,
+            prompt_tokens: answer.prompt_tokens,
+            answer: item.answer.clone(),
+            reply: answer.text.chars().take(REPLY_CHARS).collect(),
+            correct: quality::score(item, &answer.text),
+        },
+        Err(e) => QualityRecord::Failed {
+            what: QualityKind::Retrieval,
+            index: item.index,
+            reason: e.to_string(),
+        },
+    }));
 }
 
 async fn perplexity(

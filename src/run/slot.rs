@@ -348,6 +348,9 @@ async fn quality_pass(
     tokio::select! {
         biased;
         () = state.interrupt.wait() => Ok(None),
-        records = run => Ok(Some(records)),
+        records = run => records.map(Some).map_err(|why| RunError::Quality {
+            cell: cell_id.to_string(),
+            why,
+        }),
     }
 }

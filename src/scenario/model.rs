@@ -296,15 +296,8 @@ pub struct RetrievalConfig {
     pub max_tokens: u32,
 }
 
-/// The retrieval task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RetrievalTask {
-    /// One pass key hidden in repeated filler (Mohtashami & Jaggi, 2023).
-    Passkey,
-    /// Several keys in varied filler; the question names one (RULER's multi-key needle).
-    Niah,
-}
+/// The retrieval task (`passkey`, `niah`): the items themselves are `quality`'s.
+pub use crate::quality::Task as RetrievalTask;
 
 /// When a cell's quality items are scored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

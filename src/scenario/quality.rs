@@ -16,8 +16,7 @@ const KEYS: &[&str] = &["perplexity", "retrieval", "when"];
 const PERPLEXITY_KEYS: &[&str] = &["corpus", "documents", "window_tokens"];
 const RETRIEVAL_KEYS: &[&str] = &["task", "context_tokens", "trials", "depths", "max_tokens"];
 
-/// Depths (0 = the needle starts the filler, 1 = it ends it) when `depths` is not given.
-pub const DEFAULT_DEPTHS: [f64; 5] = [0.0, 0.25, 0.5, 0.75, 1.0];
+use crate::quality::DEFAULT_DEPTHS;
 
 /// `[quality]`, before the cell's variables fill `context_tokens` in.
 #[derive(Debug, Clone, PartialEq)]

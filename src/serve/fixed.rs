@@ -21,6 +21,7 @@ use futures_util::Stream;
 use tokio::time::Sleep;
 
 use super::frames::{self, DONE, Frames, RouteFrames};
+use super::referee::{Referee, Verdict};
 use super::request::GenRequest;
 use super::truth::{Route, TruthEntry, TruthLog, TruthRecorder};
 
@@ -40,6 +41,8 @@ pub(crate) struct Shared {
     pub usage: bool,
     /// `POST /tokenize` is served.
     pub tokenize: bool,
+    /// Known answers and log-probs, when on (`None` keeps replies on the pre-rendered path).
+    pub referee: Option<Referee>,
     /// Model name in replies and `/v1/models`.
     pub model: String,
     /// Header recorded in the truth log and echoed in the reply.
@@ -131,6 +134,13 @@ async fn generate(s: Arc<Shared>, route: Route, req: Request) -> Response {
         let field = if chat { "messages" } else { "prompt" };
         return bad_request(format!("`{field}` is required"));
     };
+    let verdict = match &s.referee {
+        None => None,
+        Some(r) => match Verdict::judge(r, route, &body) {
+            Ok(v) => Some(v).filter(|v| !v.is_empty()),
+            Err(message) => return bad_request(message),
+        },
+    };
     let echoed = s
         .echo
         .as_ref()
@@ -151,9 +161,9 @@ async fn generate(s: Arc<Shared>, route: Route, req: Request) -> Response {
     };
     let truth = TruthRecorder::new(s.truth.clone(), entry);
     let mut response = if req.stream() {
-        stream_reply(s, route, &req, truth)
+        stream_reply(s, route, &req, truth, verdict)
     } else {
-        whole_reply(s, route, &req, truth).await
+        whole_reply(s, route, &req, truth, verdict).await
     };
     if let Some((name, value)) = echoed {
         response.headers_mut().insert(name, value);
@@ -161,15 +171,30 @@ async fn generate(s: Arc<Shared>, route: Route, req: Request) -> Response {
     response
 }
 
-fn stream_reply(s: Arc<Shared>, route: Route, req: &GenRequest, truth: TruthRecorder) -> Response {
+fn stream_reply(
+    s: Arc<Shared>,
+    route: Route,
+    req: &GenRequest,
+    truth: TruthRecorder,
+    verdict: Option<Verdict>,
+) -> Response {
     let received = truth.entry.received;
+    let n = req.output_tokens();
     // The first event is written when its last token is due.
-    let first_event = s.chunk.min(req.output_tokens()).max(1) - 1;
-    let first = Box::pin(tokio::time::sleep_until(s.deadline(received, first_event)));
+    let first_tokens = s.chunk.min(n).max(1);
+    let first = Box::pin(tokio::time::sleep_until(
+        s.deadline(received, first_tokens - 1),
+    ));
+    let answer = verdict.and_then(|v| v.first).filter(|_| n > 0).map(|text| {
+        s.frames
+            .route(route)
+            .first_event(&text, first_tokens, first_tokens >= n)
+    });
     let stream = TokenStream {
+        answer,
         role_pending: route == Route::Chat,
         route,
-        n: req.output_tokens(),
+        n,
         k: 0,
         include_usage: req.include_usage() && s.usage,
         continuous: req.continuous_usage() && s.usage,
@@ -191,10 +216,15 @@ async fn whole_reply(
     route: Route,
     req: &GenRequest,
     mut truth: TruthRecorder,
+    verdict: Option<Verdict>,
 ) -> Response {
     let n = req.output_tokens();
+    // Built before the wait: a scored long prompt takes milliseconds to write out.
+    let mut body = frames::whole_reply(route, &s.model, "fixed", truth.entry.prompt_tokens, n);
+    if let Some(v) = verdict {
+        v.apply(&mut body, route, n);
+    }
     tokio::time::sleep_until(s.deadline(truth.entry.received, n.saturating_sub(1))).await;
-    let body = frames::whole_reply(route, &s.model, "fixed", truth.entry.prompt_tokens, n);
     let response = axum::Json(body).into_response();
     let now = Instant::now();
     if n > 0 {
@@ -223,6 +253,8 @@ struct TokenStream {
     n: u32,
     /// Next token.
     k: u32,
+    /// The first event when the referee answers a retrieval prompt in it.
+    answer: Option<Bytes>,
     role_pending: bool,
     include_usage: bool,
     continuous: bool,
@@ -248,9 +280,10 @@ impl TokenStream {
         let end = self.k + self.event_tokens();
         let last = end >= self.n;
         let tokens = self.event_tokens() as usize;
-        let base = match (self.n, last) {
-            (0, _) => &f.empty_last,
-            (_, true) => f.last_short.get(tokens.wrapping_sub(1)).unwrap_or(&f.last),
+        let base = match (&self.answer, self.n, last) {
+            (_, 0, _) => &f.empty_last,
+            (Some(answer), _, _) if self.k == 0 => answer,
+            (_, _, true) => f.last_short.get(tokens.wrapping_sub(1)).unwrap_or(&f.last),
             _ => &f.token,
         };
         if self.continuous {

@@ -19,6 +19,8 @@ pub const TOKEN_TEXT: &str = " tok";
 /// Pre-rendered frames for one route.
 #[derive(Debug, Clone)]
 pub(crate) struct RouteFrames {
+    /// The route these frames belong to.
+    route: Route,
     /// Chat only: the role-only first delta.
     pub role: Option<Bytes>,
     /// A token that is not the last.
@@ -89,48 +91,46 @@ fn frame(json: &str) -> Bytes {
     b.freeze()
 }
 
+/// The JSON of one streamed event of `route` whose generated text is `text`; `finish` is JSON
+/// (`null` or `"length"`).
+fn event_json(route: Route, head: &str, text: &str, finish: &str) -> String {
+    let text = serde_json::to_string(text).expect("a string serialises");
+    match route {
+        Route::Completions => format!(
+            r#"{head},"choices":[{{"index":0,"text":{text},"logprobs":null,"finish_reason":{finish}}}]}}"#
+        ),
+        Route::Chat => format!(
+            r#"{head},"choices":[{{"index":0,"delta":{{"content":{text}}},"logprobs":null,"finish_reason":{finish}}}]}}"#
+        ),
+    }
+}
+
 fn completions(model: &str, tag: &str, chunk: usize) -> RouteFrames {
     let head =
         format!(r#"{{"id":"cmpl-{tag}","object":"text_completion","created":0,"model":{model}"#);
-    let choice = |text: &str, finish: &str| {
-        format!(
-            r#"{head},"choices":[{{"index":0,"text":"{text}","logprobs":null,"finish_reason":{finish}}}]}}"#
-        )
-    };
-    let text = |n: usize| TOKEN_TEXT.repeat(n);
-    RouteFrames {
-        role: None,
-        token: frame(&choice(&text(chunk), "null")),
-        last: frame(&choice(&text(chunk), r#""length""#)),
-        empty_last: frame(&choice("", r#""length""#)),
-        last_short: (1..chunk)
-            .map(|n| frame(&choice(&text(n), r#""length""#)))
-            .collect(),
-        head,
-    }
+    route_frames(Route::Completions, head, None, chunk)
 }
 
 fn chat(model: &str, tag: &str, chunk: usize) -> RouteFrames {
     let head = format!(
         r#"{{"id":"chatcmpl-{tag}","object":"chat.completion.chunk","created":0,"model":{model}"#
     );
-    let choice = |delta: &str, finish: &str| {
-        format!(
-            r#"{head},"choices":[{{"index":0,"delta":{delta},"logprobs":null,"finish_reason":{finish}}}]}}"#
-        )
-    };
-    let content = |n: usize| format!(r#"{{"content":"{}"}}"#, TOKEN_TEXT.repeat(n));
+    let role = format!(
+        r#"{head},"choices":[{{"index":0,"delta":{{"role":"assistant","content":""}},"logprobs":null,"finish_reason":null}}]}}"#
+    );
+    route_frames(Route::Chat, head, Some(frame(&role)), chunk)
+}
+
+fn route_frames(route: Route, head: String, role: Option<Bytes>, chunk: usize) -> RouteFrames {
+    let event =
+        |n: usize, finish: &str| frame(&event_json(route, &head, &TOKEN_TEXT.repeat(n), finish));
     RouteFrames {
-        role: Some(frame(&choice(
-            r#"{"role":"assistant","content":""}"#,
-            "null",
-        ))),
-        token: frame(&choice(&content(chunk), "null")),
-        last: frame(&choice(&content(chunk), r#""length""#)),
-        empty_last: frame(&choice(r#"{"content":""}"#, r#""length""#)),
-        last_short: (1..chunk)
-            .map(|n| frame(&choice(&content(n), r#""length""#)))
-            .collect(),
+        route,
+        role,
+        token: event(chunk, "null"),
+        last: event(chunk, r#""length""#),
+        empty_last: event(0, r#""length""#),
+        last_short: (1..chunk).map(|n| event(n, r#""length""#)).collect(),
         head,
     }
 }
@@ -151,6 +151,15 @@ impl RouteFrames {
             self.head,
             usage_json(prompt, completion)
         ))
+    }
+
+    /// An event of `tokens` tokens (at least one) whose first token's text is `first` instead
+    /// of [`TOKEN_TEXT`] (a referee's answer), the reply's last event when `last`. Rendered per
+    /// reply, unlike the shared frames.
+    pub fn first_event(&self, first: &str, tokens: u32, last: bool) -> Bytes {
+        let text = format!("{first}{}", TOKEN_TEXT.repeat(tokens.max(1) as usize - 1));
+        let finish = if last { r#""length""# } else { "null" };
+        frame(&event_json(self.route, &self.head, &text, finish))
     }
 
     /// `base` (one of this route's frames) with cumulative usage added, as vLLM's
@@ -225,6 +234,38 @@ mod tests {
             u["usage"],
             json!({"prompt_tokens":3,"completion_tokens":20,"total_tokens":23})
         );
+    }
+
+    #[test]
+    fn shared_frames_are_pinned_byte_for_byte() {
+        let f = Frames::new("m");
+        assert_eq!(
+            f.route(Route::Completions).token,
+            &b"data: {\"id\":\"cmpl-fixed\",\"object\":\"text_completion\",\"created\":0,\
+\"model\":\"m\",\"choices\":[{\"index\":0,\"text\":\" tok\",\"logprobs\":null,\
+\"finish_reason\":null}]}\n\n"[..]
+        );
+        assert_eq!(
+            f.route(Route::Chat).role.as_deref().unwrap(),
+            &b"data: {\"id\":\"chatcmpl-fixed\",\"object\":\"chat.completion.chunk\",\
+\"created\":0,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\
+\"content\":\"\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n"[..]
+        );
+        assert_eq!(
+            parse(&Frames::chunked("m", 3).route(Route::Chat).last)["choices"][0]["delta"],
+            json!({"content":" tok tok tok"})
+        );
+    }
+
+    #[test]
+    fn a_first_event_carries_the_answer_then_plain_tokens() {
+        let f = Frames::new("m");
+        let e = parse(&f.route(Route::Completions).first_event(" 68217", 3, false));
+        assert_eq!(e["choices"][0]["text"], json!(" 68217 tok tok"));
+        assert_eq!(e["choices"][0]["finish_reason"], Value::Null);
+        let e = parse(&f.route(Route::Chat).first_event(" 12", 1, true));
+        assert_eq!(e["choices"][0]["delta"], json!({"content":" 12"}));
+        assert_eq!(e["choices"][0]["finish_reason"], json!("length"));
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! Routes: `POST /v1/completions` and `POST /v1/chat/completions` (streamed as vLLM does
 //! when `stream: true`, one JSON reply otherwise), `GET /v1/models`, `GET /health`.
 //! Every request generates exactly its `max_tokens` (default 16) tokens of text `" tok"`;
-//! prompt tokens are counted by a whitespace tokenizer (see [`request`]).
+//! prompt tokens are counted by a whitespace tokenizer (see [`request`]). With the referee on
+//! (`accuracy=P`, `logprob=L`), a retrieval prompt's first token is its answer, right for a
+//! share `P` of items, and completions can carry log-probs, all `L` (see [`Referee`]).
 //!
 //! Token `k` (0-based) is written at `received + ttft + k·itl`, scaled by
 //! [`FixedTiming::slowdown`]. The tokio timer has millisecond granularity, so writes land up
@@ -15,6 +17,7 @@
 mod fixed;
 mod frames;
 mod listen;
+mod referee;
 pub mod request;
 pub mod sim;
 mod truth;
@@ -33,6 +36,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use frames::TOKEN_TEXT;
+pub use referee::{Referee, Scoring, answers_correctly, word_id};
 pub use truth::{Route, TruthEntry, TruthLine, write_lines as write_truth_lines};
 
 /// The timing and identity of a fixed server.
@@ -64,6 +68,12 @@ pub struct FixedTiming {
     /// whitespace-separated word, which is exact for this server's own text; `tokenize=none`
     /// leaves it out (404).
     pub tokenize: bool,
+    /// Known answers to retrieval prompts and known log-probabilities (`accuracy=P`,
+    /// `logprob=L`, `scoring=prompt|generated`), for checking exp's quality pass: a retrieval
+    /// prompt is answered right for a share `P` of items (the same items every time), and every
+    /// scored token has log-prob `L`, so perplexity is `e^(−L)`. Off by default. See
+    /// [`Referee`].
+    pub referee: Referee,
 }
 
 impl FixedTiming {
@@ -79,6 +89,7 @@ impl FixedTiming {
             chunk: 1,
             usage: true,
             tokenize: true,
+            referee: Referee::default(),
         }
     }
 
@@ -97,6 +108,7 @@ impl FixedTiming {
                 self.chunk
             )));
         }
+        self.referee.validate().map_err(spec_error)?;
         if let Some(h) = &self.echo_header {
             HeaderName::from_bytes(h.as_bytes())
                 .map_err(|_| spec_error(format!("`{h}` is not a valid header name")))?;
@@ -125,8 +137,8 @@ impl FromStr for FixedTiming {
     type Err = ServeError;
 
     /// Parses `ttft=100ms,itl=10ms[,slowdown=1.1][,model=NAME][,echo=HEADER][,chunk=N]
-    /// [,usage=none][,tokenize=none]` (durations in `ns`, `us`, `ms` or `s`; fractions
-    /// allowed).
+    /// [,usage=none][,tokenize=none][,accuracy=P][,logprob=L][,scoring=prompt|generated]`
+    /// (durations in `ns`, `us`, `ms` or `s`; fractions allowed; `P` in 0..=1, `L` ≤ 0).
     fn from_str(spec: &str) -> Result<Self, ServeError> {
         let mut timing = FixedTiming::new(Duration::ZERO, Duration::ZERO);
         let (mut ttft, mut itl) = (false, false);
@@ -164,9 +176,11 @@ impl FromStr for FixedTiming {
                     }
                 }
                 other => {
-                    return Err(spec_error(format!(
-                        "unknown key `{other}` (expected ttft, itl, slowdown, model, echo, chunk, usage or tokenize)"
-                    )));
+                    if !timing.referee.set(other, value).map_err(spec_error)? {
+                        return Err(spec_error(format!(
+                            "unknown key `{other}` (expected ttft, itl, slowdown, model, echo, chunk, usage, tokenize, accuracy, logprob or scoring)"
+                        )));
+                    }
                 }
             }
         }
@@ -309,6 +323,7 @@ pub async fn spawn_fixed(
         chunk: timing.chunk,
         usage: timing.usage,
         tokenize: timing.tokenize,
+        referee: timing.referee.is_on().then_some(timing.referee),
         model: timing.model,
         truth: truth.clone(),
         seq: AtomicU64::new(0),
