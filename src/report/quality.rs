@@ -52,6 +52,15 @@ fn accuracy(p: &Pooled) -> String {
     }
 }
 
+/// `95 %`, `99.5 %`.
+fn confidence_text(confidence: f64) -> String {
+    let pct = confidence * 100.0;
+    match pct.fract().abs() < 1e-9 {
+        true => format!("{pct:.0} %"),
+        false => units::percent(confidence),
+    }
+}
+
 /// The section, or `None` without `[quality]`.
 pub fn build(cells: &[CellQuality], confidence: f64) -> Option<QualityView> {
     if cells.is_empty() {
@@ -96,9 +105,9 @@ pub fn build(cells: &[CellQuality], confidence: f64) -> Option<QualityView> {
     Some(QualityView {
         note: format!(
             "Pooled over every repetition. PPL = exp(Σ NLL / Σ tokens) of the corpus from the server's prompt log-probs; accuracy = items whose key the reply's first number matches exactly, with a {} Wilson interval; by depth: accuracy (items) with the key at that depth of the filler (0 = start, 1 = end). Between cells the same documents and items are paired: PPL by paired differences of each document's NLL, accuracy by exact McNemar on the items the cells answered differently (see Comparisons).",
-            units::percent(confidence)
+            confidence_text(confidence)
         ),
-        depths: depths.iter().map(|d| units::sig(*d, 2)).collect(),
+        depths: depths.iter().map(|d| format!("{d}")).collect(),
         rows,
         notes,
     })

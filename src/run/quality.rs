@@ -59,7 +59,10 @@ pub(super) struct Pass<'a> {
 
 /// Runs the pass; every item's outcome is in the returned records. An error is one that
 /// stops the run (retrieval items that cannot be built).
-pub(super) async fn run(pass: Pass<'_>, support: &mut Support) -> Result<Vec<QualityRecord>, String> {
+pub(super) async fn run(
+    pass: Pass<'_>,
+    support: &mut Support,
+) -> Result<Vec<QualityRecord>, String> {
     let mut out = Vec::new();
     if let Some(segments) = &pass.segments {
         perplexity(pass.client, segments, support, &mut out).await;
