@@ -156,3 +156,80 @@ fn perplexity_compares_the_same_documents() {
         Verdict::NoChange
     );
 }
+
+/// The referee's answers to `runs` seeded rounds of 50 passkey items: for each round, whether
+/// a server at accuracy `p` answers each item right (decided by the prompt, as
+/// `exp serve --fixed …,accuracy=P` decides), and the same for an independent second server
+/// (`salt` makes its draws independent of the first's).
+fn referee_rounds(runs: u64, p: f64, salt: &str) -> Vec<Vec<(bool, bool)>> {
+    (0..runs)
+        .map(|seed| {
+            let task = crate::quality::Task::Passkey;
+            let items = crate::quality::items(task, 120, 50, &[0.0, 0.5, 1.0], seed, None).unwrap();
+            items
+                .iter()
+                .map(|it| {
+                    let a = crate::serve::answers_correctly(&it.prompt, p);
+                    let b = crate::serve::answers_correctly(&format!("{}{salt}", it.prompt), p);
+                    (a, b)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Issue 17: over many seeded runs, the Wilson interval of the referee's accuracy covers the
+/// P it was set to at about its nominal rate (95 %).
+#[test]
+fn the_accuracy_interval_covers_the_referees_p_at_its_nominal_rate() {
+    let (runs, p) = (400, 0.8);
+    let covered = referee_rounds(runs, p, "")
+        .iter()
+        .filter(|round| {
+            let correct = round.iter().filter(|(a, _)| *a).count() as u64;
+            match crate::stats::wilson(correct, round.len() as u64, 0.95) {
+                Some(Interval::Bounded { low, high }) => low <= p && p <= high,
+                _ => false,
+            }
+        })
+        .count();
+    // Binomial(400, 0.95): mean 380, sd 4.4; Wilson's actual coverage at n = 50 is 93–96 %.
+    eprintln!("{covered} of {runs} Wilson intervals cover p = {p}");
+    assert!(
+        (360..=395).contains(&covered),
+        "{covered} of {runs} intervals cover {p}"
+    );
+}
+
+/// Issue 17: two servers at the same accuracy, answering independently, are flagged by exact
+/// McNemar at most at its level α (it is conservative), and never as a regression beyond τ.
+#[test]
+fn equal_accuracy_is_not_flagged_beyond_alpha() {
+    let (runs, alpha) = (400, 0.05);
+    let rounds = referee_rounds(runs, 0.8, "#independent");
+    let mut flagged = 0;
+    for round in &rounds {
+        let mut counts = crate::stats::PairCounts {
+            both: 0,
+            only_baseline: 0,
+            only_candidate: 0,
+            neither: 0,
+        };
+        for (a, b) in round {
+            match (a, b) {
+                (true, true) => counts.both += 1,
+                (true, false) => counts.only_baseline += 1,
+                (false, true) => counts.only_candidate += 1,
+                (false, false) => counts.neither += 1,
+            }
+        }
+        let test = crate::stats::mcnemar(counts, alpha).unwrap();
+        flagged += usize::from(test.p < alpha);
+    }
+    eprintln!("{flagged} of {runs} flagged at α = {alpha}");
+    // At most α = 5 % of 400 (20) in expectation; 32 is 2.8 sd above that.
+    assert!(flagged <= 32, "{flagged} of {runs} flagged at α = {alpha}");
+    // The same server twice gives the same answers (the item decides): nothing discordant.
+    let same = &referee_rounds(3, 0.8, "");
+    assert!(same.iter().flatten().all(|(a, b)| a == b));
+}
