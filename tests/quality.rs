@@ -167,3 +167,69 @@ fn a_server_that_cannot_score_prompts_is_reported_never_computed() {
     assert_eq!(items.lines().count(), 1, "{items}");
     assert!(items.contains("\"kind\":\"unsupported\""), "{items}");
 }
+
+/// `exp compare --fail-on regression` fails on a quality regression as on a speed one: the
+/// candidate server answers the same items right less often.
+#[test]
+fn compare_fails_on_a_quality_regression() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (free_port(), free_port());
+    let _sa = fixed_server("ttft=1ms,itl=1ms,accuracy=0.9,logprob=-1", a);
+    let _sb = fixed_server("ttft=1ms,itl=1ms,accuracy=0.7,logprob=-1", b);
+    let toml = r#"
+[experiment]
+name = "quality_pr"
+description = "the same scenario against main and the pull request"
+seed = 3
+repetitions = 10
+[target]
+kind = "openai-completions"
+base_url = "http://127.0.0.1:9/v1"
+model = "exp-fixed"
+[vars.fixed]
+prompt_tokens = 16
+output_tokens = 4
+requests = 8
+concurrency = 4
+[workload]
+arrival = "closed"
+warmup = 0
+[quality]
+retrieval = { task = "niah", context_tokens = 200, trials = 30 }
+"#;
+    let scenario = dir.path().join("pr.toml");
+    std::fs::write(&scenario, toml).unwrap();
+    let run_at = |port: u16, name: &str| {
+        let out = dir.path().join(name);
+        let url = format!("http://127.0.0.1:{port}/v1");
+        let args = ["run", scenario.to_str().unwrap(), "--target", &url, "--out"];
+        let run = common::run(
+            args.into_iter()
+                .chain([out.to_str().unwrap(), "--no-progress"]),
+        );
+        run.expect_code(0).run_dir()
+    };
+    let (base, cand) = (run_at(a, "main"), run_at(b, "pr"));
+    let out = dir.path().join("compare.md");
+    let args = [
+        "compare",
+        base.to_str().unwrap(),
+        cand.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--fail-on",
+        "regression",
+    ];
+    let outcome = common::run(args).expect_code(1);
+    assert!(
+        outcome.stdout.starts_with("❌ regression"),
+        "{}",
+        outcome.stdout
+    );
+    let md = text(&out);
+    let row = md
+        .lines()
+        .find(|l| l.contains("retrieval_accuracy"))
+        .unwrap_or_else(|| panic!("no retrieval_accuracy row:\n{md}"));
+    assert!(row.contains("regression"), "{row}");
+}
