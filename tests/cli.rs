@@ -363,7 +363,7 @@ fn a_template_with_an_undefined_variable_fails_clearly() {
         out.stderr
     );
     assert!(out.stderr.contains(
-        "\nhint: a report template can use these top-level names: charts, checks, comparison_note, comparisons, definitions, description, design, fixed, headline, nodes, repetitions, run, scenario, schema_version, search, simulated, tables, title, verdict_line, warnings\n"
+        "\nhint: a report template can use these top-level names: charts, checks, comparison_note, comparisons, definitions, description, design, fixed, headline, nodes, quality, repetitions, run, scenario, schema_version, search, simulated, tables, title, verdict_line, warnings\n"
     ), "{}", out.stderr);
     assert_eq!(std::fs::read(dir.join("report.md")).unwrap(), report);
 }

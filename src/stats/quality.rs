@@ -134,10 +134,25 @@ pub fn compare_perplexity(
 
 fn pair_by_item(c: &mut Comparison, unit: ItemUnit, pairs: usize, test: ItemTest) {
     c.design = Design::Items { unit, pairs };
+    c.mde = match &test {
+        ItemTest::Nll(t) => nll_mde(t, c.alpha),
+        // Its power depends on how often the cells disagree, not on a spread: see README.
+        ItemTest::McNemar(_) => None,
+    };
     c.item_test = Some(test);
-    c.mde = None;
     c.worse = c.worse_change();
     c.tests_disagree = c.disagree();
+}
+
+/// The smallest perplexity change these documents detect with 80 % power at α (two-sided):
+/// `exp((t_{1−α/2} + t_{0.8})·se) − 1` on D − 1 degrees of freedom; `None` without spread.
+fn nll_mde(t: &super::PairedNll, alpha: f64) -> Option<f64> {
+    if t.se.is_nan() || t.se <= 0.0 {
+        return None;
+    }
+    let k = super::dist::t_quantile(1.0 - alpha / 2.0, t.df)?
+        + super::dist::t_quantile(super::power::DEFAULT_POWER, t.df)?;
+    Some((k * t.se).exp() - 1.0)
 }
 
 fn unpaired(reason: &str) -> Design {

@@ -95,6 +95,13 @@ fn perplexity_five_percent_up_is_a_regression() {
     assert!((change - 0.0500182).abs() < 1e-6, "{change}");
     close(c.worse.as_ref().unwrap().d, change);
     assert_eq!(c.tests_name(), "the per-document paired t");
+    // MDE at 80 % power: exp((t_.975,49 + t_.80,49)·se) − 1, quantiles from tables.
+    let Some(super::ItemTest::Nll(t)) = &c.item_test else {
+        panic!("no paired NLL test")
+    };
+    let want = ((2.009_575 + 0.848_9) * t.se).exp() - 1.0;
+    let mde = c.mde.unwrap();
+    assert!((mde / want - 1.0).abs() < 1e-3, "{mde} vs {want}");
     // One repetition per side is enough: the test runs on documents.
     assert_eq!(invalid_reason(&c, c.p_value().unwrap(), 0.01, 0.05), None);
     assert_eq!(
