@@ -42,7 +42,7 @@ pub struct CellQuality {
     pub id: String,
     /// Cell label.
     pub label: String,
-    /// exp(Σ nll / Σ tokens) over every repetition's segments, when every repetition has one.
+    /// exp(Σ nll / Σ tokens) over the segments of every repetition that has a perplexity.
     pub ppl: Option<f64>,
     /// Tokens scored per repetition.
     pub ppl_tokens: Option<u64>,
@@ -166,9 +166,13 @@ pub(crate) fn compare(
     }
 }
 
-/// Per segment scored in both cells, its mean nll over each cell's repetitions (on the
-/// baseline's token count) and the baseline's tokens: the same text, scored by both.
+/// Per document scored in both cells: its NLL on each side (each window's mean NLL per token
+/// over the cell's repetitions, times the baseline's tokens, summed over the document's
+/// windows) and its tokens. The document is the unit (the cluster of the paired test): its
+/// windows are neither independent nor separate pairs. A document missing a window on either
+/// side is left out.
 fn segment_pairs(a: &CellResults, b: &CellResults) -> Vec<(f64, f64, u64)> {
+    // (document, window) → (Σ over repetitions of NLL per token, tokens, repetitions).
     let per_segment = |cell: &CellResults| {
         let mut m: BTreeMap<(u32, u32), (f64, u64, u32)> = BTreeMap::new();
         for q in cell.reps.iter().filter_map(|r| r.summary.quality.as_ref()) {
@@ -185,12 +189,33 @@ fn segment_pairs(a: &CellResults, b: &CellResults) -> Vec<(f64, f64, u64)> {
         m
     };
     let (sa, sb) = (per_segment(a), per_segment(b));
-    sa.iter()
-        .filter_map(|(key, &(na, tokens, ra))| {
-            let &(nb, _, rb) = sb.get(key)?;
-            let t = tokens as f64;
-            Some((na / f64::from(ra) * t, nb / f64::from(rb) * t, tokens))
-        })
+    // document → (NLL baseline, NLL candidate, tokens, complete on both sides).
+    let mut docs: BTreeMap<u32, (f64, f64, u64, bool)> = BTreeMap::new();
+    for key in sa.keys().chain(sb.keys()) {
+        docs.entry(key.0).or_insert((0.0, 0.0, 0, true));
+    }
+    for (&(document, window), &(ra, tokens, na)) in &sa {
+        let e = docs.get_mut(&document).expect("entered above");
+        match sb.get(&(document, window)) {
+            Some(&(rb, _, nb)) => {
+                let t = tokens as f64;
+                e.0 += ra / f64::from(na) * t;
+                e.1 += rb / f64::from(nb) * t;
+                e.2 += tokens;
+            }
+            None => e.3 = false,
+        }
+    }
+    for key in sb.keys() {
+        if !sa.contains_key(key)
+            && let Some(e) = docs.get_mut(&key.0)
+        {
+            e.3 = false;
+        }
+    }
+    docs.into_values()
+        .filter(|&(_, _, tokens, complete)| complete && tokens > 0)
+        .map(|(na, nb, tokens, _)| (na, nb, tokens))
         .collect()
 }
 

@@ -157,6 +157,44 @@ fn perplexity_compares_the_same_documents() {
     );
 }
 
+/// A document scored in windows is one unit of the paired test, not one per window: four
+/// documents of five windows pair as four, and a document missing a window on one side drops.
+#[test]
+fn windows_of_a_document_pair_as_one_document() {
+    let windowed = |flavour: &str, worse: f64, drop: Option<(u32, u32)>| {
+        let mut c = cell(flavour, 0.8, 2.0);
+        for rep in &mut c.reps {
+            let q = rep.summary.quality.as_mut().unwrap();
+            q.segments = (0..4u32)
+                .flat_map(|d| (0..5u32).map(move |w| (d, w)))
+                .filter(|dw| Some(*dw) != drop)
+                .map(|(d, w)| SegmentScore {
+                    document: d,
+                    window: w,
+                    tokens: 100,
+                    nll: 100.0 * (2.0 + 0.01 * f64::from(d * 5 + w)) * worse,
+                })
+                .collect();
+        }
+        c
+    };
+    let a = windowed("a", 1.0, None);
+    let b = windowed("b", 1.02, None);
+    let c = super::quality::compare(&a, &b, Metric::Ppl.key(), 0.05)
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.design.label(), "paired by document (4)");
+    let Some(crate::stats::ItemTest::Nll(t)) = &c.item_test else {
+        panic!("no paired NLL test")
+    };
+    assert_eq!(t.tokens, 4 * 5 * 100);
+    let short = windowed("b", 1.02, Some((2, 3)));
+    let c = super::quality::compare(&a, &short, Metric::Ppl.key(), 0.05)
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.design.label(), "paired by document (3)");
+}
+
 /// The referee's answers to `runs` seeded rounds of 50 passkey items: for each round, whether
 /// a server at accuracy `p` answers each item right (decided by the prompt, as
 /// `exp serve --fixed …,accuracy=P` decides), and the same for an independent second server

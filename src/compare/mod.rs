@@ -252,6 +252,10 @@ pub fn compare_with(
                 a,
                 b,
                 unpaired: unpaired.as_deref(),
+                quality: [
+                    workloads.quality_unpaired_reason(m, true),
+                    workloads.quality_unpaired_reason(m, false),
+                ],
             };
             if let Some(row) = row(&m.label, metric, sides, settings, failed.as_deref()) {
                 rows.push(row);
@@ -295,6 +299,14 @@ struct Sides<'a> {
     a: &'a CellResults,
     b: &'a CellResults,
     unpaired: Option<&'a str>,
+    /// Why their quality items cannot be paired: perplexity's documents, retrieval's items.
+    quality: [Option<String>; 2],
+}
+
+impl Sides<'_> {
+    fn quality_unpaired(&self, perplexity: bool) -> Option<String> {
+        self.quality[usize::from(!perplexity)].clone()
+    }
 }
 
 /// The statistics of one metric of a matched cell: paired by round, or unpaired with the
@@ -305,13 +317,20 @@ fn statistics(
     alpha: f64,
 ) -> Result<Comparison, stats::StatsError> {
     let (direction, scale) = (metric.direction(), metric.scale());
-    // Quality pairs by item: the corpus's documents always (the same text), the retrieval
-    // items only where both runs drew the same rounds (their items come from the round's seed).
-    if QUALITY_METRICS.contains(&metric)
-        && (metric == Metric::Ppl.key() || sides.unpaired.is_none())
-        && let Some(result) = crate::analysis::quality::compare(sides.a, sides.b, metric, alpha)
-    {
-        return result;
+    // Quality pairs by item where both runs scored the same items (`Workloads::
+    // quality_unpaired_reason`); otherwise its per-repetition values, unpaired, say why.
+    if QUALITY_METRICS.contains(&metric) {
+        let reason = match sides.quality_unpaired(metric == Metric::Ppl.key()) {
+            None => match crate::analysis::quality::compare(sides.a, sides.b, metric, alpha) {
+                Some(result) => return result,
+                None => "no item was scored on both sides".to_string(),
+            },
+            Some(reason) => reason,
+        };
+        let (a, b) = (rep_values(sides.a, metric), rep_values(sides.b, metric));
+        let mut c = stats::compare_on(&a, &b, direction, alpha, scale)?;
+        c.design = stats::Design::Unpaired { reason };
+        return Ok(c);
     }
     let Some(reason) = sides.unpaired else {
         let (a, b) = (rep_rounds(sides.a, metric), rep_rounds(sides.b, metric));

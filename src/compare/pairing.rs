@@ -46,4 +46,41 @@ impl Workloads<'_> {
         (a.workload != b.workload)
             .then(|| "the cell's workload settings differ between the runs".into())
     }
+
+    /// Why matched cell `m`'s quality items cannot be paired between the runs; `None` when
+    /// they can. Perplexity pairs documents when both runs scored the same corpus the same
+    /// way (same `[quality] perplexity` and tokenizer), whatever the seed; retrieval pairs
+    /// (round, item) when the rounds pair and both drew the items with the same settings.
+    pub fn quality_unpaired_reason(&self, m: &MatchedCell, perplexity: bool) -> Option<String> {
+        let (Some(base), Some(cand)) = (self.baseline, self.candidate) else {
+            return Some("the runs' [quality] settings are unknown".into());
+        };
+        let (Some(a), Some(b)) = (base.configs.get(m.baseline), cand.configs.get(m.candidate))
+        else {
+            return Some("the cell's [quality] settings are unknown".into());
+        };
+        if a.target.tokenizer != b.target.tokenizer {
+            return Some("the runs name different [target] tokenizers".into());
+        }
+        let (qa, qb) = (a.quality.as_ref(), b.quality.as_ref());
+        if perplexity {
+            let (pa, pb) = (
+                qa.and_then(|q| q.perplexity.as_ref()),
+                qb.and_then(|q| q.perplexity.as_ref()),
+            );
+            return (pa != pb).then(|| {
+                "the runs' [quality] perplexity settings differ (corpus, documents or window), so their documents are not the same".into()
+            });
+        }
+        if let Some(reason) = self.unpaired_reason(m) {
+            return Some(reason);
+        }
+        let items = |q: Option<&crate::scenario::model::QualityConfig>| {
+            q.and_then(|q| q.retrieval.as_ref())
+                .map(|r| (r.task, r.context_tokens, r.trials, r.depths.clone()))
+        };
+        (items(qa) != items(qb)).then(|| {
+            "the runs' [quality] retrieval settings differ, so their items are not the same".into()
+        })
+    }
 }

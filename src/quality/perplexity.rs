@@ -1,9 +1,10 @@
 //! The perplexity corpus: the user's documents, read from `.jsonl` (`{"text": …}` per line)
 //! or `.txt` (documents separated by blank lines), and the segments exp scores. A document
 //! that fits `window_tokens` is one segment, sent as text; a longer one is cut into windows
-//! of `window_tokens` token ids, each after the first starting with half a window of the
-//! previous text as context, so every token is scored once and none without context but the
-//! document's first (lm-evaluation-harness's rolling log-likelihood with a stride of half a
+//! of `window_tokens` token ids after the tokenizer's BOS (what a server puts before a text
+//! prompt), each after the first starting with half a window of the previous text as
+//! context, so every token is scored once and with context (the document's first after BOS
+//! only) (lm-evaluation-harness's rolling log-likelihood with a stride of half a
 //! window). Every cell scores the same segments, so they pair across cells.
 
 use std::path::{Path, PathBuf};
@@ -151,12 +152,16 @@ pub fn segments(
             out.push(whole(document, doc));
             continue;
         }
+        // Each window starts as a text prompt would, with the tokenizer's BOS (not scored).
+        let bos = tok.special_prefix()?;
         for (w, (start, end, skip)) in windows(ids.len(), window as usize).into_iter().enumerate() {
+            let mut prompt = bos.clone();
+            prompt.extend_from_slice(&ids[start..end]);
             out.push(Segment {
                 document,
                 window: w as u32,
-                prompt: SegmentPrompt::Tokens(ids[start..end].to_vec()),
-                skip,
+                prompt: SegmentPrompt::Tokens(prompt),
+                skip: bos.len() + skip,
             });
         }
     }
@@ -202,6 +207,35 @@ mod tests {
             let scored: usize = windows(len, w).iter().map(|(s, e, k)| e - s - k).sum();
             assert_eq!(scored, len, "len {len}, window {w}");
         }
+    }
+
+    /// A long document becomes windows of token ids, each after the tokenizer's BOS (if it
+    /// adds one), with the BOS and the context skipped; every token is scored once.
+    #[test]
+    fn windows_carry_the_bos_a_text_prompt_would_get() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/tokenizer/bpe.json"
+        );
+        let tok = ModelTokenizer::load(Path::new(path)).unwrap();
+        let bos = tok.special_prefix().unwrap();
+        let doc = "the queue grew while the batch waited for memory ".repeat(20);
+        let n = tok.encode(&doc).unwrap().len();
+        let segs = segments(std::slice::from_ref(&doc), Some(16), Some(&tok)).unwrap();
+        assert!(segs.len() > 2, "{}", segs.len());
+        let mut scored = 0;
+        for s in &segs {
+            let SegmentPrompt::Tokens(ids) = &s.prompt else {
+                panic!("a long document is sent as token ids")
+            };
+            assert!(ids.starts_with(&bos));
+            assert!(ids.len() <= bos.len() + 16);
+            scored += ids.len() - s.skip;
+        }
+        assert_eq!(scored, n);
+        // A short one is sent whole, as text.
+        let short = segments(&["a b".to_string()], Some(16), Some(&tok)).unwrap();
+        assert_eq!(short[0].prompt, SegmentPrompt::Text("a b".into()));
     }
 
     #[test]

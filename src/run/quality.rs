@@ -1,9 +1,10 @@
 //! The quality pass of a repetition (`[quality] when = "after-repetition"`): on the same
 //! server, right after the load, score the corpus's segments and answer the round's
 //! retrieval items. Requests go a few at a time, outside the measurement; their outcomes
-//! become the repetition's quality file. Whether the server can score prompts is found on
-//! the first segment and remembered per target, so a server that cannot (llama.cpp) is asked
-//! once and reported as such, never turned into a number.
+//! become the repetition's quality file. Whether the server can score prompts is asked with a
+//! short prompt of its own before its first document and remembered until the next server
+//! launch, so a server that cannot (llama.cpp) is asked once and reported as such, never
+//! turned into a number, and a document too long for the context fails alone.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -33,6 +34,17 @@ pub(super) struct Support {
     /// The items of the last (seed, settings) asked for.
     items: Option<(ItemsKey, Arc<Vec<Item>>)>,
 }
+
+impl Support {
+    /// Forgets what servers answered (a new launch, perhaps at the same URL, answers anew).
+    pub(super) fn forget_servers(&mut self) {
+        self.scoring.clear();
+    }
+}
+
+/// The text of the question "can you score prompts?", asked once per server before its
+/// first document: short, so that only the server's ability decides the answer.
+const PROBE: &str = "The quick brown fox jumps over the lazy dog, then runs back across the field.";
 
 /// What a round's retrieval items depend on.
 #[derive(Debug, Clone, PartialEq)]
@@ -142,34 +154,34 @@ async fn perplexity(
     out: &mut Vec<QualityRecord>,
 ) {
     let url = client.config().base_url.clone();
-    if let Some(Some(reason)) = support.scoring.get(&url) {
+    let cannot = match support.scoring.get(&url) {
+        Some(known) => known.clone(),
+        // The question is asked with a short prompt of its own, so that a document the
+        // server refuses (too long for its context) is that document's failure only.
+        None => match client.score_prompt(ScorePrompt::Text(PROBE), 0).await {
+            Ok(_) => support.scoring.entry(url).or_insert(None).clone(),
+            Err(ScoreError::Unsupported(reason)) => {
+                support.scoring.entry(url).or_insert(Some(reason)).clone()
+            }
+            Err(ScoreError::Failed(reason)) => {
+                // Not known either way: this repetition has no perplexity; the next asks again.
+                out.push(QualityRecord::Failed {
+                    what: QualityKind::Perplexity,
+                    index: 0,
+                    reason: format!("asking whether the server can score prompts: {reason}"),
+                });
+                return;
+            }
+        },
+    };
+    if let Some(reason) = cannot {
         out.push(QualityRecord::Unsupported {
             what: QualityKind::Perplexity,
-            reason: reason.clone(),
+            reason,
         });
         return;
     }
-    let Some((first, rest)) = segments.split_first() else {
-        return;
-    };
-    // The first segment asks the question; its answer decides for the whole run.
-    match score(client, first).await {
-        Err(ScoreError::Unsupported(reason)) if !support.scoring.contains_key(&url) => {
-            support.scoring.insert(url, Some(reason.clone()));
-            out.push(QualityRecord::Unsupported {
-                what: QualityKind::Perplexity,
-                reason,
-            });
-            return;
-        }
-        result => {
-            if result.is_ok() {
-                support.scoring.insert(url, None);
-            }
-            out.push(record(first, result));
-        }
-    }
-    let scored = futures_util::stream::iter(rest)
+    let scored = futures_util::stream::iter(segments)
         .map(|s| async move { (s, score(client, s).await) })
         .buffered(IN_FLIGHT)
         .collect::<Vec<_>>()
@@ -199,12 +211,21 @@ fn record(
             tokens: s.tokens,
             nll: s.nll,
         },
-        // Past the first segment, a refusal is this segment's failure (too long, …).
+        // The server can score prompts (asked first): a refusal is this segment's failure.
         Err(ScoreError::Unsupported(reason) | ScoreError::Failed(reason)) => {
+            let long = ["context", "max_model_len", "too long", "maximum"]
+                .iter()
+                .any(|w| reason.contains(w));
+            let hint = match (&segment.prompt, long) {
+                (SegmentPrompt::Text(_), true) => {
+                    " (hint: a document longer than the server's context is scored in windows with [quality] perplexity.window_tokens and [target] tokenizer)"
+                }
+                _ => "",
+            };
             QualityRecord::Failed {
                 what: QualityKind::Perplexity,
                 index: segment.document,
-                reason,
+                reason: format!("document {}: {reason}{hint}", segment.document),
             }
         }
     }

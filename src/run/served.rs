@@ -171,6 +171,8 @@ async fn start(
     let mut record = new_record(index, config, &cfg, port, &log);
     r.dir.update_manifest(|m| m.launches.push(record.clone()))?;
     r.executors.clear();
+    // A new server answers "can you score prompts?" for itself, even at the same URL.
+    r.quality.forget_servers();
     let server = match Server::launch(&cfg, &r.dir.root().join(&log)) {
         Ok(s) => s,
         Err(e) => return Ok(failed(r, record, e.to_string(), None)?),

@@ -134,7 +134,7 @@ impl Runner<'_> {
         };
         // A server that stayed up but was not there for the requests (refused them, or none
         // answered) fails the repetition too; the simulated engine is always there.
-        let failure = exited.or_else(|| match exec.is_simulated() {
+        let mut failure = exited.or_else(|| match exec.is_simulated() {
             true => None,
             false => super::health::failure(outcome.writer.tally()),
         });
@@ -154,6 +154,8 @@ impl Runner<'_> {
             .measured
             .and_then(|m| super::usage::close_window(&m, &mut details));
         details.probes_absent = absent;
+        // The repetition's own time: its load, not the quality pass after it.
+        let wall_seconds = started.elapsed().as_secs_f64();
         let client = exec.client().cloned();
         let quality_seed = seed::derive(seed, None, slot.round, "quality");
         let state = QualityState {
@@ -168,6 +170,16 @@ impl Runner<'_> {
                 quality_pass(state, &client, slot.cell, config, &cell_id, quality_seed).await?
         {
             self.dir.write_quality(&cell_id, slot.round, &records)?;
+            // A server that died during the pass (a long prompt's log-probs, say) fails this
+            // repetition, not the next one.
+            if let Some(s) = &serving
+                && let Some(status) = s.server.exit_after_run().await
+            {
+                failure = Some(format!(
+                    "the server exited ({status}) during the repetition's quality pass; its log: {}",
+                    s.log
+                ));
+            }
         }
         if self.interrupt.fired() {
             self.progress
@@ -184,7 +196,7 @@ impl Runner<'_> {
             round: slot.round,
             records: 0,
             origin_wall: humantime::format_rfc3339_nanos(outcome.origin_wall).to_string(),
-            wall_seconds: started.elapsed().as_secs_f64(),
+            wall_seconds,
             client_cpu_seconds,
             details,
             failure: failure.clone(),

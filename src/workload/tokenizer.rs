@@ -146,6 +146,22 @@ impl ModelTokenizer {
         Ok(enc.get_ids().to_vec())
     }
 
+    /// The special tokens the tokenizer puts before a text (a BOS such as `<s>` or
+    /// `<|begin_of_text|>`), as a server adds them to a text prompt; empty for tokenizers
+    /// that add none.
+    pub fn special_prefix(&self) -> Result<Vec<u32>, TokenizerError> {
+        let with = self
+            .inner
+            .encode_fast("a", true)
+            .map_err(|e| self.encode_error(e))?;
+        let without = self.encode("a")?;
+        let with = with.get_ids();
+        Ok(match with.ends_with(&without) {
+            true => with[..with.len() - without.len()].to_vec(),
+            false => Vec::new(),
+        })
+    }
+
     /// Tokens in `text`, without special tokens.
     pub fn count(&self, text: &str) -> Result<u32, TokenizerError> {
         let enc = self

@@ -85,7 +85,9 @@ impl Client {
         let bytes = self.side_request(request).await.map_err(|e| match e {
             // A 4xx to the request itself (`echo` or `logprobs` refused) is the server's
             // answer to the question "can you score prompts?"; the caller decides which.
-            BackendError::Status { status, body } if (400..500).contains(&status) => {
+            BackendError::Status { status, body }
+                if (400..500).contains(&status) && !matches!(status, 408 | 429) =>
+            {
                 ScoreError::Unsupported(format!("{url} answered {status}: {body}"))
             }
             other => ScoreError::Failed(other.to_string()),
