@@ -69,6 +69,7 @@ impl Plan {
             format!("{} at {}", t.kind, t.base_url.as_deref().unwrap_or("?"))
         };
         let _ = writeln!(out, "target    {target}");
+        self.render_quality(&mut out);
         self.render_servers(&mut out);
         self.render_cost(&mut out);
         let column = match self.simulated() {
@@ -205,6 +206,48 @@ impl Plan {
     }
 
     /// The server part: configurations with the exact commands.
+    /// `quality   after each repetition: perplexity of corpus.jsonl (first 50 documents);
+    /// retrieval (passkey, 50 items at 8192 tokens)`.
+    fn render_quality(&self, out: &mut String) {
+        let Some(q) = self.configs.first().and_then(|c| c.quality.as_ref()) else {
+            return;
+        };
+        let mut parts = Vec::new();
+        if let Some(p) = &q.perplexity {
+            let docs = p.documents.map_or("every document".to_string(), |n| {
+                format!("first {n} documents")
+            });
+            let window = p
+                .window_tokens
+                .map_or(String::new(), |w| format!(", windows of {w} tokens"));
+            parts.push(format!(
+                "perplexity of {} ({docs}{window})",
+                p.corpus.display()
+            ));
+        }
+        let contexts: std::collections::BTreeSet<u32> = (self.configs.iter())
+            .filter_map(|c| c.quality.as_ref()?.retrieval.as_ref())
+            .map(|r| r.context_tokens)
+            .collect();
+        if let Some(r) = &q.retrieval {
+            let at: Vec<String> = contexts.iter().map(u32::to_string).collect();
+            let task = serde_json::to_value(r.task)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            parts.push(format!(
+                "retrieval ({task}, {} items at {} tokens)",
+                r.trials,
+                at.join(" / ")
+            ));
+        }
+        let _ = writeln!(
+            out,
+            "quality   after each repetition, on its server: {}",
+            parts.join("; ")
+        );
+    }
+
     fn render_servers(&self, out: &mut String) {
         let Some(server) = self.configs.first().and_then(|c| c.server.as_ref()) else {
             return;

@@ -60,6 +60,15 @@ impl Progress {
         }));
     }
 
+    /// The repetition's load is done and its `[quality]` pass runs.
+    pub(super) fn quality(&mut self, cell: &str, round: u32) {
+        if let Some(t) = self.ticker.take() {
+            t.abort();
+        }
+        self.bar
+            .set_message(format!("cell {cell} round {round} · quality pass"));
+    }
+
     pub(super) fn finish_one(&mut self) {
         self.bar.inc(1);
     }

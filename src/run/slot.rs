@@ -157,6 +157,9 @@ impl Runner<'_> {
         // The repetition's own time: its load, not the quality pass after it.
         let wall_seconds = started.elapsed().as_secs_f64();
         let client = exec.client().cloned();
+        if config.quality.is_some() && failure.is_none() {
+            self.progress.quality(&cell_id, slot.round);
+        }
         let quality_seed = seed::derive(seed, None, slot.round, "quality");
         let state = QualityState {
             support: &mut self.quality,
