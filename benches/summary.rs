@@ -126,6 +126,7 @@ fn summarize(path: &Path, held: bool) {
                 records: &source,
                 marker: &marker,
                 probes: None,
+                quality: None,
                 cell: &cell,
             };
             metrics::summarize_repetition(inputs).unwrap().values
