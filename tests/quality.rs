@@ -146,7 +146,8 @@ fn a_server_that_cannot_score_prompts_is_reported_never_computed() {
     let dir = tempfile::tempdir().unwrap();
     let corpus = corpus(dir.path());
     let port = free_port();
-    // As llama.cpp does: `echo` answered with log-probs of the generated tokens only.
+    // Like llama.cpp (whose exact reply is a unit test in src/backend/client/quality.rs):
+    // `echo` answered with log-probs of the generated tokens only.
     let _s = fixed_server("ttft=1ms,itl=1ms,logprob=-1,scoring=generated", port);
     let quality = format!("perplexity = {{ corpus = \"{}\" }}", corpus.display());
     let out = dir.path().join("out");

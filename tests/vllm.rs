@@ -8,14 +8,20 @@
 //! - `exp_and_vllm_bench_serve_agree_on_identical_prompts` runs exp and vLLM's own client
 //!   (`vllm bench serve`), interleaved, on one ShareGPT file against one server and prints
 //!   TTFT, TPOT, ITL and E2E side by side.
+//! - `vllm_quality_holds_across_batching_and_regresses_on_a_perturbed_model` (issue 17, in
+//!   tests/vllm/quality.rs) runs `scenarios/vllm_cpu_quality.toml`: perplexity and passkey
+//!   retrieval beside speed, unchanged by batching, worse on a perturbed copy of the model.
 //!
 //! Ignored by default (README's `cargo test` stays fast and offline). `.ci/run` installs vLLM
 //! with `scripts/install-vllm.sh` and runs
 //! `EXP_VLLM_REQUIRED=1 cargo test --release --test vllm -- --ignored --test-threads 1`; with
 //! `EXP_VLLM_REQUIRED=1` a missing install FAILS the tests instead of skipping them.
-//! `EXP_VLLM` and `EXP_VLLM_MODEL` override the cached paths the script prints.
+//! `EXP_VLLM`, `EXP_VLLM_MODEL` and `EXP_VLLM_MODEL_PERTURBED` override the cached paths the
+//! script prints.
 
 mod common;
+#[path = "vllm/quality.rs"]
+mod quality;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -35,10 +41,11 @@ const REPETITIONS: usize = 10;
 /// The cell with an invalid `--kv-cache-dtype`, the only one that must fail.
 const BROKEN: &str = "kv_cache_dtype=no-such-dtype";
 
-/// The installed engine: the `vllm` command and the tiny model's folder.
+/// The installed engine: the `vllm` command, the tiny model's folder and its perturbed copy's.
 struct Engine {
     vllm: PathBuf,
     model: PathBuf,
+    perturbed: PathBuf,
 }
 
 #[test]
@@ -100,8 +107,16 @@ fn engine() -> Option<Engine> {
     let engine = Engine {
         vllm: path("EXP_VLLM", cache.join("venv/bin/vllm")),
         model: path("EXP_VLLM_MODEL", cache.join("models/tiny-llama-hf")),
+        perturbed: path(
+            "EXP_VLLM_MODEL_PERTURBED",
+            cache.join("models/tiny-llama-hf-perturbed"),
+        ),
     };
-    let missing: Vec<String> = [&engine.vllm, &engine.model.join("config.json")]
+    let (config, perturbed) = (
+        engine.model.join("config.json"),
+        engine.perturbed.join("config.json"),
+    );
+    let missing: Vec<String> = [&engine.vllm, &config, &perturbed]
         .into_iter()
         .filter(|p| !p.is_file())
         .map(|p| p.display().to_string())
@@ -110,7 +125,7 @@ fn engine() -> Option<Engine> {
         return Some(engine);
     }
     let why = format!(
-        "missing {} (run scripts/install-vllm.sh, or set EXP_VLLM and EXP_VLLM_MODEL)",
+        "missing {} (run scripts/install-vllm.sh, or set EXP_VLLM, EXP_VLLM_MODEL and EXP_VLLM_MODEL_PERTURBED)",
         missing.join(" and ")
     );
     let required = std::env::var("EXP_VLLM_REQUIRED").is_ok_and(|v| v == "1");

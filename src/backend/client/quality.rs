@@ -158,7 +158,20 @@ pub(crate) fn read_scores(
             "{CANNOT}: asked for the prompt's log-probs (`echo: true`, `logprobs: 1`), the reply has none"
         ));
     };
+    let usage_prompt = reply["usage"]["prompt_tokens"].as_u64().map(|n| n as usize);
     let Some(entries) = logprobs["token_logprobs"].as_array() else {
+        if let Some(content) = logprobs["content"].as_array() {
+            // llama.cpp's llama-server: `echo` ignored, the generated token's log-prob in the
+            // chat format (`logprobs.content`), the reply's text the generated token alone.
+            let prompt = match known.or(usage_prompt) {
+                Some(n) => format!("the {n} prompt tokens"),
+                None => "the prompt".into(),
+            };
+            return Err(format!(
+                "{CANNOT}: asked for the prompt's log-probs (`echo: true`, `logprobs: 1`), it returned {} in `logprobs.content`, for the generated text only, and none for {prompt}: it does not echo the prompt",
+                plural(content.len(), "log-prob")
+            ));
+        }
         let keys = match logprobs.as_object() {
             Some(o) => o
                 .keys()
@@ -171,7 +184,6 @@ pub(crate) fn read_scores(
             "{CANNOT}: the reply's `logprobs` has no `token_logprobs` (it has {keys}), so it holds no log-probs for the prompt"
         ));
     };
-    let usage_prompt = reply["usage"]["prompt_tokens"].as_u64().map(|n| n as usize);
     let Some(prompt_tokens) = known.or(usage_prompt) else {
         return Err(format!(
             "{CANNOT} that exp can check: the reply has no `usage.prompt_tokens`, so prompt log-probs cannot be told from generated ones"
@@ -213,6 +225,14 @@ pub(crate) fn read_scores(
     })
 }
 
+/// "1 log-prob", "3 log-probs".
+fn plural(n: usize, what: &str) -> String {
+    match n {
+        1 => format!("1 {what}"),
+        n => format!("{n} {what}s"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,19 +259,19 @@ mod tests {
 
     #[test]
     fn generated_only_log_probs_are_refused_with_the_reason() {
-        // llama.cpp answers echo with the generated token's log-prob only.
+        // `echo` answered with the generated token's log-prob only (llama.cpp: see below).
         let r = reply(json!([-0.7]), 12);
         let e = read_scores(&r, None, 0).unwrap_err();
         assert_eq!(
             e,
             "this server cannot score prompts: asked for the log-probs of a 12-token prompt (`echo: true`), it returned 1 (log-probs of generated tokens only?); a number computed from them would not be a perplexity"
         );
-        let chat_style = json!({"choices": [{"logprobs": {"content": [{"logprob": -0.7}]}}],
-                                "usage": {"prompt_tokens": 12}});
-        let e = read_scores(&chat_style, None, 0).unwrap_err();
+        let other = json!({"choices": [{"logprobs": {"top": [{"logprob": -0.7}]}}],
+                           "usage": {"prompt_tokens": 12}});
+        let e = read_scores(&other, None, 0).unwrap_err();
         assert_eq!(
             e,
-            "this server cannot score prompts: the reply's `logprobs` has no `token_logprobs` (it has `content`), so it holds no log-probs for the prompt"
+            "this server cannot score prompts: the reply's `logprobs` has no `token_logprobs` (it has `top`), so it holds no log-probs for the prompt"
         );
         let none = json!({"choices": [{"text": "x", "logprobs": null}]});
         assert!(
@@ -272,4 +292,20 @@ mod tests {
                 .contains("not a finite number ≤ 0")
         );
     }
+
+    /// Issue 17: llama.cpp's llama-server (the llama-cpp-python 0.3.36 sdist's llama.cpp,
+    /// `llama-server --version`: 0.5.0-dev, commit 0c1e570) answered exp's scoring request for
+    /// an 11-token prompt with this, status 200: `echo` ignored (the text is the generated
+    /// token), one log-prob in the chat format, `usage.prompt_tokens` right.
+    #[test]
+    fn llama_cpp_reply_to_echo_is_not_prompt_log_probs() {
+        let reply: Value = serde_json::from_str(LLAMA_CPP_ECHO_REPLY).unwrap();
+        let e = read_scores(&reply, None, 0).unwrap_err();
+        assert_eq!(
+            e,
+            "this server cannot score prompts: asked for the prompt's log-probs (`echo: true`, `logprobs: 1`), it returned 1 log-prob in `logprobs.content`, for the generated text only, and none for the 11 prompt tokens: it does not echo the prompt"
+        );
+    }
+
+    const LLAMA_CPP_ECHO_REPLY: &str = r#"{"choices":[{"text":"Picture","index":0,"logprobs":{"content":[{"id":1611,"token":"Picture","bytes":[80,105,99,116,117,114,101],"logprob":-6.830196380615234,"top_logprobs":[{"id":1611,"token":"Picture","bytes":[80,105,99,116,117,114,101],"logprob":-6.830196380615234}]}]},"finish_reason":"length"}],"created":1796620270,"model":"tiny","system_fingerprint":"b1-0c1e570","object":"text_completion","usage":{"completion_tokens":1,"prompt_tokens":11,"total_tokens":12,"prompt_tokens_details":{"cached_tokens":10}},"id":"chatcmpl-MjJ3gxqTgGtGA2HH2KYBAwono8dfPmxa","timings":{"cache_n":10,"prompt_n":1,"prompt_ms":0.51,"prompt_per_token_ms":0.51,"prompt_per_second":1960.7843137254902,"predicted_n":1,"predicted_ms":0.001,"predicted_per_token_ms":0.0,"predicted_per_second":0.0}}"#;
 }
