@@ -237,20 +237,5 @@ fn answer_pairs(a: &CellResults, b: &CellResults) -> PairCounts {
         m
     };
     let (xa, xb) = (answers(a), answers(b));
-    let mut counts = PairCounts {
-        both: 0,
-        only_baseline: 0,
-        only_candidate: 0,
-        neither: 0,
-    };
-    for (key, &ca) in &xa {
-        let Some(&cb) = xb.get(key) else { continue };
-        match (ca, cb) {
-            (true, true) => counts.both += 1,
-            (true, false) => counts.only_baseline += 1,
-            (false, true) => counts.only_candidate += 1,
-            (false, false) => counts.neither += 1,
-        }
-    }
-    counts
+    PairCounts::from_pairs(xa.iter().filter_map(|(key, &ca)| Some((ca, *xb.get(key)?))))
 }

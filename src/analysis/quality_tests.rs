@@ -247,20 +247,7 @@ fn equal_accuracy_is_not_flagged_beyond_alpha() {
     let rounds = referee_rounds(runs, 0.8, "#independent");
     let mut flagged = 0;
     for round in &rounds {
-        let mut counts = crate::stats::PairCounts {
-            both: 0,
-            only_baseline: 0,
-            only_candidate: 0,
-            neither: 0,
-        };
-        for (a, b) in round {
-            match (a, b) {
-                (true, true) => counts.both += 1,
-                (true, false) => counts.only_baseline += 1,
-                (false, true) => counts.only_candidate += 1,
-                (false, false) => counts.neither += 1,
-            }
-        }
+        let counts = crate::stats::PairCounts::from_pairs(round.iter().copied());
         let test = crate::stats::mcnemar(counts, alpha).unwrap();
         flagged += usize::from(test.p < alpha);
     }

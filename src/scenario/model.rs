@@ -258,15 +258,14 @@ pub struct CellConfig {
 }
 
 /// `[quality]` of one cell: perplexity of the user's corpus and retrieval accuracy on seeded
-/// items, scored on the cell's server.
+/// items, scored on the cell's server after each repetition's load (`when =
+/// "after-repetition"`, the only mode built).
 #[derive(Debug, Clone, PartialEq)]
 pub struct QualityConfig {
     /// Perplexity of a corpus, from the server's prompt log-probs.
     pub perplexity: Option<PerplexityConfig>,
     /// Long-context retrieval on seeded items.
     pub retrieval: Option<RetrievalConfig>,
-    /// When the items are scored.
-    pub when: QualityWhen,
 }
 
 /// `[quality] perplexity`.
@@ -298,14 +297,6 @@ pub struct RetrievalConfig {
 
 /// The retrieval task (`passkey`, `niah`): the items themselves are `quality`'s.
 pub use crate::quality::Task as RetrievalTask;
-
-/// When a cell's quality items are scored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum QualityWhen {
-    /// On the same server, right after each repetition's load.
-    AfterRepetition,
-}
 
 /// Kind of target: the simulator, or a server spoken to in one of the wire protocols. The
 /// scenario spellings are `sim` and each [`Protocol::name`] (`openai-completions`, …).

@@ -6,9 +6,7 @@ use std::path::PathBuf;
 
 use super::doc::Node;
 use super::error::{Locs, ScenarioError};
-use super::model::{
-    PerplexityConfig, QualityConfig, QualityWhen, RetrievalConfig, RetrievalTask, Vars,
-};
+use super::model::{PerplexityConfig, QualityConfig, RetrievalConfig, RetrievalTask, Vars};
 use super::read::{Ctx, Range};
 use super::wellknown;
 
@@ -23,7 +21,6 @@ use crate::quality::DEFAULT_DEPTHS;
 pub(crate) struct QualitySpec {
     pub perplexity: Option<PerplexityConfig>,
     pub retrieval: Option<RetrievalSpec>,
-    pub when: QualityWhen,
 }
 
 /// `[quality] retrieval` with `context_tokens` unresolved when the variable gives it.
@@ -39,10 +36,11 @@ pub(crate) struct RetrievalSpec {
 /// Validates `[quality]`; `names` are the scenario's variables (`context_tokens` may be one).
 pub(crate) fn validate(ctx: &mut Ctx, node: &Node, names: &[String]) -> Option<QualitySpec> {
     let t = ctx.table("quality", node, KEYS)?;
+    // "after-repetition" is the only mode built (and the default): nothing to keep.
     let when = match t.get("when") {
-        None => Some(QualityWhen::AfterRepetition),
+        None => Some(()),
         Some(n) => match ctx.choice("quality.when", n, &["after-repetition", "under-load"])? {
-            "after-repetition" => Some(QualityWhen::AfterRepetition),
+            "after-repetition" => Some(()),
             _ => {
                 let hint = "use when = \"after-repetition\": the quality pass then runs on the same server right after each repetition's load";
                 ctx.error(
@@ -69,10 +67,10 @@ pub(crate) fn validate(ctx: &mut Ctx, node: &Node, names: &[String]) -> Option<Q
         );
         return None;
     }
+    when?;
     Some(QualitySpec {
         perplexity: perplexity.flatten(),
         retrieval: retrieval.flatten(),
-        when: when?,
     })
 }
 
@@ -235,7 +233,6 @@ impl QualitySpec {
         Ok(QualityConfig {
             perplexity: self.perplexity.clone(),
             retrieval,
-            when: self.when,
         })
     }
 }

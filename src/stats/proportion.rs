@@ -50,6 +50,25 @@ pub struct PairCounts {
 }
 
 impl PairCounts {
+    /// The table of `(baseline correct, candidate correct)` per item.
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (bool, bool)>) -> Self {
+        let mut t = PairCounts {
+            both: 0,
+            only_baseline: 0,
+            only_candidate: 0,
+            neither: 0,
+        };
+        for pair in pairs {
+            match pair {
+                (true, true) => t.both += 1,
+                (true, false) => t.only_baseline += 1,
+                (false, true) => t.only_candidate += 1,
+                (false, false) => t.neither += 1,
+            }
+        }
+        t
+    }
+
     /// Items scored on both sides.
     pub fn items(&self) -> u64 {
         self.both + self.only_baseline + self.only_candidate + self.neither
