@@ -136,16 +136,24 @@ pub(super) fn underpowered(scenario: &Scenario, comparisons: &[ComparisonRow]) -
             .iter()
             .map(|(c, _)| runs_needed(c, alpha))
             .reduce(|a, b| a.zip(b).map(|(a, b)| a.max(b)));
-        let needed = match needed.flatten() {
-            Some(n) => format!("needs ≈ {n} repetitions per side to resolve τ"),
-            None => "τ is out of reach of any practical number of repetitions".into(),
+        let items = weak.iter().find_map(|(c, _)| match c.comparison.design {
+            stats::Design::Items { unit, .. } => Some(unit),
+            _ => None,
+        });
+        let needed = match (needed.flatten(), items) {
+            (Some(n), None) => format!("needs ≈ {n} repetitions per side to resolve τ"),
+            (Some(n), Some(unit)) => format!(
+                "needs ≈ {n} {} scored on both sides to resolve τ (more rounds or more per round)",
+                unit.noun(n)
+            ),
+            (None, _) => "τ is out of reach of any practical number of repetitions".into(),
         };
         out.push(format!(
             "{metric}: {} of {} comparisons are underpowered (MDE up to {} > τ {}): {needed}",
             weak.len(),
             rows.len(),
-            units::percent(worst),
-            units::percent(tau)
+            units::threshold(*metric, worst),
+            units::threshold(*metric, tau)
         ));
     }
     out
@@ -153,7 +161,25 @@ pub(super) fn underpowered(scenario: &Scenario, comparisons: &[ComparisonRow]) -
 
 /// Repetitions per side for 80 % power to detect τ: paired, at the sd of the per-round log
 /// ratios; unpaired, at the comparison's pooled CV.
+/// Quality comparisons paired by item ask for items instead: McNemar's for accuracy (Connor),
+/// and for perplexity the documents a paired z at the documents' spread of NLL differences
+/// needs to detect τ.
 fn runs_needed(c: &ComparisonRow, alpha: f64) -> Option<usize> {
+    match &c.comparison.item_test {
+        Some(stats::ItemTest::McNemar(m)) => {
+            let n = stats::mcnemar_items_for(m.counts, c.tau, alpha, power::DEFAULT_POWER)?;
+            return usize::try_from(n).ok();
+        }
+        Some(stats::ItemTest::Nll(t)) => {
+            // se = sd/√D, so sd = se·√D; D = ((z_a + z_b)·sd / ln(1 + τ))².
+            let sd = t.se * (t.documents as f64).sqrt();
+            let two_groups =
+                power::runs_for_effect_normal(c.tau.ln_1p(), sd, alpha, power::DEFAULT_POWER)?;
+            let d = (two_groups / 2.0).ceil();
+            return (d.is_finite() && d >= 1.0).then_some(d as usize);
+        }
+        None => {}
+    }
     if let Some(p) = &c.comparison.paired {
         let delta = c.tau.ln_1p();
         return stats::paired_runs_for_effect(delta, p.sd, alpha, power::DEFAULT_POWER);

@@ -12,6 +12,10 @@ use crate::scenario::model::Value;
 use crate::stats::{Interval, Verdict};
 
 fn scenario() -> Scenario {
+    scenario_with("")
+}
+
+fn scenario_with(extra: &str) -> Scenario {
     let text = r#"
 [experiment]
 name = "t"
@@ -25,7 +29,8 @@ request_rate = 5
 [vars.sweep]
 flavour = ["a", "b"]
 "#;
-    crate::scenario::parse(text, Path::new("t.toml"), &[]).unwrap_or_else(|e| panic!("{e}"))
+    let text = format!("{text}{extra}");
+    crate::scenario::parse(&text, Path::new("t.toml"), &[]).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A repeatable uniform number per (round, item), as the referee draws from the prompt.
@@ -257,4 +262,45 @@ fn equal_accuracy_is_not_flagged_beyond_alpha() {
     // The same server twice gives the same answers (the item decides): nothing discordant.
     let same = &referee_rounds(3, 0.8, "");
     assert!(same.iter().flatten().all(|(a, b)| a == b));
+}
+
+/// 500 paired items cannot resolve τ = 2 points when the cells answer independently (they
+/// disagree on about a third of the items): the MDE (Connor's McNemar power at the observed
+/// discordance) says so, in points, and the warning asks for items, not repetitions.
+#[test]
+fn an_underpowered_accuracy_comparison_asks_for_items() {
+    let s = scenario_with("[analysis]\nprimary = [\"retrieval_accuracy\"]\n");
+    let a = cell("a", 0.8, 2.0);
+    let mut b = cell("b", 0.8, 2.0);
+    for rep in &mut b.reps {
+        let items = rep.summary.quality.as_mut().unwrap();
+        for answer in &mut items.answers {
+            answer.correct = u(rep.round + 100, answer.item) < 0.8;
+        }
+        let correct = items.answers.iter().filter(|a| a.correct).count();
+        (rep.summary.values).insert(Metric::RetrievalAccuracy.key(), correct as f64 / 50.0);
+    }
+    let analysis = analyze(&s, &[a, b]);
+    let row = (analysis.comparisons.iter())
+        .find(|r| r.metric == Metric::RetrievalAccuracy.key())
+        .unwrap();
+    let Some(crate::stats::ItemTest::McNemar(m)) = &row.comparison.item_test else {
+        panic!("not paired by item: {:?}", row.comparison.design);
+    };
+    let mde = row.comparison.mde.unwrap();
+    let want = crate::stats::mcnemar_mde(m.counts, 0.05, 0.8).unwrap();
+    assert_eq!(mde, want);
+    assert!(mde > 0.02, "{mde}");
+    let n = crate::stats::mcnemar_items_for(m.counts, 0.02, 0.05, 0.8).unwrap();
+    assert!(n > 500, "{n}");
+    let line = (analysis.warnings.iter())
+        .find(|w| w.contains("underpowered"))
+        .unwrap_or_else(|| panic!("no underpowered warning in {:?}", analysis.warnings));
+    assert_eq!(
+        line,
+        &format!(
+            "retrieval_accuracy: 1 of 1 comparisons are underpowered (MDE up to {} > τ 2.00 pp): needs ≈ {n} items scored on both sides to resolve τ (more rounds or more per round)",
+            crate::units::threshold(Metric::RetrievalAccuracy.key(), mde)
+        )
+    );
 }

@@ -297,7 +297,9 @@ fn row_view(r: &CompareRow) -> RowView {
         (Some(why), _) => verdict.push_str(&format!(" ({why})")),
         (None, Some(c)) => {
             let mde = match (r.verdict, c.mde) {
-                (Verdict::Inconclusive, Some(mde)) => format!(", MDE {}", units::percent(mde)),
+                (Verdict::Inconclusive, Some(mde)) => {
+                    format!(", MDE {}", units::threshold(r.metric, mde))
+                }
                 _ => String::new(),
             };
             verdict.push_str(&format!(" (τ {}{mde})", units::threshold(r.metric, r.tau)));
@@ -341,7 +343,7 @@ fn row_view(r: &CompareRow) -> RowView {
         p: c.p_value().map_or_else(dash, units::p_value),
         p_holm: r.p_holm.map_or_else(dash, units::p_value),
         g: c.hedges.as_ref().map_or_else(dash, |h| units::signed(h.g)),
-        mde: c.mde.map_or_else(dash, units::percent),
+        mde: c.mde.map_or_else(dash, |x| units::threshold(*m, x)),
         verdict,
         label,
     }

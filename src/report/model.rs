@@ -404,7 +404,7 @@ fn comparison_view(c: &crate::analysis::ComparisonRow) -> ComparisonView {
     };
     verdict.push_str(&format!(" (τ {})", units::threshold(c.metric, c.tau)));
     if let (Verdict::Inconclusive, Some(mde)) = (c.verdict, cmp.mde) {
-        verdict.push_str(&format!(", MDE {}", units::percent(mde)));
+        verdict.push_str(&format!(", MDE {}", units::threshold(*m, mde)));
     }
     ComparisonView {
         change: c.change.clone(),
@@ -419,7 +419,7 @@ fn comparison_view(c: &crate::analysis::ComparisonRow) -> ComparisonView {
             .hedges
             .as_ref()
             .map_or("—".into(), |h| units::signed(h.g)),
-        mde: cmp.mde.map_or("—".into(), units::percent),
+        mde: cmp.mde.map_or("—".into(), |x| units::threshold(*m, x)),
         verdict,
         label,
     }

@@ -133,9 +133,10 @@ pub struct Comparison {
     pub mann_whitney: Option<MannWhitney>,
     /// Brunner–Munzel; `None` with fewer than 2 runs in a group.
     pub brunner_munzel: Option<BrunnerMunzel>,
-    /// Observed relative MDE at 80 % power (statistics.md §3.12); `None` without a ratio,
-    /// on [`Scale::Absolute`] and for [`Design::Items`] (whose power is set by the number
-    /// of items, not of repetitions).
+    /// Observed MDE at 80 % power on the comparison's scale: relative (statistics.md §3.12),
+    /// or for [`Design::Items`] the perplexity change the documents detect or the accuracy
+    /// difference (absolute) the items detect (Connor's McNemar power); `None` without a
+    /// ratio and on [`Scale::Absolute`] otherwise.
     pub mde: Option<f64>,
     /// The primary test and its rank test (Welch and Brunner–Munzel, or exact MWU under
     /// complete separation; paired: the paired t and Wilcoxon's signed rank) reach different

@@ -65,7 +65,7 @@ pub use outlier::{
     tukey_fences,
 };
 pub use paired::{Paired, paired, paired_mde, paired_power, paired_runs_for_effect};
-pub use proportion::{McNemar, PairCounts, mcnemar, wilson};
+pub use proportion::{McNemar, PairCounts, mcnemar, mcnemar_items_for, mcnemar_mde, wilson};
 pub use quality::{ItemTest, ItemUnit, compare_accuracy, compare_perplexity};
 pub use quantile::{
     QuantileRanks, quantile, quantile_by, quantile_ci_ranks, quantile_of, quantile_ranks,

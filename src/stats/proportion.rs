@@ -134,6 +134,57 @@ pub fn mcnemar(counts: PairCounts, alpha: f64) -> Option<McNemar> {
     })
 }
 
+/// The smallest accuracy difference (absolute, either direction) that `counts.items()` paired
+/// items detect with probability `power` at two-sided level `alpha`, by Connor's (1987)
+/// normal approximation to McNemar's test: `δ` solving
+/// `δ·√n = z_{1−α/2}·√ψ + z_power·√(ψ − δ²)`, where `ψ` is the share of discordant items,
+/// taken as observed but never below `δ` itself (a difference δ needs at least δ·n discordant
+/// items). Its power comes from the items, not the repetitions: more rounds or more trials
+/// per round lower it. `None` with no items, or `alpha`/`power` outside `(0, 1)`.
+pub fn mcnemar_mde(counts: PairCounts, alpha: f64, power: f64) -> Option<f64> {
+    if counts.items() == 0 || !in_open_unit(alpha) || !in_open_unit(power) {
+        return None;
+    }
+    let n = counts.items() as f64;
+    let observed = counts.discordant() as f64 / n;
+    let (za, zb) = (z_quantile(1.0 - alpha / 2.0), z_quantile(power));
+    let shortfall = |d: f64| {
+        let psi = observed.max(d);
+        za * psi.sqrt() + zb * (psi - d * d).max(0.0).sqrt() - d * n.sqrt()
+    };
+    // Positive at δ → 0, and at δ = 1 whenever n > z² (about 4 items): bisect for the root.
+    if shortfall(1.0) > 0.0 {
+        return None;
+    }
+    let (mut low, mut high) = (0.0_f64, 1.0_f64);
+    for _ in 0..100 {
+        let mid = (low + high) / 2.0;
+        if shortfall(mid) > 0.0 {
+            low = mid;
+        } else {
+            high = mid;
+        }
+    }
+    Some(high)
+}
+
+/// Paired items that detect an accuracy difference `delta` with probability `power` at
+/// two-sided `alpha` (Connor 1987), at the discordance observed in `counts` (at least
+/// `delta`): `⌈(z_{1−α/2}·√ψ + z_power·√(ψ − δ²))² / δ²⌉`. `None` for `delta` outside
+/// `(0, 1]`, no items, or `alpha`/`power` outside `(0, 1)`.
+pub fn mcnemar_items_for(counts: PairCounts, delta: f64, alpha: f64, power: f64) -> Option<u64> {
+    if counts.items() == 0 || !(delta > 0.0 && delta <= 1.0) {
+        return None;
+    }
+    if !in_open_unit(alpha) || !in_open_unit(power) {
+        return None;
+    }
+    let psi = (counts.discordant() as f64 / counts.items() as f64).max(delta);
+    let (za, zb) = (z_quantile(1.0 - alpha / 2.0), z_quantile(power));
+    let root = za * psi.sqrt() + zb * (psi - delta * delta).max(0.0).sqrt();
+    Some((root * root / (delta * delta)).ceil() as u64)
+}
+
 /// `min(1, 2·P(X ≤ k))` for `X ~ Bin(n, ½)` and `k ≤ n/2`; 1 for `n = 0`.
 fn binomial_two_sided(k: u64, n: u64) -> f64 {
     if n == 0 || 2 * k >= n {

@@ -35,6 +35,11 @@
 //!     eps = math.sqrt(max((u1-p1)**2 - 2*phi*(u1-p1)*(p2-l2) + (p2-l2)**2, 0))
 //!     return (f-g)/n - d, (f-g)/n + eps
 //! ```
+//!
+//! The McNemar MDE (Connor 1987) values come from the same script's
+//! `NormalDist`, bisecting `δ·√n − z_a·√max(ψ, δ) − z_b·√(max(ψ, δ) − δ²)` on `(0, 1]`
+//! (z_a = z_0.975, z_b = z_0.8), and the items needed from
+//! `ceil((z_a·√ψ + z_b·√(ψ − δ²))² / δ²)` with `ψ = max(ψ, δ)`.
 
 use super::*;
 use crate::stats::fixtures::close;
@@ -166,4 +171,45 @@ fn serializes_the_counts_by_name() {
     let json = serde_json::to_value(&m).unwrap();
     assert_eq!(json["counts"]["only_candidate"], 12);
     assert_eq!(json["diff_ci"]["kind"], "bounded");
+}
+
+/// A table of `n` items of which `discordant` are split as evenly as possible.
+fn discordance(n: u64, discordant: u64) -> PairCounts {
+    table(
+        n - discordant,
+        discordant / 2,
+        discordant - discordant / 2,
+        0,
+    )
+}
+
+#[test]
+fn mcnemar_mde_matches_connor_at_the_observed_discordance() {
+    let mde = |n, d| mcnemar_mde(discordance(n, d), 0.05, 0.8).unwrap();
+    close(mde(400, 40), 0.044166521985162244);
+    close(mde(50, 15), 0.2119319348366241);
+    close(mde(20, 10), 0.41732247269607015);
+    // No discordant item seen: a difference still needs δ·n of them, so ψ = δ.
+    close(mde(400, 0), 0.019506816642658194);
+}
+
+#[test]
+fn mcnemar_items_needed_inverts_the_mde() {
+    let needed = |n, d, delta| mcnemar_items_for(discordance(n, d), delta, 0.05, 0.8).unwrap();
+    assert_eq!(needed(400, 40, 0.05), 312);
+    assert_eq!(needed(400, 40, 0.02), 1960);
+    assert_eq!(needed(400, 0, 0.02), 391);
+    // The MDE of n items needs n items, to rounding.
+    let mde = mcnemar_mde(discordance(400, 40), 0.05, 0.8).unwrap();
+    assert!((399..=401).contains(&needed(400, 40, mde)));
+}
+
+#[test]
+fn mcnemar_mde_refuses_what_it_cannot_size() {
+    assert_eq!(mcnemar_mde(PairCounts::default(), 0.05, 0.8), None);
+    assert_eq!(mcnemar_mde(discordance(10, 2), 0.0, 0.8), None);
+    assert_eq!(mcnemar_mde(discordance(10, 2), 0.05, 1.0), None);
+    // Three items cannot reach significance whatever they say (n < z²).
+    assert_eq!(mcnemar_mde(discordance(3, 3), 0.05, 0.8), None);
+    assert_eq!(mcnemar_items_for(discordance(10, 2), 0.0, 0.05, 0.8), None);
 }

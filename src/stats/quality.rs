@@ -136,8 +136,7 @@ fn pair_by_item(c: &mut Comparison, unit: ItemUnit, pairs: usize, test: ItemTest
     c.design = Design::Items { unit, pairs };
     c.mde = match &test {
         ItemTest::Nll(t) => nll_mde(t, c.alpha),
-        // Its power depends on how often the cells disagree, not on a spread: see README.
-        ItemTest::McNemar(_) => None,
+        ItemTest::McNemar(m) => super::mcnemar_mde(m.counts, c.alpha, super::power::DEFAULT_POWER),
     };
     c.item_test = Some(test);
     c.worse = c.worse_change();
