@@ -142,6 +142,18 @@ pub struct RunArgs {
     /// round's seeded order), into an ordinary run directory. `exp merge` joins the shards.
     #[arg(long, value_name = "K/N", value_parser = parse_shard, conflicts_with = "resume")]
     pub shard: Option<crate::shard::Shard>,
+    /// With --shard: deal out whole cells instead of rounds (cell c on shard c mod N + 1,
+    /// every round of it). Comparisons between cells of different shards then include the
+    /// nodes' difference, and the report says so; use it only when cells must stay on one
+    /// node (e.g. each server configuration launched on its own machine).
+    #[arg(
+        long,
+        value_enum,
+        value_name = "WHAT",
+        requires = "shard",
+        default_value = "rounds"
+    )]
+    pub shard_by: ShardByArg,
     /// Name the run directory `<out>/<scenario>/<ID>` instead of by the start time (a
     /// shard's default ends in `-shard-K-of-N`).
     #[arg(long, value_name = "ID", conflicts_with = "resume")]
@@ -171,6 +183,10 @@ pub struct SlurmArgs {
     /// Number of shards (array tasks).
     #[arg(long)]
     pub shards: u32,
+    /// What each shard holds: whole rounds (default) or, confounding cells with nodes, whole
+    /// cells (as `exp run --shard-by`).
+    #[arg(long, value_enum, value_name = "WHAT", default_value = "rounds")]
+    pub shard_by: ShardByArg,
     /// Slurm partition for the shards and the merge.
     #[arg(long)]
     pub partition: Option<String>,
@@ -199,6 +215,10 @@ pub struct K8sArgs {
     /// Number of shards (completions of the Indexed Job, all run in parallel).
     #[arg(long)]
     pub shards: u32,
+    /// What each shard holds: whole rounds (default) or, confounding cells with nodes, whole
+    /// cells (as `exp run --shard-by`).
+    #[arg(long, value_enum, value_name = "WHAT", default_value = "rounds")]
+    pub shard_by: ShardByArg,
     /// The container image with exp in it.
     #[arg(long)]
     pub image: String,
@@ -252,6 +272,24 @@ pub struct CompareArgs {
     /// Exit 1 when the comparison finds this.
     #[arg(long, value_enum)]
     pub fail_on: Option<FailOn>,
+}
+
+/// What `--shard` deals out (`--shard-by`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShardByArg {
+    /// Whole rounds, every cell of each (the default: every comparison within one node).
+    Rounds,
+    /// Whole cells, every round of each (comparisons across nodes are confounded).
+    Cells,
+}
+
+impl From<ShardByArg> for crate::shard::ShardBy {
+    fn from(arg: ShardByArg) -> Self {
+        match arg {
+            ShardByArg::Rounds => crate::shard::ShardBy::Rounds,
+            ShardByArg::Cells => crate::shard::ShardBy::Cells,
+        }
+    }
 }
 
 /// What makes a comparison fail (`--fail-on`).

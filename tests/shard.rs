@@ -292,3 +292,94 @@ fn a_killed_shard_is_resumed_alone_and_merged() {
     ]);
     assert_eq!(common::statistics(&merged), common::statistics(&whole));
 }
+
+/// On request a shard holds whole cells instead (`--shard-by cells`): the merge is still the
+/// unsharded run's statistics, and the report says loudly that cells on different nodes are
+/// compared across nodes. A missing shard is named with its cells and the command with
+/// `--shard-by cells`.
+#[test]
+fn shards_by_cells_merge_exactly_and_the_report_warns_of_the_confounding() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("reports");
+    let scenario = fixture("tiny_sim.toml");
+    let reps = "experiment.repetitions=3";
+    // Four cells in matrix order: output 8 and 16 at rate 5, then at rate 10. By cells over
+    // two shards, node-a gets the outputs of 8 and node-b those of 16, so both comparisons of
+    // output_tokens (one per rate) cross nodes.
+    let sweep = "vars.sweep.output_tokens=[8,16]";
+    let whole = run_into(&[
+        &scenario,
+        "--out",
+        s(&tmp.path().join("whole")),
+        "--set",
+        reps,
+        "--set",
+        sweep,
+    ]);
+    let shards: Vec<PathBuf> = (1..=2)
+        .map(|k| {
+            let mut cmd = exp([
+                "run",
+                &scenario,
+                "--shard",
+                &format!("{k}/2"),
+                "--shard-by",
+                "cells",
+                "--run-id",
+                &format!("job9-shard-{k}-of-2"),
+                "--out",
+                s(&out),
+                "--set",
+                reps,
+                "--set",
+                sweep,
+                "--no-progress",
+            ]);
+            cmd.env("EXP_NODE", if k == 2 { "node-b" } else { "node-a" });
+            spawn(cmd).wait().expect_code(0).run_dir()
+        })
+        .collect();
+    let m = json(&shards[1].join("manifest.json"));
+    assert_eq!(m["shard"]["by"], "cells");
+    assert_eq!(m["shard"]["rounds"], serde_json::json!([0, 1, 2]));
+    let cells: Vec<u64> = (m["schedule"].as_array().unwrap().iter())
+        .map(|slot| slot[1].as_u64().unwrap())
+        .collect();
+    let mut held = cells.clone();
+    held.sort();
+    assert_eq!(
+        held,
+        vec![1, 1, 1, 3, 3, 3],
+        "shard 2 holds cells 1 and 3, every round"
+    );
+
+    let missing = merge(&[&shards[0]], &tmp.path().join("half")).expect_code(2);
+    assert!(
+        missing.stderr.contains(&format!(
+            "  - shard 2/2 is missing (cells output_tokens-16_request_rate-5, output_tokens-16_request_rate-10): run it with `exp run tests/fixtures/cli/tiny_sim.toml --shard 2/2 --out {} --shard-by cells --run-id job9-shard-2-of-2 --set {reps} --set '{sweep}'`, then merge again with its run directory",
+            out.display()
+        )),
+        "{}",
+        missing.stderr
+    );
+
+    let merged = tmp.path().join("merged");
+    merge(&[&shards[1], &shards[0]], &merged).expect_code(0);
+    // The same numbers; one more warning, first.
+    let mut stats = common::statistics(&merged);
+    let warnings = stats["warnings"].as_array_mut().unwrap();
+    let loud = warnings.remove(0);
+    assert!(
+        loud.as_str().unwrap().starts_with("SHARDED BY CELLS"),
+        "{loud}"
+    );
+    assert_eq!(stats, common::statistics(&whole));
+    let report = text(&merged.join("report.md"));
+    assert!(report.contains("⚠ **Sharded by cells**"), "{report}");
+    assert!(
+        report.contains("- ⚠ SHARDED BY CELLS: each cell ran on one node (node-a: output_tokens-8_request_rate-5, output_tokens-8_request_rate-10; node-b: output_tokens-16_request_rate-5, output_tokens-16_request_rate-10); 2 of 2 compared cell pairs ran on different nodes and their differences include the nodes' own difference"),
+        "{report}"
+    );
+    assert!(report.contains("| 2/2 | node-b |"), "{report}");
+    assert!(json(&merged.join("summary.json"))["nodes"].is_null());
+}

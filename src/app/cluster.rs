@@ -7,6 +7,7 @@ use anyhow::{Context, bail};
 
 use crate::cli::{K8sArgs, SlurmArgs, TargetArgs};
 use crate::cluster::{self, Fanout};
+use crate::shard::ShardBy;
 use crate::store;
 
 use super::Status;
@@ -17,7 +18,14 @@ pub(super) fn slurm(args: &SlurmArgs) -> anyhow::Result<Status> {
         Some(p) => p.clone(),
         None => this_exp()?,
     };
-    let fanout = fanout(&args.scenario, args.shards, &args.target, &args.out, exp)?;
+    let by = args.shard_by.into();
+    let fanout = fanout(
+        &args.scenario,
+        (args.shards, by),
+        &args.target,
+        &args.out,
+        exp,
+    )?;
     for opt in &args.sbatch {
         if !opt.starts_with('-') || opt.contains(['\n', '\r']) {
             bail!(
@@ -54,7 +62,7 @@ pub(super) fn k8s(args: &K8sArgs) -> anyhow::Result<Status> {
     let runs = Path::new(&args.runs_path);
     let mut fanout = fanout(
         &args.scenario,
-        args.shards,
+        (args.shards, args.shard_by.into()),
         &args.target,
         runs,
         args.exp.clone(),
@@ -104,7 +112,7 @@ pub(super) fn k8s(args: &K8sArgs) -> anyhow::Result<Status> {
 /// (as `exp run --shard` refuses it) or where a secret would be written into a script.
 fn fanout(
     scenario: &Path,
-    shards: u32,
+    (shards, by): (u32, ShardBy),
     target: &TargetArgs,
     out: &Path,
     exp: String,
@@ -122,10 +130,15 @@ fn fanout(
             a.max
         );
     }
-    let rounds = plan.rounds();
-    if shards == 0 || shards > rounds {
+    let (rounds, cells) = (plan.rounds(), plan.cells.len());
+    if by == ShardBy::Rounds && (shards == 0 || shards > rounds) {
         bail!(
             "--shards {shards}: each shard runs whole rounds and the scenario plans {rounds}, so 1 to {rounds} shards (or raise [experiment] repetitions)"
+        );
+    }
+    if by == ShardBy::Cells && (shards == 0 || shards as usize > cells) {
+        bail!(
+            "--shards {shards}: with --shard-by cells each shard runs whole cells and the scenario has {cells}, so 1 to {cells} shards"
         );
     }
     let mut options = Vec::new();
@@ -151,6 +164,7 @@ fn fanout(
         name: plan.scenario.experiment.name.clone(),
         id: store::now_rfc3339().replace(':', "-"),
         shards,
+        by,
         exp,
         scenario: scenario.display().to_string(),
         out: out_text,

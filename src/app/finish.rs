@@ -15,6 +15,7 @@ use crate::metrics::{self, Metric, MetricKey, Stat};
 use crate::plan::Plan;
 use crate::report;
 use crate::scenario::model::{ArrivalConfig, TargetKind};
+use crate::shard::ShardBy;
 use crate::store::{self, CellEntry, Manifest, RunDir, RunStatus, SCHEMA_VERSION};
 use crate::units;
 
@@ -72,6 +73,7 @@ pub fn new_manifest(plan: &Plan, path: &Path, target: &TargetArgs) -> Manifest {
         shard: plan.shard.map(|s| store::ShardRecord {
             index: s.index,
             count: s.count,
+            by: s.by,
             rounds: s.rounds(exp.repetitions.get()),
         }),
         merged: Vec::new(),
@@ -221,22 +223,76 @@ fn analyze_run(
         .warnings
         .extend(super::prompt_lengths::warnings(&targets, &cells));
     if let Some(shard) = &manifest.shard {
+        let holds = match shard.by {
+            ShardBy::Rounds => format!("rounds {}", crate::shard::rounds_text(&shard.rounds)),
+            ShardBy::Cells => format!("{} of its cells, every round", cells.len()),
+        };
         analysis.warnings.insert(
             0,
             format!(
-                "this run is shard {}/{} of the experiment (rounds {}): its statistics cover those rounds only; `exp merge` joins it with the other shards",
-                shard.index,
-                shard.count,
-                crate::shard::rounds_text(&shard.rounds)
+                "this run is shard {}/{} of the experiment ({holds}): its statistics cover those only; `exp merge` joins it with the other shards",
+                shard.index, shard.count,
             ),
         );
     }
-    let nodes = (!manifest.merged.is_empty())
+    let by_cells = (manifest.merged.iter()).any(|s| s.shard.by == ShardBy::Cells);
+    if by_cells {
+        analysis
+            .warnings
+            .insert(0, cells_on_nodes(manifest, &analysis.comparisons));
+    }
+    let nodes = (!manifest.merged.is_empty() && !by_cells)
         .then(|| analysis::nodes::effects(&plan.scenario.analysis, &cells, nodes_of(manifest)));
     if let Some(n) = &nodes {
         analysis.warnings.extend(n.warnings.iter().cloned());
     }
     Ok((cells, analysis, nodes))
+}
+
+/// The warning of a run merged from shards by cells: which node ran which cells, and how many
+/// comparisons set cells of different nodes against each other (their differences include
+/// the nodes', which the design cannot separate from the variable).
+fn cells_on_nodes(manifest: &Manifest, comparisons: &[analysis::ComparisonRow]) -> String {
+    let ids: Vec<&str> = manifest.cells.iter().map(|c| c.id.as_str()).collect();
+    let mut node_of: std::collections::HashMap<&str, String> = Default::default();
+    let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
+    for s in &manifest.merged {
+        let node = (s.node.as_ref().map(|n| n.name.clone()))
+            .unwrap_or_else(|| format!("unknown (shard {})", s.shard.index));
+        let mine: Vec<&str> = (s.shard.shard().cells(ids.len()).into_iter())
+            .filter_map(|c| ids.get(c).copied())
+            .collect();
+        for id in &mine {
+            node_of.insert(id, node.clone());
+        }
+        match groups.iter_mut().find(|(n, _)| *n == node) {
+            Some((_, cells)) => cells.extend(mine),
+            None => groups.push((node, mine)),
+        }
+    }
+    let pairs: std::collections::BTreeSet<(&str, &str)> = (comparisons.iter())
+        .map(|c| (c.baseline_cell.as_str(), c.candidate_cell.as_str()))
+        .collect();
+    let crossing = (pairs.iter())
+        .filter(|(a, b)| node_of.get(a) != node_of.get(b))
+        .count();
+    let placed = (groups.iter())
+        .map(|(node, cells)| format!("{node}: {}", cells.join(", ")))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let compared = match crossing {
+        0 => format!(
+            "none of the {} compared cell pairs crosses nodes, but any comparison of cells from different nodes (here or in `exp compare`) includes",
+            pairs.len()
+        ),
+        n => format!(
+            "{n} of {} compared cell pairs ran on different nodes and their differences include",
+            pairs.len()
+        ),
+    };
+    format!(
+        "SHARDED BY CELLS: each cell ran on one node ({placed}); {compared} the nodes' own difference, which this design cannot separate from the variable; shard by rounds (the default) to keep every comparison within one node"
+    )
 }
 
 /// The nodes of a merged run's shards, in order of their first shard (a shard whose node

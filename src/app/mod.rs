@@ -107,6 +107,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
                 fail_on: None,
                 extra_looks: 0,
                 shard: None,
+                shard_by: crate::cli::ShardByArg::Rounds,
                 run_id: None,
             };
             runtime()?.block_on(run_command(run, Some(plan)))
@@ -332,6 +333,7 @@ fn new_run(args: &RunArgs, planned: Option<Plan>) -> anyhow::Result<(Plan, RunDi
         None => load_plan(path, &args.target)?,
     };
     if let Some(shard) = args.shard {
+        let shard = shard.by(args.shard_by.into());
         shard_plan(&mut plan, shard, args, path)?;
     }
     run::preflight(&plan).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
@@ -380,7 +382,7 @@ fn shard_plan(
             "--shard {shard}: --baseline compares a whole run and a shard holds only some of its rounds; merge the shards (`exp merge`), then `exp compare BASELINE MERGED` (extra looks need the whole run too: run them without --shard)"
         );
     }
-    shard.check_rounds(plan.rounds())?;
+    shard.check_size(plan.rounds(), plan.cells.len())?;
     plan.set_shard(shard);
     Ok(())
 }

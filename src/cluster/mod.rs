@@ -12,7 +12,7 @@
 pub mod k8s;
 pub mod slurm;
 
-use crate::shard::Shard;
+use crate::shard::{Shard, ShardBy};
 use crate::shell;
 
 /// One experiment fanned out over `shards` shards.
@@ -25,6 +25,8 @@ pub struct Fanout {
     pub id: String,
     /// Number of shards.
     pub shards: u32,
+    /// What the shards deal out (`--shard-by`).
+    pub by: ShardBy,
     /// The exp program the nodes run.
     pub exp: String,
     /// The scenario file, as the nodes see it.
@@ -62,6 +64,9 @@ impl Fanout {
             "--no-progress".into(),
         ];
         start.extend(self.options.iter().cloned());
+        if self.by == ShardBy::Cells {
+            start.extend(["--shard-by".into(), "cells".into()]);
+        }
         let resume = shell::join([self.exp.as_str(), "run", "--no-progress", "--resume"]);
         format!(
             "dir=\"{dir}\"\nif [ -f \"$dir/manifest.json\" ]; then\n  exec {resume} \"$dir\"\nelse\n  exec {} --shard \"{k}/{n}\" --run-id \"{id}-shard-{k}-of-{n}\"\nfi\n",
@@ -81,10 +86,7 @@ impl Fanout {
 
     /// Every shard, from 1.
     pub fn each(&self) -> impl Iterator<Item = Shard> + '_ {
-        (1..=self.shards).map(|index| Shard {
-            index,
-            count: self.shards,
-        })
+        (1..=self.shards).map(|index| Shard::of_rounds(index, self.shards).by(self.by))
     }
 }
 

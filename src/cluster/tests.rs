@@ -5,6 +5,7 @@ fn fanout(name: &str) -> Fanout {
         name: name.into(),
         id: "2025-06-01T12-00-00Z".into(),
         shards: 3,
+        by: crate::shard::ShardBy::Rounds,
         exp: "/opt/exp bin/exp".into(),
         scenario: "scenarios/x.toml".into(),
         out: "reports".into(),
@@ -29,6 +30,22 @@ fn run_directories_are_named_before_anything_runs() {
          exec '/opt/exp bin/exp' run scenarios/x.toml --out reports --no-progress --set 'vars.sweep.request_rate=[5,10]' --shard \"$k/3\" --run-id \"2025-06-01T12-00-00Z-shard-$k-of-3\"\n\
          fi\n"
     );
+}
+
+#[test]
+fn shards_by_cells_are_started_with_shard_by_cells() {
+    let f = Fanout {
+        by: crate::shard::ShardBy::Cells,
+        ..fanout("x")
+    };
+    assert!(
+        f.shard_script("$k")
+            .contains(" --set 'vars.sweep.request_rate=[5,10]' --shard-by cells --shard \"$k/3\""),
+        "{}",
+        f.shard_script("$k")
+    );
+    let each: Vec<_> = f.each().map(|s| (s.index, s.by)).collect();
+    assert_eq!(each[2], (3, crate::shard::ShardBy::Cells));
 }
 
 #[test]

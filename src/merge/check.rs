@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::{MergeError, Part};
 use crate::matrix::Slot;
-use crate::shard::{Shard, rounds_text};
+use crate::shard::{Shard, ShardBy, rounds_text};
 use crate::shell;
 use crate::store::{Manifest, RunStatus};
 
@@ -59,7 +59,7 @@ fn belongs(first: &Part, part: &Part, expected: &[Slot]) -> Result<u32, String> 
         ));
     }
     let planned: Vec<Slot> = (expected.iter().copied())
-        .filter(|s| shard.shard().owns(s.round))
+        .filter(|s| shard.shard().owns(s))
         .collect();
     if shard.rounds != shard.shard().rounds(part.manifest.repetitions)
         || part.manifest.schedule != planned
@@ -87,7 +87,12 @@ fn coverage(first: &Part, by_index: &BTreeMap<u32, Vec<&Part>>, count: u32) -> V
         ));
     }
     for index in (1..=count).filter(|i| !by_index.contains_key(i)) {
-        problems.push(missing_text(first, Shard { index, count }));
+        let by = first
+            .manifest
+            .shard
+            .as_ref()
+            .map_or(ShardBy::Rounds, |s| s.by);
+        problems.push(missing_text(first, Shard::of_rounds(index, count).by(by)));
     }
     problems
 }
@@ -118,6 +123,8 @@ fn differences(a: &Manifest, b: &Manifest) -> Vec<String> {
     differ("exp version", a.exp_version.clone(), b.exp_version.clone());
     let count = |m: &Manifest| m.shard.as_ref().map_or(0, |s| s.count);
     differ("shard count", count(a).to_string(), count(b).to_string());
+    let by = |m: &Manifest| m.shard.as_ref().map_or("", |s| s.by.name());
+    differ("--shard-by", by(a).into(), by(b).into());
     differ(
         "rounds",
         a.repetitions.to_string(),
@@ -148,7 +155,15 @@ fn differences(a: &Manifest, b: &Manifest) -> Vec<String> {
 /// siblings are in (and the run id they suggest).
 fn missing_text(sibling: &Part, shard: Shard) -> String {
     let m = &sibling.manifest;
-    let rounds = shard.rounds(m.repetitions);
+    let holds = match shard.by {
+        ShardBy::Rounds => format!("rounds {}", rounds_text(&shard.rounds(m.repetitions))),
+        ShardBy::Cells => {
+            let ids: Vec<&str> = (shard.cells(m.cells.len()).into_iter())
+                .filter_map(|c| m.cells.get(c).map(|c| c.id.as_str()))
+                .collect();
+            format!("cells {}", ids.join(", "))
+        }
+    };
     let out = sibling
         .given
         .parent()
@@ -164,6 +179,9 @@ fn missing_text(sibling: &Part, shard: Shard) -> String {
         "--out".into(),
         out.display().to_string(),
     ];
+    if shard.by == ShardBy::Cells {
+        words.extend(["--shard-by".into(), "cells".into()]);
+    }
     let sibling_shard = m.shard.as_ref().map(|s| s.shard());
     if let Some(prefix) = sibling_shard.and_then(|s| m.run_id.strip_suffix(&s.suffix())) {
         words.push("--run-id".into());
@@ -178,8 +196,7 @@ fn missing_text(sibling: &Part, shard: Shard) -> String {
         words.push(o.clone());
     }
     format!(
-        "shard {shard} is missing (rounds {}): run it with `{}`, then merge again with its run directory",
-        rounds_text(&rounds),
+        "shard {shard} is missing ({holds}): run it with `{}`, then merge again with its run directory",
         shell::join(&words)
     )
 }

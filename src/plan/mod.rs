@@ -112,7 +112,7 @@ impl Plan {
             schedule.extend(
                 self.schedule[launch.slots.clone()]
                     .iter()
-                    .filter(|s| shard.owns(s.round)),
+                    .filter(|s| shard.owns(s)),
             );
             if schedule.len() > start {
                 launches.push(PlannedLaunch {
@@ -122,7 +122,7 @@ impl Plan {
             }
         }
         if self.launches.is_empty() {
-            schedule.extend(self.schedule.iter().filter(|s| shard.owns(s.round)));
+            schedule.extend(self.schedule.iter().filter(|s| shard.owns(s)));
         }
         self.schedule = schedule;
         self.launches = launches;

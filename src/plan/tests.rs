@@ -30,11 +30,11 @@ fn a_shard_keeps_its_rounds_slots_and_their_launches() {
         let full = plan(order, 5);
         let mut all = Vec::new();
         for index in 1..=2 {
-            let shard = Shard { index, count: 2 };
+            let shard = Shard::of_rounds(index, 2);
             let mut p = full.clone();
             p.set_shard(shard);
             let expected: Vec<Slot> = (full.schedule.iter().copied())
-                .filter(|s| shard.owns(s.round))
+                .filter(|s| shard.owns(s))
                 .collect();
             assert_eq!(p.schedule, expected, "{order:?} {shard}");
             let mut next = 0;

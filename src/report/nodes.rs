@@ -5,13 +5,16 @@
 use serde::Serialize;
 
 use crate::analysis::nodes::NodeEffects;
-use crate::shard::rounds_text;
+use crate::shard::{ShardBy, rounds_text};
 use crate::store::Manifest;
 use crate::units;
 
 /// Shards, their nodes and the per-node effects.
 #[derive(Debug, Clone, Serialize)]
 pub struct NodesView {
+    /// The shards held whole cells (`--shard-by cells`): no per-node effects, since each
+    /// cell's node is confounded with the cell.
+    pub by_cells: bool,
     /// One row per shard.
     pub shards: Vec<ShardRow>,
     /// Primary metrics with a per-node effect (the effect table's columns).
@@ -31,7 +34,7 @@ pub struct ShardRow {
     pub node: String,
     /// CPUs, memory and GPUs.
     pub hardware: String,
-    /// Its rounds (`1, 3, 5`).
+    /// What it held: its rounds (`1, 3, 5`), or its cells by cells.
     pub rounds: String,
     /// Its run id.
     pub run_id: String,
@@ -52,9 +55,20 @@ pub struct NodeRow {
     pub effects: Vec<String>,
 }
 
-/// The section of a merged run; `None` for any other run.
+/// The section of a merged run (its node effects when sharded by rounds); `None` for any
+/// other run.
 pub fn build(manifest: &Manifest, effects: Option<&NodeEffects>) -> Option<NodesView> {
-    let effects = effects?;
+    if manifest.merged.is_empty() {
+        return None;
+    }
+    let ids: Vec<&str> = manifest.cells.iter().map(|c| c.id.as_str()).collect();
+    let holds = |s: &crate::store::ShardRecord| match s.by {
+        ShardBy::Rounds => rounds_text(&s.rounds),
+        ShardBy::Cells => (s.shard().cells(ids.len()).into_iter())
+            .filter_map(|c| ids.get(c).map(|id| format!("`{id}`")))
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
     let shards = (manifest.merged.iter())
         .map(|s| ShardRow {
             shard: format!("{}/{}", s.shard.index, s.shard.count),
@@ -63,11 +77,21 @@ pub fn build(manifest: &Manifest, effects: Option<&NodeEffects>) -> Option<Nodes
                 .node
                 .as_ref()
                 .map_or("not recorded".into(), |n| n.hardware_text()),
-            rounds: rounds_text(&s.shard.rounds),
+            rounds: holds(&s.shard),
             run_id: s.run_id.clone(),
             time: format!("{} → {}", s.started, s.ended.as_deref().unwrap_or("?")),
         })
         .collect();
+    let by_cells = manifest.merged.iter().any(|s| s.shard.by == ShardBy::Cells);
+    let Some(effects) = effects.filter(|_| !by_cells) else {
+        return Some(NodesView {
+            by_cells,
+            shards,
+            metrics: Vec::new(),
+            rows: Vec::new(),
+            tests: Vec::new(),
+        });
+    };
     let rows = (effects.nodes.iter().enumerate())
         .map(|(i, n)| NodeRow {
             node: n.name.clone(),
@@ -79,6 +103,7 @@ pub fn build(manifest: &Manifest, effects: Option<&NodeEffects>) -> Option<Nodes
         })
         .collect();
     Some(NodesView {
+        by_cells,
         shards,
         metrics: effects
             .metrics

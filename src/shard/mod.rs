@@ -8,6 +8,11 @@
 //! and each spans the whole experiment. This module owns that rule and the identity of a
 //! shard ([`Shard`]) and the node a shard ran on ([`node`]); it does no I/O but reading the
 //! node's description. Joining shards is `merge`'s.
+//!
+//! On request (`--shard-by cells`) a shard owns whole cells instead — every round of cell `c`
+//! (from 0) on shard `c mod N + 1` — which suits a sweep of server configurations whose
+//! launches should stay on one node; then cells on different nodes differ by their node too,
+//! and the report says so loudly.
 
 pub mod node;
 
@@ -23,6 +28,32 @@ pub struct Shard {
     pub index: u32,
     /// How many shards the experiment is split into.
     pub count: u32,
+    /// What the experiment is dealt out by.
+    #[serde(default)]
+    pub by: ShardBy,
+}
+
+/// What shards split: whole rounds (the default, every comparison within one node) or, on
+/// request, whole cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShardBy {
+    /// Round `r` on shard `r mod N + 1`, every cell of it.
+    #[default]
+    Rounds,
+    /// Cell `c` on shard `c mod N + 1`, every round of it: comparisons between cells of
+    /// different shards include the nodes' difference.
+    Cells,
+}
+
+impl ShardBy {
+    /// `rounds`, `cells`: as `--shard-by` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ShardBy::Rounds => "rounds",
+            ShardBy::Cells => "cells",
+        }
+    }
 }
 
 /// A `--shard` value that is not `K/N` with 1 ≤ K ≤ N.
@@ -68,38 +99,74 @@ impl Shard {
                 "shard {index} of {count} does not exist (K is 1 ..= {count})"
             )));
         }
-        Ok(Shard { index, count })
-    }
-
-    /// True when round `round` (from 0) is this shard's.
-    pub fn owns(self, round: u32) -> bool {
-        round % self.count == self.index - 1
-    }
-
-    /// This shard's rounds among `rounds` (from 0), in order.
-    pub fn rounds(self, rounds: u32) -> Vec<u32> {
-        (0..rounds).filter(|&r| self.owns(r)).collect()
-    }
-
-    /// The shard that owns `round` among `count` shards.
-    pub fn owner(round: u32, count: u32) -> Shard {
-        Shard {
-            index: round % count + 1,
+        Ok(Shard {
+            index,
             count,
+            by: ShardBy::Rounds,
+        })
+    }
+
+    /// Shard `index` of `count` by rounds.
+    pub fn of_rounds(index: u32, count: u32) -> Shard {
+        Shard {
+            index,
+            count,
+            by: ShardBy::Rounds,
         }
     }
 
-    /// Refuses a split that would leave a shard without a round.
-    pub fn check_rounds(self, rounds: u32) -> Result<(), ShardError> {
-        if self.count > rounds {
-            return Err(ShardError {
-                given: self.to_string(),
-                why: format!(
-                    "the scenario plans {rounds} rounds, so at most {rounds} shards can each run one; use --shard K/{rounds} or fewer shards (or raise [experiment] repetitions)"
-                ),
-            });
+    /// The same shard, dealing out `by`.
+    pub fn by(self, by: ShardBy) -> Shard {
+        Shard { by, ..self }
+    }
+
+    /// True when slot `slot` (a cell's repetition in a round) is this shard's.
+    pub fn owns(self, slot: &crate::matrix::Slot) -> bool {
+        let unit = match self.by {
+            ShardBy::Rounds => slot.round as usize,
+            ShardBy::Cells => slot.cell,
+        };
+        unit % self.count as usize == (self.index - 1) as usize
+    }
+
+    /// The rounds among `rounds` (from 0) this shard runs some cell of, in order: its share by
+    /// rounds, or every round by cells.
+    pub fn rounds(self, rounds: u32) -> Vec<u32> {
+        match self.by {
+            ShardBy::Rounds => (0..rounds)
+                .filter(|r| r % self.count == self.index - 1)
+                .collect(),
+            ShardBy::Cells => (0..rounds).collect(),
         }
-        Ok(())
+    }
+
+    /// This shard's cells among `cells` (from 0), in order: every one by rounds, its share by
+    /// cells.
+    pub fn cells(self, cells: usize) -> Vec<usize> {
+        match self.by {
+            ShardBy::Rounds => (0..cells).collect(),
+            ShardBy::Cells => (0..cells)
+                .filter(|c| c % self.count as usize == (self.index - 1) as usize)
+                .collect(),
+        }
+    }
+
+    /// Refuses a split that would leave a shard without a round (by rounds) or a cell (by
+    /// cells).
+    pub fn check_size(self, rounds: u32, cells: usize) -> Result<(), ShardError> {
+        let fail = |why: String| ShardError {
+            given: self.to_string(),
+            why,
+        };
+        match self.by {
+            ShardBy::Rounds if self.count > rounds => Err(fail(format!(
+                "the scenario plans {rounds} rounds, so at most {rounds} shards can each run one; use --shard K/{rounds} or fewer shards (or raise [experiment] repetitions)"
+            ))),
+            ShardBy::Cells if self.count as usize > cells => Err(fail(format!(
+                "--shard-by cells: the scenario has {cells} cells, so at most {cells} shards can each run one; use --shard K/{cells} or fewer shards"
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// The default run id of a shard started at `started` (RFC 3339): unique per shard, so
@@ -108,7 +175,7 @@ impl Shard {
         format!("{}-{}", started.replace(':', "-"), self.suffix())
     }
 
-    /// `shard-K-of-N`: how a shard's run id ends.
+    /// `shard-K-of-N`: how a shard's run id ends (its manifest says what it holds).
     pub fn suffix(self) -> String {
         format!("shard-{}-of-{}", self.index, self.count)
     }

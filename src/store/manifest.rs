@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use super::StoreError;
 use crate::matrix::{Cell, Slot};
 use crate::scenario::model::{RunOrder, Vars};
-use crate::shard::Shard;
 use crate::shard::node::Node;
+use crate::shard::{Shard, ShardBy};
 
 /// Version of the run-directory layout and of every JSON file in it.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -121,15 +121,23 @@ pub struct Manifest {
     pub merged: Vec<MergedShard>,
 }
 
-/// Which share of the rounds a sharded run holds.
+/// Which share of the experiment a sharded run holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShardRecord {
     /// Shard number, from 1.
     pub index: u32,
     /// Number of shards.
     pub count: u32,
-    /// Its rounds (from 0): round r belongs to shard r mod count + 1.
+    /// What the shards split: rounds (absent in the file), or cells (`--shard-by cells`).
+    #[serde(default, skip_serializing_if = "is_rounds")]
+    pub by: ShardBy,
+    /// Its rounds (from 0): by rounds, round r belongs to shard r mod count + 1; by cells,
+    /// every round.
     pub rounds: Vec<u32>,
+}
+
+fn is_rounds(by: &ShardBy) -> bool {
+    *by == ShardBy::Rounds
 }
 
 impl ShardRecord {
@@ -138,6 +146,7 @@ impl ShardRecord {
         Shard {
             index: self.index,
             count: self.count,
+            by: self.by,
         }
     }
 }
