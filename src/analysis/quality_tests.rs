@@ -66,6 +66,7 @@ fn cell(flavour: &str, p: f64, nll_per_token: f64) -> CellResults {
                 segments,
                 answers,
                 gaps: vec![],
+                under_load: None,
             };
             let mut values = BTreeMap::new();
             let (nll, tokens) = items.totals();

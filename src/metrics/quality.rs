@@ -49,6 +49,23 @@ pub struct QualityGap {
     pub reason: String,
 }
 
+/// Under load: how the items were mixed into the repetition's arrivals, and how long they
+/// took (never part of the speed metrics).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct LoadMix {
+    /// The fraction of arrivals asked for.
+    pub share: f64,
+    /// Arrivals released in the measured window (measured requests and quality items).
+    pub arrivals: u64,
+    /// Of them, quality items.
+    pub quality_arrivals: u64,
+    /// Items there were to mix in.
+    pub items: u64,
+    /// Seconds from send to answer of each item that was scored, in arrival order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub latencies: Vec<f64>,
+}
+
 /// What a repetition's quality pass scored.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct QualityItems {
@@ -61,6 +78,9 @@ pub struct QualityItems {
     /// Measurements without a value, and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gaps: Vec<QualityGap>,
+    /// Under load: the mix (`None` for a pass after the repetition).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub under_load: Option<LoadMix>,
 }
 
 impl QualityItems {
@@ -83,12 +103,32 @@ pub fn add(records: &[QualityRecord], values: &mut BTreeMap<MetricKey, f64>) -> 
     let mut items = QualityItems::default();
     let mut gaps: BTreeMap<QualityKind, QualityGap> = BTreeMap::new();
     for rec in records {
+        if let (Some(mix), Some(a)) = (&mut items.under_load, rec.arrival())
+            && !matches!(rec, QualityRecord::Failed { .. })
+        {
+            mix.latencies.push(a.latency_ns as f64 / 1e9);
+        }
         match rec {
+            QualityRecord::Mix {
+                share,
+                arrivals,
+                quality_arrivals,
+                items: total,
+            } => {
+                items.under_load = Some(LoadMix {
+                    share: *share,
+                    arrivals: *arrivals,
+                    quality_arrivals: *quality_arrivals,
+                    items: *total,
+                    latencies: vec![],
+                });
+            }
             QualityRecord::Perplexity {
                 document,
                 window,
                 tokens,
                 nll,
+                ..
             } => items.segments.push(SegmentScore {
                 document: *document,
                 window: *window,
@@ -152,6 +192,7 @@ mod tests {
             window: 0,
             tokens,
             nll,
+            under_load: None,
         }
     }
 
@@ -164,6 +205,7 @@ mod tests {
             answer: "12345".into(),
             reply: " 12345".into(),
             correct,
+            under_load: None,
         }
     }
 
@@ -192,6 +234,7 @@ mod tests {
             what: QualityKind::Retrieval,
             index: 3,
             reason: "server answered 500".into(),
+            under_load: None,
         };
         let unsupported = QualityRecord::Unsupported {
             what: QualityKind::Perplexity,

@@ -13,7 +13,7 @@ use crate::matrix::Slot;
 use crate::plan::Plan;
 use crate::probe;
 use crate::quality::perplexity::{self, Segment};
-use crate::scenario::model::{CellConfig, GpuProbe, TargetKind};
+use crate::scenario::model::{CellConfig, GpuProbe, QualityWhen, TargetKind};
 use crate::seed;
 use crate::server::Server;
 use crate::store::{RepMarker, RunDir, SCHEMA_VERSION, StoreError};
@@ -98,10 +98,12 @@ impl Runner<'_> {
         let cell_id = self.plan.cells[slot.cell].id.to_string();
         let seed = self.plan.scenario.experiment.seed;
         let work = self.prepare(slot, config, &cell_id).await?;
+        let quality_seed = seed::derive(seed, None, slot.round, "quality");
+        let under_load = self.under_load(slot, config, &cell_id, &work, quality_seed);
+        let under_load = under_load.await?;
         let (sampling, mut absent) = self
             .start_probes(config, &serving, &cell_id, slot.round)
             .await?;
-        let exec = &self.executors[&slot.cell];
         self.progress.start(&cell_id, slot.round, work.requests);
         let writer = self.dir.start_repetition(&cell_id, slot.round)?;
         let engine_seed = seed::derive(seed, Some(&cell_id), slot.round, "engine");
@@ -114,7 +116,9 @@ impl Runner<'_> {
             }
         };
         let counter = self.progress.counter();
-        let run = exec.run_until(&work, writer, engine_seed, counter, stop);
+        let exec = &self.executors[&slot.cell];
+        let divert = (under_load.clone()).map(|u| u as Arc<dyn super::driver::Divert>);
+        let run = exec.run_until(&work, writer, engine_seed, counter, stop, divert);
         let (outcome, _cut) = tokio::select! {
             biased;
             () = self.interrupt.wait() => {
@@ -156,11 +160,18 @@ impl Runner<'_> {
         details.probes_absent = absent;
         // The repetition's own time: its load, not the quality pass after it.
         let wall_seconds = started.elapsed().as_secs_f64();
-        let client = exec.client().cloned();
-        if config.quality.is_some() && failure.is_none() {
+        let client = exec.client().cloned().filter(|_| under_load.is_none());
+        if let Some(u) = &under_load {
+            if let (Some(Ok(cannot)), Some(c)) = (u.scoring(), exec.client()) {
+                self.quality.remember_scoring(&c.config().base_url, cannot);
+            }
+            if failure.is_none() {
+                let records = u.finish(outcome.released.unwrap_or(0));
+                self.dir.write_quality(&cell_id, slot.round, &records)?;
+            }
+        } else if config.quality.is_some() && failure.is_none() {
             self.progress.quality(&cell_id, slot.round);
         }
-        let quality_seed = seed::derive(seed, None, slot.round, "quality");
         let state = QualityState {
             support: &mut self.quality,
             segments: &mut self.segments,
@@ -315,6 +326,84 @@ impl Runner<'_> {
     }
 }
 
+/// The perplexity segments of `cell`, read on first use and kept for the run.
+fn cell_segments(
+    cache: &mut HashMap<usize, Arc<Vec<Segment>>>,
+    cell: usize,
+    config: &CellConfig,
+    cell_id: &str,
+) -> Result<Option<Arc<Vec<Segment>>>, RunError> {
+    if let Some(s) = cache.get(&cell) {
+        return Ok(Some(Arc::clone(s)));
+    }
+    let read = segments(config).map_err(|why| RunError::Quality {
+        cell: cell_id.to_string(),
+        why,
+    })?;
+    Ok(read.map(|s| {
+        let s = Arc::new(s);
+        cache.insert(cell, Arc::clone(&s));
+        s
+    }))
+}
+
+/// Arrivals a repetition can release, when bounded: its request limit and, for open loop,
+/// its precomputed send offsets.
+fn arrival_bound(work: &RepetitionWork) -> Option<u64> {
+    let offsets = match &work.arrivals {
+        crate::workload::work::Arrivals::Open { offsets_ns, .. } => Some(offsets_ns.len() as u64),
+        _ => None,
+    };
+    match (work.requests, offsets) {
+        (Some(r), Some(o)) => Some(r.min(o)),
+        (r, o) => r.or(o),
+    }
+}
+
+impl Runner<'_> {
+    /// The quality items mixed into this repetition's load (`[quality] when = "under-load"`,
+    /// HTTP targets), or `None`.
+    async fn under_load(
+        &mut self,
+        slot: Slot,
+        config: &CellConfig,
+        cell_id: &str,
+        work: &RepetitionWork,
+        seed: u64,
+    ) -> Result<Option<Arc<super::under_load::UnderLoad>>, RunError> {
+        let Some(quality) = &config.quality else {
+            return Ok(None);
+        };
+        let QualityWhen::UnderLoad { share } = quality.when else {
+            return Ok(None);
+        };
+        let Some(client) = self.executors[&slot.cell].client().cloned() else {
+            return Ok(None);
+        };
+        let segments = cell_segments(&mut self.segments, slot.cell, config, cell_id)?;
+        let tokenizer = (config.target.tokenizer.as_deref())
+            .and_then(|path| self.datasets.tokenizer(path).ok());
+        let items = (self.quality.items(quality, seed, tokenizer).await).map_err(|why| {
+            RunError::Quality {
+                cell: cell_id.to_string(),
+                why,
+            }
+        })?;
+        let scoring = self.quality.scoring(&client.config().base_url);
+        let setup = super::under_load::Setup {
+            client,
+            share,
+            seed: seed::derive(seed, None, 0, "quality-mix"),
+            segments,
+            items,
+            max_tokens: quality.retrieval.as_ref().map_or(16, |r| r.max_tokens),
+            arrivals: arrival_bound(work),
+            scoring,
+        };
+        Ok(Some(Arc::new(super::under_load::UnderLoad::new(setup))))
+    }
+}
+
 /// The run's state a quality pass reads and extends.
 struct QualityState<'r> {
     support: &'r mut super::quality::Support,
@@ -336,20 +425,7 @@ async fn quality_pass(
     let Some(quality) = &config.quality else {
         return Ok(None);
     };
-    let segments = match state.segments.get(&cell) {
-        Some(s) => Some(Arc::clone(s)),
-        None => match segments(config).map_err(|why| RunError::Quality {
-            cell: cell_id.to_string(),
-            why,
-        })? {
-            Some(s) => {
-                let s = Arc::new(s);
-                state.segments.insert(cell, Arc::clone(&s));
-                Some(s)
-            }
-            None => None,
-        },
-    };
+    let segments = cell_segments(state.segments, cell, config, cell_id)?;
     let tokenizer =
         (config.target.tokenizer.as_deref()).and_then(|path| state.datasets.tokenizer(path).ok());
     let pass = super::quality::Pass {
