@@ -41,7 +41,8 @@ fn is_zero(n: &u32) -> bool {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RequestRecord {
     /// Index of the request in the repetition's workload (0-based, measured requests only);
-    /// for a multi-turn workload, the index of its conversation.
+    /// for a multi-turn workload, the index of its conversation. Under `[quality] when =
+    /// "under-load"` the quality items take some indices, which then have no record.
     #[serde(rename = "i")]
     pub index: u64,
     /// Turn of a multi-turn conversation (0-based; `index` is then the conversation's index).

@@ -126,8 +126,11 @@ fn describe_cell(cell: &CellResults, confidence: f64) -> CellQuality {
         .collect();
     if let Some(u) = under_load.as_ref().filter(|u| u.short_reps > 0) {
         notes.push(format!(
-            "under load, {} of {} repetitions ended before every one of the {} items was reached ({} quality arrivals in all); items not reached were not scored",
-            u.short_reps, u.reps, u.items, u.quality_arrivals
+            "under load, {} of {} repetitions ended before all {} items were reached ({} per repetition on average): items not reached were not scored (hint: more requests, or a larger [quality] share, reach them all)",
+            u.short_reps,
+            u.reps,
+            u.items,
+            crate::units::sig(u.quality_arrivals as f64 / u.reps.max(1) as f64, 3)
         ));
     }
     let with_ppl: Vec<&&QualityItems> = (items.iter())
@@ -177,13 +180,18 @@ fn load_summary(items: &[&QualityItems]) -> Option<LoadSummary> {
     let mixes: Vec<&crate::metrics::quality::LoadMix> =
         items.iter().filter_map(|i| i.under_load.as_ref()).collect();
     let first = mixes.first()?;
-    let latencies: Vec<f64> = (mixes.iter()).flat_map(|m| m.latencies.iter().copied()).collect();
+    let latencies: Vec<f64> = (mixes.iter())
+        .flat_map(|m| m.latencies.iter().copied())
+        .collect();
     Some(LoadSummary {
         share: first.share,
         arrivals: mixes.iter().map(|m| m.arrivals).sum(),
         quality_arrivals: mixes.iter().map(|m| m.quality_arrivals).sum(),
         items: first.items,
-        short_reps: mixes.iter().filter(|m| m.quality_arrivals < m.items).count(),
+        short_reps: mixes
+            .iter()
+            .filter(|m| m.quality_arrivals < m.items)
+            .count(),
         reps: mixes.len(),
         latency_p50: stats::quantile_of(&latencies, 0.5),
     })

@@ -228,6 +228,41 @@ mod tests {
     }
 
     #[test]
+    fn under_load_the_mix_and_the_latencies_of_scored_items_are_kept() {
+        let at = |arrival: u64, ms: u64| crate::record::LoadArrival {
+            arrival,
+            scheduled_ns: arrival * 1_000_000,
+            sent_ns: arrival * 1_000_000 + 10,
+            latency_ns: ms * 1_000_000,
+        };
+        let mix = QualityRecord::Mix {
+            share: 0.1,
+            arrivals: 100,
+            quality_arrivals: 3,
+            items: 5,
+        };
+        let line = serde_json::to_string(&seg(2, 10, 10.0).under_load(at(7, 30))).unwrap();
+        assert!(line.contains(r#""under_load":{"arrival":7,"#), "{line}");
+        let back: QualityRecord = serde_json::from_str(&line).unwrap();
+        let mut values = BTreeMap::new();
+        let items = add(
+            &[mix, back, answer(0, true).under_load(at(12, 50))],
+            &mut values,
+        );
+        let load = items.under_load.unwrap();
+        assert_eq!(
+            (load.arrivals, load.quality_arrivals, load.items),
+            (100, 3, 5)
+        );
+        assert_eq!(load.latencies, vec![0.03, 0.05]);
+        // Scored like any pass: e^1 and 1/1.
+        assert_eq!(values[&Metric::Ppl.key()], 1f64.exp());
+        assert_eq!(values[&Metric::RetrievalAccuracy.key()], 1.0);
+        // A pass after the repetition has no mix.
+        assert!(add(&[seg(0, 1, 1.0)], &mut values).under_load.is_none());
+    }
+
+    #[test]
     fn a_failed_item_or_an_unsupported_server_leaves_no_value() {
         let mut values = BTreeMap::new();
         let failed = QualityRecord::Failed {

@@ -66,7 +66,10 @@ impl Mix {
 
     /// The quality arrivals with their items, in arrival order.
     pub fn placed(&self) -> impl Iterator<Item = (u64, Pick)> + '_ {
-        self.positions.iter().copied().zip(self.order.iter().copied())
+        self.positions
+            .iter()
+            .copied()
+            .zip(self.order.iter().copied())
     }
 
     /// Items placed (at most every item).

@@ -188,7 +188,10 @@ impl CellExecutor {
         finished: Arc<AtomicU64>,
     ) -> Result<RepOutcome, StoreError> {
         let never = std::future::pending::<()>();
-        Ok(self.run_until(work, writer, seed, finished, never, None).await?.0)
+        Ok(self
+            .run_until(work, writer, seed, finished, never, None)
+            .await?
+            .0)
     }
 
     /// [`CellExecutor::run`], cut short when `stop` resolves first (its server died): requests
@@ -235,9 +238,10 @@ impl CellExecutor {
                 // awaits the run: its sends then start on the worker's own queue instead of
                 // crossing threads, which would add a wake-up to every request's queue delay.
                 let (client, work) = (client.clone(), work.clone());
-                let mut drive = tokio::spawn(async move {
-                    driver::drive_with(client, &work, tx, divert).await
-                });
+                let mut drive =
+                    tokio::spawn(
+                        async move { driver::drive_with(client, &work, tx, divert).await },
+                    );
                 // Cutting the driver short drops its sender, which ends the writer task. The
                 // writer can only end before the driver by failing (the driver holds the
                 // sender): then stop sending at once, since going on would spend the rest of

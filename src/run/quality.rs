@@ -121,7 +121,9 @@ pub(super) async fn run(
     if let Some(segments) = &pass.segments {
         perplexity(pass.client, segments, support, &mut out).await;
     }
-    let items = support.items(pass.config, pass.seed, pass.tokenizer).await?;
+    let items = support
+        .items(pass.config, pass.seed, pass.tokenizer)
+        .await?;
     if let (Some(items), Some(r)) = (items, &pass.config.retrieval) {
         retrieval(pass.client, &items, r.max_tokens, &mut out).await;
     }
@@ -156,7 +158,11 @@ async fn retrieval(client: &Client, items: &[Item], max_tokens: u32, out: &mut V
         .buffered(IN_FLIGHT)
         .collect::<Vec<_>>()
         .await;
-    out.extend(answered.into_iter().map(|(item, r)| answered_record(item, r)));
+    out.extend(
+        answered
+            .into_iter()
+            .map(|(item, r)| answered_record(item, r)),
+    );
 }
 
 /// The record of a retrieval item's answer (not under load).

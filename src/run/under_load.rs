@@ -100,7 +100,11 @@ impl UnderLoad {
         items.sort_by_key(|r| r.arrival().map(|a| a.arrival));
         let sent = self.taken.load(Ordering::Relaxed);
         // Segments count only where they were mixed in (a server that can score prompts).
-        let segments = if self.can_score() { self.segments.len() } else { 0 };
+        let segments = if self.can_score() {
+            self.segments.len()
+        } else {
+            0
+        };
         let mut out = vec![QualityRecord::Mix {
             share: self.share,
             arrivals: measured + sent,

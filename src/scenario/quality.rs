@@ -69,7 +69,9 @@ pub(crate) fn validate(ctx: &mut Ctx, node: &Node, names: &[String]) -> Option<Q
 fn when(ctx: &mut Ctx, when: Option<&Node>, share: Option<&Node>) -> Option<QualityWhen> {
     let under_load = match when {
         None => false,
-        Some(n) => ctx.choice("quality.when", n, &["after-repetition", "under-load"])? == "under-load",
+        Some(n) => {
+            ctx.choice("quality.when", n, &["after-repetition", "under-load"])? == "under-load"
+        }
     };
     match (under_load, share) {
         (false, None) => Some(QualityWhen::AfterRepetition),
@@ -87,7 +89,9 @@ fn when(ctx: &mut Ctx, when: Option<&Node>, share: Option<&Node>) -> Option<Qual
             share: DEFAULT_SHARE,
         }),
         (true, Some(n)) => {
-            let hint = Some("the fraction of arrivals that are quality items instead of measured requests, e.g. 0.05; at most 0.5, so that the load stays mostly measured");
+            let hint = Some(
+                "the fraction of arrivals that are quality items instead of measured requests, e.g. 0.05; at most 0.5, so that the load stays mostly measured",
+            );
             let range = Range::above(0.0).up_to(0.5);
             let share = ctx.number("quality.share", n, range, hint)?;
             Some(QualityWhen::UnderLoad { share })
