@@ -13,7 +13,7 @@ use crate::matrix::Slot;
 use crate::plan::Plan;
 use crate::probe;
 use crate::quality::perplexity::{self, Segment};
-use crate::scenario::model::{CellConfig, GpuProbe, QualityWhen, TargetKind};
+use crate::scenario::model::{CellConfig, GpuProbe, TargetKind};
 use crate::seed;
 use crate::server::Server;
 use crate::store::{RepMarker, RunDir, SCHEMA_VERSION, StoreError};
@@ -327,7 +327,7 @@ impl Runner<'_> {
 }
 
 /// The perplexity segments of `cell`, read on first use and kept for the run.
-fn cell_segments(
+pub(super) fn cell_segments(
     cache: &mut HashMap<usize, Arc<Vec<Segment>>>,
     cell: usize,
     config: &CellConfig,
@@ -345,63 +345,6 @@ fn cell_segments(
         cache.insert(cell, Arc::clone(&s));
         s
     }))
-}
-
-/// Arrivals a repetition can release, when bounded: its request limit and, for open loop,
-/// its precomputed send offsets.
-fn arrival_bound(work: &RepetitionWork) -> Option<u64> {
-    let offsets = match &work.arrivals {
-        crate::workload::work::Arrivals::Open { offsets_ns, .. } => Some(offsets_ns.len() as u64),
-        _ => None,
-    };
-    match (work.requests, offsets) {
-        (Some(r), Some(o)) => Some(r.min(o)),
-        (r, o) => r.or(o),
-    }
-}
-
-impl Runner<'_> {
-    /// The quality items mixed into this repetition's load (`[quality] when = "under-load"`,
-    /// HTTP targets), or `None`.
-    async fn under_load(
-        &mut self,
-        slot: Slot,
-        config: &CellConfig,
-        cell_id: &str,
-        work: &RepetitionWork,
-        seed: u64,
-    ) -> Result<Option<Arc<super::under_load::UnderLoad>>, RunError> {
-        let Some(quality) = &config.quality else {
-            return Ok(None);
-        };
-        let QualityWhen::UnderLoad { share } = quality.when else {
-            return Ok(None);
-        };
-        let Some(client) = self.executors[&slot.cell].client().cloned() else {
-            return Ok(None);
-        };
-        let segments = cell_segments(&mut self.segments, slot.cell, config, cell_id)?;
-        let tokenizer = (config.target.tokenizer.as_deref())
-            .and_then(|path| self.datasets.tokenizer(path).ok());
-        let items = (self.quality.items(quality, seed, tokenizer).await).map_err(|why| {
-            RunError::Quality {
-                cell: cell_id.to_string(),
-                why,
-            }
-        })?;
-        let scoring = self.quality.scoring(&client.config().base_url);
-        let setup = super::under_load::Setup {
-            client,
-            share,
-            seed: seed::derive(seed, None, 0, "quality-mix"),
-            segments,
-            items,
-            max_tokens: quality.retrieval.as_ref().map_or(16, |r| r.max_tokens),
-            arrivals: arrival_bound(work),
-            scoring,
-        };
-        Ok(Some(Arc::new(super::under_load::UnderLoad::new(setup))))
-    }
 }
 
 /// The run's state a quality pass reads and extends.

@@ -18,13 +18,19 @@ use std::time::Instant;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
+use super::RunError;
 use super::driver::Divert;
 use super::quality::{answered_record, ask_scoring, record, score};
+use super::slot::{Runner, cell_segments};
 use crate::backend::Client;
+use crate::matrix::Slot;
 use crate::quality::Item;
 use crate::quality::mix::{Mix, Pick};
 use crate::quality::perplexity::Segment;
 use crate::record::{LoadArrival, QualityKind, QualityRecord};
+use crate::scenario::model::{CellConfig, QualityWhen};
+use crate::seed;
+use crate::workload::work::{Arrivals, RepetitionWork};
 
 /// What the server answered about scoring prompts: `Ok(None)` it can, `Ok(Some(reason))` it
 /// cannot, `Err(reason)` the question failed.
@@ -190,5 +196,62 @@ impl Divert for UnderLoad {
         let pick = self.mix.at(index).expect("runs only the arrivals it takes");
         self.taken.fetch_add(1, Ordering::Relaxed);
         self.send(pick, index, origin, scheduled_ns).boxed()
+    }
+}
+
+/// Arrivals a repetition can release, when bounded: its request limit and, for open loop,
+/// its precomputed send offsets.
+fn arrival_bound(work: &RepetitionWork) -> Option<u64> {
+    let offsets = match &work.arrivals {
+        Arrivals::Open { offsets_ns, .. } => Some(offsets_ns.len() as u64),
+        _ => None,
+    };
+    match (work.requests, offsets) {
+        (Some(r), Some(o)) => Some(r.min(o)),
+        (r, o) => r.or(o),
+    }
+}
+
+impl Runner<'_> {
+    /// The quality items mixed into this repetition's load (`[quality] when = "under-load"`,
+    /// HTTP targets), or `None`.
+    pub(super) async fn under_load(
+        &mut self,
+        slot: Slot,
+        config: &CellConfig,
+        cell_id: &str,
+        work: &RepetitionWork,
+        seed: u64,
+    ) -> Result<Option<Arc<UnderLoad>>, RunError> {
+        let Some(quality) = &config.quality else {
+            return Ok(None);
+        };
+        let QualityWhen::UnderLoad { share } = quality.when else {
+            return Ok(None);
+        };
+        let Some(client) = self.executors[&slot.cell].client().cloned() else {
+            return Ok(None);
+        };
+        let segments = cell_segments(&mut self.segments, slot.cell, config, cell_id)?;
+        let tokenizer = (config.target.tokenizer.as_deref())
+            .and_then(|path| self.datasets.tokenizer(path).ok());
+        let items = (self.quality.items(quality, seed, tokenizer).await).map_err(|why| {
+            RunError::Quality {
+                cell: cell_id.to_string(),
+                why,
+            }
+        })?;
+        let scoring = self.quality.scoring(&client.config().base_url);
+        let setup = Setup {
+            client,
+            share,
+            seed: seed::derive(seed, None, 0, "quality-mix"),
+            segments,
+            items,
+            max_tokens: quality.retrieval.as_ref().map_or(16, |r| r.max_tokens),
+            arrivals: arrival_bound(work),
+            scoring,
+        };
+        Ok(Some(Arc::new(UnderLoad::new(setup))))
     }
 }
