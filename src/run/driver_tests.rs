@@ -235,7 +235,7 @@ impl Divert for Thirds {
         Box::pin(async {})
     }
     fn takes(&self, index: u64) -> bool {
-        index % 3 == 0
+        index.is_multiple_of(3)
     }
     fn run(
         self: Arc<Self>,
@@ -283,7 +283,7 @@ async fn a_divert_takes_its_arrivals_in_every_mode_and_they_are_never_records() 
         }
         let mut indices: Vec<u64> = recs.iter().map(|r| r.index).collect();
         indices.sort_unstable();
-        let measured: Vec<u64> = (0..12).filter(|i| i % 3 != 0).collect();
+        let measured: Vec<u64> = (0..12u64).filter(|i| !i.is_multiple_of(3)).collect();
         assert_eq!(indices, measured, "{arrivals:?}");
         assert_eq!(report.released, 8, "{arrivals:?}");
         if let Arrivals::Open { offsets_ns, .. } = &arrivals {
