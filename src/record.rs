@@ -33,6 +33,10 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
+fn is_zero_u64(n: &u64) -> bool {
+    *n == 0
+}
+
 fn is_zero(n: &u32) -> bool {
     *n == 0
 }
@@ -357,6 +361,9 @@ pub enum QualityRecord {
         quality_arrivals: u64,
         /// Items there were to mix in (those not reached were not scored).
         items: u64,
+        /// Quality arrivals still running at the end of the grace period: not scored.
+        #[serde(default, skip_serializing_if = "is_zero_u64")]
+        unfinished: u64,
     },
 }
 

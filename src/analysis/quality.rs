@@ -46,8 +46,11 @@ pub struct LoadSummary {
     pub quality_arrivals: u64,
     /// Items there were to mix in, per repetition.
     pub items: u64,
-    /// Repetitions whose load ended before every item was reached.
+    /// Repetitions whose load ended before every item was reached and scored (its arrival
+    /// not released, or the item still running at the end of the grace period).
     pub short_reps: usize,
+    /// Items scored or failed, over every repetition.
+    pub reached: u64,
     /// Repetitions.
     pub reps: usize,
     /// Median seconds from send to answer of the scored items (type 7), never part of the
@@ -130,7 +133,7 @@ fn describe_cell(cell: &CellResults, confidence: f64) -> CellQuality {
             u.short_reps,
             u.reps,
             u.items,
-            crate::units::sig(u.quality_arrivals as f64 / u.reps.max(1) as f64, 3)
+            crate::units::sig(u.reached as f64 / u.reps.max(1) as f64, 3)
         ));
     }
     let with_ppl: Vec<&&QualityItems> = (items.iter())
@@ -187,10 +190,13 @@ fn load_summary(items: &[&QualityItems]) -> Option<LoadSummary> {
         share: first.share,
         arrivals: mixes.iter().map(|m| m.arrivals).sum(),
         quality_arrivals: mixes.iter().map(|m| m.quality_arrivals).sum(),
+        reached: (mixes.iter())
+            .map(|m| m.quality_arrivals.saturating_sub(m.unfinished))
+            .sum(),
         items: first.items,
         short_reps: mixes
             .iter()
-            .filter(|m| m.quality_arrivals < m.items)
+            .filter(|m| m.quality_arrivals.saturating_sub(m.unfinished) < m.items)
             .count(),
         reps: mixes.len(),
         latency_p50: stats::quantile_of(&latencies, 0.5),

@@ -61,6 +61,9 @@ pub struct LoadMix {
     pub quality_arrivals: u64,
     /// Items there were to mix in.
     pub items: u64,
+    /// Quality arrivals still running at the end of the grace period (not scored).
+    #[serde(default)]
+    pub unfinished: u64,
     /// Seconds from send to answer of each item that was scored, in arrival order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub latencies: Vec<f64>,
@@ -114,12 +117,14 @@ pub fn add(records: &[QualityRecord], values: &mut BTreeMap<MetricKey, f64>) -> 
                 arrivals,
                 quality_arrivals,
                 items: total,
+                unfinished,
             } => {
                 items.under_load = Some(LoadMix {
                     share: *share,
                     arrivals: *arrivals,
                     quality_arrivals: *quality_arrivals,
                     items: *total,
+                    unfinished: *unfinished,
                     latencies: vec![],
                 });
             }
@@ -240,6 +245,7 @@ mod tests {
             arrivals: 100,
             quality_arrivals: 3,
             items: 5,
+            unfinished: 0,
         };
         let line = serde_json::to_string(&seg(2, 10, 10.0).under_load(at(7, 30))).unwrap();
         assert!(line.contains(r#""under_load":{"arrival":7,"#), "{line}");

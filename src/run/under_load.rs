@@ -116,6 +116,7 @@ impl UnderLoad {
             arrivals: measured + sent,
             quality_arrivals: sent,
             items: (segments + self.items.len()) as u64,
+            unfinished: sent.saturating_sub(items.len() as u64),
         }];
         if !self.segments.is_empty() {
             match self.scoring() {
