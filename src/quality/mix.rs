@@ -7,7 +7,8 @@
 //! corpus's segments and the round's retrieval items — are interleaved in a seeded order; the
 //! k-th quality arrival is the k-th item. Once every item is placed, later arrivals are all
 //! measured requests; items whose arrival is never reached (the load ended first) are not
-//! scored.
+//! scored. Arrivals are decided as far as they are asked about, so a tiny share costs no more
+//! than the arrivals the load releases.
 
 use crate::seed::{SplitMix64, mix64};
 
@@ -23,10 +24,14 @@ pub enum Pick {
 /// Where the items go in a repetition's arrivals.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mix {
-    /// Quality arrivals, ascending; the k-th holds `order[k]`.
+    seed: u64,
+    share: f64,
+    /// Quality arrivals found so far, ascending; the k-th holds `order[k]`.
     positions: Vec<u64>,
     /// The items in the order they are mixed in.
     order: Vec<Pick>,
+    /// Arrivals `0..scanned` are decided.
+    scanned: u64,
 }
 
 /// Whether arrival `index` is a quality arrival: a uniform draw from `(seed, index)` below
@@ -37,47 +42,46 @@ pub fn takes(seed: u64, share: f64, index: u64) -> bool {
 }
 
 impl Mix {
-    /// The mix of `segments` segments and `items` retrieval items into arrivals at `share`,
-    /// placed among the first `arrivals` (`None`: unbounded) at most.
-    pub fn new(seed: u64, share: f64, segments: usize, items: usize, arrivals: Option<u64>) -> Mix {
+    /// The mix of `segments` segments and `items` retrieval items into arrivals at `share`.
+    pub fn new(seed: u64, share: f64, segments: usize, items: usize) -> Mix {
         let mut order: Vec<Pick> = (0..segments)
             .map(Pick::Segment)
             .chain((0..items).map(Pick::Item))
             .collect();
         SplitMix64::new(mix64(seed ^ 0x6d69_785f_6f72_6465)).shuffle(&mut order);
-        let mut positions = Vec::with_capacity(order.len());
-        let end = arrivals.unwrap_or(u64::MAX);
-        let mut index = 0;
-        while positions.len() < order.len() && index < end && share > 0.0 {
-            if takes(seed, share, index) {
-                positions.push(index);
-            }
-            index += 1;
+        Mix {
+            seed,
+            share,
+            positions: Vec::new(),
+            order,
+            scanned: 0,
         }
-        order.truncate(positions.len());
-        Mix { positions, order }
     }
 
-    /// The item arrival `index` is, or `None` for a measured request.
-    pub fn at(&self, index: u64) -> Option<Pick> {
+    /// The item arrival `index` is, or `None` for a measured request. Decides the arrivals
+    /// up to `index` on first ask; the answer never depends on the order of the questions.
+    pub fn at(&mut self, index: u64) -> Option<Pick> {
+        while self.scanned <= index && self.positions.len() < self.order.len() {
+            if takes(self.seed, self.share, self.scanned) {
+                self.positions.push(self.scanned);
+            }
+            self.scanned += 1;
+        }
         let k = self.positions.binary_search(&index).ok()?;
         Some(self.order[k])
     }
 
-    /// The quality arrivals with their items, in arrival order.
+    /// The quality arrivals decided so far with their items, in arrival order.
     pub fn placed(&self) -> impl Iterator<Item = (u64, Pick)> + '_ {
-        self.positions
-            .iter()
-            .copied()
-            .zip(self.order.iter().copied())
+        (self.positions.iter().copied()).zip(self.order.iter().copied())
     }
 
-    /// Items placed (at most every item).
+    /// Items placed so far (at most every item).
     pub fn len(&self) -> usize {
         self.positions.len()
     }
 
-    /// True when no item is placed.
+    /// True when no item is placed yet.
     pub fn is_empty(&self) -> bool {
         self.positions.is_empty()
     }
@@ -98,24 +102,40 @@ mod tests {
         assert!((n - 5000.0).abs() < 5.0 * 50.0, "{n}");
     }
 
+    /// Every item placed: asks about arrivals far enough.
+    fn placed_all(seed: u64, share: f64, segments: usize, items: usize) -> Mix {
+        let mut mix = Mix::new(seed, share, segments, items);
+        mix.at(u64::from(u32::MAX));
+        mix
+    }
+
     #[test]
     fn the_mix_is_a_function_of_the_seed_alone() {
-        let a = Mix::new(11, 0.1, 12, 40, None);
-        let b = Mix::new(11, 0.1, 12, 40, None);
-        assert_eq!(a, b);
+        let a = placed_all(11, 0.1, 12, 40);
+        assert_eq!(a, placed_all(11, 0.1, 12, 40));
         assert_eq!(a.len(), 52);
-        // A bound on arrivals keeps the same positions, cut.
-        let cut = Mix::new(11, 0.1, 12, 40, Some(100));
+        // Asked in another order, the same answers.
+        let mut b = Mix::new(11, 0.1, 12, 40);
+        let backwards: Vec<Option<Pick>> = (0..600).rev().map(|i| b.at(i)).collect();
+        let mut c = Mix::new(11, 0.1, 12, 40);
+        let forwards: Vec<Option<Pick>> = (0..600).map(|i| c.at(i)).collect();
+        assert!(backwards.into_iter().rev().eq(forwards));
+        // A load that ends early reaches a prefix of the same positions.
+        let mut cut = Mix::new(11, 0.1, 12, 40);
+        cut.at(99);
         assert!(cut.len() < 52);
         assert!(cut.placed().eq(a.placed().take(cut.len())));
         // Another seed, other positions.
-        let c = Mix::new(12, 0.1, 12, 40, None);
-        assert_ne!(a.positions, c.positions);
+        assert_ne!(a.positions, placed_all(12, 0.1, 12, 40).positions);
+        // A tiny share decides only the arrivals asked about.
+        let mut tiny = Mix::new(1, 1e-12, 12, 40);
+        assert_eq!(tiny.at(1000), None);
+        assert_eq!(tiny.scanned, 1001);
     }
 
     #[test]
     fn every_item_is_placed_once_interleaved() {
-        let mix = Mix::new(5, 0.2, 10, 10, None);
+        let mut mix = placed_all(5, 0.2, 10, 10);
         let mut segments: Vec<usize> = (mix.placed())
             .filter_map(|(_, p)| match p {
                 Pick::Segment(s) => Some(s),
@@ -129,7 +149,9 @@ mod tests {
         assert!(first.iter().any(|p| matches!(p, Pick::Segment(_))));
         assert!(first.iter().any(|p| matches!(p, Pick::Item(_))));
         // Positions ascend, and `at` finds each one; other arrivals are measured.
-        for (i, p) in mix.placed() {
+        let placed: Vec<(u64, Pick)> = mix.placed().collect();
+        assert!(placed.windows(2).all(|w| w[0].0 < w[1].0));
+        for (i, p) in placed {
             assert_eq!(mix.at(i), Some(p));
         }
         let last = mix.placed().last().unwrap().0;

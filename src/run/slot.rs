@@ -99,7 +99,7 @@ impl Runner<'_> {
         let seed = self.plan.scenario.experiment.seed;
         let work = self.prepare(slot, config, &cell_id).await?;
         let quality_seed = seed::derive(seed, None, slot.round, "quality");
-        let under_load = self.under_load(slot, config, &cell_id, &work, quality_seed);
+        let under_load = self.under_load(slot, config, &cell_id, quality_seed);
         let under_load = under_load.await?;
         let (sampling, mut absent) = self
             .start_probes(config, &serving, &cell_id, slot.round)

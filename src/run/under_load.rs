@@ -30,7 +30,6 @@ use crate::quality::perplexity::Segment;
 use crate::record::{LoadArrival, QualityKind, QualityRecord};
 use crate::scenario::model::{CellConfig, QualityWhen};
 use crate::seed;
-use crate::workload::work::{Arrivals, RepetitionWork};
 
 /// What the server answered about scoring prompts: `Ok(None)` it can, `Ok(Some(reason))` it
 /// cannot, `Err(reason)` the question failed.
@@ -39,7 +38,7 @@ pub(super) type Scoring = Result<Option<String>, String>;
 /// The quality items of one repetition under load.
 pub(super) struct UnderLoad {
     client: Arc<Client>,
-    mix: Mix,
+    mix: Mutex<Mix>,
     share: f64,
     segments: Arc<Vec<Segment>>,
     items: Arc<Vec<Item>>,
@@ -62,8 +61,6 @@ pub(super) struct Setup {
     pub items: Option<Arc<Vec<Item>>>,
     /// Tokens generated per retrieval answer.
     pub max_tokens: u32,
-    /// Arrivals the repetition can release, when bounded.
-    pub arrivals: Option<u64>,
     /// What the server answered already (`None`: ask it).
     pub scoring: Option<Option<String>>,
 }
@@ -73,16 +70,10 @@ impl UnderLoad {
     pub(super) fn new(setup: Setup) -> Self {
         let segments = setup.segments.unwrap_or_default();
         let items = setup.items.unwrap_or_default();
-        let mix = Mix::new(
-            setup.seed,
-            setup.share,
-            segments.len(),
-            items.len(),
-            setup.arrivals,
-        );
+        let mix = Mix::new(setup.seed, setup.share, segments.len(), items.len());
         UnderLoad {
             client: setup.client,
-            mix,
+            mix: Mutex::new(mix),
             share: setup.share,
             segments,
             items,
@@ -179,7 +170,8 @@ impl Divert for UnderLoad {
     }
 
     fn takes(&self, index: u64) -> bool {
-        match self.mix.at(index) {
+        let pick = self.mix.lock().expect("not poisoned").at(index);
+        match pick {
             None => false,
             Some(Pick::Item(_)) => true,
             // A server that cannot score prompts gets no perplexity items: the arrival stays
@@ -194,22 +186,10 @@ impl Divert for UnderLoad {
         origin: Instant,
         scheduled_ns: u64,
     ) -> BoxFuture<'static, ()> {
-        let pick = self.mix.at(index).expect("runs only the arrivals it takes");
+        let pick = (self.mix.lock().expect("not poisoned").at(index))
+            .expect("runs only the arrivals it takes");
         self.taken.fetch_add(1, Ordering::Relaxed);
         self.send(pick, index, origin, scheduled_ns).boxed()
-    }
-}
-
-/// Arrivals a repetition can release, when bounded: its request limit and, for open loop,
-/// its precomputed send offsets.
-fn arrival_bound(work: &RepetitionWork) -> Option<u64> {
-    let offsets = match &work.arrivals {
-        Arrivals::Open { offsets_ns, .. } => Some(offsets_ns.len() as u64),
-        _ => None,
-    };
-    match (work.requests, offsets) {
-        (Some(r), Some(o)) => Some(r.min(o)),
-        (r, o) => r.or(o),
     }
 }
 
@@ -221,7 +201,6 @@ impl Runner<'_> {
         slot: Slot,
         config: &CellConfig,
         cell_id: &str,
-        work: &RepetitionWork,
         seed: u64,
     ) -> Result<Option<Arc<UnderLoad>>, RunError> {
         let Some(quality) = &config.quality else {
@@ -250,7 +229,6 @@ impl Runner<'_> {
             segments,
             items,
             max_tokens: quality.retrieval.as_ref().map_or(16, |r| r.max_tokens),
-            arrivals: arrival_bound(work),
             scoring,
         };
         Ok(Some(Arc::new(UnderLoad::new(setup))))
