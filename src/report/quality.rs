@@ -162,3 +162,47 @@ pub fn build(cells: &[CellQuality], confidence: f64) -> Option<QualityView> {
             .collect(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell(under_load: Option<LoadSummary>) -> CellQuality {
+        CellQuality {
+            id: "c".into(),
+            label: "rate=8".into(),
+            ppl: Some(4.4817),
+            ppl_tokens: Some(120),
+            accuracy: None,
+            context_tokens: None,
+            by_depth: vec![],
+            notes: vec![],
+            under_load,
+        }
+    }
+
+    #[test]
+    fn under_load_the_section_counts_quality_arrivals_and_shows_their_latency_apart() {
+        let load = LoadSummary {
+            share: 0.05,
+            arrivals: 2000,
+            quality_arrivals: 98,
+            items: 52,
+            short_reps: 0,
+            reached: 98,
+            reps: 2,
+            latency_p50: Some(0.0412),
+        };
+        let view = build(&[cell(Some(load))], 0.95).unwrap();
+        let row = &view.under_load[0];
+        assert_eq!(
+            (row.quality_arrivals.as_str(), row.arrivals.as_str()),
+            ("98 (4.90 %)", "2000")
+        );
+        assert_eq!(row.latency_p50, "41.2 ms");
+        assert!(view.under_load_note.starts_with("Measured under load: each arrival of the measured load was a quality item instead of a measured request with probability 5.00 % (share = 0.05)"), "{}", view.under_load_note);
+        // After each repetition: no under-load table, no note.
+        let view = build(&[cell(None)], 0.95).unwrap();
+        assert!(view.under_load.is_empty() && view.under_load_note.is_empty());
+    }
+}
