@@ -33,6 +33,10 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
+fn is_zero_u64(n: &u64) -> bool {
+    *n == 0
+}
+
 fn is_zero(n: &u32) -> bool {
     *n == 0
 }
@@ -41,7 +45,8 @@ fn is_zero(n: &u32) -> bool {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RequestRecord {
     /// Index of the request in the repetition's workload (0-based, measured requests only);
-    /// for a multi-turn workload, the index of its conversation.
+    /// for a multi-turn workload, the index of its conversation. Under `[quality] when =
+    /// "under-load"` the quality items take some indices, which then have no record.
     #[serde(rename = "i")]
     pub index: u64,
     /// Turn of a multi-turn conversation (0-based; `index` is then the conversation's index).
@@ -300,6 +305,9 @@ pub enum QualityRecord {
         tokens: u64,
         /// Σ −ln p over them.
         nll: f64,
+        /// Under load: the arrival it took the place of, and its timing.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        under_load: Option<LoadArrival>,
     },
     /// One retrieval item, answered.
     Retrieval {
@@ -318,6 +326,9 @@ pub enum QualityRecord {
         reply: String,
         /// Exact match of the answer.
         correct: bool,
+        /// Under load: the arrival it took the place of, and its timing.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        under_load: Option<LoadArrival>,
     },
     /// The server cannot do what this measurement needs (e.g. score prompts): nothing was
     /// computed, and the report says so with this reason.
@@ -335,7 +346,62 @@ pub enum QualityRecord {
         index: u32,
         /// What went wrong.
         reason: String,
+        /// Under load: the arrival it took the place of, and its timing.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        under_load: Option<LoadArrival>,
     },
+    /// Under load (`when = "under-load"`): how the items were mixed into the repetition's
+    /// arrivals. The first line of such a file.
+    Mix {
+        /// The fraction of arrivals asked for.
+        share: f64,
+        /// Arrivals released in the measured window: measured requests and quality items.
+        arrivals: u64,
+        /// Of them, quality items.
+        quality_arrivals: u64,
+        /// Items there were to mix in (those not reached were not scored).
+        items: u64,
+        /// Quality arrivals still running at the end of the grace period: not scored.
+        #[serde(default, skip_serializing_if = "is_zero_u64")]
+        unfinished: u64,
+    },
+}
+
+impl QualityRecord {
+    /// Under load: the arrival this item took and its timing.
+    pub fn arrival(&self) -> Option<&LoadArrival> {
+        match self {
+            QualityRecord::Perplexity { under_load, .. }
+            | QualityRecord::Retrieval { under_load, .. }
+            | QualityRecord::Failed { under_load, .. } => under_load.as_ref(),
+            QualityRecord::Unsupported { .. } | QualityRecord::Mix { .. } => None,
+        }
+    }
+
+    /// This record, tagged as sent under load at `arrival`.
+    pub fn under_load(mut self, arrival: LoadArrival) -> Self {
+        match &mut self {
+            QualityRecord::Perplexity { under_load, .. }
+            | QualityRecord::Retrieval { under_load, .. }
+            | QualityRecord::Failed { under_load, .. } => *under_load = Some(arrival),
+            QualityRecord::Unsupported { .. } | QualityRecord::Mix { .. } => {}
+        }
+        self
+    }
+}
+
+/// A quality item sent under load: the arrival it took the place of and its timing, in ns
+/// after the repetition's origin (like a request record's instants).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadArrival {
+    /// The arrival index (the measured requests have the others).
+    pub arrival: u64,
+    /// When the arrival process released it.
+    pub scheduled_ns: u64,
+    /// When it was sent.
+    pub sent_ns: u64,
+    /// From its send to its answer.
+    pub latency_ns: u64,
 }
 
 #[cfg(test)]

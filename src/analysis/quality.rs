@@ -35,6 +35,29 @@ pub struct AtDepth {
     pub pooled: Pooled,
 }
 
+/// Under load: how a cell's items were mixed into its arrivals, over every repetition.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadSummary {
+    /// The fraction of arrivals asked for.
+    pub share: f64,
+    /// Arrivals released in the measured windows.
+    pub arrivals: u64,
+    /// Of them, quality items.
+    pub quality_arrivals: u64,
+    /// Items there were to mix in, per repetition.
+    pub items: u64,
+    /// Repetitions whose load ended before every item was reached and scored (its arrival
+    /// not released, or the item still running at the end of the grace period).
+    pub short_reps: usize,
+    /// Items scored or failed, over every repetition.
+    pub reached: u64,
+    /// Repetitions.
+    pub reps: usize,
+    /// Median seconds from send to answer of the scored items (type 7), never part of the
+    /// speed metrics.
+    pub latency_p50: Option<f64>,
+}
+
 /// One cell's quality.
 #[derive(Debug, Clone, Serialize)]
 pub struct CellQuality {
@@ -52,8 +75,11 @@ pub struct CellQuality {
     pub context_tokens: Option<u32>,
     /// Accuracy by depth.
     pub by_depth: Vec<AtDepth>,
-    /// Why a measurement has no value (the server cannot do it, items failed).
+    /// Why a measurement has no value (the server cannot do it, items failed), and items
+    /// under load that were not reached.
     pub notes: Vec<String>,
+    /// Under load: the mix (`None` for passes after each repetition).
+    pub under_load: Option<LoadSummary>,
 }
 
 /// Pools `correct` of `trials` with a Wilson interval.
@@ -90,7 +116,8 @@ fn describe_cell(cell: &CellResults, confidence: f64) -> CellQuality {
         }
     }
     let reps = items.len();
-    let notes = notes
+    let under_load = load_summary(&items);
+    let mut notes: Vec<String> = notes
         .into_iter()
         .map(|((what, unsupported, reason), (count, failed))| match unsupported {
             true => format!("{}: not measured — {reason}", what.name()),
@@ -100,6 +127,15 @@ fn describe_cell(cell: &CellResults, confidence: f64) -> CellQuality {
             ),
         })
         .collect();
+    if let Some(u) = under_load.as_ref().filter(|u| u.short_reps > 0) {
+        notes.push(format!(
+            "under load, {} of {} repetitions ended before all {} items were reached ({} per repetition on average): items not reached were not scored (hint: more requests, or a larger [quality] share, reach them all)",
+            u.short_reps,
+            u.reps,
+            u.items,
+            crate::units::sig(u.reached as f64 / u.reps.max(1) as f64, 3)
+        ));
+    }
     let with_ppl: Vec<&&QualityItems> = (items.iter())
         .filter(|i| i.gap(QualityKind::Perplexity).is_none() && !i.segments.is_empty())
         .collect();
@@ -138,7 +174,33 @@ fn describe_cell(cell: &CellResults, confidence: f64) -> CellQuality {
         context_tokens: answers.clone().next().map(|a| a.context_tokens),
         by_depth,
         notes,
+        under_load,
     }
+}
+
+/// The mix over the repetitions that ran under load, or `None` when none did.
+fn load_summary(items: &[&QualityItems]) -> Option<LoadSummary> {
+    let mixes: Vec<&crate::metrics::quality::LoadMix> =
+        items.iter().filter_map(|i| i.under_load.as_ref()).collect();
+    let first = mixes.first()?;
+    let latencies: Vec<f64> = (mixes.iter())
+        .flat_map(|m| m.latencies.iter().copied())
+        .collect();
+    Some(LoadSummary {
+        share: first.share,
+        arrivals: mixes.iter().map(|m| m.arrivals).sum(),
+        quality_arrivals: mixes.iter().map(|m| m.quality_arrivals).sum(),
+        reached: (mixes.iter())
+            .map(|m| m.quality_arrivals.saturating_sub(m.unfinished))
+            .sum(),
+        items: first.items,
+        short_reps: mixes
+            .iter()
+            .filter(|m| m.quality_arrivals.saturating_sub(m.unfinished) < m.items)
+            .count(),
+        reps: mixes.len(),
+        latency_p50: stats::quantile_of(&latencies, 0.5),
+    })
 }
 
 /// The quality metrics compared between cells, in report order.

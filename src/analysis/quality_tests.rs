@@ -71,6 +71,7 @@ fn cell(flavour: &str, p: f64, nll_per_token: f64) -> CellResults {
                 segments,
                 answers,
                 gaps: vec![],
+                under_load: None,
             };
             let mut values = BTreeMap::new();
             let (nll, tokens) = items.totals();
@@ -303,4 +304,41 @@ fn an_underpowered_accuracy_comparison_asks_for_items() {
             crate::units::threshold(Metric::RetrievalAccuracy.key(), mde)
         )
     );
+}
+
+/// Under load: the quality arrivals and the items' median latency per cell, and a warning
+/// when a repetition ended before every item was reached.
+#[test]
+fn under_load_the_mix_is_summed_and_unreached_items_are_noted() {
+    let mut a = cell("a", 0.8, 2.0);
+    for (k, rep) in a.reps.iter_mut().enumerate() {
+        let q = rep.summary.quality.as_mut().unwrap();
+        q.under_load = Some(crate::metrics::quality::LoadMix {
+            share: 0.1,
+            arrivals: 1000,
+            // Two repetitions reach 60 of the 70 items, one of them cut at the end.
+            quality_arrivals: if k < 2 { 60 + k as u64 } else { 70 },
+            items: 70,
+            unfinished: if k == 1 { 1 } else { 0 },
+            latencies: vec![0.01 * (k + 1) as f64],
+        });
+    }
+    let q = describe(std::slice::from_ref(&a), 0.95);
+    let load = q[0].under_load.as_ref().unwrap();
+    assert_eq!((load.arrivals, load.quality_arrivals), (10_000, 681));
+    assert_eq!((load.reached, load.short_reps, load.reps), (680, 2, 10));
+    // The median of 0.01, 0.02, …, 0.10 (type 7).
+    assert!((load.latency_p50.unwrap() - 0.055).abs() < 1e-12);
+    let note = q[0]
+        .notes
+        .iter()
+        .find(|n| n.contains("under load"))
+        .unwrap();
+    assert_eq!(
+        note,
+        "under load, 2 of 10 repetitions ended before all 70 items were reached (68.0 per repetition on average): items not reached were not scored (hint: more requests, or a larger [quality] share, reach them all)"
+    );
+    // Without a mix, no summary and no note.
+    let b = cell("b", 0.8, 2.0);
+    assert!(describe(&[b], 0.95)[0].under_load.is_none());
 }

@@ -49,6 +49,26 @@ pub struct QualityGap {
     pub reason: String,
 }
 
+/// Under load: how the items were mixed into the repetition's arrivals, and how long they
+/// took (never part of the speed metrics).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct LoadMix {
+    /// The fraction of arrivals asked for.
+    pub share: f64,
+    /// Arrivals released in the measured window (measured requests and quality items).
+    pub arrivals: u64,
+    /// Of them, quality items.
+    pub quality_arrivals: u64,
+    /// Items there were to mix in.
+    pub items: u64,
+    /// Quality arrivals still running at the end of the grace period (not scored).
+    #[serde(default)]
+    pub unfinished: u64,
+    /// Seconds from send to answer of each item that was scored, in arrival order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub latencies: Vec<f64>,
+}
+
 /// What a repetition's quality pass scored.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct QualityItems {
@@ -61,6 +81,9 @@ pub struct QualityItems {
     /// Measurements without a value, and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gaps: Vec<QualityGap>,
+    /// Under load: the mix (`None` for a pass after the repetition).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub under_load: Option<LoadMix>,
 }
 
 impl QualityItems {
@@ -83,12 +106,34 @@ pub fn add(records: &[QualityRecord], values: &mut BTreeMap<MetricKey, f64>) -> 
     let mut items = QualityItems::default();
     let mut gaps: BTreeMap<QualityKind, QualityGap> = BTreeMap::new();
     for rec in records {
+        if let (Some(mix), Some(a)) = (&mut items.under_load, rec.arrival())
+            && !matches!(rec, QualityRecord::Failed { .. })
+        {
+            mix.latencies.push(a.latency_ns as f64 / 1e9);
+        }
         match rec {
+            QualityRecord::Mix {
+                share,
+                arrivals,
+                quality_arrivals,
+                items: total,
+                unfinished,
+            } => {
+                items.under_load = Some(LoadMix {
+                    share: *share,
+                    arrivals: *arrivals,
+                    quality_arrivals: *quality_arrivals,
+                    items: *total,
+                    unfinished: *unfinished,
+                    latencies: vec![],
+                });
+            }
             QualityRecord::Perplexity {
                 document,
                 window,
                 tokens,
                 nll,
+                ..
             } => items.segments.push(SegmentScore {
                 document: *document,
                 window: *window,
@@ -152,6 +197,7 @@ mod tests {
             window: 0,
             tokens,
             nll,
+            under_load: None,
         }
     }
 
@@ -164,6 +210,7 @@ mod tests {
             answer: "12345".into(),
             reply: " 12345".into(),
             correct,
+            under_load: None,
         }
     }
 
@@ -186,12 +233,49 @@ mod tests {
     }
 
     #[test]
+    fn under_load_the_mix_and_the_latencies_of_scored_items_are_kept() {
+        let at = |arrival: u64, ms: u64| crate::record::LoadArrival {
+            arrival,
+            scheduled_ns: arrival * 1_000_000,
+            sent_ns: arrival * 1_000_000 + 10,
+            latency_ns: ms * 1_000_000,
+        };
+        let mix = QualityRecord::Mix {
+            share: 0.1,
+            arrivals: 100,
+            quality_arrivals: 3,
+            items: 5,
+            unfinished: 0,
+        };
+        let line = serde_json::to_string(&seg(2, 10, 10.0).under_load(at(7, 30))).unwrap();
+        assert!(line.contains(r#""under_load":{"arrival":7,"#), "{line}");
+        let back: QualityRecord = serde_json::from_str(&line).unwrap();
+        let mut values = BTreeMap::new();
+        let items = add(
+            &[mix, back, answer(0, true).under_load(at(12, 50))],
+            &mut values,
+        );
+        let load = items.under_load.unwrap();
+        assert_eq!(
+            (load.arrivals, load.quality_arrivals, load.items),
+            (100, 3, 5)
+        );
+        assert_eq!(load.latencies, vec![0.03, 0.05]);
+        // Scored like any pass: e^1 and 1/1.
+        assert_eq!(values[&Metric::Ppl.key()], 1f64.exp());
+        assert_eq!(values[&Metric::RetrievalAccuracy.key()], 1.0);
+        // A pass after the repetition has no mix.
+        assert!(add(&[seg(0, 1, 1.0)], &mut values).under_load.is_none());
+    }
+
+    #[test]
     fn a_failed_item_or_an_unsupported_server_leaves_no_value() {
         let mut values = BTreeMap::new();
         let failed = QualityRecord::Failed {
             what: QualityKind::Retrieval,
             index: 3,
             reason: "server answered 500".into(),
+            under_load: None,
         };
         let unsupported = QualityRecord::Unsupported {
             what: QualityKind::Perplexity,

@@ -4,7 +4,9 @@
 use std::fmt::Write as _;
 
 use super::Plan;
-use crate::scenario::model::{LogPattern, Readiness, ServerConfig, redacted_command, redacted_env};
+use crate::scenario::model::{
+    LogPattern, QualityWhen, Readiness, ServerConfig, redacted_command, redacted_env,
+};
 
 impl Plan {
     /// The lines of `exp plan` for a search or adaptive repetitions.
@@ -206,7 +208,7 @@ impl Plan {
     }
 
     /// The server part: configurations with the exact commands.
-    /// `quality   after each repetition: perplexity of corpus.jsonl (first 50 documents);
+    /// `quality   after each repetition, on its server: perplexity of corpus.jsonl (first 50 documents);
     /// retrieval (passkey, 50 items at 8192 tokens)`.
     fn render_quality(&self, out: &mut String) {
         let Some(q) = self.configs.first().and_then(|c| c.quality.as_ref()) else {
@@ -241,11 +243,14 @@ impl Plan {
                 at.join(" / ")
             ));
         }
-        let _ = writeln!(
-            out,
-            "quality   after each repetition, on its server: {}",
-            parts.join("; ")
-        );
+        let when = match q.when {
+            QualityWhen::AfterRepetition => "after each repetition, on its server".to_string(),
+            QualityWhen::UnderLoad { share } => format!(
+                "under load, {} of the arrivals instead of measured requests",
+                crate::units::percent(share)
+            ),
+        };
+        let _ = writeln!(out, "quality   {when}: {}", parts.join("; "));
     }
 
     fn render_servers(&self, out: &mut String) {

@@ -6,6 +6,7 @@
 //! can be checked against numbers set in advance.
 
 mod fit;
+pub mod mix;
 pub mod perplexity;
 pub mod retrieval;
 

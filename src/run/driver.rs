@@ -14,8 +14,15 @@
 //! arrived (plus the source's think time). Every turn is a request under the usual rules (no
 //! send at or after the release deadline, cancelled at the hard deadline); a turn that fails or
 //! is not sent ends its conversation, so no later turn is sent with a history it never had.
+//!
+//! A [`Divert`] (quality items under load) may take some arrivals: it is asked once per
+//! arrival, and an arrival it takes is its to send instead of a measured request (its prompt,
+//! built already, is dropped), so it never reaches the records. It is prepared after warm-up,
+//! outside the measured window.
 
 use std::future::Future;
+
+use futures_util::future::BoxFuture;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
@@ -42,6 +49,23 @@ pub trait Sender: Send + Sync + 'static {
     ) -> impl Future<Output = RequestRecord> + Send;
 }
 
+/// Takes some arrivals of the measured load for something else than a measured request
+/// (quality items under load), without changing when they arrive.
+pub trait Divert: Send + Sync + 'static {
+    /// Runs once after warm-up, before the measured window opens.
+    fn prepare(&self) -> BoxFuture<'_, ()>;
+    /// Whether arrival `index` is taken (asked once per arrival, after `prepare`).
+    fn takes(&self, index: u64) -> bool;
+    /// Sends arrival `index` now, released at `scheduled_ns` after `origin`. Dropped
+    /// unfinished at the repetition's hard deadline.
+    fn run(
+        self: Arc<Self>,
+        index: u64,
+        origin: std::time::Instant,
+        scheduled_ns: u64,
+    ) -> BoxFuture<'static, ()>;
+}
+
 /// What the driver observed about the repetition as a whole.
 #[derive(Debug, Clone)]
 pub struct DriveReport {
@@ -49,7 +73,8 @@ pub struct DriveReport {
     pub origin: std::time::Instant,
     /// Wall-clock time of the origin.
     pub origin_wall: SystemTime,
-    /// Measured requests released (conversations, for a multi-turn source).
+    /// Measured requests released (conversations, for a multi-turn source); arrivals a
+    /// [`Divert`] took are not counted.
     pub released: u64,
     /// This process's CPU time and run-queue wait when warm-up ended (only the measured
     /// requests are charged to the client's own use).
@@ -66,9 +91,22 @@ pub async fn drive<S: Sender>(
     work: &RepetitionWork,
     out: mpsc::UnboundedSender<RequestRecord>,
 ) -> DriveReport {
+    drive_with(sender, work, out, None).await
+}
+
+/// [`drive`], with `divert` taking some of the measured arrivals.
+pub async fn drive_with<S: Sender>(
+    sender: Arc<S>,
+    work: &RepetitionWork,
+    out: mpsc::UnboundedSender<RequestRecord>,
+    divert: Option<Arc<dyn Divert>>,
+) -> DriveReport {
     // Started before warm-up, so the first requests are built by the origin.
     let prompts = measured_prompts(work);
     warm_up(&sender, work).await;
+    if let Some(d) = &divert {
+        d.prepare().await;
+    }
     let at_origin = super::usage::Snapshot::take();
     let origin = Instant::now() + LEAD;
     let origin_wall = SystemTime::now() + LEAD;
@@ -79,6 +117,7 @@ pub async fn drive<S: Sender>(
         release_end,
         hard_end: release_end.map(|end| end + work.grace),
         out,
+        divert,
     };
     let released = match &work.arrivals {
         Arrivals::Open {
@@ -127,6 +166,7 @@ struct Ctx<S> {
     release_end: Option<Instant>,
     hard_end: Option<Instant>,
     out: mpsc::UnboundedSender<RequestRecord>,
+    divert: Option<Arc<dyn Divert>>,
 }
 
 impl<S> Clone for Ctx<S> {
@@ -137,6 +177,7 @@ impl<S> Clone for Ctx<S> {
             release_end: self.release_end,
             hard_end: self.hard_end,
             out: self.out.clone(),
+            divert: self.divert.clone(),
         }
     }
 }
@@ -144,6 +185,33 @@ impl<S> Clone for Ctx<S> {
 impl<S: Sender> Ctx<S> {
     fn ns_since_origin(&self, t: Instant) -> u64 {
         t.saturating_duration_since(self.origin).as_nanos() as u64
+    }
+
+    /// Whether arrival `index` is the divert's (asked once per arrival).
+    fn diverts(&self, index: u64) -> bool {
+        self.divert.as_ref().is_some_and(|d| d.takes(index))
+    }
+
+    /// Runs arrival `index`: the divert's when `diverted`, else the unit of `source` from its
+    /// first request `first`. The divert's is dropped at the hard deadline.
+    async fn run_arrival(
+        &self,
+        source: &dyn RequestSource,
+        first: RequestSpec,
+        index: u64,
+        scheduled_ns: u64,
+        diverted: bool,
+    ) {
+        let Some(divert) = self.divert.clone().filter(|_| diverted) else {
+            return self.run_unit(source, first, index, scheduled_ns).await;
+        };
+        let fut = divert.run(index, self.origin.into_std(), scheduled_ns);
+        match self.hard_end {
+            None => fut.await,
+            Some(end) => {
+                let _unfinished = tokio::time::timeout_at(end, fut).await;
+            }
+        }
     }
 
     /// Runs unit `index` of `source` from its first request `first`, scheduled at
@@ -252,11 +320,12 @@ async fn open_loop<S: Sender>(
             None => None,
         };
         let (ctx, source) = (ctx.clone(), work.source.clone());
+        let diverted = ctx.diverts(i);
         tasks.spawn(async move {
-            ctx.run_unit(source.as_ref(), req, i, offset).await;
+            (ctx.run_arrival(source.as_ref(), req, i, offset, diverted)).await;
             drop(permit);
         });
-        released += 1;
+        released += u64::from(!diverted);
         reap(&mut tasks);
     }
     while tasks.join_next().await.is_some() {}
@@ -289,8 +358,9 @@ async fn closed_loop<S: Sender>(
                 let Some((i, req)) = prompts.lock().await.next().await else {
                     break;
                 };
-                released.fetch_add(1, Ordering::Relaxed);
-                ctx.run_unit(source.as_ref(), req, i, scheduled).await;
+                let diverted = ctx.diverts(i);
+                released.fetch_add(u64::from(!diverted), Ordering::Relaxed);
+                (ctx.run_arrival(source.as_ref(), req, i, scheduled, diverted)).await;
             }
         });
     }
@@ -317,8 +387,11 @@ async fn batch_loop<S: Sender>(
                 break 'batches;
             };
             let (ctx, source) = (ctx.clone(), work.source.clone());
-            tasks.spawn(async move { ctx.run_unit(source.as_ref(), req, i, scheduled).await });
-            released += 1;
+            let diverted = ctx.diverts(i);
+            tasks.spawn(async move {
+                (ctx.run_arrival(source.as_ref(), req, i, scheduled, diverted)).await;
+            });
+            released += u64::from(!diverted);
         }
         while tasks.join_next().await.is_some() {}
     }

@@ -218,3 +218,85 @@ async fn duration_stops_releases_and_cancels_what_outlives_the_grace_period() {
         }
     )));
 }
+
+/// Takes every third arrival; remembers what it ran and when it was prepared.
+#[derive(Default)]
+struct Thirds {
+    fake: Arc<Fake>,
+    /// Sends the fake had seen when `prepare` ran (the warm-up's).
+    prepared_after: AtomicU64,
+    ran: std::sync::Mutex<Vec<(u64, u64)>>,
+}
+
+impl Divert for Thirds {
+    fn prepare(&self) -> BoxFuture<'_, ()> {
+        let seen = self.fake.calls.load(Ordering::SeqCst);
+        self.prepared_after.store(seen, Ordering::SeqCst);
+        Box::pin(async {})
+    }
+    fn takes(&self, index: u64) -> bool {
+        index.is_multiple_of(3)
+    }
+    fn run(
+        self: Arc<Self>,
+        index: u64,
+        _origin: std::time::Instant,
+        scheduled_ns: u64,
+    ) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            self.ran.lock().unwrap().push((index, scheduled_ns));
+        })
+    }
+}
+
+/// `[quality] when = "under-load"`: arrivals a divert takes are its own in every arrival
+/// process, never request records, and the divert is prepared after warm-up.
+#[tokio::test]
+async fn a_divert_takes_its_arrivals_in_every_mode_and_they_are_never_records() {
+    let _quiet = crate::fuzz::QUIET.lock().await;
+    let offsets: Vec<u64> = (0..12).map(|i| i * 2_000_000).collect();
+    let modes = [
+        Arrivals::Open {
+            offsets_ns: offsets,
+            max_concurrency: None,
+        },
+        Arrivals::Closed { concurrency: nz(3) },
+        Arrivals::Batch { size: nz(4) },
+    ];
+    for arrivals in modes {
+        let fake = Arc::new(Fake {
+            delay: Duration::from_millis(3),
+            ..Default::default()
+        });
+        let thirds = Arc::new(Thirds {
+            fake: fake.clone(),
+            ..Default::default()
+        });
+        let w = work(arrivals.clone(), Some(12), None);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let divert = Some(thirds.clone() as Arc<dyn Divert>);
+        let report = drive_with(fake.clone(), &w, tx, divert).await;
+        let mut recs = Vec::new();
+        while let Some(r) = rx.recv().await {
+            recs.push(r);
+        }
+        let mut indices: Vec<u64> = recs.iter().map(|r| r.index).collect();
+        indices.sort_unstable();
+        let measured: Vec<u64> = (0..12u64).filter(|i| !i.is_multiple_of(3)).collect();
+        assert_eq!(indices, measured, "{arrivals:?}");
+        assert_eq!(report.released, 8, "{arrivals:?}");
+        if let Arrivals::Open { offsets_ns, .. } = &arrivals {
+            // A diverted arrival keeps its place in the schedule.
+            for &(i, scheduled) in thirds.ran.lock().unwrap().iter() {
+                assert_eq!(scheduled, offsets_ns[i as usize]);
+            }
+        }
+        let mut ran: Vec<u64> = thirds.ran.lock().unwrap().iter().map(|r| r.0).collect();
+        ran.sort_unstable();
+        assert_eq!(ran, vec![0, 3, 6, 9], "{arrivals:?}");
+        // Prepared after the two warm-up requests, before any measured one.
+        assert_eq!(thirds.prepared_after.load(Ordering::SeqCst), 2);
+        assert_eq!(fake.calls.load(Ordering::SeqCst), 2 + 8);
+    }
+}

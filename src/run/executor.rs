@@ -44,6 +44,8 @@ pub struct RepOutcome {
     pub details: crate::store::MarkerDetails,
     /// For HTTP runs: where the measured part began, for the client's own CPU accounting.
     pub measured: Option<Measured>,
+    /// For HTTP runs: measured requests released (arrivals a divert took not counted).
+    pub released: Option<u64>,
 }
 
 /// The start of a repetition's measured part (after warm-up).
@@ -186,12 +188,15 @@ impl CellExecutor {
         finished: Arc<AtomicU64>,
     ) -> Result<RepOutcome, StoreError> {
         let never = std::future::pending::<()>();
-        Ok(self.run_until(work, writer, seed, finished, never).await?.0)
+        Ok(self
+            .run_until(work, writer, seed, finished, never, None)
+            .await?
+            .0)
     }
 
     /// [`CellExecutor::run`], cut short when `stop` resolves first (its server died): requests
     /// in flight are abandoned, finished ones are kept. The flag says whether it was cut.
-    /// The simulated engine is never cut.
+    /// The simulated engine is never cut. `divert` (HTTP only) takes some of the arrivals.
     pub async fn run_until(
         &self,
         work: &RepetitionWork,
@@ -199,6 +204,7 @@ impl CellExecutor {
         seed: u64,
         finished: Arc<AtomicU64>,
         stop: impl std::future::Future<Output = ()> + Send,
+        divert: Option<Arc<dyn driver::Divert>>,
     ) -> Result<(RepOutcome, bool), StoreError> {
         match self {
             CellExecutor::Sim { deployment, params } => {
@@ -232,7 +238,10 @@ impl CellExecutor {
                 // awaits the run: its sends then start on the worker's own queue instead of
                 // crossing threads, which would add a wake-up to every request's queue delay.
                 let (client, work) = (client.clone(), work.clone());
-                let mut drive = tokio::spawn(async move { driver::drive(client, &work, tx).await });
+                let mut drive =
+                    tokio::spawn(
+                        async move { driver::drive_with(client, &work, tx, divert).await },
+                    );
                 // Cutting the driver short drops its sender, which ends the writer task. The
                 // writer can only end before the driver by failing (the driver holds the
                 // sender): then stop sending at once, since going on would spend the rest of
@@ -265,6 +274,7 @@ impl CellExecutor {
                     None => writer_task.await.expect("the writer task does not panic")?,
                 };
                 let mut details = crate::store::MarkerDetails::default();
+                let released = report.as_ref().map(|r| r.released);
                 let (origin_wall, measured) = match report {
                     Some(report) => {
                         if let Some(anchor) = crate::clock::Anchor::now() {
@@ -285,6 +295,7 @@ impl CellExecutor {
                     origin_wall,
                     details,
                     measured,
+                    released,
                 };
                 Ok((outcome, stopped))
             }
@@ -339,6 +350,7 @@ async fn run_simulated(
         origin_wall,
         details,
         measured: None,
+        released: None,
     })
 }
 

@@ -14,6 +14,7 @@ mod quality;
 mod served;
 mod slot;
 mod timer;
+mod under_load;
 pub mod usage;
 
 pub use executor::{CellExecutor, ExecutorError};

@@ -5,6 +5,9 @@
 //! short prompt of its own before its first document and remembered until the next server
 //! launch, so a server that cannot (llama.cpp) is asked once and reported as such, never
 //! turned into a number, and a document too long for the context fails alone.
+//!
+//! Under load (`when = "under-load"`) the same items and records are sent by
+//! [`super::under_load`] instead, in the middle of the measured arrivals.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -39,6 +42,45 @@ impl Support {
     /// Forgets what servers answered (a new launch, perhaps at the same URL, answers anew).
     pub(super) fn forget_servers(&mut self) {
         self.scoring.clear();
+    }
+
+    /// What the server at `url` answered about scoring prompts, when asked already:
+    /// `Some(None)` it can, `Some(Some(reason))` it cannot.
+    pub(super) fn scoring(&self, url: &str) -> Option<Option<String>> {
+        self.scoring.get(url).cloned()
+    }
+
+    /// Remembers the answer of the server at `url` (`None`: it can score prompts).
+    pub(super) fn remember_scoring(&mut self, url: &str, cannot: Option<String>) {
+        self.scoring.insert(url.to_string(), cannot);
+    }
+
+    /// The round's retrieval items for `config` (built once per round, then shared).
+    pub(super) async fn items(
+        &mut self,
+        config: &QualityConfig,
+        seed: u64,
+        tokenizer: Option<Arc<ModelTokenizer>>,
+    ) -> Result<Option<Arc<Vec<Item>>>, String> {
+        let Some(r) = &config.retrieval else {
+            return Ok(None);
+        };
+        let key = ItemsKey {
+            seed,
+            task: r.task,
+            context_tokens: r.context_tokens,
+            trials: r.trials,
+            depths: r.depths.clone(),
+            tokenizer: tokenizer.as_ref().map(|t| t.path().to_path_buf()),
+        };
+        Ok(Some(match &self.items {
+            Some((k, items)) if *k == key => Arc::clone(items),
+            _ => {
+                let items = Arc::new(build_items(&key, tokenizer).await?);
+                self.items = Some((key, Arc::clone(&items)));
+                items
+            }
+        }))
     }
 }
 
@@ -79,23 +121,10 @@ pub(super) async fn run(
     if let Some(segments) = &pass.segments {
         perplexity(pass.client, segments, support, &mut out).await;
     }
-    if let Some(r) = &pass.config.retrieval {
-        let key = ItemsKey {
-            seed: pass.seed,
-            task: r.task,
-            context_tokens: r.context_tokens,
-            trials: r.trials,
-            depths: r.depths.clone(),
-            tokenizer: pass.tokenizer.as_ref().map(|t| t.path().to_path_buf()),
-        };
-        let items = match &support.items {
-            Some((k, items)) if *k == key => Arc::clone(items),
-            _ => {
-                let items = Arc::new(build_items(&key, pass.tokenizer.clone()).await?);
-                support.items = Some((key, Arc::clone(&items)));
-                items
-            }
-        };
+    let items = support
+        .items(pass.config, pass.seed, pass.tokenizer)
+        .await?;
+    if let (Some(items), Some(r)) = (items, &pass.config.retrieval) {
         retrieval(pass.client, &items, r.max_tokens, &mut out).await;
     }
     Ok(out)
@@ -129,7 +158,19 @@ async fn retrieval(client: &Client, items: &[Item], max_tokens: u32, out: &mut V
         .buffered(IN_FLIGHT)
         .collect::<Vec<_>>()
         .await;
-    out.extend(answered.into_iter().map(|(item, result)| match result {
+    out.extend(
+        answered
+            .into_iter()
+            .map(|(item, r)| answered_record(item, r)),
+    );
+}
+
+/// The record of a retrieval item's answer (not under load).
+pub(super) fn answered_record(
+    item: &Item,
+    result: Result<crate::backend::client::quality::Answer, crate::backend::BackendError>,
+) -> QualityRecord {
+    match result {
         Ok(answer) => QualityRecord::Retrieval {
             item: item.index,
             depth: item.depth,
@@ -138,13 +179,26 @@ async fn retrieval(client: &Client, items: &[Item], max_tokens: u32, out: &mut V
             answer: item.answer.clone(),
             reply: answer.text.chars().take(REPLY_CHARS).collect(),
             correct: quality::score(item, &answer.text),
+            under_load: None,
         },
         Err(e) => QualityRecord::Failed {
             what: QualityKind::Retrieval,
             index: item.index,
             reason: e.to_string(),
+            under_load: None,
         },
-    }));
+    }
+}
+
+/// Asks the server whether it can score prompts, with a short prompt of its own (so that a
+/// document the server refuses, too long for its context, is that document's failure only):
+/// `Ok(None)` it can, `Ok(Some(reason))` it cannot, `Err(reason)` the question failed.
+pub(super) async fn ask_scoring(client: &Client) -> Result<Option<String>, String> {
+    match client.score_prompt(ScorePrompt::Text(PROBE), 0).await {
+        Ok(_) => Ok(None),
+        Err(ScoreError::Unsupported(reason)) => Ok(Some(reason)),
+        Err(ScoreError::Failed(reason)) => Err(reason),
+    }
 }
 
 async fn perplexity(
@@ -156,19 +210,15 @@ async fn perplexity(
     let url = client.config().base_url.clone();
     let cannot = match support.scoring.get(&url) {
         Some(known) => known.clone(),
-        // The question is asked with a short prompt of its own, so that a document the
-        // server refuses (too long for its context) is that document's failure only.
-        None => match client.score_prompt(ScorePrompt::Text(PROBE), 0).await {
-            Ok(_) => support.scoring.entry(url).or_insert(None).clone(),
-            Err(ScoreError::Unsupported(reason)) => {
-                support.scoring.entry(url).or_insert(Some(reason)).clone()
-            }
-            Err(ScoreError::Failed(reason)) => {
+        None => match ask_scoring(client).await {
+            Ok(cannot) => support.scoring.entry(url).or_insert(cannot).clone(),
+            Err(reason) => {
                 // Not known either way: this repetition has no perplexity; the next asks again.
                 out.push(QualityRecord::Failed {
                     what: QualityKind::Perplexity,
                     index: 0,
                     reason: format!("asking whether the server can score prompts: {reason}"),
+                    under_load: None,
                 });
                 return;
             }
@@ -189,7 +239,7 @@ async fn perplexity(
     out.extend(scored.into_iter().map(|(s, r)| record(s, r)));
 }
 
-async fn score(
+pub(super) async fn score(
     client: &Client,
     segment: &Segment,
 ) -> Result<crate::backend::client::quality::Scored, ScoreError> {
@@ -200,7 +250,8 @@ async fn score(
     client.score_prompt(prompt, segment.skip).await
 }
 
-fn record(
+/// The record of a segment's score (not under load).
+pub(super) fn record(
     segment: &Segment,
     result: Result<crate::backend::client::quality::Scored, ScoreError>,
 ) -> QualityRecord {
@@ -210,6 +261,7 @@ fn record(
             window: segment.window,
             tokens: s.tokens,
             nll: s.nll,
+            under_load: None,
         },
         // The server can score prompts (asked first): a refusal is this segment's failure.
         Err(ScoreError::Unsupported(reason) | ScoreError::Failed(reason)) => {
@@ -226,6 +278,7 @@ fn record(
                 what: QualityKind::Perplexity,
                 index: segment.document,
                 reason: format!("document {}: {reason}{hint}", segment.document),
+                under_load: None,
             }
         }
     }

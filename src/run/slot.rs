@@ -98,10 +98,12 @@ impl Runner<'_> {
         let cell_id = self.plan.cells[slot.cell].id.to_string();
         let seed = self.plan.scenario.experiment.seed;
         let work = self.prepare(slot, config, &cell_id).await?;
+        let quality_seed = seed::derive(seed, None, slot.round, "quality");
+        let under_load = self.under_load(slot, config, &cell_id, quality_seed);
+        let under_load = under_load.await?;
         let (sampling, mut absent) = self
             .start_probes(config, &serving, &cell_id, slot.round)
             .await?;
-        let exec = &self.executors[&slot.cell];
         self.progress.start(&cell_id, slot.round, work.requests);
         let writer = self.dir.start_repetition(&cell_id, slot.round)?;
         let engine_seed = seed::derive(seed, Some(&cell_id), slot.round, "engine");
@@ -114,7 +116,9 @@ impl Runner<'_> {
             }
         };
         let counter = self.progress.counter();
-        let run = exec.run_until(&work, writer, engine_seed, counter, stop);
+        let exec = &self.executors[&slot.cell];
+        let divert = (under_load.clone()).map(|u| u as Arc<dyn super::driver::Divert>);
+        let run = exec.run_until(&work, writer, engine_seed, counter, stop, divert);
         let (outcome, _cut) = tokio::select! {
             biased;
             () = self.interrupt.wait() => {
@@ -156,11 +160,18 @@ impl Runner<'_> {
         details.probes_absent = absent;
         // The repetition's own time: its load, not the quality pass after it.
         let wall_seconds = started.elapsed().as_secs_f64();
-        let client = exec.client().cloned();
-        if config.quality.is_some() && failure.is_none() {
+        let client = exec.client().cloned().filter(|_| under_load.is_none());
+        if let Some(u) = &under_load {
+            if let (Some(Ok(cannot)), Some(c)) = (u.scoring(), exec.client()) {
+                self.quality.remember_scoring(&c.config().base_url, cannot);
+            }
+            if failure.is_none() {
+                let records = u.finish(outcome.released.unwrap_or(0));
+                self.dir.write_quality(&cell_id, slot.round, &records)?;
+            }
+        } else if config.quality.is_some() && failure.is_none() {
             self.progress.quality(&cell_id, slot.round);
         }
-        let quality_seed = seed::derive(seed, None, slot.round, "quality");
         let state = QualityState {
             support: &mut self.quality,
             segments: &mut self.segments,
@@ -315,6 +326,27 @@ impl Runner<'_> {
     }
 }
 
+/// The perplexity segments of `cell`, read on first use and kept for the run.
+pub(super) fn cell_segments(
+    cache: &mut HashMap<usize, Arc<Vec<Segment>>>,
+    cell: usize,
+    config: &CellConfig,
+    cell_id: &str,
+) -> Result<Option<Arc<Vec<Segment>>>, RunError> {
+    if let Some(s) = cache.get(&cell) {
+        return Ok(Some(Arc::clone(s)));
+    }
+    let read = segments(config).map_err(|why| RunError::Quality {
+        cell: cell_id.to_string(),
+        why,
+    })?;
+    Ok(read.map(|s| {
+        let s = Arc::new(s);
+        cache.insert(cell, Arc::clone(&s));
+        s
+    }))
+}
+
 /// The run's state a quality pass reads and extends.
 struct QualityState<'r> {
     support: &'r mut super::quality::Support,
@@ -336,20 +368,7 @@ async fn quality_pass(
     let Some(quality) = &config.quality else {
         return Ok(None);
     };
-    let segments = match state.segments.get(&cell) {
-        Some(s) => Some(Arc::clone(s)),
-        None => match segments(config).map_err(|why| RunError::Quality {
-            cell: cell_id.to_string(),
-            why,
-        })? {
-            Some(s) => {
-                let s = Arc::new(s);
-                state.segments.insert(cell, Arc::clone(&s));
-                Some(s)
-            }
-            None => None,
-        },
-    };
+    let segments = cell_segments(state.segments, cell, config, cell_id)?;
     let tokenizer =
         (config.target.tokenizer.as_deref()).and_then(|path| state.datasets.tokenizer(path).ok());
     let pass = super::quality::Pass {

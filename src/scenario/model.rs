@@ -259,13 +259,28 @@ pub struct CellConfig {
 
 /// `[quality]` of one cell: perplexity of the user's corpus and retrieval accuracy on seeded
 /// items, scored on the cell's server after each repetition's load (`when =
-/// "after-repetition"`, the only mode built).
+/// "after-repetition"`) or mixed into it (`when = "under-load"`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct QualityConfig {
     /// Perplexity of a corpus, from the server's prompt log-probs.
     pub perplexity: Option<PerplexityConfig>,
     /// Long-context retrieval on seeded items.
     pub retrieval: Option<RetrievalConfig>,
+    /// When the items are scored.
+    pub when: QualityWhen,
+}
+
+/// `[quality] when`: after each repetition's load, or mixed into it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum QualityWhen {
+    /// On the same server right after the repetition's load (the default).
+    AfterRepetition,
+    /// Mixed into the measured load: this fraction of arrivals, in (0, 0.5], are quality
+    /// items instead of measured requests.
+    UnderLoad {
+        /// Fraction of arrivals.
+        share: f64,
+    },
 }
 
 /// `[quality] perplexity`.

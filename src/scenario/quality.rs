@@ -6,11 +6,16 @@ use std::path::PathBuf;
 
 use super::doc::Node;
 use super::error::{Locs, ScenarioError};
-use super::model::{PerplexityConfig, QualityConfig, RetrievalConfig, RetrievalTask, Vars};
+use super::model::{
+    PerplexityConfig, QualityConfig, QualityWhen, RetrievalConfig, RetrievalTask, Vars,
+};
 use super::read::{Ctx, Range};
 use super::wellknown;
 
-const KEYS: &[&str] = &["perplexity", "retrieval", "when"];
+const KEYS: &[&str] = &["perplexity", "retrieval", "when", "share"];
+
+/// The share of arrivals that are quality items under load when `share` is not given.
+pub(crate) const DEFAULT_SHARE: f64 = 0.05;
 const PERPLEXITY_KEYS: &[&str] = &["corpus", "documents", "window_tokens"];
 const RETRIEVAL_KEYS: &[&str] = &["task", "context_tokens", "trials", "depths", "max_tokens"];
 
@@ -21,6 +26,7 @@ use crate::quality::DEFAULT_DEPTHS;
 pub(crate) struct QualitySpec {
     pub perplexity: Option<PerplexityConfig>,
     pub retrieval: Option<RetrievalSpec>,
+    pub when: QualityWhen,
 }
 
 /// `[quality] retrieval` with `context_tokens` unresolved when the variable gives it.
@@ -36,23 +42,7 @@ pub(crate) struct RetrievalSpec {
 /// Validates `[quality]`; `names` are the scenario's variables (`context_tokens` may be one).
 pub(crate) fn validate(ctx: &mut Ctx, node: &Node, names: &[String]) -> Option<QualitySpec> {
     let t = ctx.table("quality", node, KEYS)?;
-    // "after-repetition" is the only mode built (and the default): nothing to keep.
-    let when = match t.get("when") {
-        None => Some(()),
-        Some(n) => match ctx.choice("quality.when", n, &["after-repetition", "under-load"])? {
-            "after-repetition" => Some(()),
-            _ => {
-                let hint = "use when = \"after-repetition\": the quality pass then runs on the same server right after each repetition's load";
-                ctx.error(
-                    &n.origin,
-                    "quality.when",
-                    "\"under-load\" is not supported by this version of exp",
-                    Some(hint.into()),
-                );
-                None
-            }
-        },
-    };
+    let when = when(ctx, t.get("when"), t.get("share"));
     let perplexity = t.get("perplexity").map(|n| perplexity(ctx, n));
     let retrieval = t
         .get("retrieval")
@@ -67,11 +57,46 @@ pub(crate) fn validate(ctx: &mut Ctx, node: &Node, names: &[String]) -> Option<Q
         );
         return None;
     }
-    when?;
     Some(QualitySpec {
         perplexity: perplexity.flatten(),
         retrieval: retrieval.flatten(),
+        when: when?,
     })
+}
+
+/// `when` and `share`: after each repetition (the default), or under load at `share` of the
+/// arrivals.
+fn when(ctx: &mut Ctx, when: Option<&Node>, share: Option<&Node>) -> Option<QualityWhen> {
+    let under_load = match when {
+        None => false,
+        Some(n) => {
+            ctx.choice("quality.when", n, &["after-repetition", "under-load"])? == "under-load"
+        }
+    };
+    match (under_load, share) {
+        (false, None) => Some(QualityWhen::AfterRepetition),
+        (false, Some(n)) => {
+            let hint = "drop `share`, or set when = \"under-load\" to mix quality items into the measured load at that share of arrivals";
+            ctx.error(
+                &n.origin,
+                "quality.share",
+                "only applies to when = \"under-load\"",
+                Some(hint.into()),
+            );
+            None
+        }
+        (true, None) => Some(QualityWhen::UnderLoad {
+            share: DEFAULT_SHARE,
+        }),
+        (true, Some(n)) => {
+            let hint = Some(
+                "the fraction of arrivals that are quality items instead of measured requests, e.g. 0.05; at most 0.5, so that the load stays mostly measured",
+            );
+            let range = Range::above(0.0).up_to(0.5);
+            let share = ctx.number("quality.share", n, range, hint)?;
+            Some(QualityWhen::UnderLoad { share })
+        }
+    }
 }
 
 fn perplexity(ctx: &mut Ctx, node: &Node) -> Option<PerplexityConfig> {
@@ -233,6 +258,7 @@ impl QualitySpec {
         Ok(QualityConfig {
             perplexity: self.perplexity.clone(),
             retrieval,
+            when: self.when,
         })
     }
 }
