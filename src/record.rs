@@ -305,6 +305,11 @@ pub enum QualityRecord {
         tokens: u64,
         /// Σ −ln p over them.
         nll: f64,
+        /// The document text's digest (first 16 hex digits of its SHA-256), so that runs
+        /// that scored different text under one corpus name are not paired; absent in runs
+        /// recorded before it was.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        digest: Option<String>,
         /// Under load: the arrival it took the place of, and its timing.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         under_load: Option<LoadArrival>,

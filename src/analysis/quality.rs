@@ -228,6 +228,35 @@ pub(crate) fn compare(
     }
 }
 
+/// Why two cells' perplexities are not of the same text: documents both scored whose text
+/// digests differ (the corpus file changed between two runs under the same name). `None` when
+/// every document both recorded a digest for has the same one (runs recorded before digests
+/// were cannot be checked, and pass).
+pub(crate) fn changed_text(a: &CellResults, b: &CellResults) -> Option<String> {
+    fn digests(cell: &CellResults) -> BTreeMap<u32, &str> {
+        let mut m: BTreeMap<u32, &str> = BTreeMap::new();
+        for q in cell.reps.iter().filter_map(|r| r.summary.quality.as_ref()) {
+            for s in &q.segments {
+                if let Some(d) = &s.digest {
+                    m.insert(s.document, d);
+                }
+            }
+        }
+        m
+    }
+    let (da, db) = (digests(a), digests(b));
+    let both = da.keys().filter(|d| db.contains_key(d)).count();
+    let changed: Vec<u32> = (da.iter())
+        .filter(|(d, x)| db.get(d).is_some_and(|y| y != *x))
+        .map(|(d, _)| *d)
+        .collect();
+    let first = changed.first()?;
+    Some(format!(
+        "{} of {both} documents differ in text between the runs (e.g. document {first}, by SHA-256): the corpus changed, so their perplexities are not of the same text; compare runs that scored the same corpus",
+        changed.len()
+    ))
+}
+
 /// Per document scored in both cells: its NLL on each side (each window's mean NLL per token
 /// over the cell's repetitions, times the baseline's tokens, summed over the document's
 /// windows) and its tokens. The document is the unit (the cluster of the paired test): its

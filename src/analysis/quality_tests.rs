@@ -64,6 +64,7 @@ fn cell(flavour: &str, p: f64, nll_per_token: f64) -> CellResults {
                         window: 0,
                         tokens,
                         nll: nll_per_token * difficulty * tokens as f64,
+                        digest: Some(format!("doc-{d}")),
                     }
                 })
                 .collect();
@@ -179,6 +180,7 @@ fn windows_of_a_document_pair_as_one_document() {
                     window: w,
                     tokens: 100,
                     nll: 100.0 * (2.0 + 0.01 * f64::from(d * 5 + w)) * worse,
+                    digest: None,
                 })
                 .collect();
         }
@@ -341,4 +343,38 @@ fn under_load_the_mix_is_summed_and_unreached_items_are_noted() {
     // Without a mix, no summary and no note.
     let b = cell("b", 0.8, 2.0);
     assert!(describe(&[b], 0.95)[0].under_load.is_none());
+}
+
+/// Two runs that scored different text under one corpus name (the file changed between them):
+/// their perplexities are of different text, so `exp compare` judges the comparison invalid
+/// and says why, instead of pairing document d with another document d.
+#[test]
+fn a_changed_corpus_is_not_compared() {
+    let a = cell("a", 0.8, 2.0);
+    let same = cell("a", 0.8, 2.1);
+    assert_eq!(super::quality::changed_text(&a, &same), None);
+    let mut edited = same.clone();
+    for rep in &mut edited.reps {
+        let q = rep.summary.quality.as_mut().unwrap();
+        for s in q.segments.iter_mut().filter(|s| s.document % 10 == 3) {
+            s.digest = Some("other".into());
+        }
+    }
+    let why = super::quality::changed_text(&a, &edited).unwrap();
+    assert_eq!(
+        why,
+        "2 of 20 documents differ in text between the runs (e.g. document 3, by SHA-256): the corpus changed, so their perplexities are not of the same text; compare runs that scored the same corpus"
+    );
+    let settings = scenario().analysis.clone();
+    let result = crate::compare::compare(&[a], &[edited], &settings);
+    let row = (result.rows.iter())
+        .find(|r| r.metric == Metric::Ppl.key())
+        .unwrap();
+    assert_eq!(row.verdict, Verdict::Invalid);
+    assert_eq!(row.invalid.as_deref(), Some(why.as_str()));
+    // Retrieval is not affected by the corpus.
+    let retrieval = (result.rows.iter())
+        .find(|r| r.metric == Metric::RetrievalAccuracy.key())
+        .unwrap();
+    assert!(retrieval.invalid.is_none(), "{:?}", retrieval.invalid);
 }

@@ -257,7 +257,11 @@ pub fn compare_with(
                     workloads.quality_unpaired_reason(m, false),
                 ],
             };
-            if let Some(row) = row(&m.label, metric, sides, settings, failed.as_deref()) {
+            let text = (metric == Metric::Ppl.key())
+                .then(|| crate::analysis::quality::changed_text(a, b))
+                .flatten();
+            let invalid = failed.as_deref().or(text.as_deref());
+            if let Some(row) = row(&m.label, metric, sides, settings, invalid) {
                 rows.push(row);
             }
         }

@@ -21,6 +21,9 @@ pub struct SegmentScore {
     pub tokens: u64,
     /// Σ −ln p over them.
     pub nll: f64,
+    /// The document text's digest, when recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }
 
 /// One answered retrieval item.
@@ -133,12 +136,14 @@ pub fn add(records: &[QualityRecord], values: &mut BTreeMap<MetricKey, f64>) -> 
                 window,
                 tokens,
                 nll,
+                digest,
                 ..
             } => items.segments.push(SegmentScore {
                 document: *document,
                 window: *window,
                 tokens: *tokens,
                 nll: *nll,
+                digest: digest.clone(),
             }),
             QualityRecord::Retrieval {
                 item,
@@ -197,6 +202,7 @@ mod tests {
             window: 0,
             tokens,
             nll,
+            digest: None,
             under_load: None,
         }
     }

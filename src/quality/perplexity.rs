@@ -131,6 +131,16 @@ pub struct Segment {
     pub prompt: SegmentPrompt,
     /// Leading tokens that are context only (not scored).
     pub skip: usize,
+    /// The document's [`digest`]: whether two runs scored the same text.
+    pub digest: String,
+}
+
+/// The first 16 hex digits of the SHA-256 of a document's text: what tells two runs' document
+/// `d` apart when the corpus file changed between them (same name, other text).
+pub fn digest(doc: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let hash = Sha256::digest(doc.as_bytes());
+    hash.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
 /// The segments of `docs`: whole documents without a window (or a tokenizer), windows of
@@ -162,6 +172,7 @@ pub fn segments(
                 window: w as u32,
                 prompt: SegmentPrompt::Tokens(prompt),
                 skip: bos.len() + skip,
+                digest: digest(doc),
             });
         }
     }
@@ -174,6 +185,7 @@ fn whole(document: u32, doc: &str) -> Segment {
         window: 0,
         prompt: SegmentPrompt::Text(doc.to_string()),
         skip: 0,
+        digest: digest(doc),
     }
 }
 
@@ -195,6 +207,14 @@ fn windows(len: usize, window: usize) -> Vec<(usize, usize, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_document_digest_is_the_start_of_its_sha256() {
+        // SHA-256("abc") = ba7816bf 8f01cfea 414140de … (FIPS 180-2, appendix B.1).
+        assert_eq!(digest("abc"), "ba7816bf8f01cfea");
+        let segs = segments(&["abc".to_string()], None, None).unwrap();
+        assert_eq!(segs[0].digest, "ba7816bf8f01cfea");
+    }
 
     #[test]
     fn windows_score_every_token_once_with_half_a_window_of_context() {

@@ -261,6 +261,7 @@ pub(super) fn record(
             window: segment.window,
             tokens: s.tokens,
             nll: s.nll,
+            digest: Some(segment.digest.clone()),
             under_load: None,
         },
         // The server can score prompts (asked first): a refusal is this segment's failure.
