@@ -75,6 +75,8 @@ pub fn new_manifest(plan: &Plan, path: &Path, target: &TargetArgs) -> Manifest {
             rounds: s.rounds(exp.repetitions.get()),
         }),
         merged: Vec::new(),
+        client: None,
+        merged_clients: Vec::new(),
     }
 }
 

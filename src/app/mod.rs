@@ -6,6 +6,7 @@ mod charts;
 mod cluster;
 mod compare;
 mod estimate;
+mod fanout;
 mod finish;
 mod manifest_sync;
 mod merge;
@@ -107,6 +108,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
                 fail_on: None,
                 extra_looks: 0,
                 shard: None,
+                client: None,
+                start_at: None,
+                max_skew: crate::fanout::MAX_SKEW,
                 run_id: None,
             };
             runtime()?.block_on(run_command(run, Some(plan)))
@@ -254,6 +258,12 @@ async fn run_command(args: RunArgs, planned: Option<Plan>) -> anyhow::Result<Sta
         );
         return Ok(Status::Interrupted);
     }
+    if manifest.status == RunStatus::Partial && manifest.client.is_some() {
+        eprintln!(
+            "partial: some of this client's repetitions failed (listed in the report); `exp merge --clients` fails them in the merged run too (run every client again with a new --start-at to redo them)"
+        );
+        return Ok(Status::Partial);
+    }
     if manifest.status == RunStatus::Partial {
         let baseline = match args.baseline {
             Some(_) => "; it was not compared with the baseline",
@@ -279,6 +289,13 @@ async fn run_command(args: RunArgs, planned: Option<Plan>) -> anyhow::Result<Sta
         if status != Status::Ok {
             return Ok(status);
         }
+    }
+    if let Some(c) = &manifest.client {
+        eprintln!(
+            "client {}/{} done: once every client is, join them with `exp merge --clients CLIENT_DIR… --out DIR` (the statistics above cover this client's share only)",
+            c.index, c.count
+        );
+        return Ok(Status::Ok);
     }
     if let Some(shard) = &manifest.shard {
         eprintln!(
@@ -334,12 +351,16 @@ fn new_run(args: &RunArgs, planned: Option<Plan>) -> anyhow::Result<(Plan, RunDi
     if let Some(shard) = args.shard {
         shard_plan(&mut plan, shard, args, path)?;
     }
+    if let Some(client) = args.client {
+        fanout::check(&plan, client, args, path)?;
+    }
     run::preflight(&plan).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     run::check_api_keys(&plan).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let mut manifest = finish::new_manifest(&plan, path, &args.target);
     if let Some(id) = &args.run_id {
         manifest.run_id = id.clone();
     }
+    fanout::record(&mut manifest, args);
     if let Some(spec) = plan.scenario.search.clone() {
         if args.extra_looks > 0 {
             bail!(
@@ -351,6 +372,7 @@ fn new_run(args: &RunArgs, planned: Option<Plan>) -> anyhow::Result<(Plan, RunDi
     }
     let dir = RunDir::create(&args.out, &manifest, &plan.scenario.redacted_text())
         .context("cannot create the run directory (see --out)")?;
+    fanout::plan(&mut plan, &dir, args);
     Ok((plan, dir, manifest))
 }
 
@@ -416,6 +438,14 @@ fn stopped_text(root: &Path) -> String {
 /// the secrets that were not saved given back (`given`: `--set` arguments).
 fn resume(run_dir: &Path, given: &[String]) -> anyhow::Result<(Plan, RunDir, Manifest)> {
     let (dir, mut manifest) = RunDir::open(run_dir)?;
+    if let Some(c) = &manifest.client {
+        bail!(
+            "{}: client {}/{} of a fanned-out load cannot be resumed alone: the others would not send their shares with it. Merge what the clients have (`exp merge --clients`; the repetitions one of them failed are failed in the merge), or run every client again with a new --start-at",
+            run_dir.display(),
+            c.index,
+            c.count
+        );
+    }
     let mut plan = secret::resumed_plan(&dir, &manifest, given)?;
     // An adaptive run may have planned more rounds than the scenario's minimum.
     if plan.scenario.search.is_none() {

@@ -54,6 +54,9 @@ pub struct DriveReport {
     /// This process's CPU time and run-queue wait when warm-up ended (only the measured
     /// requests are charged to the client's own use).
     pub at_origin: super::usage::Snapshot,
+    /// A fanned-out client's start (`exp run --client`): the marker's record of it and,
+    /// when it sent nothing, why.
+    pub client: Option<(crate::fanout::ClientMark, Option<String>)>,
 }
 
 /// Lead time between preparing the schedule and its first send, so the first request is not
@@ -66,12 +69,41 @@ pub async fn drive<S: Sender>(
     work: &RepetitionWork,
     out: mpsc::UnboundedSender<RequestRecord>,
 ) -> DriveReport {
+    drive_gated(sender, work, out, None).await
+}
+
+/// [`drive`] for a fanned-out client: after warm-up the measured requests wait for `gate`'s
+/// shared instant, and are not sent at all when the gate refuses (a late client).
+pub async fn drive_gated<S: Sender>(
+    sender: Arc<S>,
+    work: &RepetitionWork,
+    out: mpsc::UnboundedSender<RequestRecord>,
+    gate: Option<&super::gate::Gate>,
+) -> DriveReport {
     // Started before warm-up, so the first requests are built by the origin.
     let prompts = measured_prompts(work);
     warm_up(&sender, work).await;
+    let (origin, origin_wall, client) = match gate {
+        None => (Instant::now() + LEAD, SystemTime::now() + LEAD, None),
+        Some(gate) => {
+            let began = gate.wait().await;
+            (
+                began.origin,
+                began.origin_wall,
+                Some((began.mark, began.refused)),
+            )
+        }
+    };
     let at_origin = super::usage::Snapshot::take();
-    let origin = Instant::now() + LEAD;
-    let origin_wall = SystemTime::now() + LEAD;
+    if let Some((_, Some(_))) = &client {
+        return DriveReport {
+            origin: origin.into_std(),
+            origin_wall,
+            released: 0,
+            at_origin,
+            client,
+        };
+    }
     let release_end = work.duration.map(|d| origin + d);
     let ctx = Ctx {
         sender,
@@ -98,6 +130,7 @@ pub async fn drive<S: Sender>(
         origin_wall,
         released,
         at_origin,
+        client,
     }
 }
 
@@ -118,7 +151,12 @@ fn measured_prompts(work: &RepetitionWork) -> Prefetch {
     if let Arrivals::Open { offsets_ns, .. } = &work.arrivals {
         limit = limit.min(offsets_ns.len() as u64);
     }
-    Prefetch::start(work.source.clone(), limit, width(&work.arrivals))
+    Prefetch::start_share(
+        work.source.clone(),
+        limit,
+        width(&work.arrivals),
+        work.share,
+    )
 }
 
 struct Ctx<S> {
@@ -237,15 +275,14 @@ async fn open_loop<S: Sender>(
     let mut tasks = JoinSet::new();
     let mut released = 0;
     let mut timer = SendTimer::new();
-    for &offset in offsets_ns {
+    // Take each request before waiting, so handing it over never delays a send. Request `i`
+    // is sent at offset `i` (a client's share skips the others' indices).
+    while let Some((i, req)) = prompts.next().await {
+        let offset = offsets_ns[i as usize];
         let at = ctx.origin + Duration::from_nanos(offset);
         if release_end.is_some_and(|end| at >= end) {
             break;
         }
-        // Take the request before waiting, so handing it over never delays a send.
-        let Some((i, req)) = prompts.next().await else {
-            break;
-        };
         timer.sleep_until(at).await;
         let permit = match &cap {
             Some(sem) => Some(sem.clone().acquire_owned().await.expect("semaphore open")),

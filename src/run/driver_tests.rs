@@ -82,6 +82,7 @@ fn work(arrivals: Arrivals, requests: Option<u64>, duration: Option<Duration>) -
         duration,
         grace: Duration::from_millis(30),
         arrivals,
+        share: None,
     }
 }
 

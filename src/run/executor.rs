@@ -44,6 +44,8 @@ pub struct RepOutcome {
     pub details: crate::store::MarkerDetails,
     /// For HTTP runs: where the measured part began, for the client's own CPU accounting.
     pub measured: Option<Measured>,
+    /// A fanned-out client's start, and why it sent nothing when it did not (late).
+    pub client: Option<(crate::fanout::ClientMark, Option<String>)>,
 }
 
 /// The start of a repetition's measured part (after warm-up).
@@ -186,12 +188,16 @@ impl CellExecutor {
         finished: Arc<AtomicU64>,
     ) -> Result<RepOutcome, StoreError> {
         let never = std::future::pending::<()>();
-        Ok(self.run_until(work, writer, seed, finished, never).await?.0)
+        Ok(self
+            .run_until(work, writer, seed, finished, never, None)
+            .await?
+            .0)
     }
 
     /// [`CellExecutor::run`], cut short when `stop` resolves first (its server died): requests
     /// in flight are abandoned, finished ones are kept. The flag says whether it was cut.
-    /// The simulated engine is never cut.
+    /// The simulated engine is never cut. A fanned-out client's measured requests wait for
+    /// `gate` (HTTP only: the plan refuses `--client` on a simulated target).
     pub async fn run_until(
         &self,
         work: &RepetitionWork,
@@ -199,6 +205,7 @@ impl CellExecutor {
         seed: u64,
         finished: Arc<AtomicU64>,
         stop: impl std::future::Future<Output = ()> + Send,
+        gate: Option<super::gate::Gate>,
     ) -> Result<(RepOutcome, bool), StoreError> {
         match self {
             CellExecutor::Sim { deployment, params } => {
@@ -232,7 +239,9 @@ impl CellExecutor {
                 // awaits the run: its sends then start on the worker's own queue instead of
                 // crossing threads, which would add a wake-up to every request's queue delay.
                 let (client, work) = (client.clone(), work.clone());
-                let mut drive = tokio::spawn(async move { driver::drive(client, &work, tx).await });
+                let mut drive = tokio::spawn(async move {
+                    driver::drive_gated(client, &work, tx, gate.as_ref()).await
+                });
                 // Cutting the driver short drops its sender, which ends the writer task. The
                 // writer can only end before the driver by failing (the driver holds the
                 // sender): then stop sending at once, since going on would spend the rest of
@@ -265,6 +274,7 @@ impl CellExecutor {
                     None => writer_task.await.expect("the writer task does not panic")?,
                 };
                 let mut details = crate::store::MarkerDetails::default();
+                let client_start = report.as_ref().and_then(|r| r.client.clone());
                 let (origin_wall, measured) = match report {
                     Some(report) => {
                         if let Some(anchor) = crate::clock::Anchor::now() {
@@ -285,6 +295,7 @@ impl CellExecutor {
                     origin_wall,
                     details,
                     measured,
+                    client: client_start,
                 };
                 Ok((outcome, stopped))
             }
@@ -339,6 +350,7 @@ async fn run_simulated(
         origin_wall,
         details,
         measured: None,
+        client: None,
     })
 }
 

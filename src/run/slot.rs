@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::interrupt::Interrupt;
 use super::progress::Progress;
@@ -20,6 +20,10 @@ use crate::store::{RepMarker, RunDir, SCHEMA_VERSION, StoreError};
 use crate::workload::Datasets;
 use crate::workload::work::RepetitionWork;
 use std::sync::Arc;
+
+/// How long a client waits at a barrier for the others when its repetitions have no
+/// `duration` (with one, `duration + grace + 2 min`).
+const BARRIER_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// How a repetition ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,7 +118,8 @@ impl Runner<'_> {
             }
         };
         let counter = self.progress.counter();
-        let run = exec.run_until(&work, writer, engine_seed, counter, stop);
+        let gate = self.gate(slot, &cell_id, &work);
+        let run = exec.run_until(&work, writer, engine_seed, counter, stop, gate);
         let (outcome, _cut) = tokio::select! {
             biased;
             () = self.interrupt.wait() => {
@@ -148,6 +153,11 @@ impl Runner<'_> {
             );
         }
         let mut details = outcome.details;
+        if let Some((mark, refused)) = outcome.client {
+            details.client = Some(mark);
+            // A late client's repetition fails for that, not for the requests it never sent.
+            failure = refused.or(failure);
+        }
         // The client's CPU over the measured part only (warm-up excluded), with its cores
         // and run-queue wait (`run::usage`).
         let client_cpu_seconds = outcome
@@ -209,6 +219,27 @@ impl Runner<'_> {
         Ok(failure.map_or(SlotEnd::Done, SlotEnd::ServerDied))
     }
 
+    /// A fanned-out client's gate for `slot`: the first slot of the schedule starts at
+    /// `--start-at`, every later one after the barrier in its own folder.
+    fn gate(&self, slot: Slot, cell_id: &str, work: &RepetitionWork) -> Option<super::gate::Gate> {
+        let c = self.plan.client.as_ref()?;
+        let at = match self.plan.schedule.first() == Some(&slot) {
+            true => super::gate::At::Fixed(c.start_at),
+            false => super::gate::At::Barrier {
+                dir: c.barrier.join(format!("{cell_id}-r{:03}", slot.round)),
+                timeout: (work.duration).map_or(BARRIER_TIMEOUT, |d| {
+                    d + work.grace + Duration::from_secs(120)
+                }),
+            },
+        };
+        Some(super::gate::Gate {
+            client: c.client,
+            at,
+            max_skew: c.max_skew,
+            node: c.node.clone(),
+        })
+    }
+
     /// What counts the generated tokens of responses without usage: the scenario's
     /// `[target] tokenizer`, else the server's `/tokenize`.
     fn counter(&self, config: &CellConfig, exec: &CellExecutor) -> Option<super::count::Counter> {
@@ -240,6 +271,15 @@ impl Runner<'_> {
                 cell: cell_id.to_string(),
                 source,
             })?;
+        let work = match &self.plan.client {
+            Some(c) => work
+                .for_client(c.client)
+                .map_err(|why| RunError::Workload {
+                    cell: cell_id.to_string(),
+                    source: crate::workload::WorkloadError::Invalid(why),
+                })?,
+            None => work,
+        };
         if let Entry::Vacant(entry) = self.executors.entry(slot.cell) {
             let exec = CellExecutor::new(config, work.requests)
                 .await

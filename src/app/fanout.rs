@@ -1,0 +1,90 @@
+//! `exp run --client K/N`: what a fanned-out client cannot run, its run id and manifest
+//! record, and the plan's client settings (see `crate::fanout` and `run::gate`).
+
+use std::path::Path;
+
+use anyhow::bail;
+
+use crate::cli::RunArgs;
+use crate::fanout::{self, Client, ClientPlan};
+use crate::plan::Plan;
+use crate::scenario::model::{ArrivalConfig, TargetKind};
+use crate::store::{ClientRecord, Manifest, RunDir};
+
+/// Refuses what a client cannot run alone: a simulated target (no load to split), a search
+/// or adaptive repetitions (each decides from every client's measurements), a baseline
+/// (compares the whole load) and a closed loop with fewer places than clients.
+pub(super) fn check(
+    plan: &Plan,
+    client: Client,
+    args: &RunArgs,
+    path: &Path,
+) -> anyhow::Result<()> {
+    let file = path.display();
+    let flag = format!("--client {client}");
+    if plan.scenario.search.is_some() {
+        bail!(
+            "{file}: {flag}: a [search] chooses each next load from the whole load's measurements, which no client sees; run the search from one client"
+        );
+    }
+    if plan.scenario.experiment.adaptive.is_some() {
+        bail!(
+            "{file}: {flag}: adaptive repetitions decide after each look from the whole load's measurements, which no client holds; fix the number of repetitions (`--set experiment.repetitions=N`, the same on every client)"
+        );
+    }
+    if args.baseline.is_some() {
+        bail!(
+            "{flag}: --baseline compares the whole load and a client sends only its share; merge the clients (`exp merge --clients`), then `exp compare BASELINE MERGED`"
+        );
+    }
+    for (cell, config) in plan.cells.iter().zip(&plan.configs) {
+        if config.target.kind == TargetKind::Sim {
+            bail!(
+                "{file}: {flag}: cell {}: the simulated engine runs in this process, so there is no load to split over machines; give an HTTP target (`--target URL`)",
+                cell.id
+            );
+        }
+        if let ArrivalConfig::Closed { concurrency } = config.workload.arrival
+            && fanout::slots(concurrency.get(), client).is_none()
+        {
+            bail!(
+                "{file}: {flag}: cell {}: a closed loop of concurrency = {concurrency} cannot be split over {} clients (each needs at least one place); use at most {concurrency} clients or raise concurrency",
+                cell.id,
+                client.count
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Names a client's run (unless `--run-id` did) and records its share in `manifest`.
+pub(super) fn record(manifest: &mut Manifest, args: &RunArgs) {
+    let (Some(client), Some(start_at)) = (args.client, args.start_at) else {
+        return;
+    };
+    if args.run_id.is_none() {
+        manifest.run_id = client.run_id(start_at);
+    }
+    manifest.client = Some(ClientRecord {
+        index: client.index,
+        count: client.count,
+        start_at: humantime::format_rfc3339_millis(start_at).to_string(),
+        max_skew_ms: args.max_skew.as_millis() as u64,
+    });
+}
+
+/// The plan's client settings, once the run directory exists: the barrier folder sits beside
+/// it, named by the shared instant, so every client's run in the same `--out` finds it.
+pub(super) fn plan(plan: &mut Plan, dir: &RunDir, args: &RunArgs) {
+    let (Some(client), Some(start_at)) = (args.client, args.start_at) else {
+        return;
+    };
+    let parent = dir.root().parent().unwrap_or(Path::new("."));
+    plan.client = Some(ClientPlan {
+        client,
+        start_at,
+        max_skew: args.max_skew,
+        barrier: parent.join(format!("{}-barrier", fanout::stamp(start_at))),
+        node: crate::shard::node::Node::detect().name,
+    });
+}
