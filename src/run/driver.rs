@@ -404,3 +404,7 @@ mod tests;
 #[cfg(test)]
 #[path = "driver_turn_tests.rs"]
 mod turn_tests;
+
+#[cfg(test)]
+#[path = "driver_share_tests.rs"]
+mod share_tests;
