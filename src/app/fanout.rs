@@ -32,6 +32,11 @@ pub(super) fn check(
             "{file}: {flag}: adaptive repetitions decide after each look from the whole load's measurements, which no client holds; fix the number of repetitions (`--set experiment.repetitions=N`, the same on every client)"
         );
     }
+    if plan.scenario.launches_server() {
+        bail!(
+            "{file}: {flag}: every client would launch its own [server]; fan a load out over clients against one server that is already running (`[server] restart = \"never\"`, or no [server] and `--target URL`)"
+        );
+    }
     if args.baseline.is_some() {
         bail!(
             "{flag}: --baseline compares the whole load and a client sends only its share; merge the clients (`exp merge --clients`), then `exp compare BASELINE MERGED`"

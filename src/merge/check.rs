@@ -101,7 +101,7 @@ fn not_a_shard(part: &Part) -> String {
 
 /// What differs between two shards' manifests that makes them parts of different
 /// experiments.
-fn differences(a: &Manifest, b: &Manifest) -> Vec<String> {
+pub(super) fn differences(a: &Manifest, b: &Manifest) -> Vec<String> {
     let mut out = Vec::new();
     let mut differ = |what: &str, x: String, y: String| {
         if x != y {

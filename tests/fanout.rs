@@ -1,0 +1,229 @@
+//! Issue 14, load fan-out: one cell's load sent by N `exp run --client K/N` processes from a
+//! shared instant and joined by `exp merge --clients` is the load one client sends — the
+//! same requests at the same offsets, the same latencies within timer error — against
+//! `exp serve --fixed` with known timing. A late client fails its repetition, and a
+//! repetition a client did not finish is failed in the merge.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use common::{exp, fixed_server, free_port, json, records, run, spawn};
+
+const SCENARIO: &str = r#"
+[experiment]
+name = "fanout"
+description = "One load from two clients."
+seed = 5
+repetitions = 2
+
+[target]
+kind = "sim"
+model_config = "llama-3.1-8b"
+gpu = "h100-sxm"
+
+[vars.fixed]
+prompt_tokens = 16
+output_tokens = 4
+request_rate = 60
+requests = 30
+
+[workload]
+arrival = "constant"
+warmup = 2
+"#;
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn instant_in(ahead: Duration) -> String {
+    humantime::format_rfc3339_millis(SystemTime::now() + ahead).to_string()
+}
+
+/// `exp run SCENARIO --target URL --client K/2 --start-at AT --out OUT`, spawned.
+fn client(scenario: &Path, url: &str, k: u32, at: &str, out: &Path) -> common::Running {
+    spawn(exp([
+        "run",
+        s(scenario),
+        "--target",
+        url,
+        "--client",
+        &format!("{k}/2"),
+        "--start-at",
+        at,
+        "--out",
+        s(out),
+        "--no-progress",
+    ]))
+}
+
+fn merge(clients: &[&Path], out: &Path) -> common::Outcome {
+    let mut args = vec!["merge".to_string(), "--clients".into()];
+    args.extend(clients.iter().map(|p| p.display().to_string()));
+    args.extend(["--out".into(), out.display().to_string()]);
+    run(args)
+}
+
+/// The one cell's id.
+fn cell(dir: &Path) -> String {
+    json(&dir.join("manifest.json"))["cells"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// A number of a record (0 when left out, as records leave out zeros).
+fn ns(v: &serde_json::Value) -> u64 {
+    v.as_u64().unwrap_or(0)
+}
+
+/// TTFTs (ms) of a repetition's records, sorted.
+fn ttfts(recs: &[serde_json::Value]) -> Vec<f64> {
+    let mut t: Vec<f64> = recs
+        .iter()
+        .map(|r| (ns(&r["chunks"][0]["t"]) - ns(&r["sent_ns"])) as f64 / 1e6)
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t
+}
+
+fn setup() -> (tempfile::TempDir, PathBuf, common::Running, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = tmp.path().join("fanout.toml");
+    std::fs::write(&scenario, SCENARIO).unwrap();
+    let port = free_port();
+    let server = fixed_server("ttft=20ms,itl=2ms", port);
+    (tmp, scenario, server, format!("http://127.0.0.1:{port}/v1"))
+}
+
+#[test]
+fn two_clients_merged_send_the_one_client_load() {
+    let (tmp, scenario, server, url) = setup();
+    let whole = run([
+        "run",
+        s(&scenario),
+        "--target",
+        &url,
+        "--out",
+        s(&tmp.path().join("whole")),
+        "--no-progress",
+    ])
+    .expect_code(0)
+    .run_dir();
+    let out = tmp.path().join("clients");
+    let at = instant_in(Duration::from_secs(4));
+    let runs: Vec<_> = (1..=2)
+        .map(|k| client(&scenario, &url, k, &at, &out))
+        .collect();
+    let dirs: Vec<PathBuf> = runs
+        .into_iter()
+        .map(|r| r.wait().expect_code(0).run_dir())
+        .collect();
+    let merged = tmp.path().join("merged");
+    merge(&[&dirs[1], &dirs[0]], &merged).expect_code(0);
+    server.signal(libc::SIGKILL);
+    let id = cell(&whole);
+    for round in 0..2 {
+        let (one, two) = (records(&whole, &id, round), records(&merged, &id, round));
+        let index = |v: &[serde_json::Value]| v.iter().map(|r| ns(&r["i"])).collect::<Vec<_>>();
+        assert_eq!(
+            index(&two),
+            (0..30).collect::<Vec<_>>(),
+            "every planned request once"
+        );
+        // Both clients started on time, so the shared timeline is each client's own: every
+        // request keeps its planned offset.
+        let at =
+            |v: &[serde_json::Value]| v.iter().map(|r| ns(&r["scheduled_ns"])).collect::<Vec<_>>();
+        assert_eq!(at(&two), at(&one));
+        let (a, b) = (ttfts(&one), ttfts(&two));
+        assert!(b[0] >= 20.0, "TTFT below the server's 20 ms: {b:?}");
+        let median = |v: &[f64]| v[v.len() / 2];
+        assert!(
+            (median(&a) - median(&b)).abs() < 15.0,
+            "median TTFT one client {a:?} vs two {b:?}"
+        );
+        let marker = json(&merged.join(format!("records/{id}/rep-{round:03}.done.json")));
+        assert_eq!(marker["records"], 30);
+        let clients = marker["details"]["clients"].as_array().unwrap();
+        assert_eq!(clients.len(), 2, "{marker}");
+        assert!(
+            clients
+                .iter()
+                .all(|c| c["skew_ms"].as_f64().unwrap() <= 50.0)
+        );
+    }
+    let (a, b) = (
+        json(&whole.join("summary.json")),
+        json(&merged.join("summary.json")),
+    );
+    assert_eq!(a["cells"][0]["n"], b["cells"][0]["n"]);
+    let manifest = json(&merged.join("manifest.json"));
+    assert_eq!(manifest["status"], "complete");
+    assert_eq!(manifest["merged_clients"].as_array().unwrap().len(), 2);
+    // An ordinary run directory: `exp report` and `exp compare` read it unchanged.
+    run(["report", s(&merged)]).expect_code(0);
+    run(["compare", s(&whole), s(&merged)]);
+    assert!(merged.join("report.md").exists());
+}
+
+#[test]
+fn a_late_client_fails_its_repetition_and_the_merge_fails_it_too() {
+    let (tmp, scenario, server, url) = setup();
+    let out = tmp.path().join("clients");
+    let at_time = SystemTime::now() + Duration::from_secs(3);
+    let at = humantime::format_rfc3339_millis(at_time).to_string();
+    let first = client(&scenario, &url, 1, &at, &out);
+    // Client 2 starts after the instant: its first repetition is late; the barrier aligns
+    // the second.
+    while SystemTime::now() < at_time + Duration::from_millis(500) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let second = client(&scenario, &url, 2, &at, &out);
+    let late = second.wait().expect_code(3);
+    let one = first.wait().expect_code(0).run_dir();
+    let two = late.run_dir();
+    let id = cell(&one);
+    let marker = json(&two.join(format!("records/{id}/rep-000.done.json")));
+    let why = marker["failure"].as_str().expect("failed");
+    assert!(why.starts_with("client 2/2 started "), "{why}");
+    assert!(why.contains("after the shared instant"), "{why}");
+    assert_eq!(marker["records"], 0, "a late client sends nothing");
+    assert!(json(&two.join(format!("records/{id}/rep-001.done.json")))["failure"].is_null());
+
+    let merged = tmp.path().join("merged");
+    merge(&[&one, &two], &merged).expect_code(3);
+    let failed = json(&merged.join(format!("records/{id}/rep-000.done.json")));
+    assert!(
+        failed["failure"]
+            .as_str()
+            .unwrap()
+            .starts_with("client 2/2: client 2/2 started "),
+        "{failed}"
+    );
+    assert_eq!(records(&merged, &id, 1).len(), 30);
+    assert_eq!(json(&merged.join("manifest.json"))["status"], "partial");
+
+    // A client that died before finishing repetition 1 leaves no marker: the merge fails it.
+    std::fs::remove_file(two.join(format!("records/{id}/rep-001.done.json"))).unwrap();
+    let again = tmp.path().join("merged-again");
+    merge(&[&one, &two], &again).expect_code(3);
+    let failed = json(&again.join(format!("records/{id}/rep-001.done.json")));
+    assert!(
+        failed["failure"]
+            .as_str()
+            .unwrap()
+            .starts_with("client 2/2 did not finish it"),
+        "{failed}"
+    );
+    // A client not given at all is named, not merged.
+    let err = merge(&[&one], &tmp.path().join("alone")).expect_code(2);
+    assert!(
+        err.stderr.contains("client 2/2 is missing"),
+        "{}",
+        err.stderr
+    );
+    server.signal(libc::SIGKILL);
+}
