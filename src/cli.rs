@@ -175,7 +175,7 @@ fn parse_start_at(text: &str) -> Result<std::time::SystemTime, String> {
 }
 
 fn parse_skew(text: &str) -> Result<std::time::Duration, String> {
-    humantime::parse_duration(text).map_err(|e| format!("{e} (write e.g. `50ms` or `1s`)"))
+    humantime::parse_duration(text).map_err(|e| format!("{e} (write e.g. `50ms` or `60s`)"))
 }
 
 /// `exp merge`.
@@ -199,8 +199,17 @@ pub struct SlurmArgs {
     /// The scenario file, as the cluster's nodes will read it (a shared file system).
     pub scenario: PathBuf,
     /// Number of shards (array tasks).
-    #[arg(long)]
-    pub shards: u32,
+    #[arg(long, required_unless_present = "clients", conflicts_with = "clients")]
+    pub shards: Option<u32>,
+    /// Fan one load out over this many clients instead: one job of N `srun` tasks, each
+    /// `exp run --client K/N` from a shared start instant, then `exp merge --clients`.
+    #[arg(long, value_name = "N")]
+    pub clients: Option<u32>,
+    /// With --clients: how long after the job starts the clients' load starts (`--start-at`
+    /// is computed when the job starts; leave room for every task to start and warm up).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_skew,
+          requires = "clients")]
+    pub start_delay: std::time::Duration,
     /// Slurm partition for the shards and the merge.
     #[arg(long)]
     pub partition: Option<String>,

@@ -227,3 +227,67 @@ fn a_late_client_fails_its_repetition_and_the_merge_fails_it_too() {
     );
     server.signal(libc::SIGKILL);
 }
+
+/// A stand-in for `srun --ntasks=N … CMD ARGS`: runs CMD N times at once, task i with
+/// `SLURM_PROCID=i`, and fails when one of them did.
+const SRUN: &str = r#"#!/bin/sh
+n=1
+while [ $# -gt 0 ]; do
+  case "$1" in --ntasks=*) n=${1#--ntasks=}; shift;; --*) shift;; *) break;; esac
+done
+i=0; pids=""
+while [ $i -lt $n ]; do SLURM_PROCID=$i "$@" & pids="$pids $!"; i=$((i + 1)); done
+status=0
+for p in $pids; do wait $p || status=$?; done
+exit $status
+"#;
+
+#[test]
+fn the_slurm_job_runs_every_client_from_one_instant_then_merges() {
+    let (tmp, scenario, server, url) = setup();
+    let dir = tmp.path().join("slurm");
+    let written = run([
+        "slurm",
+        s(&scenario),
+        "--clients",
+        "2",
+        "--start-delay",
+        "4s",
+        "--target",
+        &url,
+        "--out",
+        s(&tmp.path().join("reports")),
+        "--dir",
+        s(&dir),
+    ])
+    .expect_code(0);
+    let merged = written
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("merged run directory: "))
+        .map(|l| PathBuf::from(l.trim()))
+        .expect("the merged run directory is named");
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(bin.join("srun"), SRUN).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(bin.join("srun"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let mut job = std::process::Command::new("bash");
+    job.arg(dir.join("clients.sbatch")).env("PATH", path);
+    job.current_dir(common::root());
+    let done = spawn(job).wait();
+    server.signal(libc::SIGKILL);
+    assert_eq!(done.code(), 0, "{done:?}");
+    let summary = json(&merged.join("summary.json"));
+    assert_eq!(json(&merged.join("manifest.json"))["status"], "complete");
+    let id = cell(&merged);
+    for round in 0..2 {
+        assert_eq!(
+            records(&merged, &id, round).len(),
+            30,
+            "the planned requests"
+        );
+    }
+    assert!(summary["cells"][0]["n"].as_u64().is_some());
+}

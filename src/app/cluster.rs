@@ -17,7 +17,13 @@ pub(super) fn slurm(args: &SlurmArgs) -> anyhow::Result<Status> {
         Some(p) => p.clone(),
         None => this_exp()?,
     };
-    let fanout = fanout(&args.scenario, args.shards, &args.target, &args.out, exp)?;
+    let fanout = match (args.clients, args.shards) {
+        (Some(n), _) => client_fanout(&args.scenario, n, &args.target, &args.out, exp)?,
+        (None, Some(n)) => fanout(&args.scenario, n, &args.target, &args.out, exp)?,
+        (None, None) => {
+            bail!("give --shards N (rounds over N jobs) or --clients N (one load from N clients)")
+        }
+    };
     for opt in &args.sbatch {
         if !opt.starts_with('-') || opt.contains(['\n', '\r']) {
             bail!(
@@ -34,7 +40,14 @@ pub(super) fn slurm(args: &SlurmArgs) -> anyhow::Result<Status> {
         dir: cwd.join(&dir).display().to_string(),
         chdir: cwd.display().to_string(),
     };
-    write_files(&dir, cluster::slurm::files(&fanout, &options))?;
+    let files = match args.clients {
+        Some(_) => {
+            let delay_s = args.start_delay.as_secs_f64().ceil() as u64;
+            cluster::slurm::client_files(&fanout, &options, delay_s)
+        }
+        None => cluster::slurm::files(&fanout, &options),
+    };
+    write_files(&dir, files)?;
     std::fs::create_dir_all(dir.join("logs"))
         .with_context(|| format!("cannot create {}", dir.join("logs").display()))?;
     println!(
@@ -128,6 +141,40 @@ fn fanout(
             "--shards {shards}: each shard runs whole rounds and the scenario plans {rounds}, so 1 to {rounds} shards (or raise [experiment] repetitions)"
         );
     }
+    assemble(&plan, scenario, shards, target, out, exp)
+}
+
+/// The fan-out of one load over `clients` clients (`exp slurm --clients`), refused where
+/// `exp run --client` would refuse it.
+fn client_fanout(
+    scenario: &Path,
+    clients: u32,
+    target: &TargetArgs,
+    out: &Path,
+    exp: String,
+) -> anyhow::Result<Fanout> {
+    let plan = super::load_plan(scenario, target)?;
+    if clients == 0 {
+        bail!("--clients 0: give the number of client tasks, at least 1");
+    }
+    let first = crate::fanout::Client {
+        index: 1,
+        count: clients,
+    };
+    super::fanout::check(&plan, first, false, scenario)?;
+    assemble(&plan, scenario, clients, target, out, exp)
+}
+
+/// The [`Fanout`] of `plan` over `count` jobs or tasks, refused where a secret or a folder
+/// name would not survive being written into a script.
+fn assemble(
+    plan: &crate::plan::Plan,
+    scenario: &Path,
+    count: u32,
+    target: &TargetArgs,
+    out: &Path,
+    exp: String,
+) -> anyhow::Result<Fanout> {
     let mut options = Vec::new();
     for set in &target.set {
         if plan.scenario.redact_override(set) != *set {
@@ -150,7 +197,7 @@ fn fanout(
     Ok(Fanout {
         name: plan.scenario.experiment.name.clone(),
         id: store::now_rfc3339().replace(':', "-"),
-        shards,
+        shards: count,
         exp,
         scenario: scenario.display().to_string(),
         out: out_text,

@@ -13,11 +13,11 @@ use crate::store::{ClientRecord, Manifest, RunDir};
 
 /// Refuses what a client cannot run alone: a simulated target (no load to split), a search
 /// or adaptive repetitions (each decides from every client's measurements), a baseline
-/// (compares the whole load) and a closed loop with fewer places than clients.
+/// (`baseline`: compares the whole load) and a closed loop with fewer places than clients.
 pub(super) fn check(
     plan: &Plan,
     client: Client,
-    args: &RunArgs,
+    baseline: bool,
     path: &Path,
 ) -> anyhow::Result<()> {
     let file = path.display();
@@ -37,7 +37,7 @@ pub(super) fn check(
             "{file}: {flag}: every client would launch its own [server]; fan a load out over clients against one server that is already running (`[server] restart = \"never\"`, or no [server] and `--target URL`)"
         );
     }
-    if args.baseline.is_some() {
+    if baseline {
         bail!(
             "{flag}: --baseline compares the whole load and a client sends only its share; merge the clients (`exp merge --clients`), then `exp compare BASELINE MERGED`"
         );
