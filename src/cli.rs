@@ -236,8 +236,17 @@ pub struct K8sArgs {
     /// The scenario file (put into a ConfigMap mounted at --scenario-path in every pod).
     pub scenario: PathBuf,
     /// Number of shards (completions of the Indexed Job, all run in parallel).
-    #[arg(long)]
-    pub shards: u32,
+    #[arg(long, required_unless_present = "clients", conflicts_with = "clients")]
+    pub shards: Option<u32>,
+    /// Fan one load out over this many client pods instead (`exp run --client K/N`, all in
+    /// parallel from one start instant), then `exp merge --clients`.
+    #[arg(long, value_name = "N")]
+    pub clients: Option<u32>,
+    /// With --clients: how long after the first client pod starts the load starts (leave
+    /// room for every pod to be scheduled, pull the image and warm up).
+    #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = parse_skew,
+          requires = "clients")]
+    pub start_delay: std::time::Duration,
     /// The container image with exp in it.
     #[arg(long)]
     pub image: String,

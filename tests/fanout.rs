@@ -11,28 +11,8 @@ use std::time::{Duration, SystemTime};
 
 use common::{exp, fixed_server, free_port, json, records, run, spawn};
 
-const SCENARIO: &str = r#"
-[experiment]
-name = "fanout"
-description = "One load from two clients."
-seed = 5
-repetitions = 2
-
-[target]
-kind = "sim"
-model_config = "llama-3.1-8b"
-gpu = "h100-sxm"
-
-[vars.fixed]
-prompt_tokens = 16
-output_tokens = 4
-request_rate = 60
-requests = 30
-
-[workload]
-arrival = "constant"
-warmup = 2
-"#;
+/// 30 requests at 60/s, two repetitions, two warm-up requests (`--target` makes it HTTP).
+const SCENARIO: &str = "tests/fixtures/cli/fanout_http.toml";
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -91,8 +71,7 @@ fn ttfts(recs: &[serde_json::Value]) -> Vec<f64> {
 
 fn setup() -> (tempfile::TempDir, PathBuf, common::Running, String) {
     let tmp = tempfile::tempdir().unwrap();
-    let scenario = tmp.path().join("fanout.toml");
-    std::fs::write(&scenario, SCENARIO).unwrap();
+    let scenario = common::root().join(SCENARIO);
     let port = free_port();
     let server = fixed_server("ttft=20ms,itl=2ms", port);
     (tmp, scenario, server, format!("http://127.0.0.1:{port}/v1"))
@@ -290,4 +269,82 @@ fn the_slurm_job_runs_every_client_from_one_instant_then_merges() {
         );
     }
     assert!(summary["cells"][0]["n"].as_u64().is_some());
+}
+
+/// The command of a pod of `job` as the kubelet would run it, as pod `index`.
+fn pod_command(
+    job: &k8s_openapi::api::batch::v1::Job,
+    index: Option<u32>,
+) -> std::process::Command {
+    let pod = job.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+    let words = pod.containers[0].command.as_ref().unwrap();
+    let mut cmd = std::process::Command::new(&words[0]);
+    cmd.args(&words[1..]).current_dir(common::root());
+    cmd.env("EXP_NODE", format!("node-{}", index.unwrap_or(9)));
+    if let Some(i) = index {
+        cmd.env("JOB_COMPLETION_INDEX", i.to_string());
+    }
+    cmd
+}
+
+#[test]
+fn kubernetes_client_pods_agree_on_one_instant_and_merge() {
+    use k8s_openapi::api::batch::v1::Job;
+    let (tmp, scenario, server, url) = setup();
+    let dir = tmp.path().join("k8s");
+    let runs = tmp.path().join("runs");
+    let written = run([
+        "k8s",
+        s(&scenario),
+        "--clients",
+        "2",
+        "--start-delay",
+        "4s",
+        "--target",
+        &url,
+        "--image",
+        "registry.example/exp:1",
+        "--runs-path",
+        s(&runs),
+        "--scenario-path",
+        s(scenario.parent().unwrap()),
+        "--exp",
+        env!("CARGO_BIN_EXE_exp"),
+        "--dir",
+        s(&dir),
+    ])
+    .expect_code(0);
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+    let clients: Job = serde_json::from_str(&read("clients-job.json")).unwrap();
+    let merge: Job = serde_json::from_str(&read("merge-job.json")).unwrap();
+    let spec = clients.spec.as_ref().unwrap();
+    assert_eq!(spec.completion_mode.as_deref(), Some("Indexed"));
+    assert_eq!((spec.completions, spec.parallelism), (Some(2), Some(2)));
+    assert_eq!(spec.backoff_limit_per_index, Some(0));
+    // Both pods at once, as the Job runs them; the first to start fixes the instant.
+    let pods: Vec<_> = [1, 0].map(|i| spawn(pod_command(&clients, Some(i)))).into();
+    for pod in pods {
+        let o = pod.wait();
+        assert_eq!(o.code(), 0, "{o:?}");
+    }
+    let o = spawn(pod_command(&merge, None)).wait();
+    server.signal(libc::SIGKILL);
+    assert_eq!(o.code(), 0, "{o:?}");
+    let merged = o.run_dir();
+    assert!(
+        written
+            .stdout
+            .contains(&format!("merged run directory: {}", merged.display()))
+    );
+    let id = cell(&merged);
+    for round in 0..2 {
+        assert_eq!(records(&merged, &id, round).len(), 30);
+    }
+    let nodes: Vec<String> = json(&merged.join("manifest.json"))["merged_clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["node"]["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(nodes, ["node-0", "node-1"]);
 }

@@ -65,13 +65,13 @@ pub(super) fn k8s(args: &K8sArgs) -> anyhow::Result<Status> {
         .context("the scenario must be a file")?;
     let in_pod = format!("{}/{file}", args.scenario_path.trim_end_matches('/'));
     let runs = Path::new(&args.runs_path);
-    let mut fanout = fanout(
-        &args.scenario,
-        args.shards,
-        &args.target,
-        runs,
-        args.exp.clone(),
-    )?;
+    let mut fanout = match (args.clients, args.shards) {
+        (Some(n), _) => client_fanout(&args.scenario, n, &args.target, runs, args.exp.clone())?,
+        (None, Some(n)) => fanout(&args.scenario, n, &args.target, runs, args.exp.clone())?,
+        (None, None) => {
+            bail!("give --shards N (rounds over N pods) or --clients N (one load from N pods)")
+        }
+    };
     let scenario = super::load_scenario(&args.scenario, None, &args.target)?;
     if scenario.redacted_text() != scenario.text {
         bail!(
@@ -90,7 +90,14 @@ pub(super) fn k8s(args: &K8sArgs) -> anyhow::Result<Status> {
     };
     let dir =
         (args.dir.clone()).unwrap_or_else(|| Path::new("k8s").join(&fanout.name).join(&fanout.id));
-    let files = cluster::k8s::manifests(&fanout, &options)
+    let manifests = match args.clients {
+        Some(_) => {
+            let delay_s = args.start_delay.as_secs_f64().ceil() as u64;
+            cluster::k8s::client_manifests(&fanout, &options, delay_s)
+        }
+        None => cluster::k8s::manifests(&fanout, &options),
+    };
+    let files = manifests
         .into_iter()
         .map(|(name, value)| {
             let text = serde_json::to_string_pretty(&value).expect("JSON serialises") + "\n";
