@@ -245,10 +245,11 @@ fn origin(marker: &RepMarker) -> Result<SystemTime, StoreError> {
 /// Shifts every instant of `rec` by `ns` (its client's origin after the earliest one).
 fn rebase(rec: &mut RequestRecord, ns: u64) {
     rec.scheduled_ns += ns;
-    for t in [&mut rec.sent_ns, &mut rec.first_sent_ns, &mut rec.done_ns] {
-        if let Some(t) = t {
-            *t += ns;
-        }
+    for t in [&mut rec.sent_ns, &mut rec.first_sent_ns, &mut rec.done_ns]
+        .into_iter()
+        .flatten()
+    {
+        *t += ns;
     }
     for chunk in &mut rec.chunks {
         chunk.at_ns += ns;
