@@ -93,3 +93,20 @@ pub(super) fn plan(plan: &mut Plan, dir: &RunDir, args: &RunArgs) {
         node: crate::shard::node::Node::detect().name,
     });
 }
+
+/// Says how a client's run ended and what comes next; `None` for a run that is not a client.
+pub(super) fn finished(manifest: &Manifest) -> Option<super::Status> {
+    let c = manifest.client.as_ref()?;
+    if manifest.status == crate::store::RunStatus::Partial {
+        eprintln!(
+            "partial: some of client {}/{}'s repetitions failed (listed in the report); `exp merge --clients` fails them in the merged run too (run every client again with a new --start-at to redo them)",
+            c.index, c.count
+        );
+        return Some(super::Status::Partial);
+    }
+    eprintln!(
+        "client {}/{} done: once every client is, join them with `exp merge --clients CLIENT_DIR… --out DIR` (the statistics above cover this client's share only)",
+        c.index, c.count
+    );
+    Some(super::Status::Ok)
+}

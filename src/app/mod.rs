@@ -258,11 +258,8 @@ async fn run_command(args: RunArgs, planned: Option<Plan>) -> anyhow::Result<Sta
         );
         return Ok(Status::Interrupted);
     }
-    if manifest.status == RunStatus::Partial && manifest.client.is_some() {
-        eprintln!(
-            "partial: some of this client's repetitions failed (listed in the report); `exp merge --clients` fails them in the merged run too (run every client again with a new --start-at to redo them)"
-        );
-        return Ok(Status::Partial);
+    if let Some(status) = fanout::finished(&manifest) {
+        return Ok(status);
     }
     if manifest.status == RunStatus::Partial {
         let baseline = match args.baseline {
@@ -289,13 +286,6 @@ async fn run_command(args: RunArgs, planned: Option<Plan>) -> anyhow::Result<Sta
         if status != Status::Ok {
             return Ok(status);
         }
-    }
-    if let Some(c) = &manifest.client {
-        eprintln!(
-            "client {}/{} done: once every client is, join them with `exp merge --clients CLIENT_DIR… --out DIR` (the statistics above cover this client's share only)",
-            c.index, c.count
-        );
-        return Ok(Status::Ok);
     }
     if let Some(shard) = &manifest.shard {
         eprintln!(

@@ -18,11 +18,16 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
-use crate::fanout::{self, Client, ClientMark};
+use crate::fanout::{self, Client, ClientMark, ClientPlan};
+use crate::workload::work::RepetitionWork;
 
 /// Between the last client's ready time and the shared instant: room for the other clients
 /// to see its file (polling, a network file system's attribute cache).
 pub const BARRIER_LEAD: Duration = Duration::from_secs(1);
+
+/// How long a client waits at a barrier for the others when its repetitions have no
+/// `duration` (with one, `duration + grace + 2 min`).
+const BARRIER_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// How often the barrier folder is read.
 const POLL: Duration = Duration::from_millis(20);
@@ -73,6 +78,33 @@ pub struct Began {
 }
 
 impl Gate {
+    /// The gate of a client's repetition `round` of `cell_id`: the first slot of the
+    /// schedule (`first`) starts at `--start-at`, every later one after the barrier in its
+    /// own folder.
+    pub fn of_slot(
+        c: &ClientPlan,
+        first: bool,
+        cell_id: &str,
+        round: u32,
+        work: &RepetitionWork,
+    ) -> Gate {
+        let at = match first {
+            true => At::Fixed(c.start_at),
+            false => At::Barrier {
+                dir: c.barrier.join(format!("{cell_id}-r{round:03}")),
+                timeout: (work.duration).map_or(BARRIER_TIMEOUT, |d| {
+                    d + work.grace + Duration::from_secs(120)
+                }),
+            },
+        };
+        Gate {
+            client: c.client,
+            at,
+            max_skew: c.max_skew,
+            node: c.node.clone(),
+        }
+    }
+
     /// Waits for the repetition's instant and returns the origin.
     pub async fn wait(&self) -> Began {
         let instant = match &self.at {

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::interrupt::Interrupt;
 use super::progress::Progress;
@@ -20,10 +20,6 @@ use crate::store::{RepMarker, RunDir, SCHEMA_VERSION, StoreError};
 use crate::workload::Datasets;
 use crate::workload::work::RepetitionWork;
 use std::sync::Arc;
-
-/// How long a client waits at a barrier for the others when its repetitions have no
-/// `duration` (with one, `duration + grace + 2 min`).
-const BARRIER_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// How a repetition ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,7 +114,9 @@ impl Runner<'_> {
             }
         };
         let counter = self.progress.counter();
-        let gate = self.gate(slot, &cell_id, &work);
+        let first = self.plan.schedule.first() == Some(&slot);
+        let gate = (self.plan.client.as_ref())
+            .map(|c| super::gate::Gate::of_slot(c, first, &cell_id, slot.round, &work));
         let run = exec.run_until(&work, writer, engine_seed, counter, stop, gate);
         let (outcome, _cut) = tokio::select! {
             biased;
@@ -217,27 +215,6 @@ impl Runner<'_> {
         writer.finish(marker)?;
         self.progress.finish_one();
         Ok(failure.map_or(SlotEnd::Done, SlotEnd::ServerDied))
-    }
-
-    /// A fanned-out client's gate for `slot`: the first slot of the schedule starts at
-    /// `--start-at`, every later one after the barrier in its own folder.
-    fn gate(&self, slot: Slot, cell_id: &str, work: &RepetitionWork) -> Option<super::gate::Gate> {
-        let c = self.plan.client.as_ref()?;
-        let at = match self.plan.schedule.first() == Some(&slot) {
-            true => super::gate::At::Fixed(c.start_at),
-            false => super::gate::At::Barrier {
-                dir: c.barrier.join(format!("{cell_id}-r{:03}", slot.round)),
-                timeout: (work.duration).map_or(BARRIER_TIMEOUT, |d| {
-                    d + work.grace + Duration::from_secs(120)
-                }),
-            },
-        };
-        Some(super::gate::Gate {
-            client: c.client,
-            at,
-            max_skew: c.max_skew,
-            node: c.node.clone(),
-        })
     }
 
     /// What counts the generated tokens of responses without usage: the scenario's
