@@ -179,7 +179,7 @@ fn a_late_client_fails_its_repetition_and_the_merge_fails_it_too() {
         failed["failure"]
             .as_str()
             .unwrap()
-            .starts_with("client 2/2: client 2/2 started "),
+            .starts_with("client 2/2 started "),
         "{failed}"
     );
     assert_eq!(records(&merged, &id, 1).len(), 30);
@@ -347,4 +347,50 @@ fn kubernetes_client_pods_agree_on_one_instant_and_merge() {
         .map(|c| c["node"]["name"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(nodes, ["node-0", "node-1"]);
+}
+
+#[test]
+fn what_a_client_cannot_do_is_refused_with_the_alternative() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let at = "2030-01-01T00:00:00Z";
+    let refused = |args: &[&str]| {
+        let mut all = vec!["run", SCENARIO, "--out", s(&out), "--no-progress"];
+        all.extend(args);
+        run(all).expect_code(2).stderr
+    };
+    let e = refused(&["--client", "3/2", "--start-at", at]);
+    assert!(
+        e.contains("client 3 of 2 does not exist (K is 1 ..= 2)"),
+        "{e}"
+    );
+    let e = refused(&["--client", "1/2"]);
+    assert!(e.contains("--start-at"), "{e}");
+    let e = refused(&["--client", "1/2", "--start-at", "noon"]);
+    assert!(
+        e.contains("write a UTC instant like 2025-06-01T12:00:00.250Z"),
+        "{e}"
+    );
+    let e = refused(&["--client", "1/2", "--start-at", at]);
+    assert!(
+        e.contains("fanout_http.toml: --client 1/2: cell default: the simulated engine runs in this process, so there is no load to split over machines; give an HTTP target (`--target URL`)"),
+        "{e}"
+    );
+    let e = refused(&[
+        "--client",
+        "1/3",
+        "--start-at",
+        at,
+        "--target",
+        "http://127.0.0.1:9/v1",
+        "--set",
+        "workload.arrival=\"closed\"",
+        "--set",
+        "vars.fixed.concurrency=2",
+    ]);
+    assert!(
+        e.contains("a closed loop of concurrency = 2 cannot be split over 3 clients"),
+        "{e}"
+    );
+    assert!(!out.exists(), "nothing is written for a refused run");
 }

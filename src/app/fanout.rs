@@ -50,7 +50,7 @@ pub(super) fn check(
             );
         }
         if let ArrivalConfig::Closed { concurrency } = config.workload.arrival
-            && fanout::slots(concurrency.get(), client).is_none()
+            && concurrency.get() < client.count
         {
             bail!(
                 "{file}: {flag}: cell {}: a closed loop of concurrency = {concurrency} cannot be split over {} clients (each needs at least one place); use at most {concurrency} clients or raise concurrency",

@@ -149,8 +149,8 @@ impl Share {
 
 /// Places of a closed loop of `concurrency` held by `client`: ⌈C/N⌉ for the first `C mod N`
 /// clients, ⌊C/N⌋ for the others, so the clients' places add up to `C`. `None` when the
-/// client would hold none (C < N): such a split is refused, since that client would send
-/// nothing while its share of the requests went unsent.
+/// client would hold none; callers refuse every split with C < N, since the clients without
+/// a place would send nothing while their share of the requests went unsent.
 pub fn slots(concurrency: u32, client: Client) -> Option<NonZeroU32> {
     let (base, extra) = (concurrency / client.count, concurrency % client.count);
     NonZeroU32::new(base + u32::from(client.index <= extra))

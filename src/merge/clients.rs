@@ -191,7 +191,12 @@ fn join(parts: &[&Part], dir: &RunDir, cell_id: &str, round: u32) -> Result<bool
         }
         let marker = part.dir.marker(cell_id, round)?;
         if let Some(why) = &marker.failure {
-            reasons.push(format!("client {}/{}: {why}", c.index, c.count));
+            // A client's own reasons (late, barrier) already name it.
+            let name = format!("client {}/{}", c.index, c.count);
+            reasons.push(match why.starts_with(&name) {
+                true => why.clone(),
+                false => format!("{name}: {why}"),
+            });
         }
         markers.push(marker);
     }

@@ -135,7 +135,10 @@ impl RepetitionWork {
             Arrivals::Batch { size } => u64::from(size.get()),
             Arrivals::Closed { concurrency } => {
                 let c = concurrency.get();
-                *concurrency = fanout::slots(c, client).ok_or_else(|| {
+                let places = (c >= client.count)
+                    .then(|| fanout::slots(c, client))
+                    .flatten();
+                *concurrency = places.ok_or_else(|| {
                     format!(
                         "a closed loop of concurrency = {c} cannot be split over {} clients (each needs at least one place); use at most {c} clients or raise concurrency",
                         client.count
