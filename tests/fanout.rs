@@ -145,7 +145,20 @@ fn two_clients_merged_send_the_one_client_load() {
     // An ordinary run directory: `exp report` and `exp compare` read it unchanged.
     run(["report", s(&merged)]).expect_code(0);
     run(["compare", s(&whole), s(&merged)]);
-    assert!(merged.join("report.md").exists());
+    let report = common::text(&merged.join("report.md"));
+    assert!(
+        report.contains("one load sent by 2 clients and merged"),
+        "{report}"
+    );
+    assert!(
+        !report.contains("after the shared instant"),
+        "on time: {report}"
+    );
+    let share = common::text(&dirs[0].join("report.md"));
+    assert!(
+        share.contains("this run is client 1/2 of a fanned-out load"),
+        "{share}"
+    );
 }
 
 #[test]
@@ -184,6 +197,11 @@ fn a_late_client_fails_its_repetition_and_the_merge_fails_it_too() {
     );
     assert_eq!(records(&merged, &id, 1).len(), 30);
     assert_eq!(json(&merged.join("manifest.json"))["status"], "partial");
+    let report = common::text(&merged.join("report.md"));
+    assert!(
+        report.contains("after the shared instant (warned above 10 ms)"),
+        "{report}"
+    );
 
     // A client that died before finishing repetition 1 leaves no marker: the merge fails it.
     std::fs::remove_file(two.join(format!("records/{id}/rep-001.done.json"))).unwrap();

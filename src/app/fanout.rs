@@ -110,3 +110,43 @@ pub(super) fn finished(manifest: &Manifest) -> Option<super::Status> {
     );
     Some(super::Status::Ok)
 }
+
+/// A merged client's start this far after the shared instant (on its own wall clock) is
+/// worth a warning, though under `--max-skew`: the repetition's load began unevenly.
+const SKEW_WARN_MS: f64 = 10.0;
+
+/// The report's warnings about a fan-out: a client's run holds only its share; a merged run
+/// names its largest start skew when it exceeds [`SKEW_WARN_MS`].
+pub(super) fn warnings(dir: &RunDir, manifest: &Manifest) -> anyhow::Result<Vec<String>> {
+    if let Some(c) = &manifest.client {
+        return Ok(vec![format!(
+            "this run is client {}/{} of a fanned-out load: each repetition holds only its share of the requests (its throughputs are the share's); `exp merge --clients` joins the clients into the whole load",
+            c.index, c.count
+        )]);
+    }
+    if manifest.merged_clients.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut worst: Option<(f64, String)> = None;
+    for (cell, round) in dir.markers()? {
+        for mark in dir.marker(&cell, round)?.details.clients {
+            if worst.as_ref().is_none_or(|(ms, _)| mark.skew_ms > *ms) {
+                let at = format!(
+                    "client {}/{} ({}) in {cell} round {round}",
+                    mark.index, mark.count, mark.node
+                );
+                worst = Some((mark.skew_ms, at));
+            }
+        }
+    }
+    let mut out = vec![format!(
+        "this run is one load sent by {} clients and merged: latencies are each client's own; throughputs span the earliest client's first send to the last finish, joined through the shared start instant (exact up to the clients' clock offsets, ~1 ms with NTP)",
+        manifest.merged_clients.len()
+    )];
+    if let Some((ms, at)) = worst.filter(|(ms, _)| *ms > SKEW_WARN_MS) {
+        out.push(format!(
+            "{at} started {ms:.1} ms after the shared instant (warned above {SKEW_WARN_MS} ms): that repetition's load began unevenly; give the clients a later --start-at or a lighter warm-up"
+        ));
+    }
+    Ok(out)
+}

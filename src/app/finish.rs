@@ -233,6 +233,12 @@ fn analyze_run(
             ),
         );
     }
+    for (i, w) in super::fanout::warnings(dir, manifest)?
+        .into_iter()
+        .enumerate()
+    {
+        analysis.warnings.insert(i, w);
+    }
     let nodes = (!manifest.merged.is_empty())
         .then(|| analysis::nodes::effects(&plan.scenario.analysis, &cells, nodes_of(manifest)));
     if let Some(n) = &nodes {
