@@ -154,7 +154,8 @@ pub struct RunArgs {
     pub start_at: Option<std::time::SystemTime>,
     /// With --client: a client whose measured requests would start more than this after the
     /// shared instant sends none and fails the repetition.
-    #[arg(long, value_name = "DURATION", default_value = "50ms", value_parser = parse_skew)]
+    #[arg(long, value_name = "DURATION", default_value = "50ms", value_parser = parse_skew,
+          requires = "client")]
     pub max_skew: std::time::Duration,
     /// Name the run directory `<out>/<scenario>/<ID>` instead of by the start time (a
     /// shard's default ends in `-shard-K-of-N`).

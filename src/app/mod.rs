@@ -252,10 +252,16 @@ async fn run_command(args: RunArgs, planned: Option<Plan>) -> anyhow::Result<Sta
     };
     let checks_failed = close_run(&dir, &mut manifest, &plan, end)?;
     if end == RunEnd::Interrupted {
-        eprintln!(
-            "interrupted: continue with `exp run --resume {}`",
-            dir.root().display()
-        );
+        match manifest.client {
+            // A client cannot rejoin its load alone (see `fanout`).
+            Some(_) => eprintln!(
+                "interrupted: the repetitions this client finished are kept; `exp merge --clients` fails the others"
+            ),
+            None => eprintln!(
+                "interrupted: continue with `exp run --resume {}`",
+                dir.root().display()
+            ),
+        }
         return Ok(Status::Interrupted);
     }
     if let Some(status) = fanout::finished(&manifest) {
