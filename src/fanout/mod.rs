@@ -139,6 +139,17 @@ impl Share {
         block.checked_mul(self.block)?.checked_add(w)
     }
 
+    /// How many of the first `limit` requests of the schedule are this client's.
+    pub fn count(self, limit: u64) -> u64 {
+        let (n, k) = (
+            u64::from(self.client.count),
+            u64::from(self.client.index - 1),
+        );
+        let (full, rest) = (limit / self.block, limit % self.block);
+        let blocks = full / n + u64::from(full % n > k);
+        blocks * self.block + if full % n == k { rest } else { 0 }
+    }
+
     /// This client's requests among the first `limit` of the schedule, in order.
     pub fn indices(self, limit: u64) -> impl Iterator<Item = u64> {
         (0..)

@@ -83,6 +83,7 @@ proptest! {
                 seen[i as usize] += 1;
             }
             prop_assert_eq!(mine.len() as u64, (0..limit).filter(|&i| share.owns(i)).count() as u64);
+            prop_assert_eq!(share.count(limit), mine.len() as u64);
         }
         prop_assert!(seen.iter().all(|&n| n == 1));
     }

@@ -102,7 +102,12 @@ impl Runner<'_> {
             .start_probes(config, &serving, &cell_id, slot.round)
             .await?;
         let exec = &self.executors[&slot.cell];
-        self.progress.start(&cell_id, slot.round, work.requests);
+        // A fanned-out client counts its own share.
+        let requests = match work.share {
+            Some(share) => work.requests.map(|n| share.count(n)),
+            None => work.requests,
+        };
+        self.progress.start(&cell_id, slot.round, requests);
         let writer = self.dir.start_repetition(&cell_id, slot.round)?;
         let engine_seed = seed::derive(seed, Some(&cell_id), slot.round, "engine");
         let started = Instant::now();
