@@ -6,8 +6,10 @@
 # `exp slurm` with `sbatch`, waits for the array and its merge job, and compares the merged
 # summary.json with an unsharded run's. Then the same with shard 2 killed (kill -9) after its
 # first repetition: the merge must be cancelled, the shard's array task submitted again must
-# resume it, and the merge then equal the unsharded run. Idempotent: a second run reuses the
-# cluster. Measured on the shared 2-core VM with a debug build of exp: 48 s for both parts
+# resume it, and the merge then equal the unsharded run. Then one load fanned out over two
+# clients (`exp slurm --clients 2`: one job, two srun tasks from one start instant, then the
+# merge) against `exp serve --fixed`: the merged run must hold exactly the planned requests.
+# Idempotent: a second run reuses the cluster. Measured on the shared 2-core VM with a debug build of exp: 48 s for both parts
 # (the first alone: 5–7 s), plus apt the first time.
 #
 # EXP=path/to/exp uses that binary (default: cargo build --release, as .ci/run does).
@@ -221,6 +223,43 @@ merge_job=$(sbatch --parsable --dependency=afterok:"$again" "$work/slurm-killed/
 merge_job=${merge_job%%;*}
 wait_jobs "$again,$merge_job"
 same_as_unsharded "$merged" "$scenario"
+
+echo "-- one load from two clients: srun tasks from one start instant against exp serve --fixed,"
+echo "   then their merge, which must hold exactly the planned requests"
+scenario=tests/fixtures/cli/fanout_http.toml
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$exp" serve --fixed ttft=20ms,itl=2ms --port "$port" >"$work/serve.log" 2>&1 &
+serve_pid=$!
+trap 'kill "$serve_pid" 2>/dev/null || true' EXIT
+for _ in $(seq 100); do
+  (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+  sleep 0.1
+done
+"$exp" slurm "$scenario" --clients 2 --start-delay 10s --target "http://127.0.0.1:$port/v1" \
+  --out "$work/fanout" --dir "$work/slurm-fanout" --exp "$exp"
+out=$(sh "$work/slurm-fanout/submit.sh")
+echo "$out"
+merged=$(echo "$out" | sed -n 's/^merged run directory: *\(.*\) (report.md inside)$/\1/p')
+clients_job=$(echo "$out" | sed -n 's/^clients: job \([0-9]*\).*/\1/p')
+wait_jobs "$clients_job"
+kill "$serve_pid" 2>/dev/null || true
+if [ ! -f "$merged/manifest.json" ]; then
+  echo "no merged run at $merged; the job's log:" >&2
+  tail -n 40 "$work"/slurm-fanout/logs/* >&2 || true
+  exit 1
+fi
+python3 - "$merged" "$scenario" <<'PY'
+import json, pathlib, sys, tomllib
+
+merged, scenario = pathlib.Path(sys.argv[1]), tomllib.load(open(sys.argv[2], "rb"))
+manifest = json.load(open(merged / "manifest.json"))
+planned = scenario["vars"]["fixed"]["requests"] * len(manifest["schedule"])
+sent = sum(len(p.read_text().splitlines()) for p in merged.glob("records/*/rep-*[0-9].jsonl"))
+assert manifest["status"] == "complete", manifest["status"]
+assert [c["index"] for c in manifest["merged_clients"]] == [1, 2], manifest["merged_clients"]
+assert sent == planned, f"{sent} requests in the merged run, {planned} planned"
+print(f"merged == planned: {sent} requests from 2 clients in {len(manifest['schedule'])} repetitions")
+PY
 
 if [ -z "${SLURM_CI_KEEP:-}" ]; then
   rm -rf "$work"

@@ -154,6 +154,21 @@ pub struct RunArgs {
         default_value = "rounds"
     )]
     pub shard_by: ShardByArg,
+    /// Send client K of N's share of every repetition's load (request i when i mod N = K − 1;
+    /// batches whole; a closed loop's places split), from the shared --start-at instant. Every
+    /// client runs every repetition; `exp merge --clients` joins them into one run.
+    #[arg(long, value_name = "K/N", value_parser = parse_client,
+          conflicts_with_all = ["resume", "shard"], requires = "start_at")]
+    pub client: Option<crate::fanout::Client>,
+    /// With --client: the UTC instant every client starts its first repetition at, e.g.
+    /// 2025-06-01T12:00:00.250Z (the same on every client; leave time for warm-up).
+    #[arg(long, value_name = "INSTANT", value_parser = parse_start_at, requires = "client")]
+    pub start_at: Option<std::time::SystemTime>,
+    /// With --client: a client whose measured requests would start more than this after the
+    /// shared instant sends none and fails the repetition.
+    #[arg(long, value_name = "DURATION", default_value = "50ms", value_parser = parse_skew,
+          requires = "client")]
+    pub max_skew: std::time::Duration,
     /// Name the run directory `<out>/<scenario>/<ID>` instead of by the start time (a
     /// shard's default ends in `-shard-K-of-N`).
     #[arg(long, value_name = "ID", conflicts_with = "resume")]
@@ -164,12 +179,28 @@ fn parse_shard(text: &str) -> Result<crate::shard::Shard, String> {
     crate::shard::Shard::parse(text).map_err(|e| e.reason().to_string())
 }
 
+fn parse_client(text: &str) -> Result<crate::fanout::Client, String> {
+    crate::fanout::Client::parse(text).map_err(|e| e.reason().to_string())
+}
+
+fn parse_start_at(text: &str) -> Result<std::time::SystemTime, String> {
+    crate::fanout::parse_start_at(text).map_err(|e| e.reason().to_string())
+}
+
+fn parse_skew(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("{e} (write e.g. `50ms` or `60s`)"))
+}
+
 /// `exp merge`.
 #[derive(Debug, Args)]
 pub struct MergeArgs {
     /// The shards' run directories (`exp run --shard K/N`), one per shard, in any order.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "clients")]
     pub shards: Vec<PathBuf>,
+    /// Join fanned-out clients instead (`exp run --client K/N`): their run directories, one
+    /// per client, in any order; each repetition's shares become one repetition.
+    #[arg(long, value_name = "DIR", num_args = 1.., conflicts_with = "shards")]
+    pub clients: Vec<PathBuf>,
     /// The merged run directory to create (it must not exist yet).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
@@ -181,11 +212,26 @@ pub struct SlurmArgs {
     /// The scenario file, as the cluster's nodes will read it (a shared file system).
     pub scenario: PathBuf,
     /// Number of shards (array tasks).
-    #[arg(long)]
-    pub shards: u32,
+    #[arg(long, required_unless_present = "clients", conflicts_with = "clients")]
+    pub shards: Option<u32>,
+    /// Fan one load out over this many clients instead: one job of N `srun` tasks, each
+    /// `exp run --client K/N` from a shared start instant, then `exp merge --clients`.
+    #[arg(long, value_name = "N")]
+    pub clients: Option<u32>,
+    /// With --clients: how long after the job starts the clients' load starts (`--start-at`
+    /// is computed when the job starts; leave room for every task to start and warm up).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_skew,
+          requires = "clients")]
+    pub start_delay: std::time::Duration,
     /// What each shard holds: whole rounds (default) or, confounding cells with nodes, whole
     /// cells (as `exp run --shard-by`).
-    #[arg(long, value_enum, value_name = "WHAT", default_value = "rounds")]
+    #[arg(
+        long,
+        value_enum,
+        value_name = "WHAT",
+        default_value = "rounds",
+        conflicts_with = "clients"
+    )]
     pub shard_by: ShardByArg,
     /// Slurm partition for the shards and the merge.
     #[arg(long)]
@@ -213,11 +259,26 @@ pub struct K8sArgs {
     /// The scenario file (put into a ConfigMap mounted at --scenario-path in every pod).
     pub scenario: PathBuf,
     /// Number of shards (completions of the Indexed Job, all run in parallel).
-    #[arg(long)]
-    pub shards: u32,
+    #[arg(long, required_unless_present = "clients", conflicts_with = "clients")]
+    pub shards: Option<u32>,
+    /// Fan one load out over this many client pods instead (`exp run --client K/N`, all in
+    /// parallel from one start instant), then `exp merge --clients`.
+    #[arg(long, value_name = "N")]
+    pub clients: Option<u32>,
+    /// With --clients: how long after the first client pod starts the load starts (leave
+    /// room for every pod to be scheduled, pull the image and warm up).
+    #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = parse_skew,
+          requires = "clients")]
+    pub start_delay: std::time::Duration,
     /// What each shard holds: whole rounds (default) or, confounding cells with nodes, whole
     /// cells (as `exp run --shard-by`).
-    #[arg(long, value_enum, value_name = "WHAT", default_value = "rounds")]
+    #[arg(
+        long,
+        value_enum,
+        value_name = "WHAT",
+        default_value = "rounds",
+        conflicts_with = "clients"
+    )]
     pub shard_by: ShardByArg,
     /// The container image with exp in it.
     #[arg(long)]

@@ -19,6 +19,7 @@ pub mod cli;
 pub mod clock;
 pub mod cluster;
 pub mod compare;
+pub mod fanout;
 pub mod fdlimit;
 pub mod hw;
 pub mod matrix;

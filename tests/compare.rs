@@ -141,6 +141,8 @@ fn write_run(out: &Path, run_id: &str, git: &str, text: &str, shape: &Shape) -> 
         node: None,
         shard: None,
         merged: Vec::new(),
+        client: None,
+        merged_clients: Vec::new(),
     };
     let dir = RunDir::create(out, &manifest, text).unwrap();
     for (index, cell) in plan.cells.iter().enumerate() {

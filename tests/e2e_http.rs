@@ -64,6 +64,7 @@ async fn ttft_and_e2e_agree_with_the_servers_write_log() {
             offsets_ns: (0..n).map(|i| i * 40_000_000).collect(),
             max_concurrency: None,
         },
+        share: None,
     };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let report = exp::run::driver::drive(Arc::new(client), &work, tx).await;
@@ -170,6 +171,7 @@ async fn slow_prompt_building_does_not_delay_other_streams() {
         arrivals: Arrivals::Closed {
             concurrency: std::num::NonZeroU32::new(4).unwrap(),
         },
+        share: None,
     };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let report = exp::run::driver::drive(Arc::new(client), &work, tx).await;

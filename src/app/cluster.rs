@@ -18,14 +18,16 @@ pub(super) fn slurm(args: &SlurmArgs) -> anyhow::Result<Status> {
         Some(p) => p.clone(),
         None => this_exp()?,
     };
-    let by = args.shard_by.into();
-    let fanout = fanout(
-        &args.scenario,
-        (args.shards, by),
-        &args.target,
-        &args.out,
-        exp,
-    )?;
+    let fanout = match (args.clients, args.shards) {
+        (Some(n), _) => client_fanout(&args.scenario, n, &args.target, &args.out, exp)?,
+        (None, Some(n)) => {
+            let shards = (n, args.shard_by.into());
+            fanout(&args.scenario, shards, &args.target, &args.out, exp)?
+        }
+        (None, None) => {
+            bail!("give --shards N (rounds over N jobs) or --clients N (one load from N clients)")
+        }
+    };
     for opt in &args.sbatch {
         if !opt.starts_with('-') || opt.contains(['\n', '\r']) {
             bail!(
@@ -42,7 +44,14 @@ pub(super) fn slurm(args: &SlurmArgs) -> anyhow::Result<Status> {
         dir: cwd.join(&dir).display().to_string(),
         chdir: cwd.display().to_string(),
     };
-    write_files(&dir, cluster::slurm::files(&fanout, &options))?;
+    let files = match args.clients {
+        Some(_) => {
+            let delay_s = args.start_delay.as_secs_f64().ceil() as u64;
+            cluster::slurm::client_files(&fanout, &options, delay_s)
+        }
+        None => cluster::slurm::files(&fanout, &options),
+    };
+    write_files(&dir, files)?;
     std::fs::create_dir_all(dir.join("logs"))
         .with_context(|| format!("cannot create {}", dir.join("logs").display()))?;
     println!(
@@ -60,13 +69,16 @@ pub(super) fn k8s(args: &K8sArgs) -> anyhow::Result<Status> {
         .context("the scenario must be a file")?;
     let in_pod = format!("{}/{file}", args.scenario_path.trim_end_matches('/'));
     let runs = Path::new(&args.runs_path);
-    let mut fanout = fanout(
-        &args.scenario,
-        (args.shards, args.shard_by.into()),
-        &args.target,
-        runs,
-        args.exp.clone(),
-    )?;
+    let mut fanout = match (args.clients, args.shards) {
+        (Some(n), _) => client_fanout(&args.scenario, n, &args.target, runs, args.exp.clone())?,
+        (None, Some(n)) => {
+            let shards = (n, args.shard_by.into());
+            fanout(&args.scenario, shards, &args.target, runs, args.exp.clone())?
+        }
+        (None, None) => {
+            bail!("give --shards N (rounds over N pods) or --clients N (one load from N pods)")
+        }
+    };
     let scenario = super::load_scenario(&args.scenario, None, &args.target)?;
     if scenario.redacted_text() != scenario.text {
         bail!(
@@ -85,7 +97,14 @@ pub(super) fn k8s(args: &K8sArgs) -> anyhow::Result<Status> {
     };
     let dir =
         (args.dir.clone()).unwrap_or_else(|| Path::new("k8s").join(&fanout.name).join(&fanout.id));
-    let files = cluster::k8s::manifests(&fanout, &options)
+    let manifests = match args.clients {
+        Some(_) => {
+            let delay_s = args.start_delay.as_secs_f64().ceil() as u64;
+            cluster::k8s::client_manifests(&fanout, &options, delay_s)
+        }
+        None => cluster::k8s::manifests(&fanout, &options),
+    };
+    let files = manifests
         .into_iter()
         .map(|(name, value)| {
             let text = serde_json::to_string_pretty(&value).expect("JSON serialises") + "\n";
@@ -141,6 +160,47 @@ fn fanout(
             "--shards {shards}: with --shard-by cells each shard runs whole cells and the scenario has {cells}, so 1 to {cells} shards"
         );
     }
+    assemble(&plan, scenario, (shards, by), target, out, exp)
+}
+
+/// The fan-out of one load over `clients` clients (`exp slurm --clients`), refused where
+/// `exp run --client` would refuse it.
+fn client_fanout(
+    scenario: &Path,
+    clients: u32,
+    target: &TargetArgs,
+    out: &Path,
+    exp: String,
+) -> anyhow::Result<Fanout> {
+    let plan = super::load_plan(scenario, target)?;
+    if clients == 0 {
+        bail!("--clients 0: give the number of client tasks, at least 1");
+    }
+    let first = crate::fanout::Client {
+        index: 1,
+        count: clients,
+    };
+    super::fanout::check(&plan, first, false, scenario)?;
+    assemble(
+        &plan,
+        scenario,
+        (clients, ShardBy::Rounds),
+        target,
+        out,
+        exp,
+    )
+}
+
+/// The [`Fanout`] of `plan` over `count` jobs or tasks (shards dealing out `by`), refused
+/// where a secret or a folder name would not survive being written into a script.
+fn assemble(
+    plan: &crate::plan::Plan,
+    scenario: &Path,
+    (count, by): (u32, ShardBy),
+    target: &TargetArgs,
+    out: &Path,
+    exp: String,
+) -> anyhow::Result<Fanout> {
     let mut options = Vec::new();
     for set in &target.set {
         if plan.scenario.redact_override(set) != *set {
@@ -163,7 +223,7 @@ fn fanout(
     Ok(Fanout {
         name: plan.scenario.experiment.name.clone(),
         id: store::now_rfc3339().replace(':', "-"),
-        shards,
+        shards: count,
         by,
         exp,
         scenario: scenario.display().to_string(),

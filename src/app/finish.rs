@@ -77,6 +77,8 @@ pub fn new_manifest(plan: &Plan, path: &Path, target: &TargetArgs) -> Manifest {
             rounds: s.rounds(exp.repetitions.get()),
         }),
         merged: Vec::new(),
+        client: None,
+        merged_clients: Vec::new(),
     }
 }
 
@@ -234,6 +236,12 @@ fn analyze_run(
                 shard.index, shard.count,
             ),
         );
+    }
+    for (i, w) in super::fanout::warnings(dir, manifest)?
+        .into_iter()
+        .enumerate()
+    {
+        analysis.warnings.insert(i, w);
     }
     let by_cells = (manifest.merged.iter()).any(|s| s.shard.by == ShardBy::Cells);
     if by_cells {

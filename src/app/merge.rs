@@ -9,6 +9,9 @@ use super::Status;
 
 /// Merges `args.shards` into `args.out` and writes its summary and report.
 pub(super) fn command(args: &MergeArgs) -> anyhow::Result<Status> {
+    if !args.clients.is_empty() {
+        return clients(args);
+    }
     let (mut parts, problems) = merge::open(&args.shards);
     for part in &mut parts {
         super::session::settle(&mut part.manifest);
@@ -35,6 +38,35 @@ pub(super) fn command(args: &MergeArgs) -> anyhow::Result<Status> {
     Ok(if manifest.status == RunStatus::Partial {
         eprintln!(
             "partial: some repetitions failed in their shards (listed in the report); retry them with `exp run --resume SHARD_DIR` and merge again"
+        );
+        Status::Partial
+    } else if checks_failed {
+        Status::ChecksFailed
+    } else {
+        Status::Ok
+    })
+}
+
+/// `exp merge --clients`: joins the clients of one fanned-out load, repetition by repetition.
+fn clients(args: &MergeArgs) -> anyhow::Result<Status> {
+    let (mut parts, problems) = merge::open(&args.clients);
+    for part in &mut parts {
+        super::session::settle(&mut part.manifest);
+    }
+    let expected = match parts.iter().find(|p| p.manifest.client.is_some()) {
+        Some(p) => Some(super::saved_plan(&p.dir, &p.manifest)?),
+        None => None,
+    };
+    let schedule = expected.as_ref().map_or(Vec::new(), |p| p.schedule.clone());
+    merge::check_clients(&parts, &schedule, problems)?;
+    let plan = expected.expect("checked: every part is a client");
+    merge::write_clients(&parts, &args.out, schedule)?;
+    let (dir, manifest) = RunDir::open(&args.out)?;
+    eprintln!("run directory: {}", dir.root().display());
+    let checks_failed = super::finish_run(&dir, &manifest, &plan, None, true)?;
+    Ok(if manifest.status == RunStatus::Partial {
+        eprintln!(
+            "partial: some repetitions were failed by a client or not finished by one (listed in the report); they are left out of the statistics (run every client again with a new --start-at to redo them)"
         );
         Status::Partial
     } else if checks_failed {

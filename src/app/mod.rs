@@ -6,6 +6,7 @@ mod charts;
 mod cluster;
 mod compare;
 mod estimate;
+mod fanout;
 mod finish;
 mod manifest_sync;
 mod merge;
@@ -108,6 +109,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
                 extra_looks: 0,
                 shard: None,
                 shard_by: crate::cli::ShardByArg::Rounds,
+                client: None,
+                start_at: None,
+                max_skew: crate::fanout::MAX_SKEW,
                 run_id: None,
             };
             runtime()?.block_on(run_command(run, Some(plan)))
@@ -249,11 +253,20 @@ async fn run_command(args: RunArgs, planned: Option<Plan>) -> anyhow::Result<Sta
     };
     let checks_failed = close_run(&dir, &mut manifest, &plan, end)?;
     if end == RunEnd::Interrupted {
-        eprintln!(
-            "interrupted: continue with `exp run --resume {}`",
-            dir.root().display()
-        );
+        match manifest.client {
+            // A client cannot rejoin its load alone (see `fanout`).
+            Some(_) => eprintln!(
+                "interrupted: the repetitions this client finished are kept; `exp merge --clients` fails the others"
+            ),
+            None => eprintln!(
+                "interrupted: continue with `exp run --resume {}`",
+                dir.root().display()
+            ),
+        }
         return Ok(Status::Interrupted);
+    }
+    if let Some(status) = fanout::finished(&manifest) {
+        return Ok(status);
     }
     if manifest.status == RunStatus::Partial {
         let baseline = match args.baseline {
@@ -336,12 +349,16 @@ fn new_run(args: &RunArgs, planned: Option<Plan>) -> anyhow::Result<(Plan, RunDi
         let shard = shard.by(args.shard_by.into());
         shard_plan(&mut plan, shard, args, path)?;
     }
+    if let Some(client) = args.client {
+        fanout::check(&plan, client, args.baseline.is_some(), path)?;
+    }
     run::preflight(&plan).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     run::check_api_keys(&plan).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let mut manifest = finish::new_manifest(&plan, path, &args.target);
     if let Some(id) = &args.run_id {
         manifest.run_id = id.clone();
     }
+    fanout::record(&mut manifest, args);
     if let Some(spec) = plan.scenario.search.clone() {
         if args.extra_looks > 0 {
             bail!(
@@ -353,6 +370,7 @@ fn new_run(args: &RunArgs, planned: Option<Plan>) -> anyhow::Result<(Plan, RunDi
     }
     let dir = RunDir::create(&args.out, &manifest, &plan.scenario.redacted_text())
         .context("cannot create the run directory (see --out)")?;
+    fanout::plan(&mut plan, &dir, args);
     Ok((plan, dir, manifest))
 }
 
@@ -418,6 +436,14 @@ fn stopped_text(root: &Path) -> String {
 /// the secrets that were not saved given back (`given`: `--set` arguments).
 fn resume(run_dir: &Path, given: &[String]) -> anyhow::Result<(Plan, RunDir, Manifest)> {
     let (dir, mut manifest) = RunDir::open(run_dir)?;
+    if let Some(c) = &manifest.client {
+        bail!(
+            "{}: client {}/{} of a fanned-out load cannot be resumed alone: the others would not send their shares with it. Merge what the clients have (`exp merge --clients`; the repetitions one of them failed are failed in the merge), or run every client again with a new --start-at",
+            run_dir.display(),
+            c.index,
+            c.count
+        );
+    }
     let mut plan = secret::resumed_plan(&dir, &manifest, given)?;
     // An adaptive run may have planned more rounds than the scenario's minimum.
     if plan.scenario.search.is_none() {

@@ -40,6 +40,7 @@ fn empty_search(matrix: Plan) -> Plan {
         launches: Vec::new(),
         searched: matrix.cells,
         shard: None,
+        client: None,
     }
 }
 

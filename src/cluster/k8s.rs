@@ -10,6 +10,14 @@
 //!   needs no API access).
 //!
 //! Run directories live on a ReadWriteMany PersistentVolumeClaim mounted in every pod.
+//!
+//! A load fan-out ([`client_manifests`]) has the same three objects with a clients Job in
+//! place of the shards': pod i runs `exp run --client i+1/N`, all N in parallel. Pods start
+//! when they are scheduled, so the start instant is fixed by the first pod to start: it
+//! takes a lock directory on the volume and writes `now + delay` (whole seconds, as GNU and
+//! busybox `date` both write it) into `<id>-start-at` beside the run directories; every pod
+//! reads it from there. A pod that starts after that instant fails its first repetition as
+//! late. Client pods are not retried: a client cannot rejoin a load already under way.
 
 use std::collections::BTreeMap;
 
@@ -193,10 +201,63 @@ fn merge_job(f: &Fanout, base: &str, o: &Options) -> Job {
     let dirs: Vec<String> = (1..=f.shards)
         .map(|k| f.shard_dir(&k.to_string()))
         .collect();
+    merge_job_of(f, base, o, &dirs, f.merge_words())
+}
+
+/// The manifests of a load fan-out over `f.shards` clients whose load starts `delay_s`
+/// seconds after the first client pod starts: (file name, object as JSON).
+pub fn client_manifests(f: &Fanout, o: &Options, delay_s: u64) -> Vec<(String, serde_json::Value)> {
+    let base = base_name(f);
+    let json = |v: serde_json::Result<serde_json::Value>| v.expect("API objects serialise");
+    let dirs: Vec<String> = (1..=f.shards)
+        .map(|k| f.client_dir(&k.to_string()))
+        .collect();
+    let merge = merge_job_of(f, &base, o, &dirs, f.clients_merge_words());
+    vec![
+        (
+            "configmap.json".into(),
+            json(serde_json::to_value(config_map(&base, o))),
+        ),
+        (
+            "clients-job.json".into(),
+            json(serde_json::to_value(clients_job(f, &base, o, delay_s))),
+        ),
+        ("merge-job.json".into(), json(serde_json::to_value(merge))),
+    ]
+}
+
+fn clients_job(f: &Fanout, base: &str, o: &Options, delay_s: u64) -> Job {
+    let n = i32::try_from(f.shards).unwrap_or(i32::MAX);
+    let at_file = format!("{}/{}/{}-start-at", f.out, f.name, f.id);
     let script = format!(
-        "set -eu\n# Waits until every shard's run directory says it finished, then merges them.\nfor d in {}; do\n  until grep -Eqs '\"status\": \"(complete|partial)\"' \"$d/manifest.json\"; do sleep 10; done\ndone\nexec {}\n",
-        shell::join(&dirs),
-        shell::join(f.merge_words()),
+        "set -eu\n# Pod i of the Indexed Job is client i + 1 of {n}. The first pod to start fixes the\n# shared start instant ({delay_s} s ahead) on the runs volume; every pod reads it there.\nk=$((JOB_COMPLETION_INDEX + 1))\nat_file={at}\nmkdir -p \"$(dirname \"$at_file\")\"\nif mkdir \"$at_file.lock\" 2>/dev/null; then\n  date -u -d \"@$(($(date +%s) + {delay_s}))\" +%Y-%m-%dT%H:%M:%SZ >\"$at_file.tmp\"\n  mv \"$at_file.tmp\" \"$at_file\"\nfi\nuntil [ -s \"$at_file\" ]; do sleep 0.2; done\nat=$(cat \"$at_file\")\n{}",
+        f.client_script("$k", "$at"),
+        n = f.shards,
+        at = shell::quote(&at_file),
+    );
+    Job {
+        metadata: meta(&format!("{base}-clients"), o, Some(f)),
+        spec: Some(JobSpec {
+            completion_mode: Some("Indexed".into()),
+            completions: Some(n),
+            // Every client at once: the load is their sum.
+            parallelism: Some(n),
+            // A client cannot rejoin a load under way (its run directory exists, its
+            // repetitions would be late): not retried.
+            backoff_limit_per_index: Some(0),
+            template: pod(base, o, "client", script),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// A Job that waits until every run directory in `dirs` says it finished, then runs `words`.
+fn merge_job_of(f: &Fanout, base: &str, o: &Options, dirs: &[String], words: Vec<String>) -> Job {
+    let script = format!(
+        "set -eu\n# Waits until every run directory says it finished, then merges them.\nfor d in {}; do\n  until grep -Eqs '\"status\": \"(complete|partial)\"' \"$d/manifest.json\"; do sleep 10; done\ndone\nexec {}\n",
+        shell::join(dirs),
+        shell::join(words),
     );
     Job {
         metadata: meta(&format!("{base}-merge"), o, Some(f)),

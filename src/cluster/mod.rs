@@ -8,6 +8,11 @@
 //! anything runs — `<out>/<scenario>/<id>-shard-K-of-N` and `<out>/<scenario>/<id>` — and a
 //! shard that is run again (a retried pod, a resubmitted array task) resumes its directory
 //! instead of starting another. Pure: the callers write the files.
+//!
+//! A load fan-out (`exp slurm --clients N`) is the same [`Fanout`] with `shards` counting
+//! clients: one job of N tasks, each `exp run --client K/N` from one `--start-at` computed
+//! when the job starts, into `<out>/<scenario>/<id>-client-K-of-N`, then `exp merge
+//! --clients` into `<out>/<scenario>/<id>`.
 
 pub mod k8s;
 pub mod slurm;
@@ -23,7 +28,7 @@ pub struct Fanout {
     /// The id of this fan-out (e.g. `2025-06-01T12-00-00Z`): the merged run's id, and the
     /// prefix of its shards' ids.
     pub id: String,
-    /// Number of shards.
+    /// Number of shards (of clients, for a load fan-out).
     pub shards: u32,
     /// What the shards deal out (`--shard-by`).
     pub by: ShardBy,
@@ -80,6 +85,42 @@ impl Fanout {
     pub fn merge_words(&self) -> Vec<String> {
         let mut words = vec![self.exp.clone(), "merge".into()];
         words.extend((1..=self.shards).map(|k| self.shard_dir(&k.to_string())));
+        words.extend(["--out".into(), self.merged_dir()]);
+        words
+    }
+
+    /// Client `k`'s run directory of a load fan-out (`k` may be a shell expression).
+    pub fn client_dir(&self, k: &str) -> String {
+        format!(
+            "{}/{}/{}-client-{k}-of-{}",
+            self.out, self.name, self.id, self.shards
+        )
+    }
+
+    /// A POSIX shell line that runs client `$k` of a load fan-out (`k` and `at` are shell
+    /// expressions: the client's number and the shared start instant).
+    pub fn client_script(&self, k: &str, at: &str) -> String {
+        let mut start = vec![
+            self.exp.clone(),
+            "run".into(),
+            self.scenario.clone(),
+            "--out".into(),
+            self.out.clone(),
+            "--no-progress".into(),
+        ];
+        start.extend(self.options.iter().cloned());
+        format!(
+            "exec {} --client \"{k}/{n}\" --start-at \"{at}\" --run-id \"{id}-client-{k}-of-{n}\"\n",
+            shell::join(&start),
+            id = self.id,
+            n = self.shards,
+        )
+    }
+
+    /// The command that merges every client of a load fan-out into [`Fanout::merged_dir`].
+    pub fn clients_merge_words(&self) -> Vec<String> {
+        let mut words = vec![self.exp.clone(), "merge".into(), "--clients".into()];
+        words.extend((1..=self.shards).map(|k| self.client_dir(&k.to_string())));
         words.extend(["--out".into(), self.merged_dir()]);
         words
     }

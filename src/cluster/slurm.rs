@@ -4,6 +4,11 @@
 //! submits the array and then the merge with `--dependency=afterok:<array>`, so the merge
 //! runs once every shard succeeded (and is cancelled, not left pending, when one failed).
 //! Batch scripts are shell text by nature: every word exp puts in one is quoted.
+//!
+//! A load fan-out ([`client_files`]) is one job instead: `clients.sbatch` asks for N tasks,
+//! computes the shared start instant when the job starts (now + the start delay), runs
+//! `client.sh` as N `srun` tasks (task K − 1 is `exp run --client K/N --start-at …`), and
+//! then `exp merge --clients` in the same job; `submit.sh` submits it.
 
 use super::Fanout;
 use crate::shell;
@@ -97,6 +102,72 @@ fn submit(f: &Fanout, o: &Options) -> String {
         n = f.shards,
         scenario = f.scenario,
         shard_dirs = f.shard_dir("K"),
+        merged = f.merged_dir(),
+    )
+}
+
+/// The files of a load fan-out over `f.shards` clients whose load starts `delay_s` seconds
+/// after the job starts: (name, contents, executable).
+pub fn client_files(f: &Fanout, o: &Options, delay_s: u64) -> Vec<(&'static str, String, bool)> {
+    vec![
+        ("clients.sbatch", clients(f, o, delay_s), false),
+        ("client.sh", client(f), true),
+        ("submit.sh", submit_clients(f, o), true),
+    ]
+}
+
+fn clients(f: &Fanout, o: &Options, delay_s: u64) -> String {
+    let mut text = header(o, &format!("exp-{}", f.name), "clients-%j.out");
+    text += &format!("#SBATCH --ntasks={}\n", f.shards);
+    for opt in &o.sbatch {
+        text += &format!("#SBATCH {opt}\n");
+    }
+    text += &format!(
+        "# Written by `exp slurm --clients` (exp {version}): one load of `{scenario}` sent by {n}\n\
+         # clients (srun tasks) from one start instant, then their merge. A client that fails a\n\
+         # repetition (late, or its share refused) exits 3; the merge fails that repetition too.\n\
+         set -eu\n\
+         at=$(date -u -d '+{delay_s} seconds' +%Y-%m-%dT%H:%M:%S.%3NZ)\n\
+         echo \"clients start at $at\"\n\
+         srun --ntasks={n} --kill-on-bad-exit=0 sh {script} \"$at\" || echo \"srun: a client exited with status $?\"\n\
+         exec {merge}\n",
+        version = env!("CARGO_PKG_VERSION"),
+        scenario = f.scenario,
+        n = f.shards,
+        script = shell::quote(&format!("{}/client.sh", o.dir)),
+        merge = shell::join(f.clients_merge_words()),
+    );
+    text
+}
+
+fn client(f: &Fanout) -> String {
+    format!(
+        "#!/bin/sh\n\
+         # Written by `exp slurm --clients` (exp {}): srun task $SLURM_PROCID sends client\n\
+         # $SLURM_PROCID + 1's share of the load, from the start instant in $1.\n\
+         set -eu\nk=$((SLURM_PROCID + 1))\nat=$1\n{}",
+        env!("CARGO_PKG_VERSION"),
+        f.client_script("$k", "$at")
+    )
+}
+
+fn submit_clients(f: &Fanout, o: &Options) -> String {
+    let dir = shell::quote(&o.dir);
+    format!(
+        "#!/bin/sh\n\
+         # Written by `exp slurm --clients` (exp {version}): submits the job that sends one load of\n\
+         # `{scenario}` from {n} clients and merges them.\n\
+         set -eu\n\
+         mkdir -p {dir}/logs\n\
+         job=$(sbatch --parsable {dir}/clients.sbatch)\n\
+         job=${{job%%;*}}\n\
+         echo \"clients: job $job ({n} srun tasks from one start instant, then the merge)\"\n\
+         echo \"client run directories: {client_dirs}\"\n\
+         echo \"merged run directory:  {merged} (report.md inside)\"\n",
+        version = env!("CARGO_PKG_VERSION"),
+        n = f.shards,
+        scenario = f.scenario,
+        client_dirs = f.client_dir("K"),
         merged = f.merged_dir(),
     )
 }

@@ -61,3 +61,40 @@ fn kubernetes_names_are_dns_labels_short_enough_for_pods() {
         assert!(base.starts_with("exp-") && base.ends_with("-2025-06-01t12-00-00z"));
     }
 }
+
+#[test]
+fn a_load_fan_out_is_one_job_of_srun_tasks_then_the_merge() {
+    let f = Fanout {
+        shards: 2,
+        ..fanout("x")
+    };
+    assert_eq!(
+        f.client_script("$k", "$at"),
+        "exec '/opt/exp bin/exp' run scenarios/x.toml --out reports --no-progress --set 'vars.sweep.request_rate=[5,10]' --client \"$k/2\" --start-at \"$at\" --run-id \"2025-06-01T12-00-00Z-client-$k-of-2\"\n"
+    );
+    let o = slurm::Options {
+        partition: None,
+        sbatch: vec!["--ntasks-per-node=1".into()],
+        dir: "/shared/slurm".into(),
+        chdir: "/shared".into(),
+    };
+    let files = slurm::client_files(&f, &o, 60);
+    let names: Vec<&str> = files.iter().map(|(n, _, _)| *n).collect();
+    assert_eq!(names, ["clients.sbatch", "client.sh", "submit.sh"]);
+    let job = &files[0].1;
+    for line in [
+        "#SBATCH --ntasks=2\n",
+        "#SBATCH --ntasks-per-node=1\n",
+        "at=$(date -u -d '+60 seconds' +%Y-%m-%dT%H:%M:%S.%3NZ)\n",
+        "srun --ntasks=2 --kill-on-bad-exit=0 sh /shared/slurm/client.sh \"$at\"",
+        "exec '/opt/exp bin/exp' merge --clients reports/x/2025-06-01T12-00-00Z-client-1-of-2 reports/x/2025-06-01T12-00-00Z-client-2-of-2 --out reports/x/2025-06-01T12-00-00Z\n",
+    ] {
+        assert!(job.contains(line), "{line} missing:\n{job}");
+    }
+    assert!(files[1].1.contains("k=$((SLURM_PROCID + 1))\nat=$1\nexec "));
+    assert!(
+        files[2]
+            .1
+            .contains("job=$(sbatch --parsable /shared/slurm/clients.sbatch)")
+    );
+}

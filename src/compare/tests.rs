@@ -284,6 +284,8 @@ fn manifest(sha: &str, executor: &str, host: &str, git: &str) -> Manifest {
         node: None,
         shard: None,
         merged: Vec::new(),
+        client: None,
+        merged_clients: Vec::new(),
     }
 }
 

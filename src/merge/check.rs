@@ -98,6 +98,12 @@ fn coverage(first: &Part, by_index: &BTreeMap<u32, Vec<&Part>>, count: u32) -> V
 }
 
 fn not_a_shard(part: &Part) -> String {
+    if part.manifest.client.is_some() {
+        return format!(
+            "{}: a client of a fanned-out load (`exp run --client`), not a shard; merge clients with `exp merge --clients DIR… --out DIR`",
+            part.given.display()
+        );
+    }
     format!(
         "{}: not a shard (it ran without --shard); only the shards of one `exp run --shard K/N` experiment merge",
         part.given.display()
@@ -106,7 +112,7 @@ fn not_a_shard(part: &Part) -> String {
 
 /// What differs between two shards' manifests that makes them parts of different
 /// experiments.
-fn differences(a: &Manifest, b: &Manifest) -> Vec<String> {
+pub(super) fn differences(a: &Manifest, b: &Manifest) -> Vec<String> {
     let mut out = Vec::new();
     let mut differ = |what: &str, x: String, y: String| {
         if x != y {

@@ -13,8 +13,10 @@
 //! launches of every shard and, in `merged`, each shard's node and rounds.
 
 mod check;
+mod clients;
 
 pub use check::check;
+pub use clients::{check_clients, write_clients};
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -74,14 +76,24 @@ pub fn open(paths: &[PathBuf]) -> (Vec<Part>, Vec<String>) {
 /// writes the merged manifest: `schedule` is the unsharded `expected` one, `launches` every
 /// shard's in shard order (renumbered, logs under `servers/shard-K/`), `merged` each shard.
 pub fn write(parts: &[Part], out: &Path, expected: Vec<Slot>) -> Result<Manifest, MergeError> {
+    let mut parts: Vec<&Part> = parts.iter().collect();
+    parts.sort_by_key(|p| p.manifest.shard.as_ref().map_or(0, |s| s.index));
+    into_place(out, |staging, name| fill(&parts, staging, name, expected))
+}
+
+/// Has `fill` write a merged run into a folder beside `out` (which must not exist), named
+/// after it, then renames it into place: a merge that stops half-way leaves nothing that
+/// looks like a run.
+fn into_place(
+    out: &Path,
+    fill: impl FnOnce(&Path, String) -> Result<Manifest, StoreError>,
+) -> Result<Manifest, MergeError> {
     if out.exists() {
         return Err(MergeError::Problems(vec![format!(
             "{}: already exists; merge into a new directory",
             out.display()
         )]));
     }
-    let mut parts: Vec<&Part> = parts.iter().collect();
-    parts.sort_by_key(|p| p.manifest.shard.as_ref().map_or(0, |s| s.index));
     let name = (out.file_name())
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "merged".into());
@@ -90,7 +102,7 @@ pub fn write(parts: &[Part], out: &Path, expected: Vec<Slot>) -> Result<Manifest
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(parent).map_err(|e| StoreError::io(parent, e))?;
     }
-    let written = fill(&parts, &staging, name, expected).and_then(|m| {
+    let written = fill(&staging, name).and_then(|m| {
         fs::rename(&staging, out)
             .map_err(|e| StoreError::io(out, e))
             .map(|()| m)

@@ -37,6 +37,8 @@ pub struct Plan {
     pub searched: Vec<Cell>,
     /// `exp run --shard K/N`: only this shard's rounds are in `schedule` and `launches`.
     pub shard: Option<Shard>,
+    /// `exp run --client K/N`: every slot is run, sending only this client's share.
+    pub client: Option<crate::fanout::ClientPlan>,
 }
 
 impl Plan {
@@ -70,6 +72,7 @@ impl Plan {
             launches: Vec::new(),
             searched: Vec::new(),
             shard: None,
+            client: None,
         };
         plan.set_rounds(rounds);
         Ok(plan)

@@ -38,6 +38,8 @@ fn model() -> ReportModel {
         node: None,
         shard: None,
         merged: Vec::new(),
+        client: None,
+        merged_clients: Vec::new(),
     };
     let cells = vec![CellResults {
         id: "default".into(),
@@ -185,6 +187,8 @@ fn manifest_of(m: &ReportModel) -> Manifest {
         node: None,
         shard: None,
         merged: Vec::new(),
+        client: None,
+        merged_clients: Vec::new(),
     }
 }
 

@@ -79,6 +79,9 @@ pub struct DriveReport {
     /// This process's CPU time and run-queue wait when warm-up ended (only the measured
     /// requests are charged to the client's own use).
     pub at_origin: super::usage::Snapshot,
+    /// A fanned-out client's start (`exp run --client`): the marker's record of it and,
+    /// when it sent nothing, why.
+    pub client: Option<(crate::fanout::ClientMark, Option<String>)>,
 }
 
 /// Lead time between preparing the schedule and its first send, so the first request is not
@@ -91,15 +94,18 @@ pub async fn drive<S: Sender>(
     work: &RepetitionWork,
     out: mpsc::UnboundedSender<RequestRecord>,
 ) -> DriveReport {
-    drive_with(sender, work, out, None).await
+    drive_with(sender, work, out, None, None).await
 }
 
-/// [`drive`], with `divert` taking some of the measured arrivals.
+/// [`drive`], with `divert` taking some of the measured arrivals (quality items under load)
+/// and, for a fanned-out client, `gate`: after warm-up the measured requests wait for its
+/// shared instant, and are not sent at all when it refuses (a late client).
 pub async fn drive_with<S: Sender>(
     sender: Arc<S>,
     work: &RepetitionWork,
     out: mpsc::UnboundedSender<RequestRecord>,
     divert: Option<Arc<dyn Divert>>,
+    gate: Option<&super::gate::Gate>,
 ) -> DriveReport {
     // Started before warm-up, so the first requests are built by the origin.
     let prompts = measured_prompts(work);
@@ -107,9 +113,27 @@ pub async fn drive_with<S: Sender>(
     if let Some(d) = &divert {
         d.prepare().await;
     }
+    let (origin, origin_wall, client) = match gate {
+        None => (Instant::now() + LEAD, SystemTime::now() + LEAD, None),
+        Some(gate) => {
+            let began = gate.wait().await;
+            (
+                began.origin,
+                began.origin_wall,
+                Some((began.mark, began.refused)),
+            )
+        }
+    };
     let at_origin = super::usage::Snapshot::take();
-    let origin = Instant::now() + LEAD;
-    let origin_wall = SystemTime::now() + LEAD;
+    if let Some((_, Some(_))) = &client {
+        return DriveReport {
+            origin: origin.into_std(),
+            origin_wall,
+            released: 0,
+            at_origin,
+            client,
+        };
+    }
     let release_end = work.duration.map(|d| origin + d);
     let ctx = Ctx {
         sender,
@@ -137,6 +161,7 @@ pub async fn drive_with<S: Sender>(
         origin_wall,
         released,
         at_origin,
+        client,
     }
 }
 
@@ -157,7 +182,12 @@ fn measured_prompts(work: &RepetitionWork) -> Prefetch {
     if let Arrivals::Open { offsets_ns, .. } = &work.arrivals {
         limit = limit.min(offsets_ns.len() as u64);
     }
-    Prefetch::start(work.source.clone(), limit, width(&work.arrivals))
+    Prefetch::start_share(
+        work.source.clone(),
+        limit,
+        width(&work.arrivals),
+        work.share,
+    )
 }
 
 struct Ctx<S> {
@@ -305,15 +335,14 @@ async fn open_loop<S: Sender>(
     let mut tasks = JoinSet::new();
     let mut released = 0;
     let mut timer = SendTimer::new();
-    for &offset in offsets_ns {
+    // Take each request before waiting, so handing it over never delays a send. Request `i`
+    // is sent at offset `i` (a client's share skips the others' indices).
+    while let Some((i, req)) = prompts.next().await {
+        let offset = offsets_ns[i as usize];
         let at = ctx.origin + Duration::from_nanos(offset);
         if release_end.is_some_and(|end| at >= end) {
             break;
         }
-        // Take the request before waiting, so handing it over never delays a send.
-        let Some((i, req)) = prompts.next().await else {
-            break;
-        };
         timer.sleep_until(at).await;
         let permit = match &cap {
             Some(sem) => Some(sem.clone().acquire_owned().await.expect("semaphore open")),
@@ -440,3 +469,7 @@ mod tests;
 #[cfg(test)]
 #[path = "driver_turn_tests.rs"]
 mod turn_tests;
+
+#[cfg(test)]
+#[path = "driver_share_tests.rs"]
+mod share_tests;

@@ -82,6 +82,7 @@ fn work(arrivals: Arrivals, requests: Option<u64>, duration: Option<Duration>) -
         duration,
         grace: Duration::from_millis(30),
         arrivals,
+        share: None,
     }
 }
 
@@ -276,7 +277,7 @@ async fn a_divert_takes_its_arrivals_in_every_mode_and_they_are_never_records() 
         let w = work(arrivals.clone(), Some(12), None);
         let (tx, mut rx) = mpsc::unbounded_channel();
         let divert = Some(thirds.clone() as Arc<dyn Divert>);
-        let report = drive_with(fake.clone(), &w, tx, divert).await;
+        let report = drive_with(fake.clone(), &w, tx, divert, None).await;
         let mut recs = Vec::new();
         while let Some(r) = rx.recv().await {
             recs.push(r);

@@ -145,6 +145,7 @@ fn work(arrivals: Arrivals, think_ms: u64, requests: Option<u64>) -> RepetitionW
         duration: None,
         grace: Duration::from_millis(500),
         arrivals,
+        share: None,
     }
 }
 

@@ -46,6 +46,18 @@ pub struct RepOutcome {
     pub measured: Option<Measured>,
     /// For HTTP runs: measured requests released (arrivals a divert took not counted).
     pub released: Option<u64>,
+    /// A fanned-out client's start, and why it sent nothing when it did not (late).
+    pub client: Option<(crate::fanout::ClientMark, Option<String>)>,
+}
+
+/// What an HTTP repetition adds to its load: quality items that take some arrivals
+/// (`[quality] when = "under-load"`), and a fanned-out client's start gate (`--client`).
+#[derive(Default)]
+pub struct Hooks {
+    /// Takes some arrivals for quality items.
+    pub divert: Option<Arc<dyn driver::Divert>>,
+    /// Holds the measured requests until the clients' shared instant.
+    pub gate: Option<super::gate::Gate>,
 }
 
 /// The start of a repetition's measured part (after warm-up).
@@ -189,14 +201,16 @@ impl CellExecutor {
     ) -> Result<RepOutcome, StoreError> {
         let never = std::future::pending::<()>();
         Ok(self
-            .run_until(work, writer, seed, finished, never, None)
+            .run_until(work, writer, seed, finished, never, Hooks::default())
             .await?
             .0)
     }
 
     /// [`CellExecutor::run`], cut short when `stop` resolves first (its server died): requests
     /// in flight are abandoned, finished ones are kept. The flag says whether it was cut.
-    /// The simulated engine is never cut. `divert` (HTTP only) takes some of the arrivals.
+    /// The simulated engine is never cut. `divert` (HTTP only) takes some of the arrivals. A
+    /// fanned-out client's measured requests wait for `gate` (HTTP only: the plan refuses
+    /// `--client` on a simulated target).
     pub async fn run_until(
         &self,
         work: &RepetitionWork,
@@ -204,8 +218,9 @@ impl CellExecutor {
         seed: u64,
         finished: Arc<AtomicU64>,
         stop: impl std::future::Future<Output = ()> + Send,
-        divert: Option<Arc<dyn driver::Divert>>,
+        hooks: Hooks,
     ) -> Result<(RepOutcome, bool), StoreError> {
+        let Hooks { divert, gate } = hooks;
         match self {
             CellExecutor::Sim { deployment, params } => {
                 let (work, deployment, params) = (work.clone(), deployment.clone(), *params);
@@ -238,10 +253,9 @@ impl CellExecutor {
                 // awaits the run: its sends then start on the worker's own queue instead of
                 // crossing threads, which would add a wake-up to every request's queue delay.
                 let (client, work) = (client.clone(), work.clone());
-                let mut drive =
-                    tokio::spawn(
-                        async move { driver::drive_with(client, &work, tx, divert).await },
-                    );
+                let mut drive = tokio::spawn(async move {
+                    driver::drive_with(client, &work, tx, divert, gate.as_ref()).await
+                });
                 // Cutting the driver short drops its sender, which ends the writer task. The
                 // writer can only end before the driver by failing (the driver holds the
                 // sender): then stop sending at once, since going on would spend the rest of
@@ -275,6 +289,7 @@ impl CellExecutor {
                 };
                 let mut details = crate::store::MarkerDetails::default();
                 let released = report.as_ref().map(|r| r.released);
+                let client_start = report.as_ref().and_then(|r| r.client.clone());
                 let (origin_wall, measured) = match report {
                     Some(report) => {
                         if let Some(anchor) = crate::clock::Anchor::now() {
@@ -296,6 +311,7 @@ impl CellExecutor {
                     details,
                     measured,
                     released,
+                    client: client_start,
                 };
                 Ok((outcome, stopped))
             }
@@ -351,6 +367,7 @@ async fn run_simulated(
         details,
         measured: None,
         released: None,
+        client: None,
     })
 }
 

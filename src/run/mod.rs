@@ -6,6 +6,7 @@
 mod count;
 pub mod driver;
 mod executor;
+pub mod gate;
 pub mod health;
 mod interrupt;
 mod prefetch;

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
+use crate::fanout::Share;
 use crate::workload::work::{RequestSource, RequestSpec};
 
 /// Most requests built ahead of need: enough to fill a wide closed loop at its start, small
@@ -24,18 +25,40 @@ pub(super) const MAX_DEPTH: usize = 256;
 /// Requests built ahead for an open loop without `max_concurrency`.
 pub(super) const OPEN_DEPTH: usize = 32;
 
-/// Requests `0..limit` of a source, built ahead on their own threads, taken in order.
+/// Requests `0..limit` of a source (or a client's share of them), built ahead on their own
+/// threads, taken in order.
 pub(super) struct Prefetch {
     source: Arc<dyn RequestSource>,
     lanes: Vec<mpsc::Receiver<RequestSpec>>,
+    /// Position of the next request among those taken (its index without a share).
     next: u64,
     limit: u64,
+    share: Option<Share>,
+}
+
+/// The index of the request at position `p`: `p` itself, or the share's `p`-th request.
+fn index_at(share: Option<Share>, p: u64) -> Option<u64> {
+    match share {
+        None => Some(p),
+        Some(share) => share.nth(p),
+    }
 }
 
 impl Prefetch {
     /// Starts building requests `0..limit` of `source`, at most about `depth` ahead of the
     /// ones taken (`depth` is clamped to `1..=MAX_DEPTH`), on up to one thread per core.
     pub(super) fn start(source: Arc<dyn RequestSource>, limit: u64, depth: usize) -> Prefetch {
+        Prefetch::start_share(source, limit, depth, None)
+    }
+
+    /// [`Prefetch::start`] for a client's `share` of requests `0..limit`: they come out in
+    /// index order with their indices in the planned schedule.
+    pub(super) fn start_share(
+        source: Arc<dyn RequestSource>,
+        limit: u64,
+        depth: usize,
+        share: Option<Share>,
+    ) -> Prefetch {
         let depth = depth.clamp(1, MAX_DEPTH);
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let lanes = cores.min(depth).max(1);
@@ -49,7 +72,9 @@ impl Prefetch {
                 // builds that lane's requests itself.
                 let _ = std::thread::Builder::new()
                     .name(format!("exp-prompts-{k}"))
-                    .spawn(move || build_lane(source.as_ref(), k as u64, stride, limit, &tx));
+                    .spawn(move || {
+                        build_lane(source.as_ref(), share, k as u64, stride, limit, &tx)
+                    });
                 rx
             })
             .collect();
@@ -58,18 +83,16 @@ impl Prefetch {
             lanes: receivers,
             next: 0,
             limit,
+            share,
         }
     }
 
     /// The next request in index order with its index, or `None` past `limit`. Waits (without
     /// blocking the worker) while it is still being built.
     pub(super) async fn next(&mut self) -> Option<(u64, RequestSpec)> {
-        if self.next >= self.limit {
-            return None;
-        }
-        let i = self.next;
+        let i = index_at(self.share, self.next).filter(|&i| i < self.limit)?;
+        let lane = (self.next % self.lanes.len() as u64) as usize;
         self.next += 1;
-        let lane = (i % self.lanes.len() as u64) as usize;
         let spec = match self.lanes[lane].recv().await {
             Some(spec) => spec,
             // The builder never started or panicked: build here (a panic then repeats where
@@ -80,20 +103,22 @@ impl Prefetch {
     }
 }
 
-/// Builds indices `first, first + stride, …` below `limit` into `tx`, until the receiver goes.
+/// Builds the requests at positions `first, first + stride, …` (indices below `limit`) into
+/// `tx`, until the receiver goes.
 fn build_lane(
     source: &dyn RequestSource,
+    share: Option<Share>,
     first: u64,
     stride: u64,
     limit: u64,
     tx: &mpsc::Sender<RequestSpec>,
 ) {
-    let mut i = first;
-    while i < limit {
+    let mut p = first;
+    while let Some(i) = index_at(share, p).filter(|&i| i < limit) {
         if tx.blocking_send(source.request(i)).is_err() {
             return;
         }
-        i = match i.checked_add(stride) {
+        p = match p.checked_add(stride) {
             Some(next) => next,
             None => return,
         };

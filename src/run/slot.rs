@@ -104,7 +104,13 @@ impl Runner<'_> {
         let (sampling, mut absent) = self
             .start_probes(config, &serving, &cell_id, slot.round)
             .await?;
-        self.progress.start(&cell_id, slot.round, work.requests);
+        let exec = &self.executors[&slot.cell];
+        // A fanned-out client counts its own share.
+        let requests = match work.share {
+            Some(share) => work.requests.map(|n| share.count(n)),
+            None => work.requests,
+        };
+        self.progress.start(&cell_id, slot.round, requests);
         let writer = self.dir.start_repetition(&cell_id, slot.round)?;
         let engine_seed = seed::derive(seed, Some(&cell_id), slot.round, "engine");
         let started = Instant::now();
@@ -116,9 +122,12 @@ impl Runner<'_> {
             }
         };
         let counter = self.progress.counter();
-        let exec = &self.executors[&slot.cell];
         let divert = (under_load.clone()).map(|u| u as Arc<dyn super::driver::Divert>);
-        let run = exec.run_until(&work, writer, engine_seed, counter, stop, divert);
+        let first = self.plan.schedule.first() == Some(&slot);
+        let gate = (self.plan.client.as_ref())
+            .map(|c| super::gate::Gate::of_slot(c, first, &cell_id, slot.round, &work));
+        let hooks = super::executor::Hooks { divert, gate };
+        let run = exec.run_until(&work, writer, engine_seed, counter, stop, hooks);
         let (outcome, _cut) = tokio::select! {
             biased;
             () = self.interrupt.wait() => {
@@ -152,6 +161,11 @@ impl Runner<'_> {
             );
         }
         let mut details = outcome.details;
+        if let Some((mark, refused)) = outcome.client {
+            details.client = Some(mark);
+            // A late client's repetition fails for that, not for the requests it never sent.
+            failure = refused.or(failure);
+        }
         // The client's CPU over the measured part only (warm-up excluded), with its cores
         // and run-queue wait (`run::usage`).
         let client_cpu_seconds = outcome
@@ -251,6 +265,15 @@ impl Runner<'_> {
                 cell: cell_id.to_string(),
                 source,
             })?;
+        let work = match &self.plan.client {
+            Some(c) => work
+                .for_client(c.client)
+                .map_err(|why| RunError::Workload {
+                    cell: cell_id.to_string(),
+                    source: crate::workload::WorkloadError::Invalid(why),
+                })?,
+            None => work,
+        };
         if let Entry::Vacant(entry) = self.executors.entry(slot.cell) {
             let exec = CellExecutor::new(config, work.requests)
                 .await

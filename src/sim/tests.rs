@@ -87,6 +87,7 @@ pub(super) fn work(
         duration: None,
         grace: Duration::ZERO,
         arrivals,
+        share: None,
     }
 }
 

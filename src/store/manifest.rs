@@ -119,6 +119,44 @@ pub struct Manifest {
     /// `exp merge`: the shards this run was merged from, in shard order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub merged: Vec<MergedShard>,
+    /// `exp run --client K/N`: this run holds client K's share of every repetition;
+    /// `exp merge --clients` joins it with the other clients'.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<ClientRecord>,
+    /// `exp merge --clients`: the clients this run was merged from, in client order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_clients: Vec<MergedClient>,
+}
+
+/// A fanned-out client's share of the load (`exp run --client K/N`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientRecord {
+    /// Client number, from 1.
+    pub index: u32,
+    /// Number of clients.
+    pub count: u32,
+    /// The shared instant of the first repetition (`--start-at`, RFC 3339 UTC).
+    pub start_at: String,
+    /// `--max-skew` in milliseconds.
+    pub max_skew_ms: u64,
+}
+
+/// One client of a merged run, as it was when merged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergedClient {
+    /// Client number, from 1.
+    pub index: u32,
+    /// Number of clients.
+    pub count: u32,
+    /// The client's run id.
+    pub run_id: String,
+    /// The client's run directory, as given to `exp merge --clients`.
+    pub source: String,
+    /// The machine it ran on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<Node>,
+    /// Its status when merged.
+    pub status: RunStatus,
 }
 
 /// Which share of the experiment a sharded run holds.
@@ -444,6 +482,12 @@ pub struct MarkerDetails {
     /// Simulated engine: what its scheduler did.
     #[serde(default, flatten, skip_serializing_if = "Option::is_none")]
     pub sim: Option<SimDetails>,
+    /// `exp run --client K/N`: this client's start (node, shared instant, skew).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<crate::fanout::ClientMark>,
+    /// `exp merge --clients`: every client's start, in client order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clients: Vec<crate::fanout::ClientMark>,
     /// Keys written by another version of exp.
     #[serde(default, flatten)]
     pub other: serde_json::Map<String, serde_json::Value>,

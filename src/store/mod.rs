@@ -23,9 +23,10 @@ mod manifest;
 
 pub use files::{FLUSH_EVERY, RepWriter, write_atomic};
 pub use manifest::{
-    AdaptiveRecord, BaselineRecord, CellEntry, HalfWidth, LaunchRecord, Look, Manifest,
-    MarkerDetails, MergedShard, RepMarker, RunStatus, SCHEMA_VERSION, SequentialLook,
-    SequentialRecord, Session, ShardRecord, SimDetails, Stop, StopReason, now_rfc3339,
+    AdaptiveRecord, BaselineRecord, CellEntry, ClientRecord, HalfWidth, LaunchRecord, Look,
+    Manifest, MarkerDetails, MergedClient, MergedShard, RepMarker, RunStatus, SCHEMA_VERSION,
+    SequentialLook, SequentialRecord, Session, ShardRecord, SimDetails, Stop, StopReason,
+    now_rfc3339,
 };
 
 use std::collections::BTreeSet;

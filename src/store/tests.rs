@@ -32,6 +32,8 @@ fn manifest() -> Manifest {
         node: None,
         shard: None,
         merged: Vec::new(),
+        client: None,
+        merged_clients: Vec::new(),
     }
 }
 

@@ -121,6 +121,7 @@ impl Datasets {
             duration: cfg.duration,
             grace: cfg.grace,
             arrivals,
+            share: None,
         })
     }
 

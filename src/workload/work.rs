@@ -6,6 +6,8 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::fanout::{self, Client, Share};
+
 /// One chat message for `openai-chat` targets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChatMessage {
@@ -117,6 +119,37 @@ pub struct RepetitionWork {
     pub grace: Duration,
     /// The release process.
     pub arrivals: Arrivals,
+    /// `exp run --client K/N`: only this client's share of the measured requests is sent
+    /// (request `i` keeps its index, offset and prompt); `None` sends them all.
+    pub share: Option<Share>,
+}
+
+impl RepetitionWork {
+    /// This repetition as `client` sends it: its share of the planned requests (whole batches
+    /// in batch mode) and, in a closed loop, its share of the places ([`fanout::slots`]).
+    /// Warm-up is not shared: every client warms its own connections. Refused when a closed
+    /// loop has fewer places than there are clients.
+    pub fn for_client(mut self, client: Client) -> Result<RepetitionWork, String> {
+        let block = match &mut self.arrivals {
+            Arrivals::Open { .. } => 1,
+            Arrivals::Batch { size } => u64::from(size.get()),
+            Arrivals::Closed { concurrency } => {
+                let c = concurrency.get();
+                let places = (c >= client.count)
+                    .then(|| fanout::slots(c, client))
+                    .flatten();
+                *concurrency = places.ok_or_else(|| {
+                    format!(
+                        "a closed loop of concurrency = {c} cannot be split over {} clients (each needs at least one place); use at most {c} clients or raise concurrency",
+                        client.count
+                    )
+                })?;
+                1
+            }
+        };
+        self.share = Some(Share { client, block });
+        Ok(self)
+    }
 }
 
 impl std::fmt::Debug for RepetitionWork {
@@ -127,6 +160,7 @@ impl std::fmt::Debug for RepetitionWork {
             .field("duration", &self.duration)
             .field("grace", &self.grace)
             .field("arrivals", &self.arrivals)
+            .field("share", &self.share)
             .finish_non_exhaustive()
     }
 }
