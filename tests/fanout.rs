@@ -410,5 +410,22 @@ fn what_a_client_cannot_do_is_refused_with_the_alternative() {
         e.contains("a closed loop of concurrency = 2 cannot be split over 3 clients"),
         "{e}"
     );
+    let quality = run([
+        "run",
+        "tests/fixtures/scenarios/ok/quality_under_load.toml",
+        "--out",
+        s(&out),
+        "--no-progress",
+        "--client",
+        "1/2",
+        "--start-at",
+        at,
+    ])
+    .expect_code(2)
+    .stderr;
+    assert!(
+        quality.contains("quality_under_load.toml: --client 1/2: cell default: [quality] when = \"under-load\" would mix only this client's share of the items into its share of the load, and the merge keeps one client's quality file; score quality after each repetition (`when = \"after-repetition\"`) or run without --client"),
+        "{quality}"
+    );
     assert!(!out.exists(), "nothing is written for a refused run");
 }
