@@ -301,6 +301,11 @@ pub struct K8sArgs {
     /// Kubernetes namespace of every object.
     #[arg(long)]
     pub namespace: Option<String>,
+    /// How long the merge Job may wait for the shards (or clients) and merge before
+    /// Kubernetes stops it (`activeDeadlineSeconds`): one that failed past its retries never
+    /// finishes. Allow the whole experiment's time.
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = parse_skew)]
+    pub merge_deadline: std::time::Duration,
     #[command(flatten)]
     pub target: TargetArgs,
 }

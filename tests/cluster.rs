@@ -184,6 +184,9 @@ fn kubernetes_manifests_are_api_objects_whose_pods_run_the_experiment() {
     let config: ConfigMap = serde_json::from_str(&read("configmap.json")).unwrap();
     let shards: Job = serde_json::from_str(&read("shards-job.json")).unwrap();
     let merge: Job = serde_json::from_str(&read("merge-job.json")).unwrap();
+    // A shard failed past its retries never finishes: the merge gives up after a day.
+    let merge_spec = merge.spec.as_ref().unwrap();
+    assert_eq!(merge_spec.active_deadline_seconds, Some(24 * 3600));
 
     let spec = shards.spec.as_ref().unwrap();
     assert_eq!(spec.completion_mode.as_deref(), Some("Indexed"));

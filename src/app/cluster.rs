@@ -94,6 +94,7 @@ pub(super) fn k8s(args: &K8sArgs) -> anyhow::Result<Status> {
         scenario_path: args.scenario_path.clone(),
         scenario_file: (file, scenario.text.clone()),
         namespace: args.namespace.clone(),
+        merge_deadline_s: i64::try_from(args.merge_deadline.as_secs().max(1)).unwrap_or(i64::MAX),
     };
     let dir =
         (args.dir.clone()).unwrap_or_else(|| Path::new("k8s").join(&fanout.name).join(&fanout.id));

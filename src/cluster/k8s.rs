@@ -46,6 +46,10 @@ pub struct Options {
     pub scenario_file: (String, String),
     /// Namespace of every object, when given.
     pub namespace: Option<String>,
+    /// How long the merge Job may wait and run before Kubernetes stops it (its
+    /// `activeDeadlineSeconds`): a shard or client that failed past its retries never says
+    /// it finished, and the merge would otherwise wait for it forever.
+    pub merge_deadline_s: i64,
 }
 
 /// The manifests: (file name, object as JSON).
@@ -255,9 +259,10 @@ fn clients_job(f: &Fanout, base: &str, o: &Options, delay_s: u64) -> Job {
 /// A Job that waits until every run directory in `dirs` says it finished, then runs `words`.
 fn merge_job_of(f: &Fanout, base: &str, o: &Options, dirs: &[String], words: Vec<String>) -> Job {
     let script = format!(
-        "set -eu\n# Waits until every run directory says it finished, then merges them.\nfor d in {}; do\n  until grep -Eqs '\"status\": \"(complete|partial)\"' \"$d/manifest.json\"; do sleep 10; done\ndone\nexec {}\n",
+        "set -eu\n# Waits until every run directory says it finished, then merges them; Kubernetes stops\n# it after activeDeadlineSeconds ({deadline} s) when one never does.\nfor d in {}; do\n  echo \"waiting for $d\"\n  until grep -Eqs '\"status\": \"(complete|partial)\"' \"$d/manifest.json\"; do sleep 10; done\ndone\nexec {}\n",
         shell::join(dirs),
         shell::join(words),
+        deadline = o.merge_deadline_s,
     );
     Job {
         metadata: meta(&format!("{base}-merge"), o, Some(f)),
@@ -266,6 +271,7 @@ fn merge_job_of(f: &Fanout, base: &str, o: &Options, dirs: &[String], words: Vec
             // Not retried: a merge that ran has written its directory (a `partial` merge
             // exits 3), and a second try would only find it there.
             backoff_limit: Some(0),
+            active_deadline_seconds: Some(o.merge_deadline_s),
             template: pod(base, o, "merge", script),
             ..Default::default()
         }),
