@@ -186,7 +186,7 @@ impl Efficiency {
             Family::Hopper => "fitted on published H100/H200 serving measurements (Hopper family)",
             Family::Blackwell => {
                 "uncalibrated: the Hopper figures (a fit on one InferenceX B200 case predicted \
-                 the other two 60–100 % off)"
+                 the other two 40–100 % off)"
             }
             Family::Ampere => "fitted on published A100 measurements (Ampere family)",
             Family::Ada => "fitted on published L40S/L20 measurements (Ada family)",
