@@ -216,7 +216,7 @@ fn fit_calibrated() {
                 loop {
                     let mut t = f;
                     *t.get(i) *= dir;
-                    if t.shared.validate().is_err() || !(t.ampere_matmul <= 1.0) {
+                    if t.shared.validate().is_err() || t.ampere_matmul > 1.0 {
                         break;
                     }
                     let l = loss(t);
