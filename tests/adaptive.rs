@@ -63,24 +63,24 @@ fn rounds_are_added_until_precise_and_the_report_says_why_it_stopped() {
     let dir = run_adaptive(out.path());
     let manifest = json(&dir.join("manifest.json"));
     let adaptive = &manifest["adaptive"];
-    // Seed 11: after 3 rounds add 5 (the batch cap), after 8 add 4, then every primary metric
-    // within ±4 % after 12.
+    // Seed 11: after 3 rounds add 4, after 7 add 4, then every primary metric within ±4 %
+    // after 11.
     let looks: Vec<(u64, u64)> = adaptive["looks"]
         .as_array()
         .unwrap()
         .iter()
         .map(|l| (l["rounds"].as_u64().unwrap(), l["added"].as_u64().unwrap()))
         .collect();
-    assert_eq!(looks, vec![(3, 5), (8, 4), (12, 0)]);
+    assert_eq!(looks, vec![(3, 4), (7, 4), (11, 0)]);
     assert_eq!(adaptive["stop"]["reason"], "precision");
-    assert_eq!(adaptive["stop"]["rounds"], 12);
-    assert_eq!(manifest["repetitions"], 12);
-    // Added rounds follow the same randomized-block order a fixed 12-round run would use.
-    assert_eq!(schedule(&manifest), fixed_order(12));
-    assert!(common::summary_n(&dir).values().all(|&n| n == 12));
+    assert_eq!(adaptive["stop"]["rounds"], 11);
+    assert_eq!(manifest["repetitions"], 11);
+    // Added rounds follow the same randomized-block order a fixed 11-round run would use.
+    assert_eq!(schedule(&manifest), fixed_order(11));
+    assert!(common::summary_n(&dir).values().all(|&n| n == 11));
     let report = text(&dir.join("report.md"));
     assert!(
-        report.contains("| Repetitions | adaptive, 3 to 12 rounds until every primary metric's 95 % CI is within ±4.00 % of its mean: precision reached after 12 rounds |"),
+        report.contains("| Repetitions | adaptive, 3 to 12 rounds until every primary metric's 95 % CI is within ±4.00 % of its mean: precision reached after 11 rounds |"),
         "{report}"
     );
     let summary = json(&dir.join("summary.json"));
@@ -99,14 +99,14 @@ fn a_resumed_adaptive_run_continues_the_same_decision() {
         .map(|c| c["id"].as_str().unwrap().to_string())
         .collect();
     let original = |cell: &str, round: u32| std::fs::read(records_path(&dir, cell, round)).unwrap();
-    let kept_later: Vec<Vec<u8>> = (4..12).map(|r| original(&cells[0], r)).collect();
+    let kept_later: Vec<Vec<u8>> = (4..11).map(|r| original(&cells[0], r)).collect();
 
-    // What an interruption during the second batch leaves: the first look recorded (8 rounds
+    // What an interruption during the second batch leaves: the first look recorded (7 rounds
     // planned), rounds 0–3 done in one cell and 0–2 in the other, no stop, no report.
     let mut manifest = finished.clone();
-    manifest["repetitions"] = 8.into();
+    manifest["repetitions"] = 7.into();
     manifest["schedule"] =
-        serde_json::Value::Array(finished["schedule"].as_array().unwrap()[..16].to_vec());
+        serde_json::Value::Array(finished["schedule"].as_array().unwrap()[..14].to_vec());
     manifest["adaptive"]["looks"] =
         serde_json::Value::Array(finished["adaptive"]["looks"].as_array().unwrap()[..1].to_vec());
     manifest["adaptive"]["stop"] = serde_json::Value::Null;
@@ -117,7 +117,7 @@ fn a_resumed_adaptive_run_continues_the_same_decision() {
     )
     .unwrap();
     for (i, cell) in cells.iter().enumerate() {
-        for round in (4 - i as u32)..12 {
+        for round in (4 - i as u32)..11 {
             std::fs::remove_file(marker_path(&dir, cell, round)).unwrap();
             std::fs::remove_file(records_path(&dir, cell, round)).unwrap();
         }
@@ -128,7 +128,7 @@ fn a_resumed_adaptive_run_continues_the_same_decision() {
     assert!(
         resumed
             .stderr
-            .contains("adaptive repetitions: precision reached after 12 rounds"),
+            .contains("adaptive repetitions: precision reached after 11 rounds"),
         "{}",
         resumed.stderr
     );
@@ -136,7 +136,7 @@ fn a_resumed_adaptive_run_continues_the_same_decision() {
     assert_eq!(after["adaptive"], finished["adaptive"]);
     assert_eq!(after["schedule"], finished["schedule"]);
     assert_eq!(after["status"], "complete");
-    for (round, bytes) in (4..12).zip(&kept_later) {
+    for (round, bytes) in (4..11).zip(&kept_later) {
         assert!(
             &original(&cells[0], round) == bytes,
             "round {round} was redone differently"

@@ -24,9 +24,9 @@ const SNAPSHOT: &str = concat!(
 
 /// The search runs, made once per test binary.
 struct Runs {
-    /// 16 sequences: capacity 13.21 req/s.
+    /// 16 sequences: capacity 11.05 req/s.
     base: PathBuf,
-    /// 6 sequences, run with `--baseline base`: capacity 3.125 req/s.
+    /// 6 sequences, run with `--baseline base`: capacity 2.657 req/s.
     slow: PathBuf,
     /// 16 sequences under `ttft ≤ 300 ms`.
     lax: PathBuf,
@@ -123,13 +123,13 @@ fn run_with_a_baseline_calls_the_lower_capacity_a_regression() {
     );
     assert!(
         r.slow_stdout
-            .contains("  capacity at the SLO · default: −76.0 % [−79.3 %, −68.2 %] → regression"),
+            .contains("  capacity at the SLO · default: −76.0 % [−78.1 %, −68.2 %] → regression"),
         "{}",
         r.slow_stdout
     );
     let md = text(&r.slow.join("compare.md"));
     assert!(
-        md.contains("| default | mean attainment ≥ 99.0 % with ttft ≤ 200 ms | 11.05 req/s [8.63, 13.77] | 2.657 req/s [2.657, 2.878] | −76.0 % [−79.3 %, −68.2 %] | **regression** (τ 5.00 %) |"),
+        md.contains("| default | mean attainment ≥ 99.0 % with ttft ≤ 200 ms | 11.05 req/s [8.63, 12.97] | 2.657 req/s [2.657, 2.878] | −76.0 % [−78.1 %, −68.2 %] | **regression** (τ 5.00 %) |"),
         "{md}"
     );
     // The one load both bisections probed is still compared as an ordinary cell.
@@ -150,7 +150,7 @@ fn the_reverse_pair_is_an_improvement_and_passes_fail_on_regression() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("| +316 % [+214 %, +384 %] | **improvement** (τ 5.00 %) |"),
+        stdout.contains("| +316 % [+214 %, +356 %] | **improvement** (τ 5.00 %) |"),
         "{stdout}"
     );
     let (code, _) = compare(&r.slow, &r.base, &["--fail-on", "any-change"]);
@@ -203,9 +203,9 @@ fn a_third_less_capacity_under_ten_rounds_of_noise_is_a_regression() {
     let (code, md) = compare(base, cand, &["--fail-on", "regression"]);
     assert_eq!(code, 1, "{md}");
     // The bisections' brackets [9.688, 10.08) and [6.759, 6.954); the curves cross at 9.923
-    // and 6.857, Δ̂ = −30.9 %, and the interval of Δ stays below −5 %.
+    // and 6.824, Δ̂ = −31.2 %, and the interval of Δ stays below −5 %.
     assert!(
-        md.contains("| default | mean attainment ≥ 99.0 % with ttft ≤ 200 ms | 9.923 req/s [8.867, 11.33] | 6.857 req/s [6.201, 8.152] | −30.9 % [−41.7 %, −15.5 %] | **regression** (τ 5.00 %) |"),
+        md.contains("| default | mean attainment ≥ 99.0 % with ttft ≤ 200 ms | 9.923 req/s [8.867, 11.33] | 6.824 req/s [6.201, 8.144] | −31.2 % [−41.7 %, −15.6 %] | **regression** (τ 5.00 %) |"),
         "{md}"
     );
     assert!(

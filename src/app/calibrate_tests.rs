@@ -8,7 +8,8 @@ use super::*;
 use crate::cli::TargetArgs;
 
 /// The known profile: prefill at 55 % of peak, memory at 70 %, 200 µs per step, and the
-/// H100 preset's GEMM half-efficiency size (which calibration keeps from its start).
+/// H100 preset's GEMM half-efficiency size and API-server cost (which calibration keeps from
+/// its start).
 const KNOWN: &str = "\
 [efficiency]
 matmul = 0.55
@@ -18,6 +19,8 @@ memory = 0.7
 comm = 0.8
 step_overhead_s = 0.0002
 per_layer_overhead_s = 0.0
+per_request_overhead_s = 0.0016
+per_prompt_token_overhead_s = 1e-7
 ";
 
 /// Writes the known profile and runs `body` (a scenario with `{profile}` in it) through

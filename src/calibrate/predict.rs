@@ -1,5 +1,6 @@
 //! What the simulator predicts for one request that runs alone, from the same step-time model
-//! it runs on ([`Deployment::step_time`]): its TTFT is the prefill steps (chunks of at most the
+//! it runs on ([`Deployment::step_time`]): its TTFT is the API server's cost for it
+//! ([`crate::hw::Efficiency::admission_seconds`]) plus the prefill steps (chunks of at most the
 //! token budget), its TPOT the mean decode step over its contexts. Pure.
 
 use crate::hw::{Bound, Deployment, PrefillWork};
@@ -22,7 +23,8 @@ pub struct Predicted {
 /// last chunk).
 pub fn ttft(deployment: &Deployment, prompt: u32, chunk_budget: u32) -> Predicted {
     let budget = chunk_budget.max(1);
-    let (mut done, mut seconds, mut compute_bound) = (0u32, 0.0, false);
+    let (mut done, mut compute_bound) = (0u32, false);
+    let mut seconds = deployment.efficiency().admission_seconds(prompt);
     while done < prompt {
         let new_tokens = (prompt - done).min(budget);
         let work = PrefillWork {

@@ -44,6 +44,17 @@ pub fn kept(c: &Calibration) -> Vec<(&'static str, String, &'static str)> {
             "all-reduce time is not separable from the step overhead at low load",
         ),
         (
+            "per_request_overhead_s",
+            units::seconds(s.per_request_overhead_s),
+            "the API server's cost is part of every TTFT: low-load prompts cannot tell it \
+             apart from the prefill",
+        ),
+        (
+            "per_prompt_token_overhead_s",
+            units::seconds(s.per_prompt_token_overhead_s),
+            "the same",
+        ),
+        (
             "per_layer_overhead_s",
             "0".into(),
             "the engine adds step + layers × per-layer overhead: one model cannot separate \

@@ -8,8 +8,9 @@ use super::*;
 use crate::hw::{Gpu, ModelConfig};
 use crate::record::{Chunk, FailureReason, Outcome, RequestRecord};
 
-/// The truth synthetic data are drawn from; the GEMM half-efficiency size is the starting
-/// preset's (calibration keeps it: low-load prompts cannot pin it apart from `matmul`).
+/// The truth synthetic data are drawn from; the GEMM half-efficiency size and the API
+/// server's cost are the starting preset's (calibration keeps them: low-load prompts cannot
+/// pin them apart from `matmul`).
 fn known() -> Efficiency {
     Efficiency {
         matmul: 0.55,
@@ -20,6 +21,8 @@ fn known() -> Efficiency {
         step_overhead_s: 200e-6,
         per_layer_overhead_s: 0.0,
         per_sequence_overhead_s: 0.0,
+        per_request_overhead_s: start().per_request_overhead_s,
+        per_prompt_token_overhead_s: start().per_prompt_token_overhead_s,
     }
 }
 
@@ -168,9 +171,11 @@ fn observe_keeps_successful_requests_that_ran_alone_with_their_latencies() {
 #[test]
 fn predictions_are_the_engine_steps_of_a_lone_request() {
     let d = deployment(known());
-    // Unchunked: one prefill step, the roofline's own TTFT.
+    // Unchunked: the API server's cost, then one prefill step, the roofline's own TTFT.
     let one = predict::ttft(&d, 4096, 8192);
-    assert_eq!(one.seconds, d.prefill_time(4096, 1).seconds);
+    let server = d.efficiency().admission_seconds(4096);
+    assert!(server > 0.0);
+    assert!((one.seconds - (server + d.prefill_time(4096, 1).seconds)).abs() < 1e-15);
     assert!(one.compute_bound);
     // Chunked at 4096: two steps, the second attending to the first chunk's 4096 tokens.
     let second = d.step_time(
@@ -181,7 +186,8 @@ fn predictions_are_the_engine_steps_of_a_lone_request() {
         &[],
     );
     let two = predict::ttft(&d, 8192, 4096).seconds;
-    assert!((two - (one.seconds + second.seconds)).abs() < 1e-15);
+    let more_tokens = d.efficiency().admission_seconds(8192) - server;
+    assert!((two - (one.seconds + more_tokens + second.seconds)).abs() < 1e-15);
     // Two outputs: one decode step at the prompt's context.
     let tpot = predict::tpot(&d, 1000, 2).unwrap();
     assert_eq!(tpot.seconds, d.decode_time(1, 1000).seconds);

@@ -4,8 +4,9 @@
 //! holds figures fitted on the fit cases of the fidelity benchmark (`exp selftest fidelity`,
 //! published serving measurements with their configuration), one set per GPU family, with one
 //! overhead model for all: a fixed cost per step plus one per layer, and all-reduces at 0.8 of
-//! the link (the ~83% of NVLink an NCCL user measured, hardware.md §1.6). `exp calibrate` fits
-//! and writes these fields as TOML.
+//! the link (the ~83% of NVLink an NCCL user measured, hardware.md §1.6), and one API-server
+//! cost per request in front of the engine (fitted on the same cases with the step-time
+//! figures held). `exp calibrate` fits and writes these fields as TOML.
 
 use serde::{Deserialize, Serialize};
 
@@ -50,6 +51,15 @@ pub struct Efficiency {
     /// its token), seconds; 0 in profiles written before it existed.
     #[serde(default)]
     pub per_sequence_overhead_s: f64,
+    /// Cost of the API server in front of the engine per request (HTTP parsing, request
+    /// set-up, handing it to the engine), seconds. The server handles one request at a time,
+    /// so under a burst requests wait for each other; 0 in profiles written before it existed.
+    #[serde(default)]
+    pub per_request_overhead_s: f64,
+    /// The API server's cost per prompt token (tokenisation), seconds, in the same queue as
+    /// `per_request_overhead_s`; 0 in profiles written before it existed.
+    #[serde(default)]
+    pub per_prompt_token_overhead_s: f64,
 }
 
 impl Efficiency {
@@ -60,6 +70,12 @@ impl Efficiency {
             return self.matmul;
         }
         self.matmul * tokens / (tokens + self.matmul_half_tokens)
+    }
+
+    /// Seconds the API server spends on one request of `prompt_tokens` tokens before the
+    /// engine sees it: `per_request_overhead_s + per_prompt_token_overhead_s · prompt`.
+    pub fn admission_seconds(&self, prompt_tokens: u32) -> f64 {
+        self.per_request_overhead_s + self.per_prompt_token_overhead_s * f64::from(prompt_tokens)
     }
 }
 
@@ -73,9 +89,13 @@ struct FamilyFit {
 }
 
 /// Every family shares the overheads and the all-reduce efficiency: one source, the same fit.
+/// The API server's cost (1.6 ms per request + 0.1 µs per prompt token, single-threaded) is
+/// the fit's; it is CPU work, so it does not depend on the GPU.
 const STEP_OVERHEAD_S: f64 = 550e-6;
 const PER_LAYER_OVERHEAD_S: f64 = 56e-6;
 const PER_SEQUENCE_OVERHEAD_S: f64 = 15e-6;
+const PER_REQUEST_OVERHEAD_S: f64 = 1.6e-3;
+const PER_PROMPT_TOKEN_OVERHEAD_S: f64 = 0.1e-6;
 const COMM: f64 = 0.8;
 
 const HOPPER: FamilyFit = FamilyFit {
@@ -91,7 +111,9 @@ const AMPERE: FamilyFit = FamilyFit {
     ..HOPPER
 };
 
-enum Family {
+/// GPU families the `calibrated` preset tells apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Family {
     Hopper,
     Blackwell,
     Ampere,
@@ -99,7 +121,8 @@ enum Family {
     Other,
 }
 
-fn family(gpu: &Gpu) -> Family {
+/// The family of a catalog GPU.
+pub(crate) fn family(gpu: &Gpu) -> Family {
     let k = catalog_gpus::key(&gpu.name);
     let has = |parts: &[&str]| parts.iter().any(|p| k.contains(p));
     if has(&["h100", "h200", "h800", "h20"]) {
@@ -134,6 +157,8 @@ impl Efficiency {
             step_overhead_s: 0.0,
             per_layer_overhead_s: 0.0,
             per_sequence_overhead_s: 0.0,
+            per_request_overhead_s: 0.0,
+            per_prompt_token_overhead_s: 0.0,
         }
     }
 
@@ -150,6 +175,8 @@ impl Efficiency {
             step_overhead_s: STEP_OVERHEAD_S,
             per_layer_overhead_s: PER_LAYER_OVERHEAD_S,
             per_sequence_overhead_s: PER_SEQUENCE_OVERHEAD_S,
+            per_request_overhead_s: PER_REQUEST_OVERHEAD_S,
+            per_prompt_token_overhead_s: PER_PROMPT_TOKEN_OVERHEAD_S,
         }
     }
 
@@ -157,7 +184,10 @@ impl Efficiency {
     pub fn calibration_basis(gpu: &Gpu) -> &'static str {
         match family(gpu) {
             Family::Hopper => "fitted on published H100/H200 serving measurements (Hopper family)",
-            Family::Blackwell => "fitted on published B200 serving measurements (Blackwell family)",
+            Family::Blackwell => {
+                "uncalibrated: the Hopper figures (a fit on one InferenceX B200 case predicted \
+                 the other two 40–100 % off)"
+            }
             Family::Ampere => "fitted on published A100 measurements (Ampere family)",
             Family::Ada => "fitted on published L40S/L20 measurements (Ada family)",
             Family::Other => "uncalibrated: the Hopper figures used as a middle guess",
@@ -185,6 +215,11 @@ impl Efficiency {
             ("step_overhead_s", self.step_overhead_s),
             ("per_layer_overhead_s", self.per_layer_overhead_s),
             ("per_sequence_overhead_s", self.per_sequence_overhead_s),
+            ("per_request_overhead_s", self.per_request_overhead_s),
+            (
+                "per_prompt_token_overhead_s",
+                self.per_prompt_token_overhead_s,
+            ),
         ] {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(HwError::InvalidDeployment(format!(

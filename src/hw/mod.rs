@@ -40,6 +40,8 @@ mod tests;
 pub use deployment::{Bound, Deployment, PrefillWork, StepTime, StepWork};
 pub use dtype::Dtype;
 pub use efficiency::Efficiency;
+#[cfg(test)]
+pub(crate) use efficiency::{Family, family};
 pub use error::HwError;
 pub use gpu::Gpu;
 pub use model::{Mla, ModelConfig, Moe};

@@ -5,10 +5,15 @@
 use super::{PrefillWork, StepCost};
 use crate::hw::Deployment;
 
-/// The roofline step time of the deployment (model × GPU × TP × efficiency preset).
+/// The roofline step time of the deployment (model × GPU × TP × efficiency preset), and its
+/// preset's API-server cost per request.
 impl StepCost for Deployment {
     fn step_seconds(&self, prefill: &[PrefillWork], decode_contexts: &[u32]) -> f64 {
         self.step_time(prefill, decode_contexts).seconds
+    }
+
+    fn admission_seconds(&self, prompt_tokens: u32) -> f64 {
+        self.efficiency().admission_seconds(prompt_tokens)
     }
 }
 

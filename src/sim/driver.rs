@@ -10,6 +10,11 @@
 //! A multi-turn source's conversation sends its next turn when a turn's last token is
 //! delivered (after the think time, as a timed event like an arrival), with the longer input
 //! the source gives it; see [`Phase`] for how conversations hold their slot.
+//!
+//! A sent request reaches the engine through [`ApiServer`], one thread that spends the cost
+//! model's [`StepCost::admission_seconds`] on each request in turn; its hand-overs are timed
+//! events like arrivals. With a cost of 0 (the `ideal` preset, [`super::LinearCost`]) a
+//! request reaches the engine the instant it is sent.
 
 use std::collections::VecDeque;
 
@@ -96,6 +101,7 @@ pub fn run_repetition_into<C: StepCost + ?Sized>(
     let mut measured = Phase::measured(work)?;
     let mut d = Driver {
         engine: Engine::new(*params, cost, seed)?,
+        server: ApiServer::default(),
         emitted: Vec::new(),
         pending: VecDeque::new(),
         front: 0,
@@ -123,6 +129,43 @@ pub fn run_repetition_into<C: StepCost + ?Sized>(
     Ok(d.stats)
 }
 
+/// The API server in front of the engine: one thread that takes sent requests in order and
+/// spends [`StepCost::admission_seconds`] on each (HTTP, tokenisation, admission) before the
+/// engine sees it, so a burst queues here. With a cost of 0 requests skip it.
+#[derive(Default)]
+struct ApiServer {
+    /// When the thread is next free (ns).
+    free_ns: u64,
+    /// Requests being handled, in order; their `ready_ns` never decrease.
+    queue: VecDeque<Admission>,
+}
+
+impl ApiServer {
+    /// Queues `a`, sent at `a.ready_ns`, behind the requests already there.
+    fn enqueue(&mut self, mut a: Admission, seconds: f64) {
+        // Saturating float-to-int cast; at least 1 ns.
+        let cost_ns = ((seconds * 1e9).round() as u64).max(1);
+        a.ready_ns = a.ready_ns.max(self.free_ns).saturating_add(cost_ns);
+        self.free_ns = a.ready_ns;
+        self.queue.push_back(a);
+    }
+}
+
+/// A request on its way to the engine.
+#[derive(Debug, Clone, Copy)]
+struct Admission {
+    /// When the engine gets it (ns).
+    ready_ns: u64,
+    /// Engine id.
+    id: u64,
+    /// Its unit (request or conversation) and turn.
+    index: u64,
+    turn: u32,
+    /// Prompt and output tokens.
+    input: u32,
+    output: u32,
+}
+
 /// A sent request's record until it and every earlier one are handed over.
 struct Pending {
     rec: RequestRecord,
@@ -131,6 +174,7 @@ struct Pending {
 
 struct Driver<'c, 's, C: ?Sized> {
     engine: Engine<&'c C>,
+    server: ApiServer,
     emitted: Vec<Emission>,
     /// Records of the measured requests from the oldest not handed over, by submission.
     pending: VecDeque<Pending>,
@@ -149,33 +193,54 @@ impl<C: StepCost + ?Sized> Driver<'_, '_, C> {
         self.fill(p, now)?;
         let mut step_end: Option<u64> = None;
         loop {
-            match (step_end, p.next_event()) {
-                (Some(end), Some(a)) if a <= end => self.arrive(p, a)?,
-                (Some(end), _) if end > p.grace_end => return Ok(p.grace_end),
-                (Some(end), _) => {
-                    self.complete(p, end)?;
-                    step_end = None;
-                    now = end;
+            if step_end.is_none() && !self.engine.is_idle() {
+                if now >= p.grace_end {
+                    return Ok(p.grace_end);
                 }
-                (None, _) if !self.engine.is_idle() => {
-                    if now >= p.grace_end {
-                        return Ok(p.grace_end);
+                step_end = Some(self.step(now));
+            }
+            let external = self.next_event(p);
+            let next = match (step_end, external) {
+                (Some(end), Some(a)) => Some(end.min(a)),
+                (end, a) => end.or(a),
+            };
+            match next {
+                None => return Ok(now),
+                Some(t) if t > p.grace_end => return Ok(p.grace_end),
+                Some(t) if external == Some(t) => {
+                    if step_end.is_none() {
+                        now = t;
                     }
-                    step_end = Some(self.step(now));
+                    self.arrive(p, t)?;
                 }
-                (None, Some(a)) => {
-                    now = a;
-                    self.arrive(p, a)?;
+                Some(t) => {
+                    self.complete(p, t)?;
+                    step_end = None;
+                    now = t;
                 }
-                (None, None) => return Ok(now),
             }
         }
     }
 
-    /// The event at `t`: an open-loop arrival (sent now if a slot is free, else it waits),
-    /// and the conversations' turns due then.
+    /// The next instant something reaches the engine from outside: an open-loop release, a
+    /// queued turn, or a request the API server has finished with.
+    fn next_event(&self, p: &Phase<'_>) -> Option<u64> {
+        let admitted = self.server.queue.front().map(|a| a.ready_ns);
+        match (p.next_event(), admitted) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The events at `t`: requests the API server hands to the engine, an open-loop arrival
+    /// (sent now if a slot is free, else it waits), and the conversations' turns due then.
     fn arrive(&mut self, p: &mut Phase<'_>, t: u64) -> Result<(), SimError> {
         self.sample_until(t);
+        while let Some(a) = self.server.queue.front().filter(|a| a.ready_ns <= t) {
+            let a = *a;
+            self.server.queue.pop_front();
+            self.admit(p, a)?;
+        }
         let due = p.next_arrival().is_some_and(|a| a <= t);
         if let (Release::Open { arrived, .. }, true) = (&mut p.release, due) {
             *arrived += 1;
@@ -259,8 +324,9 @@ impl<C: StepCost + ?Sized> Driver<'_, '_, C> {
         self.submit(p, index, 0, scheduled, t)
     }
 
-    /// Sends turn `turn` of unit `index` at `t` (recording it when measuring). A later turn's
-    /// conversation already holds its slot; if the engine rejects that turn, it ends there.
+    /// Sends turn `turn` of unit `index` at `t` (recording it when measuring): it goes through
+    /// the API server (see [`ApiServer`]), then to the engine. A later turn's conversation
+    /// already holds its slot; a first turn takes one.
     fn submit(
         &mut self,
         p: &mut Phase<'_>,
@@ -272,34 +338,54 @@ impl<C: StepCost + ?Sized> Driver<'_, '_, C> {
         let (input, output) = p.source.turn_lengths(index, turn);
         let id = p.id_base + p.submitted;
         p.submitted += 1;
-        let added = self.engine.add(id, input, output);
         if self.recording {
             let mut rec = new_record(index, scheduled - p.origin, t - p.origin, input, output);
             rec.turn = turn;
-            if let Err(e) = &added {
-                rec.outcome = failed(FailureReason::Rejected, e.to_string());
-                self.stats.rejected += 1;
-            }
-            self.pending.push_back(Pending {
-                rec,
-                done: added.is_err(),
-            });
-            self.hand_over();
+            self.pending.push_back(Pending { rec, done: false });
         }
-        if added.is_ok() {
-            p.track(id, index, turn);
-            if turn == 0 {
-                p.in_flight += 1;
+        if turn == 0 {
+            p.in_flight += 1;
+        }
+        let a = Admission {
+            ready_ns: t,
+            id,
+            index,
+            turn,
+            input,
+            output,
+        };
+        let seconds = self.engine.cost().admission_seconds(input);
+        if seconds > 0.0 {
+            self.server.enqueue(a, seconds);
+            return Ok(());
+        }
+        self.admit(p, a)
+    }
+
+    /// Hands a request to the engine. If the engine rejects it, its unit ends there.
+    fn admit(&mut self, p: &mut Phase<'_>, a: Admission) -> Result<(), SimError> {
+        match self.engine.add(a.id, a.input, a.output) {
+            Ok(()) => {
+                p.track(a.id, a.index, a.turn);
+                p.rejected_in_a_row = 0;
             }
-            p.rejected_in_a_row = 0;
-        } else if turn > 0 {
-            p.in_flight -= 1;
-        } else if p.in_flight == 0 {
-            p.rejected_in_a_row += 1;
-            if p.rejected_in_a_row >= MAX_REJECTIONS_IN_A_ROW && p.limit == u64::MAX {
-                return Err(SimError::NoProgress {
-                    rejected: p.rejected_in_a_row,
-                });
+            Err(e) => {
+                if self.recording {
+                    let pending = &mut self.pending[(a.id - p.id_base - self.front) as usize];
+                    pending.rec.outcome = failed(FailureReason::Rejected, e.to_string());
+                    pending.done = true;
+                    self.stats.rejected += 1;
+                    self.hand_over();
+                }
+                p.in_flight -= 1;
+                if a.turn == 0 && p.in_flight == 0 {
+                    p.rejected_in_a_row += 1;
+                    if p.rejected_in_a_row >= MAX_REJECTIONS_IN_A_ROW && p.limit == u64::MAX {
+                        return Err(SimError::NoProgress {
+                            rejected: p.rejected_in_a_row,
+                        });
+                    }
+                }
             }
         }
         Ok(())

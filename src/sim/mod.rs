@@ -48,11 +48,23 @@ pub trait StepCost {
     /// it attends to besides the new one; the same convention as `hw::Deployment::step_time`).
     /// Must be finite and ≥ 0.
     fn step_seconds(&self, prefill: &[PrefillWork], decode_contexts: &[u32]) -> f64;
+
+    /// Seconds the API server in front of the engine spends on a request of `prompt_tokens`
+    /// tokens before the engine sees it (HTTP, tokenisation, admission). The driver runs one
+    /// such server thread, so a burst of requests queues there. Default 0: requests reach the
+    /// engine when they are sent. Must be finite and ≥ 0.
+    fn admission_seconds(&self, prompt_tokens: u32) -> f64 {
+        let _ = prompt_tokens;
+        0.0
+    }
 }
 
 impl<T: StepCost + ?Sized> StepCost for &T {
     fn step_seconds(&self, prefill: &[PrefillWork], decode_contexts: &[u32]) -> f64 {
         (**self).step_seconds(prefill, decode_contexts)
+    }
+    fn admission_seconds(&self, prompt_tokens: u32) -> f64 {
+        (**self).admission_seconds(prompt_tokens)
     }
 }
 
@@ -60,11 +72,17 @@ impl<T: StepCost + ?Sized> StepCost for Box<T> {
     fn step_seconds(&self, prefill: &[PrefillWork], decode_contexts: &[u32]) -> f64 {
         (**self).step_seconds(prefill, decode_contexts)
     }
+    fn admission_seconds(&self, prompt_tokens: u32) -> f64 {
+        (**self).admission_seconds(prompt_tokens)
+    }
 }
 
 impl<T: StepCost + ?Sized> StepCost for std::sync::Arc<T> {
     fn step_seconds(&self, prefill: &[PrefillWork], decode_contexts: &[u32]) -> f64 {
         (**self).step_seconds(prefill, decode_contexts)
+    }
+    fn admission_seconds(&self, prompt_tokens: u32) -> f64 {
+        (**self).admission_seconds(prompt_tokens)
     }
 }
 

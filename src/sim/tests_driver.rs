@@ -379,3 +379,44 @@ fn bench_throughput() {
         n as f64 / secs
     );
 }
+
+/// [`FLAT`] behind an API server that spends 1 ms + 1 µs per prompt token on each request.
+struct Served;
+
+impl StepCost for Served {
+    fn step_seconds(&self, prefill: &[PrefillWork], decode_contexts: &[u32]) -> f64 {
+        FLAT.step_seconds(prefill, decode_contexts)
+    }
+    fn admission_seconds(&self, prompt_tokens: u32) -> f64 {
+        1e-3 + 1e-6 * f64::from(prompt_tokens)
+    }
+}
+
+#[test]
+fn the_api_server_handles_one_request_at_a_time_before_the_engine_sees_it() {
+    // A batch of 3 sent together: the server takes 1.1 ms each, in turn, so they reach the
+    // engine at 1.1, 2.2 and 3.3 ms. Steps take 1 ms: the first prefills at 1.1–2.1 and
+    // decodes at 2.1–3.1; the second, there at 2.2, waits for the step at 3.1–4.1; the third,
+    // there at 3.3, for the one at 4.1–5.1.
+    let w = work(Arrivals::Batch { size: nz(3) }, Fixed(100, 2), Some(3));
+    let r = run_repetition(&w, &params(8, 8192, 1 << 20), &Served, 0).unwrap();
+    check_conservation(&r);
+    let ttfts: Vec<u64> = r.records.iter().map(ttft).collect();
+    assert_eq!(ttfts, [2_100_000, 4_100_000, 5_100_000]);
+    // With no admission cost (the default) the same batch prefills in one step.
+    let flat = run_repetition(&w, &params(8, 8192, 1 << 20), &FLAT, 0).unwrap();
+    assert!(flat.records.iter().all(|x| ttft(x) == 1_000_000));
+}
+
+#[test]
+fn requests_the_engine_rejects_after_the_api_server_are_recorded_as_rejected() {
+    let w = work(
+        Arrivals::Closed { concurrency: nz(2) },
+        Fixed(5000, 10),
+        Some(3),
+    );
+    let r = run_repetition(&w, &params(8, 8192, 4096), &Served, 0).unwrap();
+    check_conservation(&r);
+    assert_eq!(r.stats.rejected, 3);
+    assert_eq!(r.records.len(), 3);
+}

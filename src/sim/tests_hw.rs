@@ -38,7 +38,7 @@ fn mean(xs: impl Iterator<Item = f64>) -> f64 {
 }
 
 #[test]
-fn one_request_takes_exactly_the_modelled_step_times() {
+fn one_request_takes_exactly_the_api_server_and_the_modelled_step_times() {
     let d = deployment("Llama-3.1-8B", "H100-SXM", 1);
     let w = work(open(vec![0]), Fixed(512, 4), None);
     let r = run_repetition(&w, &params_for(&d), &d, 0).unwrap();
@@ -46,7 +46,7 @@ fn one_request_takes_exactly_the_modelled_step_times() {
         new_tokens: 512,
         context_before: 0,
     }];
-    let mut t = ns(d.step_time(&pf, &[]).seconds);
+    let mut t = ns(d.efficiency().admission_seconds(512)) + ns(d.step_time(&pf, &[]).seconds);
     let mut want = vec![t];
     for ctx in 512..515 {
         t += ns(d.step_time(&[], &[ctx]).seconds);

@@ -66,6 +66,8 @@ fn round_a100() -> (Deployment, f64, f64) {
         step_overhead_s: 0.0,
         per_layer_overhead_s: 0.0,
         per_sequence_overhead_s: 0.0,
+        per_request_overhead_s: 0.0,
+        per_prompt_token_overhead_s: 0.0,
     };
     let d = ideal("Llama-3.1-8B", "A100-80GB", 1)
         .with_efficiency(eff)

@@ -102,6 +102,11 @@ fn calibrated_presets_are_the_fidelity_fit_by_family() {
     close(e.step_overhead_s, 550e-6, 1e-12);
     close(e.per_layer_overhead_s, 56e-6, 1e-12);
     close(e.per_sequence_overhead_s, 15e-6, 1e-12);
+    close(e.per_request_overhead_s, 1.6e-3, 1e-12);
+    close(e.per_prompt_token_overhead_s, 0.1e-6, 1e-15);
+    close(e.admission_seconds(1000), 1.7e-3, 1e-12);
+    let ideal = Efficiency::ideal();
+    assert_eq!(ideal.admission_seconds(1000), 0.0);
     assert!(
         Efficiency::calibration_basis(&Gpu::by_name("MI300X").unwrap()).starts_with("uncalibrated")
     );
@@ -118,6 +123,10 @@ fn profiles_with_the_old_efficiency_keys_still_load() {
         (0.5, 0.3, 0.0)
     );
     assert_eq!(e.per_sequence_overhead_s, 0.0);
+    assert_eq!(
+        e.per_request_overhead_s + e.per_prompt_token_overhead_s,
+        0.0
+    );
 }
 
 #[test]

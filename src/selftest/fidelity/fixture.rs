@@ -97,7 +97,13 @@ struct RawCase {
     output: u32,
     max_num_batched_tokens: Option<u32>,
     requests: Option<u64>,
+    #[serde(default = "yes")]
+    api_server: bool,
     published: Published,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// One published measurement with the configuration it was taken with.
@@ -133,6 +139,9 @@ pub struct Case {
     pub max_num_batched_tokens: u32,
     /// Requests the benchmark sent (`None`: 10 per slot of a closed loop, 4 alone).
     pub requests: Option<u64>,
+    /// Whether requests went through an API server (HTTP, tokenisation); false for in-process
+    /// benchmarks such as TensorRT-LLM's gptSessionBenchmark, which feed token ids directly.
+    pub api_server: bool,
     /// The published figures.
     pub published: Published,
 }
@@ -191,6 +200,7 @@ fn case(c: RawCase, models: &BTreeMap<String, ModelConfig>) -> Result<Case, Fixt
     Ok(Case {
         max_num_batched_tokens: c.max_num_batched_tokens.unwrap_or(8192),
         requests: c.requests,
+        api_server: c.api_server,
         id: c.id,
         role: c.role,
         source: c.source,

@@ -236,13 +236,18 @@ pub fn run(cases: Vec<Case>, preset: Preset) -> Result<Outcome, FidelityError> {
     Ok(Outcome { cases, rows })
 }
 
-/// The case's deployment with `preset`.
+/// The case's deployment with `preset`; with no API-server cost when the case was measured
+/// without one.
 pub fn deployment(case: &Case, preset: Preset) -> Result<Deployment, FidelityError> {
-    let efficiency = match preset {
+    let mut efficiency = match preset {
         Preset::Calibrated => Efficiency::calibrated(&case.gpu),
         Preset::Ideal => Efficiency::ideal(),
         Preset::Fixed(e) => e,
     };
+    if !case.api_server {
+        efficiency.per_request_overhead_s = 0.0;
+        efficiency.per_prompt_token_overhead_s = 0.0;
+    }
     Deployment::new(
         case.model.clone(),
         case.gpu.clone(),

@@ -100,7 +100,8 @@ fn ideal_floors_are_below_every_published_figure() {
 
 #[test]
 fn calibrated_summary_is_pinned() {
-    // The figures README reports; a change to the step-time model shows here first.
+    // The figures README reports; a change to the step-time model or the API server shows
+    // here first.
     let o = run(fixture::parse(CASES_TOML).unwrap(), Preset::Calibrated).unwrap();
     let pct = |m, role| {
         let s = o.summary(m, role).unwrap();
@@ -111,7 +112,7 @@ fn calibrated_summary_is_pinned() {
     };
     assert_eq!(
         pct(Metric::Ttft, None),
-        (11.4, 76.5),
+        (8.3, 70.1),
         "{}",
         render(&o, "calibrated")
     );
@@ -129,8 +130,53 @@ fn calibrated_summary_is_pinned() {
     );
 }
 
-/// Coordinate descent of the calibrated figures on the fit cases (run by hand:
-/// `cargo test --lib fit_calibrated -- --ignored --nocapture`).
+/// The figures [`fit_calibrated`] moves: the shared ones in an [`Efficiency`], and the GEMM
+/// fraction of Ampere, the one family that differs.
+#[derive(Debug, Clone, Copy)]
+struct Figures {
+    shared: Efficiency,
+    ampere_matmul: f64,
+}
+
+impl Figures {
+    const COUNT: usize = 10;
+
+    fn get(&mut self, i: usize) -> &mut f64 {
+        let e = &mut self.shared;
+        match i {
+            0 => &mut e.matmul,
+            1 => &mut e.matmul_half_tokens,
+            2 => &mut e.attention,
+            3 => &mut e.memory,
+            4 => &mut e.step_overhead_s,
+            5 => &mut e.per_layer_overhead_s,
+            6 => &mut e.per_sequence_overhead_s,
+            7 => &mut e.per_request_overhead_s,
+            8 => &mut e.per_prompt_token_overhead_s,
+            _ => &mut self.ampere_matmul,
+        }
+    }
+
+    fn for_gpu(&self, gpu: &crate::hw::Gpu) -> Efficiency {
+        let mut e = self.shared;
+        if crate::hw::family(gpu) == crate::hw::Family::Ampere {
+            e.matmul = self.ampere_matmul;
+        }
+        e
+    }
+}
+
+/// Coordinate descent of the calibrated figures on the fit cases, from the current preset
+/// (run by hand: `cargo test --release --lib fit_calibrated -- --ignored --nocapture`). The
+/// loss is the sum of squared log errors of every published figure of the fit cases; the
+/// held-out cases play no part. It prints the figures after each round, then every case with
+/// the result.
+///
+/// The preset's API-server pair (`per_request_overhead_s`, `per_prompt_token_overhead_s`) is
+/// `FIT_FIGURES=7,8` from the step-time figures it holds (loss 0.0386). Moving every figure
+/// lowers the loss to 0.030 but trades the step-time figures against the two throughput cases
+/// (per-sequence cost ×2.7, attention 0.46) and predicts the held-out static batches 24–40 %
+/// low, so the step-time figures stay as they are.
 #[test]
 #[ignore]
 fn fit_calibrated() {
@@ -139,39 +185,44 @@ fn fit_calibrated() {
         .into_iter()
         .filter(|c| c.role == Role::Fit)
         .collect();
-    let gpu = crate::hw::Gpu::by_name("H100-SXM").unwrap();
-    let mut e = Efficiency::calibrated(&gpu);
-    let loss = |e: Efficiency| -> f64 {
-        let o = run(cases.clone(), Preset::Fixed(e)).unwrap();
-        o.rows
-            .iter()
-            .map(|r| (r.predicted / r.published).ln().powi(2))
-            .sum()
+    let gpu = |name| crate::hw::Gpu::by_name(name).unwrap();
+    let mut f = Figures {
+        shared: Efficiency::calibrated(&gpu("H100-SXM")),
+        ampere_matmul: Efficiency::calibrated(&gpu("A100-80GB")).matmul,
     };
-    let mut best = loss(e);
+    let loss = |f: Figures| -> f64 {
+        let mut sum = 0.0;
+        for c in &cases {
+            let p = replay(c, Preset::Fixed(f.for_gpu(&c.gpu))).unwrap();
+            for m in Metric::ALL {
+                if let Some(published) = m.published(&c.published) {
+                    sum += (p.get(m) / published).ln().powi(2);
+                }
+            }
+        }
+        sum
+    };
+    // FIT_FIGURES=7,8 moves only those figures (indices as in `Figures::get`); default all.
+    let moved: Vec<usize> = std::env::var("FIT_FIGURES").map_or_else(
+        |_| (0..Figures::COUNT).collect(),
+        |v| v.split(',').map(|i| i.trim().parse().unwrap()).collect(),
+    );
+    let mut best = loss(f);
+    eprintln!("start loss {best:.4} {f:?}");
     let mut step = 0.2;
     for _round in 0..6 {
-        for i in 0..7 {
+        for &i in &moved {
             for dir in [1.0 + step, 1.0 / (1.0 + step)] {
                 loop {
-                    let mut t = e;
-                    let f = match i {
-                        0 => &mut t.matmul,
-                        1 => &mut t.matmul_half_tokens,
-                        2 => &mut t.attention,
-                        3 => &mut t.memory,
-                        4 => &mut t.step_overhead_s,
-                        5 => &mut t.per_layer_overhead_s,
-                        _ => &mut t.per_sequence_overhead_s,
-                    };
-                    *f *= dir;
-                    if t.validate().is_err() {
+                    let mut t = f;
+                    *t.get(i) *= dir;
+                    if t.shared.validate().is_err() || t.ampere_matmul > 1.0 {
                         break;
                     }
                     let l = loss(t);
                     if l < best {
                         best = l;
-                        e = t;
+                        f = t;
                     } else {
                         break;
                     }
@@ -179,6 +230,14 @@ fn fit_calibrated() {
             }
         }
         step /= 2.0;
-        eprintln!("loss {best:.4} {e:?}");
+        eprintln!("loss {best:.4} {f:?}");
     }
+    // Every case, held-out ones included, with the fitted figures.
+    let all = fixture::parse(CASES_TOML).unwrap();
+    let mut rows = Vec::new();
+    for c in &all {
+        let o = run(vec![c.clone()], Preset::Fixed(f.for_gpu(&c.gpu))).unwrap();
+        rows.extend(o.rows);
+    }
+    eprintln!("{}", render(&Outcome { cases: all, rows }, "fit"));
 }
