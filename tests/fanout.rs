@@ -218,7 +218,8 @@ fn a_late_client_fails_its_repetition_and_the_merge_fails_it_too() {
     // A client not given at all is named, not merged.
     let err = merge(&[&one], &tmp.path().join("alone")).expect_code(2);
     assert!(
-        err.stderr.contains("client 2/2 is missing"),
+        err.stderr.contains("error: cannot merge these clients:\n")
+            && err.stderr.contains("client 2/2 is missing"),
         "{}",
         err.stderr
     );

@@ -39,7 +39,7 @@ pub fn check_clients(
             problems.push("no client given".into());
         }
         problems.extend(parts.iter().map(not_a_client));
-        return Err(MergeError::Problems(problems));
+        return Err(MergeError::ClientProblems(problems));
     };
     let mut by_index: BTreeMap<u32, Vec<&Part>> = BTreeMap::new();
     for part in parts {
@@ -65,7 +65,7 @@ pub fn check_clients(
     }
     match problems.is_empty() {
         true => Ok(()),
-        false => Err(MergeError::Problems(problems)),
+        false => Err(MergeError::ClientProblems(problems)),
     }
 }
 
@@ -119,7 +119,12 @@ pub fn write_clients(
 ) -> Result<Manifest, MergeError> {
     let mut parts: Vec<&Part> = parts.iter().collect();
     parts.sort_by_key(|p| p.manifest.client.as_ref().map_or(0, |c| c.index));
-    super::into_place(out, |staging, name| fill(&parts, staging, name, expected))
+    super::into_place(out, |staging, name| fill(&parts, staging, name, expected)).map_err(|e| {
+        match e {
+            MergeError::Problems(problems) => MergeError::ClientProblems(problems),
+            e => e,
+        }
+    })
 }
 
 fn fill(

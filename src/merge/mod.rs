@@ -35,15 +35,25 @@ pub struct Part {
     pub manifest: Manifest,
 }
 
-/// Why shards cannot be merged: every problem found, each with what to do.
+/// Why shards (or clients) cannot be merged: every problem found, each with what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum MergeError {
     /// The shards do not form one whole experiment.
-    #[error("cannot merge these shards:\n{}", .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    #[error("cannot merge these shards:\n{}", list(.0))]
     Problems(Vec<String>),
+    /// The clients do not form one whole fanned-out load (`exp merge --clients`).
+    #[error("cannot merge these clients:\n{}", list(.0))]
+    ClientProblems(Vec<String>),
     /// Reading a shard or writing the merged run failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// The problems as an indented list, one a line.
+fn list(problems: &[String]) -> String {
+    (problems.iter().map(|p| format!("  - {p}")))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Opens every directory; those that are not run directories are returned as problems, to
