@@ -135,13 +135,7 @@ fn fill(
 ) -> Result<Manifest, StoreError> {
     std::fs::create_dir_all(staging.join("records")).map_err(|e| StoreError::io(staging, e))?;
     let first = parts[0];
-    let mut manifest = first.manifest.clone();
-    manifest.run_id = name;
-    manifest.host = None;
-    manifest.node = None;
-    manifest.client = None;
-    manifest.session = None;
-    manifest.schedule = expected.clone();
+    let mut manifest = super::merged_manifest(parts, name, expected.clone());
     manifest.merged_clients = (parts.iter())
         .map(|p| MergedClient {
             index: p.manifest.client.as_ref().map_or(0, |c| c.index),
@@ -152,13 +146,9 @@ fn fill(
             status: p.manifest.status,
         })
         .collect();
-    manifest.started = (parts.iter().map(|p| p.manifest.started.clone()))
-        .min()
-        .unwrap_or_default();
-    manifest.ended = parts.iter().filter_map(|p| p.manifest.ended.clone()).max();
     let scenario = first.dir.scenario_text()?;
     write_atomic(&staging.join("scenario.toml"), scenario.as_bytes())?;
-    write_manifest(staging, &manifest)?;
+    super::write_manifest(staging, &manifest)?;
     let (dir, _) = RunDir::open(staging)?;
     let mut failed = false;
     for slot in &expected {
@@ -169,13 +159,8 @@ fn fill(
         true => RunStatus::Partial,
         false => RunStatus::Complete,
     };
-    write_manifest(staging, &manifest)?;
+    super::write_manifest(staging, &manifest)?;
     Ok(manifest)
-}
-
-fn write_manifest(staging: &Path, manifest: &Manifest) -> Result<(), StoreError> {
-    let text = serde_json::to_vec_pretty(manifest).expect("manifest serialises");
-    write_atomic(&staging.join("manifest.json"), &text)
 }
 
 /// Joins one repetition of every client into `dir`; false when it is failed there.

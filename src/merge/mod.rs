@@ -132,8 +132,7 @@ fn fill(
     expected: Vec<Slot>,
 ) -> Result<Manifest, StoreError> {
     fs::create_dir_all(staging.join("records")).map_err(|e| StoreError::io(staging, e))?;
-    let first = &parts[0];
-    let mut manifest = first.manifest.clone();
+    let mut manifest = merged_manifest(parts, name, expected);
     let mut failed = false;
     manifest.launches.clear();
     manifest.merged.clear();
@@ -150,25 +149,39 @@ fn fill(
             status: part.manifest.status,
         });
     }
-    manifest.run_id = name;
-    manifest.host = None;
-    manifest.node = None;
-    manifest.shard = None;
-    manifest.session = None;
-    manifest.schedule = expected;
-    manifest.started = (parts.iter().map(|p| p.manifest.started.clone()))
-        .min()
-        .unwrap_or_default();
-    manifest.ended = parts.iter().filter_map(|p| p.manifest.ended.clone()).max();
     manifest.status = match failed {
         true => RunStatus::Partial,
         false => RunStatus::Complete,
     };
-    let scenario = first.dir.scenario_text()?;
+    let scenario = parts[0].dir.scenario_text()?;
     write_atomic(&staging.join("scenario.toml"), scenario.as_bytes())?;
-    let text = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
-    write_atomic(&staging.join("manifest.json"), &text)?;
+    write_manifest(staging, &manifest)?;
     Ok(manifest)
+}
+
+/// The merged manifest as far as shards and clients merge alike: the first part's, named
+/// `name`, with the whole `schedule`, no host, node, session, shard or client of its own,
+/// from the parts' earliest start to their latest end.
+fn merged_manifest(parts: &[&Part], name: String, schedule: Vec<Slot>) -> Manifest {
+    let mut manifest = parts[0].manifest.clone();
+    manifest.run_id = name;
+    manifest.host = None;
+    manifest.node = None;
+    manifest.shard = None;
+    manifest.client = None;
+    manifest.session = None;
+    manifest.schedule = schedule;
+    manifest.started = (parts.iter().map(|p| p.manifest.started.clone()))
+        .min()
+        .unwrap_or_default();
+    manifest.ended = parts.iter().filter_map(|p| p.manifest.ended.clone()).max();
+    manifest
+}
+
+/// Writes `manifest` into `staging`.
+fn write_manifest(staging: &Path, manifest: &Manifest) -> Result<(), StoreError> {
+    let text = serde_json::to_vec_pretty(manifest).expect("manifest serialises");
+    write_atomic(&staging.join("manifest.json"), &text)
 }
 
 /// Puts a shard's repetitions (records, marker, probes) into `staging`; true when one of
