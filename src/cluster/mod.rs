@@ -60,15 +60,7 @@ impl Fanout {
     /// directory when an earlier attempt left one, else starts it.
     pub fn shard_script(&self, k: &str) -> String {
         let dir = self.shard_dir(k);
-        let mut start = vec![
-            self.exp.clone(),
-            "run".into(),
-            self.scenario.clone(),
-            "--out".into(),
-            self.out.clone(),
-            "--no-progress".into(),
-        ];
-        start.extend(self.options.iter().cloned());
+        let mut start = self.run_words();
         if self.by == ShardBy::Cells {
             start.extend(["--shard-by".into(), "cells".into()]);
         }
@@ -79,6 +71,21 @@ impl Fanout {
             id = self.id,
             n = self.shards,
         )
+    }
+
+    /// `exp run SCENARIO --out OUT --no-progress OPTIONS…`: how a shard or a client starts,
+    /// before its own flags.
+    fn run_words(&self) -> Vec<String> {
+        let mut words = vec![
+            self.exp.clone(),
+            "run".into(),
+            self.scenario.clone(),
+            "--out".into(),
+            self.out.clone(),
+            "--no-progress".into(),
+        ];
+        words.extend(self.options.iter().cloned());
+        words
     }
 
     /// The command that merges every shard into [`Fanout::merged_dir`].
@@ -100,15 +107,7 @@ impl Fanout {
     /// A POSIX shell line that runs client `$k` of a load fan-out (`k` and `at` are shell
     /// expressions: the client's number and the shared start instant).
     pub fn client_script(&self, k: &str, at: &str) -> String {
-        let mut start = vec![
-            self.exp.clone(),
-            "run".into(),
-            self.scenario.clone(),
-            "--out".into(),
-            self.out.clone(),
-            "--no-progress".into(),
-        ];
-        start.extend(self.options.iter().cloned());
+        let start = self.run_words();
         format!(
             "exec {} --client \"{k}/{n}\" --start-at \"{at}\" --run-id \"{id}-client-{k}-of-{n}\"\n",
             shell::join(&start),
