@@ -23,13 +23,7 @@ pub fn check(parts: &[Part], expected: &[Slot], problems: Vec<String>) -> Result
         }
         return Err(MergeError::Problems(problems));
     };
-    let mut by_index: BTreeMap<u32, Vec<&Part>> = BTreeMap::new();
-    for part in parts {
-        match belongs(first, part, expected) {
-            Ok(index) => by_index.entry(index).or_default().push(part),
-            Err(problem) => problems.push(problem),
-        }
-    }
+    let by_index = super::group(parts, |part| belongs(first, part, expected), &mut problems);
     let count = first.manifest.shard.as_ref().map_or(0, |s| s.count);
     problems.extend(coverage(first, &by_index, count));
     for given in by_index.values() {
@@ -76,16 +70,8 @@ fn belongs(first: &Part, part: &Part, expected: &[Slot]) -> Result<u32, String> 
 
 /// Shards given more than once, and shards of 1..=`count` not given.
 fn coverage(first: &Part, by_index: &BTreeMap<u32, Vec<&Part>>, count: u32) -> Vec<String> {
-    let mut problems = Vec::new();
-    for (index, given) in by_index.iter().filter(|(_, g)| g.len() > 1) {
-        problems.push(format!(
-            "shard {index}/{count} is given {} times ({}): it holds the same rounds each time; give one of them",
-            given.len(),
-            (given.iter().map(|p| p.given.display().to_string()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
+    let hint = "it holds the same rounds each time; give one of them";
+    let mut problems = super::given_twice("shard", count, by_index, hint);
     for index in (1..=count).filter(|i| !by_index.contains_key(i)) {
         let by = first
             .manifest

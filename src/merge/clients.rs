@@ -12,7 +12,6 @@
 //! finish. A repetition some client failed, or has no marker for (it died), is failed in the
 //! merged run with the clients' reasons: it never enters the statistics.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -41,23 +40,10 @@ pub fn check_clients(
         problems.extend(parts.iter().map(not_a_client));
         return Err(MergeError::ClientProblems(problems));
     };
-    let mut by_index: BTreeMap<u32, Vec<&Part>> = BTreeMap::new();
-    for part in parts {
-        match belongs(first, part, expected) {
-            Ok(index) => by_index.entry(index).or_default().push(part),
-            Err(problem) => problems.push(problem),
-        }
-    }
+    let by_index = super::group(parts, |part| belongs(first, part, expected), &mut problems);
     let count = first.manifest.client.as_ref().map_or(0, |c| c.count);
-    for (index, given) in by_index.iter().filter(|(_, g)| g.len() > 1) {
-        problems.push(format!(
-            "client {index}/{count} is given {} times ({}): give its run directory once",
-            given.len(),
-            (given.iter().map(|p| p.given.display().to_string()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
+    let hint = "give its run directory once";
+    problems.extend(super::given_twice("client", count, &by_index, hint));
     for index in (1..=count).filter(|i| !by_index.contains_key(i)) {
         problems.push(format!(
             "client {index}/{count} is missing: give its run directory (its id ends in `client-{index}-of-{count}`); a client that never ran cannot be made up afterwards: run all {count} clients again with a new --start-at"

@@ -18,6 +18,7 @@ mod clients;
 pub use check::check;
 pub use clients::{check_clients, write_clients};
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -54,6 +55,44 @@ fn list(problems: &[String]) -> String {
     (problems.iter().map(|p| format!("  - {p}")))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// The parts that belong (`belongs` gives a part's number, or its problem, which goes into
+/// `problems`), grouped by number.
+fn group<'p>(
+    parts: &'p [Part],
+    belongs: impl Fn(&Part) -> Result<u32, String>,
+    problems: &mut Vec<String>,
+) -> BTreeMap<u32, Vec<&'p Part>> {
+    let mut by_index: BTreeMap<u32, Vec<&Part>> = BTreeMap::new();
+    for part in parts {
+        match belongs(part) {
+            Ok(index) => by_index.entry(index).or_default().push(part),
+            Err(problem) => problems.push(problem),
+        }
+    }
+    by_index
+}
+
+/// A problem for each number of `by_index` given more than once: `{what} K/{count} is given
+/// n times (DIR, …): {hint}`.
+fn given_twice(
+    what: &str,
+    count: u32,
+    by_index: &BTreeMap<u32, Vec<&Part>>,
+    hint: &str,
+) -> Vec<String> {
+    (by_index.iter().filter(|(_, g)| g.len() > 1))
+        .map(|(index, given)| {
+            format!(
+                "{what} {index}/{count} is given {} times ({}): {hint}",
+                given.len(),
+                (given.iter().map(|p| p.given.display().to_string()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+        .collect()
 }
 
 /// Opens every directory; those that are not run directories are returned as problems, to
