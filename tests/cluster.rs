@@ -124,6 +124,12 @@ fn slurm_refuses_what_cannot_be_sharded_or_would_leak() {
         refused(&[&fixture("adaptive_sim.toml"), "--shards", "2"]),
         "error: tests/fixtures/cli/adaptive_sim.toml: adaptive repetitions decide after each look whether to add rounds, from every round so far, which no single shard holds; fan out a fixed number of rounds (e.g. `--set experiment.repetitions=12`)"
     );
+    // A fan-out's refusal names the flag given here, not `exp run`'s `--client 1/N`.
+    let sim = refused(&[&tiny, "--clients", "2"]);
+    assert!(
+        sim.starts_with("error: tests/fixtures/cli/tiny_sim.toml: --clients 2: cell "),
+        "{sim}"
+    );
     assert!(!dir.exists());
 }
 

@@ -181,7 +181,8 @@ fn client_fanout(
         index: 1,
         count: clients,
     };
-    super::fanout::check(&plan, first, false, scenario)?;
+    let flag = format!("--clients {clients}");
+    super::fanout::check(&plan, first, &flag, false, scenario)?;
     assemble(
         &plan,
         scenario,

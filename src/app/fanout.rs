@@ -14,14 +14,15 @@ use crate::store::{ClientRecord, Manifest, RunDir};
 /// Refuses what a client cannot run alone: a simulated target (no load to split), a search
 /// or adaptive repetitions (each decides from every client's measurements), a baseline
 /// (`baseline`: compares the whole load) and a closed loop with fewer places than clients.
+/// `flag` is what the user typed (`--client K/N`, or `--clients N` for `exp slurm`/`exp k8s`).
 pub(super) fn check(
     plan: &Plan,
     client: Client,
+    flag: &str,
     baseline: bool,
     path: &Path,
 ) -> anyhow::Result<()> {
     let file = path.display();
-    let flag = format!("--client {client}");
     if plan.scenario.search.is_some() {
         bail!(
             "{file}: {flag}: a [search] chooses each next load from the whole load's measurements, which no client sees; run the search from one client"

@@ -350,7 +350,8 @@ fn new_run(args: &RunArgs, planned: Option<Plan>) -> anyhow::Result<(Plan, RunDi
         shard_plan(&mut plan, shard, args, path)?;
     }
     if let Some(client) = args.client {
-        fanout::check(&plan, client, args.baseline.is_some(), path)?;
+        let flag = format!("--client {client}");
+        fanout::check(&plan, client, &flag, args.baseline.is_some(), path)?;
     }
     run::preflight(&plan).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     run::check_api_keys(&plan).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
