@@ -164,6 +164,7 @@ pub fn segments(
         }
         // Each window starts as a text prompt would, with the tokenizer's BOS (not scored).
         let bos = tok.special_prefix()?;
+        let text_digest = digest(doc);
         for (w, (start, end, skip)) in windows(ids.len(), window as usize).into_iter().enumerate() {
             let mut prompt = bos.clone();
             prompt.extend_from_slice(&ids[start..end]);
@@ -172,7 +173,7 @@ pub fn segments(
                 window: w as u32,
                 prompt: SegmentPrompt::Tokens(prompt),
                 skip: bos.len() + skip,
-                digest: digest(doc),
+                digest: text_digest.clone(),
             });
         }
     }
