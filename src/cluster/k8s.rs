@@ -205,7 +205,7 @@ fn merge_job(f: &Fanout, base: &str, o: &Options) -> Job {
     let dirs: Vec<String> = (1..=f.shards)
         .map(|k| f.shard_dir(&k.to_string()))
         .collect();
-    merge_job_of(f, base, o, &dirs, f.merge_words())
+    merge_job_of(f, base, o, (&dirs, SHARDS_ENDED), f.merge_words())
 }
 
 /// The manifests of a load fan-out over `f.shards` clients whose load starts `delay_s`
@@ -216,7 +216,7 @@ pub fn client_manifests(f: &Fanout, o: &Options, delay_s: u64) -> Vec<(String, s
     let dirs: Vec<String> = (1..=f.shards)
         .map(|k| f.client_dir(&k.to_string()))
         .collect();
-    let merge = merge_job_of(f, &base, o, &dirs, f.clients_merge_words());
+    let merge = merge_job_of(f, &base, o, (&dirs, CLIENTS_ENDED), f.clients_merge_words());
     vec![
         (
             "configmap.json".into(),
@@ -256,10 +256,25 @@ fn clients_job(f: &Fanout, base: &str, o: &Options, delay_s: u64) -> Job {
     }
 }
 
-/// A Job that waits until every run directory in `dirs` says it finished, then runs `words`.
-fn merge_job_of(f: &Fanout, base: &str, o: &Options, dirs: &[String], words: Vec<String>) -> Job {
+/// The statuses a shard's merge waits for: a shard that stopped otherwise is retried (and
+/// `exp merge` refuses an unfinished one).
+const SHARDS_ENDED: &str = "complete|partial";
+
+/// The statuses a clients' merge waits for: every status a run ends with, since a client is
+/// not retried and `exp merge --clients` fails the repetitions a stopped client did not finish.
+const CLIENTS_ENDED: &str = "complete|partial|interrupted|failed";
+
+/// A Job that waits until every run directory in `dirs` has a status among `ended` (`a|b`),
+/// then runs `words`.
+fn merge_job_of(
+    f: &Fanout,
+    base: &str,
+    o: &Options,
+    (dirs, ended): (&[String], &str),
+    words: Vec<String>,
+) -> Job {
     let script = format!(
-        "set -eu\n# Waits until every run directory says it finished, then merges them; Kubernetes stops\n# it after activeDeadlineSeconds ({deadline} s) when one never does.\nfor d in {}; do\n  echo \"waiting for $d\"\n  until grep -Eqs '\"status\": \"(complete|partial)\"' \"$d/manifest.json\"; do sleep 10; done\ndone\nexec {}\n",
+        "set -eu\n# Waits until every run directory says it finished, then merges them; Kubernetes stops\n# it after activeDeadlineSeconds ({deadline} s) when one never does.\nfor d in {}; do\n  echo \"waiting for $d\"\n  until grep -Eqs '\"status\": \"({ended})\"' \"$d/manifest.json\"; do sleep 10; done\ndone\nexec {}\n",
         shell::join(dirs),
         shell::join(words),
         deadline = o.merge_deadline_s,

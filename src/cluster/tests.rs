@@ -98,3 +98,33 @@ fn a_load_fan_out_is_one_job_of_srun_tasks_then_the_merge() {
             .contains("job=$(sbatch --parsable /shared/slurm/clients.sbatch)")
     );
 }
+
+/// A client pod is not retried, and `exp merge --clients` fails the repetitions a stopped
+/// client did not finish: the clients' merge waits for any ending, not only a finished one
+/// (a shard's waits for complete or partial, since a shard is retried).
+#[test]
+fn a_kubernetes_clients_merge_waits_for_a_client_that_stopped() {
+    let options = super::k8s::Options {
+        image: "exp:1".into(),
+        claim: "exp-runs".into(),
+        runs_path: "/runs".into(),
+        scenario_path: "/scenario".into(),
+        scenario_file: ("x.toml".into(), String::new()),
+        namespace: None,
+        merge_deadline_s: 60,
+    };
+    let merge_script = |objects: Vec<(String, serde_json::Value)>| {
+        let (_, job) = objects
+            .into_iter()
+            .find(|(name, _)| name == "merge-job.json")
+            .expect("a merge Job");
+        job.to_string()
+    };
+    let clients = merge_script(super::k8s::client_manifests(&fanout("x"), &options, 5));
+    assert!(
+        clients.contains(r#"(complete|partial|interrupted|failed)"#),
+        "{clients}"
+    );
+    let shards = merge_script(super::k8s::manifests(&fanout("x"), &options));
+    assert!(shards.contains(r#"(complete|partial)\""#), "{shards}");
+}
