@@ -235,8 +235,9 @@ for _ in $(seq 100); do
   (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
   sleep 0.1
 done
+# One node here: both clients on it (exp slurm puts one client per node unless told).
 "$exp" slurm "$scenario" --clients 2 --start-delay 10s --target "http://127.0.0.1:$port/v1" \
-  --out "$work/fanout" --dir "$work/slurm-fanout" --exp "$exp"
+  --out "$work/fanout" --dir "$work/slurm-fanout" --exp "$exp" -- --ntasks-per-node=2
 out=$(sh "$work/slurm-fanout/submit.sh")
 echo "$out"
 merged=$(echo "$out" | sed -n 's/^merged run directory: *\(.*\) (report.md inside)$/\1/p')

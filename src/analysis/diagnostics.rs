@@ -132,22 +132,35 @@ pub(super) fn underpowered(scenario: &Scenario, comparisons: &[ComparisonRow]) -
             continue;
         };
         let tau = weak[0].0.tau;
-        let needed = weak
-            .iter()
-            .map(|(c, _)| runs_needed(c, alpha))
-            .reduce(|a, b| a.zip(b).map(|(a, b)| a.max(b)));
-        let items = weak.iter().find_map(|(c, _)| match c.comparison.design {
-            stats::Design::Items { unit, .. } => Some(unit),
-            _ => None,
-        });
-        let needed = match (needed.flatten(), items) {
-            (Some(n), None) => format!("needs ≈ {n} repetitions per side to resolve τ"),
-            (Some(n), Some(unit)) => format!(
-                "needs ≈ {n} {} scored on both sides to resolve τ (more rounds or more per round)",
-                unit.noun(n)
-            ),
-            (None, _) => "τ is out of reach of any practical number of repetitions".into(),
-        };
+        // Per unit: item-paired comparisons need items (or documents), the others
+        // repetitions; a unit any of whose comparisons is out of reach is out of reach.
+        let mut by_unit: Vec<(Option<stats::ItemUnit>, Option<usize>)> = Vec::new();
+        for (c, _) in &weak {
+            let unit = match c.comparison.design {
+                stats::Design::Items { unit, .. } => Some(unit),
+                _ => None,
+            };
+            let n = runs_needed(c, alpha);
+            match by_unit.iter_mut().find(|(u, _)| *u == unit) {
+                Some((_, most)) => *most = most.zip(n).map(|(a, b)| a.max(b)),
+                None => by_unit.push((unit, n)),
+            }
+        }
+        let needed = (by_unit.iter())
+            .map(|(unit, n)| match (n, unit) {
+                (Some(n), None) => format!("needs ≈ {n} repetitions per side to resolve τ"),
+                (Some(n), Some(unit)) => format!(
+                    "needs ≈ {n} {} scored on both sides to resolve τ (more rounds or more per round)",
+                    unit.noun(*n)
+                ),
+                (None, None) => "τ is out of reach of any practical number of repetitions".into(),
+                (None, Some(unit)) => format!(
+                    "τ is out of reach of any practical number of {}",
+                    unit.noun(2)
+                ),
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
         out.push(format!(
             "{metric}: {} of {} comparisons are underpowered (MDE up to {} > τ {}): {needed}",
             weak.len(),

@@ -119,6 +119,16 @@ pub fn client_files(f: &Fanout, o: &Options, delay_s: u64) -> Vec<(&'static str,
 fn clients(f: &Fanout, o: &Options, delay_s: u64) -> String {
     let mut text = header(o, &format!("exp-{}", f.name), "clients-%j.out");
     text += &format!("#SBATCH --ntasks={}\n", f.shards);
+    // One client per node unless the user placed them: clients packed onto one machine share
+    // its CPUs and network, which is what fanning out avoids.
+    let placed = (o.sbatch.iter()).any(|opt| {
+        ["--ntasks-per-node", "--nodes", "-N"]
+            .iter()
+            .any(|p| opt.starts_with(p))
+    });
+    if !placed {
+        text += "#SBATCH --ntasks-per-node=1\n";
+    }
     for opt in &o.sbatch {
         text += &format!("#SBATCH {opt}\n");
     }

@@ -72,13 +72,29 @@ fn a_load_fan_out_is_one_job_of_srun_tasks_then_the_merge() {
         f.client_script("$k", "$at"),
         "exec '/opt/exp bin/exp' run scenarios/x.toml --out reports --no-progress --set 'vars.sweep.request_rate=[5,10]' --client \"$k/2\" --start-at \"$at\" --run-id \"2025-06-01T12-00-00Z-client-$k-of-2\"\n"
     );
-    let o = slurm::Options {
+    // Unless the options place the tasks, one client per node.
+    let mut o = slurm::Options {
         partition: None,
-        sbatch: vec!["--ntasks-per-node=1".into()],
+        sbatch: vec![],
         dir: "/shared/slurm".into(),
         chdir: "/shared".into(),
     };
+    let default = slurm::client_files(&f, &o, 60);
+    assert!(
+        default[0]
+            .1
+            .contains("#SBATCH --ntasks=2\n#SBATCH --ntasks-per-node=1\n")
+    );
+    o.sbatch = vec!["--ntasks-per-node=2".into()];
+    let packed = slurm::client_files(&f, &o, 60);
+    assert!(
+        !packed[0].1.contains("--ntasks-per-node=1"),
+        "{}",
+        packed[0].1
+    );
+    o.sbatch = vec!["--ntasks-per-node=1".into()];
     let files = slurm::client_files(&f, &o, 60);
+    assert_eq!(files[0].1.matches("--ntasks-per-node=1").count(), 1);
     let names: Vec<&str> = files.iter().map(|(n, _, _)| *n).collect();
     assert_eq!(names, ["clients.sbatch", "client.sh", "submit.sh"]);
     let job = &files[0].1;

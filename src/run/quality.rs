@@ -165,7 +165,8 @@ async fn retrieval(client: &Client, items: &[Item], max_tokens: u32, out: &mut V
     );
 }
 
-/// The record of a retrieval item's answer (not under load).
+/// The record of a retrieval item's answer, untagged (under load, the caller tags it with
+/// its arrival).
 pub(super) fn answered_record(
     item: &Item,
     result: Result<crate::backend::client::quality::Answer, crate::backend::BackendError>,
@@ -250,7 +251,8 @@ pub(super) async fn score(
     client.score_prompt(prompt, segment.skip).await
 }
 
-/// The record of a segment's score (not under load).
+/// The record of a segment's score, untagged (under load, the caller tags it with its
+/// arrival).
 pub(super) fn record(
     segment: &Segment,
     result: Result<crate::backend::client::quality::Scored, ScoreError>,
