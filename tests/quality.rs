@@ -9,25 +9,6 @@ use std::path::Path;
 
 use common::{fixed_server, free_port, json, run_scenario, text};
 
-/// Twelve documents of generated words (the repository ships no text it did not generate).
-fn corpus(dir: &Path) -> std::path::PathBuf {
-    let words = [
-        "queue", "batch", "token", "cache", "memory", "stream", "engine", "slot", "model",
-        "server", "latency", "prompt",
-    ];
-    let lines: Vec<String> = (0..12)
-        .map(|d| {
-            let doc: Vec<&str> = (0..20 + 5 * d)
-                .map(|i| words[(i * 7 + d) % words.len()])
-                .collect();
-            serde_json::json!({ "text": doc.join(" ") }).to_string()
-        })
-        .collect();
-    let path = dir.join("corpus.jsonl");
-    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-    path
-}
-
 fn scenario(dir: &Path, ports: &[u16], quality: &str) -> std::path::PathBuf {
     let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
     let text = format!(
@@ -78,7 +59,7 @@ fn rep_values(summary: &serde_json::Value, metric: &str) -> Vec<Option<f64>> {
 #[test]
 fn the_referee_perplexity_is_exact_and_lower_accuracy_is_a_regression() {
     let dir = tempfile::tempdir().unwrap();
-    let corpus = corpus(dir.path());
+    let corpus = common::generated_corpus(dir.path());
     let (a, b) = (free_port(), free_port());
     let _sa = fixed_server("ttft=1ms,itl=1ms,accuracy=0.8,logprob=-1.5", a);
     let _sb = fixed_server("ttft=1ms,itl=1ms,accuracy=0.6,logprob=-1.5", b);
@@ -144,7 +125,7 @@ fn the_referee_perplexity_is_exact_and_lower_accuracy_is_a_regression() {
 #[test]
 fn a_server_that_cannot_score_prompts_is_reported_never_computed() {
     let dir = tempfile::tempdir().unwrap();
-    let corpus = corpus(dir.path());
+    let corpus = common::generated_corpus(dir.path());
     let port = free_port();
     // Like llama.cpp (whose exact reply is a unit test in src/backend/client/quality.rs):
     // `echo` answered with log-probs of the generated tokens only.

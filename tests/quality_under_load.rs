@@ -12,24 +12,6 @@ use std::path::Path;
 use common::{fixed_server, free_port, json, records, run_scenario, text};
 use serde_json::Value;
 
-/// Twelve documents of generated words.
-fn corpus(dir: &Path) -> std::path::PathBuf {
-    let words = [
-        "queue", "batch", "token", "cache", "memory", "stream", "engine",
-    ];
-    let lines: Vec<String> = (0..12)
-        .map(|d| {
-            let doc: Vec<&str> = (0..20 + 5 * d)
-                .map(|i| words[(i * 5 + d) % words.len()])
-                .collect();
-            serde_json::json!({ "text": doc.join(" ") }).to_string()
-        })
-        .collect();
-    let path = dir.join("corpus.jsonl");
-    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-    path
-}
-
 /// A scenario with one cell per port: `requests` arrivals per repetition, `load` the
 /// `[workload]` lines, `quality` the `[quality]` lines.
 fn scenario(dir: &Path, ports: &[u16], reps: u32, load: &str, quality: &str) -> std::path::PathBuf {
@@ -108,7 +90,7 @@ fn cell_ids(summary: &Value) -> Vec<String> {
 #[test]
 fn under_load_the_referee_perplexity_is_exact_and_lower_accuracy_is_a_regression() {
     let dir = tempfile::tempdir().unwrap();
-    let corpus = corpus(dir.path());
+    let corpus = common::generated_corpus(dir.path());
     let (a, b) = (free_port(), free_port());
     let _sa = fixed_server("ttft=1ms,itl=1ms,accuracy=0.8,logprob=-1.5", a);
     let _sb = fixed_server("ttft=1ms,itl=1ms,accuracy=0.6,logprob=-1.5", b);
@@ -183,7 +165,7 @@ fn under_load_the_referee_perplexity_is_exact_and_lower_accuracy_is_a_regression
 #[test]
 fn under_load_without_prompt_scores_only_retrieval_is_mixed_in() {
     let dir = tempfile::tempdir().unwrap();
-    let corpus = corpus(dir.path());
+    let corpus = common::generated_corpus(dir.path());
     let port = free_port();
     let _s = fixed_server("ttft=1ms,itl=1ms,logprob=-1,scoring=generated", port);
     let quality = format!(

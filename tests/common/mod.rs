@@ -355,6 +355,26 @@ pub fn fixed_server(spec: &str, port: u16) -> Running {
     server
 }
 
+/// `dir/corpus.jsonl`: twelve documents of 20–75 generated words, for perplexity against the
+/// referee (the repository ships no text it did not generate).
+pub fn generated_corpus(dir: &Path) -> PathBuf {
+    let words = [
+        "queue", "batch", "token", "cache", "memory", "stream", "engine", "slot", "model",
+        "server", "latency", "prompt",
+    ];
+    let lines: Vec<String> = (0..12)
+        .map(|d| {
+            let doc: Vec<&str> = (0..20 + 5 * d)
+                .map(|i| words[(i * 7 + d) % words.len()])
+                .collect();
+            serde_json::json!({ "text": doc.join(" ") }).to_string()
+        })
+        .collect();
+    let path = dir.join("corpus.jsonl");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    path
+}
+
 /// `exp run <scenario> --out <out> --no-progress`.
 pub fn run_scenario(scenario: &Path, out: &Path) -> Outcome {
     run([
