@@ -206,23 +206,17 @@ pub struct MergeArgs {
     pub out: PathBuf,
 }
 
-/// `exp slurm`.
+/// What `exp slurm` and `exp k8s` fan out: rounds (or cells) over shards, or one load over
+/// clients.
 #[derive(Debug, Args)]
-pub struct SlurmArgs {
-    /// The scenario file, as the cluster's nodes will read it (a shared file system).
-    pub scenario: PathBuf,
-    /// Number of shards (array tasks).
+pub struct FanoutArgs {
+    /// Number of shards (array tasks, or completions of the Indexed Job, all in parallel).
     #[arg(long, required_unless_present = "clients", conflicts_with = "clients")]
     pub shards: Option<u32>,
-    /// Fan one load out over this many clients instead: one job of N `srun` tasks, each
-    /// `exp run --client K/N` from a shared start instant, then `exp merge --clients`.
+    /// Fan one load out over this many clients instead (`exp run --client K/N` in N `srun`
+    /// tasks or pods, all from one start instant), then `exp merge --clients`.
     #[arg(long, value_name = "N")]
     pub clients: Option<u32>,
-    /// With --clients: how long after the job starts the clients' load starts (`--start-at`
-    /// is computed when the job starts; leave room for every task to start and warm up).
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_skew,
-          requires = "clients")]
-    pub start_delay: std::time::Duration,
     /// What each shard holds: whole rounds (default) or, confounding cells with nodes, whole
     /// cells (as `exp run --shard-by`).
     #[arg(
@@ -233,6 +227,20 @@ pub struct SlurmArgs {
         conflicts_with = "clients"
     )]
     pub shard_by: ShardByArg,
+}
+
+/// `exp slurm`.
+#[derive(Debug, Args)]
+pub struct SlurmArgs {
+    /// The scenario file, as the cluster's nodes will read it (a shared file system).
+    pub scenario: PathBuf,
+    #[command(flatten)]
+    pub fanout: FanoutArgs,
+    /// With --clients: how long after the job starts the clients' load starts (`--start-at`
+    /// is computed when the job starts; leave room for every task to start and warm up).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_skew,
+          requires = "clients")]
+    pub start_delay: std::time::Duration,
     /// Slurm partition for the shards and the merge.
     #[arg(long)]
     pub partition: Option<String>,
@@ -258,28 +266,13 @@ pub struct SlurmArgs {
 pub struct K8sArgs {
     /// The scenario file (put into a ConfigMap mounted at --scenario-path in every pod).
     pub scenario: PathBuf,
-    /// Number of shards (completions of the Indexed Job, all run in parallel).
-    #[arg(long, required_unless_present = "clients", conflicts_with = "clients")]
-    pub shards: Option<u32>,
-    /// Fan one load out over this many client pods instead (`exp run --client K/N`, all in
-    /// parallel from one start instant), then `exp merge --clients`.
-    #[arg(long, value_name = "N")]
-    pub clients: Option<u32>,
+    #[command(flatten)]
+    pub fanout: FanoutArgs,
     /// With --clients: how long after the first client pod starts the load starts (leave
     /// room for every pod to be scheduled, pull the image and warm up).
     #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = parse_skew,
           requires = "clients")]
     pub start_delay: std::time::Duration,
-    /// What each shard holds: whole rounds (default) or, confounding cells with nodes, whole
-    /// cells (as `exp run --shard-by`).
-    #[arg(
-        long,
-        value_enum,
-        value_name = "WHAT",
-        default_value = "rounds",
-        conflicts_with = "clients"
-    )]
-    pub shard_by: ShardByArg,
     /// The container image with exp in it.
     #[arg(long)]
     pub image: String,

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-use crate::cli::{K8sArgs, SlurmArgs, TargetArgs};
+use crate::cli::{FanoutArgs, K8sArgs, SlurmArgs, TargetArgs};
 use crate::cluster::{self, Fanout};
 use crate::shard::ShardBy;
 use crate::store;
@@ -18,16 +18,7 @@ pub(super) fn slurm(args: &SlurmArgs) -> anyhow::Result<Status> {
         Some(p) => p.clone(),
         None => this_exp()?,
     };
-    let fanout = match (args.clients, args.shards) {
-        (Some(n), _) => client_fanout(&args.scenario, n, &args.target, &args.out, exp)?,
-        (None, Some(n)) => {
-            let shards = (n, args.shard_by.into());
-            fanout(&args.scenario, shards, &args.target, &args.out, exp)?
-        }
-        (None, None) => {
-            bail!("give --shards N (rounds over N jobs) or --clients N (one load from N clients)")
-        }
-    };
+    let fanout = fan_out(&args.fanout, &args.scenario, &args.target, &args.out, exp)?;
     for opt in &args.sbatch {
         if !opt.starts_with('-') || opt.contains(['\n', '\r']) {
             bail!(
@@ -44,7 +35,7 @@ pub(super) fn slurm(args: &SlurmArgs) -> anyhow::Result<Status> {
         dir: cwd.join(&dir).display().to_string(),
         chdir: cwd.display().to_string(),
     };
-    let files = match args.clients {
+    let files = match args.fanout.clients {
         Some(_) => {
             let delay_s = args.start_delay.as_secs_f64().ceil() as u64;
             cluster::slurm::client_files(&fanout, &options, delay_s)
@@ -69,16 +60,8 @@ pub(super) fn k8s(args: &K8sArgs) -> anyhow::Result<Status> {
         .context("the scenario must be a file")?;
     let in_pod = format!("{}/{file}", args.scenario_path.trim_end_matches('/'));
     let runs = Path::new(&args.runs_path);
-    let mut fanout = match (args.clients, args.shards) {
-        (Some(n), _) => client_fanout(&args.scenario, n, &args.target, runs, args.exp.clone())?,
-        (None, Some(n)) => {
-            let shards = (n, args.shard_by.into());
-            fanout(&args.scenario, shards, &args.target, runs, args.exp.clone())?
-        }
-        (None, None) => {
-            bail!("give --shards N (rounds over N pods) or --clients N (one load from N pods)")
-        }
-    };
+    let exp = args.exp.clone();
+    let mut fanout = fan_out(&args.fanout, &args.scenario, &args.target, runs, exp)?;
     let scenario = super::load_scenario(&args.scenario, None, &args.target)?;
     if scenario.redacted_text() != scenario.text {
         bail!(
@@ -98,7 +81,7 @@ pub(super) fn k8s(args: &K8sArgs) -> anyhow::Result<Status> {
     };
     let dir =
         (args.dir.clone()).unwrap_or_else(|| Path::new("k8s").join(&fanout.name).join(&fanout.id));
-    let manifests = match args.clients {
+    let manifests = match args.fanout.clients {
         Some(_) => {
             let delay_s = args.start_delay.as_secs_f64().ceil() as u64;
             cluster::k8s::client_manifests(&fanout, &options, delay_s)
@@ -126,6 +109,23 @@ pub(super) fn k8s(args: &K8sArgs) -> anyhow::Result<Status> {
     );
     println!("merged run directory: {}", fanout.merged_dir());
     Ok(Status::Ok)
+}
+
+/// The fan-out `args` asks for: one load over clients, or shards (clap requires one of them).
+fn fan_out(
+    args: &FanoutArgs,
+    scenario: &Path,
+    target: &TargetArgs,
+    out: &Path,
+    exp: String,
+) -> anyhow::Result<Fanout> {
+    match (args.clients, args.shards) {
+        (Some(n), _) => client_fanout(scenario, n, target, out, exp),
+        (None, Some(n)) => fanout(scenario, (n, args.shard_by.into()), target, out, exp),
+        (None, None) => {
+            bail!("give --shards N (rounds over N jobs) or --clients N (one load from N clients)")
+        }
+    }
 }
 
 /// The fan-out of a scenario into `shards` shards, refused where a shard cannot decide alone
