@@ -32,13 +32,25 @@ pub(super) fn command(args: &MergeArgs) -> anyhow::Result<Status> {
     merge::check(&parts, &schedule, problems)?;
     let plan = expected.expect("checked: every part is a shard");
     merge::write(&parts, &args.out, schedule)?;
-    let (dir, manifest) = RunDir::open(&args.out)?;
+    finish(
+        &args.out,
+        &plan,
+        "partial: some repetitions failed in their shards (listed in the report); retry them with `exp run --resume SHARD_DIR` and merge again",
+    )
+}
+
+/// Summarises and reports the merged run at `out` as `exp run` would, saying `partial` when
+/// some of its repetitions failed.
+fn finish(
+    out: &std::path::Path,
+    plan: &crate::plan::Plan,
+    partial: &str,
+) -> anyhow::Result<Status> {
+    let (dir, manifest) = RunDir::open(out)?;
     eprintln!("run directory: {}", dir.root().display());
-    let checks_failed = super::finish_run(&dir, &manifest, &plan, None, true)?;
+    let checks_failed = super::finish_run(&dir, &manifest, plan, None, true)?;
     Ok(if manifest.status == RunStatus::Partial {
-        eprintln!(
-            "partial: some repetitions failed in their shards (listed in the report); retry them with `exp run --resume SHARD_DIR` and merge again"
-        );
+        eprintln!("{partial}");
         Status::Partial
     } else if checks_failed {
         Status::ChecksFailed
@@ -61,17 +73,9 @@ fn clients(args: &MergeArgs) -> anyhow::Result<Status> {
     merge::check_clients(&parts, &schedule, problems)?;
     let plan = expected.expect("checked: every part is a client");
     merge::write_clients(&parts, &args.out, schedule)?;
-    let (dir, manifest) = RunDir::open(&args.out)?;
-    eprintln!("run directory: {}", dir.root().display());
-    let checks_failed = super::finish_run(&dir, &manifest, &plan, None, true)?;
-    Ok(if manifest.status == RunStatus::Partial {
-        eprintln!(
-            "partial: some repetitions were failed by a client or not finished by one (listed in the report); they are left out of the statistics (run every client again with a new --start-at to redo them)"
-        );
-        Status::Partial
-    } else if checks_failed {
-        Status::ChecksFailed
-    } else {
-        Status::Ok
-    })
+    finish(
+        &args.out,
+        &plan,
+        "partial: some repetitions were failed by a client or not finished by one (listed in the report); they are left out of the statistics (run every client again with a new --start-at to redo them)",
+    )
 }
