@@ -62,13 +62,9 @@ pub(super) fn check(
             );
         }
         if let ArrivalConfig::Closed { concurrency } = config.workload.arrival
-            && concurrency.get() < client.count
+            && let Err(why) = crate::fanout::closed_share(concurrency.get(), client)
         {
-            bail!(
-                "{file}: {flag}: cell {}: a closed loop of concurrency = {concurrency} cannot be split over {} clients (each needs at least one place); use at most {concurrency} clients or raise concurrency",
-                cell.id,
-                client.count
-            );
+            bail!("{file}: {flag}: cell {}: {why}", cell.id);
         }
     }
     Ok(())

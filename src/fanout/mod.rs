@@ -167,6 +167,20 @@ pub fn slots(concurrency: u32, client: Client) -> Option<NonZeroU32> {
     NonZeroU32::new(base + u32::from(client.index <= extra))
 }
 
+/// [`slots`], or why a closed loop of `concurrency` cannot be split over the clients (fewer
+/// places than clients), with what to do.
+pub fn closed_share(concurrency: u32, client: Client) -> Result<NonZeroU32, String> {
+    (concurrency >= client.count)
+        .then(|| slots(concurrency, client))
+        .flatten()
+        .ok_or_else(|| {
+            format!(
+                "a closed loop of concurrency = {concurrency} cannot be split over {} clients (each needs at least one place); use at most {concurrency} clients or raise concurrency",
+                client.count
+            )
+        })
+}
+
 /// A client's start, as its completion marker records it: who it was, where, and how far its
 /// origin was from the shared instant on its own wall clock.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

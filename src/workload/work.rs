@@ -134,16 +134,7 @@ impl RepetitionWork {
             Arrivals::Open { .. } => 1,
             Arrivals::Batch { size } => u64::from(size.get()),
             Arrivals::Closed { concurrency } => {
-                let c = concurrency.get();
-                let places = (c >= client.count)
-                    .then(|| fanout::slots(c, client))
-                    .flatten();
-                *concurrency = places.ok_or_else(|| {
-                    format!(
-                        "a closed loop of concurrency = {c} cannot be split over {} clients (each needs at least one place); use at most {c} clients or raise concurrency",
-                        client.count
-                    )
-                })?;
+                *concurrency = fanout::closed_share(concurrency.get(), client)?;
                 1
             }
         };
