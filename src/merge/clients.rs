@@ -136,10 +136,14 @@ fn fill(
     write_atomic(&staging.join("scenario.toml"), scenario.as_bytes())?;
     super::write_manifest(staging, &manifest)?;
     let (dir, _) = RunDir::open(staging)?;
+    // Each client's markers, read once (not once per slot).
+    let marked: Vec<_> = (parts.iter())
+        .map(|p| p.dir.markers())
+        .collect::<Result<_, _>>()?;
     let mut failed = false;
     for slot in &expected {
         let cell_id = manifest.cells[slot.cell].id.clone();
-        failed |= !join(parts, &dir, &cell_id, slot.round)?;
+        failed |= !join(parts, &marked, &dir, &cell_id, slot.round)?;
     }
     manifest.status = match failed {
         true => RunStatus::Partial,
@@ -149,14 +153,21 @@ fn fill(
     Ok(manifest)
 }
 
-/// Joins one repetition of every client into `dir`; false when it is failed there.
-fn join(parts: &[&Part], dir: &RunDir, cell_id: &str, round: u32) -> Result<bool, StoreError> {
+/// Joins one repetition of every client into `dir` (`marked`: each client's completion
+/// markers, in the order of `parts`); false when it is failed there.
+fn join(
+    parts: &[&Part],
+    marked: &[std::collections::BTreeSet<(String, u32)>],
+    dir: &RunDir,
+    cell_id: &str,
+    round: u32,
+) -> Result<bool, StoreError> {
     let mut markers = Vec::new();
     let mut reasons = Vec::new();
-    for part in parts {
+    let key = (cell_id.to_string(), round);
+    for (part, marked) in parts.iter().zip(marked) {
         let c = part.manifest.client.as_ref().expect("checked: a client");
-        let marked = part.dir.markers()?.contains(&(cell_id.to_string(), round));
-        if !marked {
+        if !marked.contains(&key) {
             reasons.push(format!(
                 "client {}/{} did not finish it (no completion marker in {}: the client died or was stopped)",
                 c.index,
