@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::hw::{Deployment, Efficiency, Gpu, HwError, ModelConfig};
+use crate::hw::{Deployment, Dtype, Efficiency, Gpu, HwError, ModelConfig};
 use crate::scenario::model::{CellConfig, SimConfig};
 
 /// The deployment a cell runs on, when `[target]` names a model and a GPU.
@@ -15,8 +15,8 @@ pub fn deployment(cell: &CellConfig) -> Result<Option<Deployment>, HwError> {
     let model = ModelConfig::load(&hw.model_config)?;
     let gpu = Gpu::load(&hw.gpu)?;
     let efficiency = match &cell.target.sim {
-        Some(sim) => efficiency(sim, &gpu)?,
-        None => Efficiency::calibrated(&gpu),
+        Some(sim) => efficiency(sim, &gpu, model.dtype)?,
+        None => Efficiency::calibrated(&gpu, model.dtype),
     };
     let (weights, kv) = (model.dtype, model.default_kv_dtype());
     Deployment::new(model, gpu, cell.engine.tp.get(), weights, kv, efficiency).map(Some)
@@ -25,10 +25,12 @@ pub fn deployment(cell: &CellConfig) -> Result<Option<Deployment>, HwError> {
 /// The efficiency factors of a simulator preset: `ideal`, `calibrated`, or a TOML profile
 /// written by `exp calibrate` (the `[efficiency]` table; its optional `[profile]` metadata is
 /// checked for unknown keys, see [`crate::calibrate::Profile`]).
-pub fn efficiency(sim: &SimConfig, gpu: &Gpu) -> Result<Efficiency, HwError> {
+/// The `calibrated` preset depends on the weights' format (`weights`): FP8 GEMMs get their own
+/// fraction of the FP8 peak.
+pub fn efficiency(sim: &SimConfig, gpu: &Gpu, weights: Dtype) -> Result<Efficiency, HwError> {
     match sim.preset.as_str() {
         "ideal" => Ok(Efficiency::ideal()),
-        "calibrated" => Ok(Efficiency::calibrated(gpu)),
+        "calibrated" => Ok(Efficiency::calibrated(gpu, weights)),
         path => {
             let text = std::fs::read_to_string(Path::new(path)).map_err(|e| {
                 HwError::InvalidDeployment(format!(

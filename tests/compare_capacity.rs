@@ -123,13 +123,13 @@ fn run_with_a_baseline_calls_the_lower_capacity_a_regression() {
     );
     assert!(
         r.slow_stdout
-            .contains("  capacity at the SLO · default: −76.0 % [−78.1 %, −68.2 %] → regression"),
+            .contains("  capacity at the SLO · default: −76.4 % [−84.1 %, −60.3 %] → regression"),
         "{}",
         r.slow_stdout
     );
     let md = text(&r.slow.join("compare.md"));
     assert!(
-        md.contains("| default | mean attainment ≥ 99.0 % with ttft ≤ 200 ms | 11.05 req/s [8.63, 12.97] | 2.657 req/s [2.657, 2.878] | −76.0 % [−78.1 %, −68.2 %] | **regression** (τ 5.00 %) |"),
+        md.contains("| default | mean attainment ≥ 99.0 % with ttft ≤ 200 ms | 11.25 req/s [6.694, 17.92] | 2.657 req/s [2.657, 2.878] | −76.4 % [−84.1 %, −60.3 %] | **regression** (τ 5.00 %) |"),
         "{md}"
     );
     // The one load both bisections probed is still compared as an ordinary cell.
@@ -150,7 +150,7 @@ fn the_reverse_pair_is_an_improvement_and_passes_fail_on_regression() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("| +316 % [+214 %, +356 %] | **improvement** (τ 5.00 %) |"),
+        stdout.contains("| +323 % [+152 %, +530 %] | **improvement** (τ 5.00 %) |"),
         "{stdout}"
     );
     let (code, _) = compare(&r.slow, &r.base, &["--fail-on", "any-change"]);
@@ -202,14 +202,14 @@ fn a_third_less_capacity_under_ten_rounds_of_noise_is_a_regression() {
     let (base, cand) = ten_rounds();
     let (code, md) = compare(base, cand, &["--fail-on", "regression"]);
     assert_eq!(code, 1, "{md}");
-    // The bisections' brackets [9.688, 10.08) and [6.759, 6.954); the curves cross at 9.923
-    // and 6.824, Δ̂ = −31.2 %, and the interval of Δ stays below −5 %.
+    // The bisections' brackets [9.688, 10.08) and [6.759, 6.954); the curves cross at 9.959
+    // and 6.889, Δ̂ = −30.8 %, and the interval of Δ stays below −5 %.
     assert!(
-        md.contains("| default | mean attainment ≥ 99.0 % with ttft ≤ 200 ms | 9.923 req/s [8.867, 11.33] | 6.824 req/s [6.201, 8.144] | −31.2 % [−41.7 %, −15.6 %] | **regression** (τ 5.00 %) |"),
+        md.contains("| default | mean attainment ≥ 99.0 % with ttft ≤ 200 ms | 9.959 req/s [9.004, 11.35] | 6.889 req/s [6.201, 8.175] | −30.8 % [−41.9 %, −16.1 %] | **regression** (τ 5.00 %) |"),
         "{md}"
     );
     assert!(
-        md.contains("- baseline (converged): bisection bracket [9.688, 10.08); curve crossing 9.923 req/s [8.867, 11.33]; 2000 bootstrap draws of whole rounds\n"),
+        md.contains("- baseline (converged): bisection bracket [9.688, 10.08); curve crossing 9.959 req/s [9.004, 11.35]; 2000 bootstrap draws of whole rounds\n"),
         "{md}"
     );
 }

@@ -57,9 +57,9 @@ fn selftest_fidelity_prints_every_case_and_the_summary_per_metric() {
     for needle in [
         "against 47 published measurements (25 cases, 6 GPU types)",
         "tt143-qwen72b-h100x2-128               fit      TTFT ms          41.1",
-        "TTFT       all             8.3%    70.1%   (22)",
+        "TTFT       all             6.3%    69.7%   (22)",
         "TPOT       all             4.0%    21.4%   (19)",
-        "throughput all             6.4%    16.4%   (6)",
+        "throughput all             6.2%    17.1%   (6)",
         "goal (median ≤ 10 %, worst ≤ 20 % per metric over all cases): NOT met",
     ] {
         assert!(

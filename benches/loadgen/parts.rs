@@ -334,7 +334,7 @@ pub fn simulator(requests: u64) -> Vec<Row> {
     let model = ModelConfig::load("llama-3.1-8b").expect("catalog model");
     let gpu = Gpu::load("h100-sxm").expect("catalog gpu");
     let (w, kv) = (model.dtype, model.default_kv_dtype());
-    let eff = Efficiency::calibrated(&gpu);
+    let eff = Efficiency::calibrated(&gpu, w);
     let deployment = Deployment::new(model, gpu, 1, w, kv, eff).expect("deployment");
     let params =
         exp::sim::EngineParams::new(256, 8192, deployment.kv_capacity_tokens(0.9).expect("fits"));

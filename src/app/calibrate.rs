@@ -183,7 +183,7 @@ fn cell_model(cell: &CellConfig, model: &ModelConfig, gpu: &Gpu) -> anyhow::Resu
         tp,
         model.dtype,
         model.default_kv_dtype(),
-        Efficiency::calibrated(gpu),
+        Efficiency::calibrated(gpu, model.dtype),
     )
     .with_context(|| format!("{} on {} at tp = {tp}", model.name, gpu.name))?;
     Ok(CellModel {

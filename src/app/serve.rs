@@ -111,7 +111,7 @@ pub(crate) fn sim_config(args: &ServeArgs) -> anyhow::Result<(SimServeConfig, Ar
         gpu_memory_utilization: args.gpu_memory_utilization,
         block_size: EngineParams::DEFAULT_BLOCK_SIZE,
     };
-    let efficiency = crate::theory::efficiency(&settings, &gpu).context("--preset")?;
+    let efficiency = crate::theory::efficiency(&settings, &gpu, model.dtype).context("--preset")?;
     let (weights, kv) = (model.dtype, model.default_kv_dtype());
     let deployment = Deployment::new(model, gpu, args.tp, weights, kv, efficiency)
         .with_context(|| format!("--tp {}", args.tp))?;

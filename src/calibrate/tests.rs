@@ -41,7 +41,7 @@ fn cell(start: Efficiency) -> CellModel {
 }
 
 fn start() -> Efficiency {
-    Efficiency::calibrated(&Gpu::load("h100-sxm").unwrap())
+    Efficiency::calibrated(&Gpu::load("h100-sxm").unwrap(), crate::hw::Dtype::Bf16)
 }
 
 /// Observations the simulator's model predicts at `truth`, each scaled by a deterministic
@@ -336,7 +336,10 @@ fn profile_renders_parses_back_and_is_read_by_the_simulator() {
         block_size: 16,
     };
     let gpu = Gpu::load("h100-sxm").unwrap();
-    assert_eq!(crate::theory::efficiency(&sim, &gpu).unwrap(), known());
+    assert_eq!(
+        crate::theory::efficiency(&sim, &gpu, crate::hw::Dtype::Bf16).unwrap(),
+        known()
+    );
 
     // Hand-written profiles need only [efficiency]; a typo is an error, not ignored.
     let bare = "[efficiency]\nmatmul = 0.5\nattention = 0.3\nmemory = 0.8\n\

@@ -2,7 +2,8 @@
 //!
 //! Two presets: `ideal` gives hard lower bounds (everything at peak, no overheads); `calibrated`
 //! holds figures fitted on the fit cases of the fidelity benchmark (`exp selftest fidelity`,
-//! published serving measurements with their configuration), one set per GPU family, with one
+//! published serving measurements with their configuration), one set per GPU family (with a
+//! GEMM fraction for 16-bit and one for FP8 weights), with one
 //! overhead model for all: a fixed cost per step plus one per layer, and all-reduces at 0.8 of
 //! the link (the ~83% of NVLink an NCCL user measured, hardware.md §1.6), and one API-server
 //! cost per request in front of the engine (fitted on the same cases with the step-time
@@ -11,6 +12,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::catalog_gpus;
+use super::dtype::Dtype;
 use super::error::HwError;
 use super::gpu::Gpu;
 
@@ -82,7 +84,12 @@ impl Efficiency {
 /// The `calibrated` preset's figures for one GPU family (fitted on the fidelity benchmark's
 /// fit cases, `exp selftest fidelity`; see [`Efficiency::calibrated`]).
 struct FamilyFit {
+    /// GEMM fraction of the BF16/FP16 peak with 16-bit (or INT4 weight-only) weights.
     matmul: f64,
+    /// GEMM fraction of the FP8 peak with FP8 weights on GPUs that have an FP8 rate. Fitted
+    /// apart from `matmul`: one fraction for both left the fit's BF16 prefills 15–24 % slow and
+    /// its FP8 ones 7 % fast, as FP8 GEMMs reach a smaller share of their doubled peak.
+    matmul_fp8: f64,
     matmul_half_tokens: f64,
     attention: f64,
     memory: f64,
@@ -99,8 +106,9 @@ const PER_PROMPT_TOKEN_OVERHEAD_S: f64 = 0.1e-6;
 const COMM: f64 = 0.8;
 
 const HOPPER: FamilyFit = FamilyFit {
-    matmul: 0.57,
-    matmul_half_tokens: 138.0,
+    matmul: 0.62,
+    matmul_fp8: 0.55,
+    matmul_half_tokens: 139.0,
     attention: 0.7,
     memory: 0.88,
 };
@@ -162,12 +170,14 @@ impl Efficiency {
         }
     }
 
-    /// The figures fitted on the fidelity benchmark's fit cases for the GPU's family; see
-    /// [`Efficiency::calibration_basis`].
-    pub fn calibrated(gpu: &Gpu) -> Efficiency {
+    /// The figures fitted on the fidelity benchmark's fit cases for the GPU's family and the
+    /// weights' format (FP8 weights on a GPU with an FP8 rate get the FP8 GEMM fraction, of
+    /// the FP8 peak); see [`Efficiency::calibration_basis`].
+    pub fn calibrated(gpu: &Gpu, weights: Dtype) -> Efficiency {
         let f = family_fit(&family(gpu));
+        let fp8_rate = weights == Dtype::Fp8 && gpu.fp8_dense_tflops.is_some();
         Efficiency {
-            matmul: f.matmul,
+            matmul: if fp8_rate { f.matmul_fp8 } else { f.matmul },
             matmul_half_tokens: f.matmul_half_tokens,
             attention: f.attention,
             memory: f.memory,

@@ -11,7 +11,7 @@ fn deployment(model: &str, gpu: &str, tp: u32) -> Deployment {
     let model = ModelConfig::load(model).unwrap();
     let gpu = Gpu::by_name(gpu).unwrap();
     let (w, kv) = (model.dtype, model.default_kv_dtype());
-    let eff = Efficiency::calibrated(&gpu);
+    let eff = Efficiency::calibrated(&gpu, w);
     Deployment::new(model, gpu, tp, w, kv, eff).unwrap()
 }
 

@@ -48,7 +48,10 @@ fn running_sums_cost_the_same_as_slices() {
 #[test]
 fn an_empty_step_is_idle_and_free() {
     let d = ideal("Llama-3.1-8B", "H100-SXM", 1)
-        .with_efficiency(Efficiency::calibrated(&Gpu::by_name("H100-SXM").unwrap()))
+        .with_efficiency(Efficiency::calibrated(
+            &Gpu::by_name("H100-SXM").unwrap(),
+            Dtype::Bf16,
+        ))
         .unwrap();
     let s = d.step_time(&[], &[]);
     assert_eq!((s.seconds, s.bound), (0.0, Bound::Idle));

@@ -1,7 +1,7 @@
 //! GPU catalog, TOML files and efficiency presets.
 
 use super::close;
-use crate::hw::{Efficiency, Gpu, HwError};
+use crate::hw::{Dtype, Efficiency, Gpu, HwError};
 
 #[test]
 fn catalog_has_the_required_gpus_with_their_figures() {
@@ -90,15 +90,23 @@ fn unknown_gpu_suggests_and_explains_the_file_format() {
 
 #[test]
 fn calibrated_presets_are_the_fidelity_fit_by_family() {
-    let pair = |name: &str| {
-        let e = Efficiency::calibrated(&Gpu::by_name(name).unwrap());
+    let pair = |name: &str, weights| {
+        let e = Efficiency::calibrated(&Gpu::by_name(name).unwrap(), weights);
         (e.matmul, e.matmul_half_tokens, e.memory)
     };
-    assert_eq!(pair("H100-SXM"), (0.57, 138.0, 0.88));
-    assert_eq!(pair("H20"), pair("H100-SXM"));
-    assert_eq!(pair("A100-40GB"), (0.72, 138.0, 0.88));
-    assert_eq!(pair("L40S"), pair("H100-SXM"));
-    let e = Efficiency::calibrated(&Gpu::by_name("MI300X").unwrap());
+    assert_eq!(pair("H100-SXM", Dtype::Bf16), (0.62, 139.0, 0.88));
+    assert_eq!(pair("H100-SXM", Dtype::Int4), (0.62, 139.0, 0.88));
+    // FP8 weights run at the FP8 peak, of which FP8 GEMMs reach a smaller share.
+    assert_eq!(pair("H100-SXM", Dtype::Fp8), (0.55, 139.0, 0.88));
+    assert_eq!(pair("H20", Dtype::Bf16), pair("H100-SXM", Dtype::Bf16));
+    assert_eq!(pair("A100-40GB", Dtype::Bf16), (0.72, 139.0, 0.88));
+    // The A100 has no FP8 rate: FP8 weights are computed at the BF16 peak and fraction.
+    assert_eq!(
+        pair("A100-40GB", Dtype::Fp8),
+        pair("A100-40GB", Dtype::Bf16)
+    );
+    assert_eq!(pair("L40S", Dtype::Fp8), pair("H100-SXM", Dtype::Fp8));
+    let e = Efficiency::calibrated(&Gpu::by_name("MI300X").unwrap(), Dtype::Bf16);
     close(e.step_overhead_s, 550e-6, 1e-12);
     close(e.per_layer_overhead_s, 56e-6, 1e-12);
     close(e.per_sequence_overhead_s, 15e-6, 1e-12);
@@ -131,7 +139,7 @@ fn profiles_with_the_old_efficiency_keys_still_load() {
 
 #[test]
 fn efficiency_round_trips_through_toml() {
-    let e = Efficiency::calibrated(&Gpu::by_name("A100-80GB").unwrap());
+    let e = Efficiency::calibrated(&Gpu::by_name("A100-80GB").unwrap(), Dtype::Bf16);
     let text = toml::to_string(&e).unwrap();
     let back: Efficiency = toml::from_str(&text).unwrap();
     assert_eq!(back, e);

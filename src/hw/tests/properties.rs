@@ -26,7 +26,9 @@ fn grid() -> Vec<Deployment> {
                     continue;
                 }
                 let d = ideal(model, gpu, tp);
-                let calibrated = d.with_efficiency(Efficiency::calibrated(d.gpu())).unwrap();
+                let calibrated = d
+                    .with_efficiency(Efficiency::calibrated(d.gpu(), d.weight_dtype()))
+                    .unwrap();
                 out.push(d);
                 out.push(calibrated);
             }

@@ -130,11 +130,14 @@ fn other_gpus_table() {
 
 #[test]
 fn calibrated_h100_adds_gemm_efficiency_and_overheads_to_the_floors() {
-    let d = h100().with_efficiency(Efficiency::calibrated(&Gpu::by_name("h100").unwrap()));
+    let d = h100().with_efficiency(Efficiency::calibrated(
+        &Gpu::by_name("h100").unwrap(),
+        Dtype::Bf16,
+    ));
     let d = d.unwrap();
     let e = *d.efficiency();
     let overhead = 550e-6 + 64.0 * 56e-6 + 15e-6;
-    // Prefill of 1024 tokens: the 63.91 TFLOP of matrix work at 0.57·1024/1162 of peak, the
+    // Prefill of 1024 tokens: the 63.91 TFLOP of matrix work at 0.62·1024/1163 of peak, the
     // 0.69 TFLOP of attention at 0.7 of peak, plus the overheads.
     let matrix = 63.91e12 / (989.4e12 * e.matmul_at(1024.0));
     close(

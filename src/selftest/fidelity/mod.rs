@@ -240,7 +240,7 @@ pub fn run(cases: Vec<Case>, preset: Preset) -> Result<Outcome, FidelityError> {
 /// without one.
 pub fn deployment(case: &Case, preset: Preset) -> Result<Deployment, FidelityError> {
     let mut efficiency = match preset {
-        Preset::Calibrated => Efficiency::calibrated(&case.gpu),
+        Preset::Calibrated => Efficiency::calibrated(&case.gpu, case.weights),
         Preset::Ideal => Efficiency::ideal(),
         Preset::Fixed(e) => e,
     };

@@ -112,7 +112,7 @@ fn calibrated_summary_is_pinned() {
     };
     assert_eq!(
         pct(Metric::Ttft, None),
-        (8.3, 70.1),
+        (6.3, 69.7),
         "{}",
         render(&o, "calibrated")
     );
@@ -124,22 +124,23 @@ fn calibrated_summary_is_pinned() {
     );
     assert_eq!(
         pct(Metric::Throughput, None),
-        (6.4, 16.4),
+        (6.2, 17.1),
         "{}",
         render(&o, "calibrated")
     );
 }
 
-/// The figures [`fit_calibrated`] moves: the shared ones in an [`Efficiency`], and the GEMM
-/// fraction of Ampere, the one family that differs.
+/// The figures [`fit_calibrated`] moves: the shared ones in an [`Efficiency`], the GEMM
+/// fraction of Ampere, the one family that differs, and the GEMM fraction of FP8 weights.
 #[derive(Debug, Clone, Copy)]
 struct Figures {
     shared: Efficiency,
     ampere_matmul: f64,
+    fp8_matmul: f64,
 }
 
 impl Figures {
-    const COUNT: usize = 10;
+    const COUNT: usize = 11;
 
     fn get(&mut self, i: usize) -> &mut f64 {
         let e = &mut self.shared;
@@ -153,14 +154,18 @@ impl Figures {
             6 => &mut e.per_sequence_overhead_s,
             7 => &mut e.per_request_overhead_s,
             8 => &mut e.per_prompt_token_overhead_s,
-            _ => &mut self.ampere_matmul,
+            9 => &mut self.ampere_matmul,
+            _ => &mut self.fp8_matmul,
         }
     }
 
-    fn for_gpu(&self, gpu: &crate::hw::Gpu) -> Efficiency {
+    fn for_case(&self, c: &Case) -> Efficiency {
         let mut e = self.shared;
-        if crate::hw::family(gpu) == crate::hw::Family::Ampere {
+        if crate::hw::family(&c.gpu) == crate::hw::Family::Ampere {
             e.matmul = self.ampere_matmul;
+        }
+        if c.weights == crate::hw::Dtype::Fp8 && c.gpu.fp8_dense_tflops.is_some() {
+            e.matmul = self.fp8_matmul;
         }
         e
     }
@@ -187,13 +192,14 @@ fn fit_calibrated() {
         .collect();
     let gpu = |name| crate::hw::Gpu::by_name(name).unwrap();
     let mut f = Figures {
-        shared: Efficiency::calibrated(&gpu("H100-SXM")),
-        ampere_matmul: Efficiency::calibrated(&gpu("A100-80GB")).matmul,
+        shared: Efficiency::calibrated(&gpu("H100-SXM"), crate::hw::Dtype::Bf16),
+        ampere_matmul: Efficiency::calibrated(&gpu("A100-80GB"), crate::hw::Dtype::Bf16).matmul,
+        fp8_matmul: Efficiency::calibrated(&gpu("H100-SXM"), crate::hw::Dtype::Fp8).matmul,
     };
     let loss = |f: Figures| -> f64 {
         let mut sum = 0.0;
         for c in &cases {
-            let p = replay(c, Preset::Fixed(f.for_gpu(&c.gpu))).unwrap();
+            let p = replay(c, Preset::Fixed(f.for_case(c))).unwrap();
             for m in Metric::ALL {
                 if let Some(published) = m.published(&c.published) {
                     sum += (p.get(m) / published).ln().powi(2);
@@ -216,7 +222,7 @@ fn fit_calibrated() {
                 loop {
                     let mut t = f;
                     *t.get(i) *= dir;
-                    if t.shared.validate().is_err() || t.ampere_matmul > 1.0 {
+                    if t.shared.validate().is_err() || t.ampere_matmul > 1.0 || t.fp8_matmul > 1.0 {
                         break;
                     }
                     let l = loss(t);
@@ -236,7 +242,7 @@ fn fit_calibrated() {
     let all = fixture::parse(CASES_TOML).unwrap();
     let mut rows = Vec::new();
     for c in &all {
-        let o = run(vec![c.clone()], Preset::Fixed(f.for_gpu(&c.gpu))).unwrap();
+        let o = run(vec![c.clone()], Preset::Fixed(f.for_case(c))).unwrap();
         rows.extend(o.rows);
     }
     eprintln!("{}", render(&Outcome { cases: all, rows }, "fit"));

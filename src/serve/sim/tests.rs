@@ -318,8 +318,8 @@ async fn clients_that_disconnect_are_cancelled_in_the_engine() {
 fn h100_8b() -> Deployment {
     let model = ModelConfig::load("llama-3.1-8b").unwrap();
     let gpu = Gpu::load("h100-sxm").unwrap();
-    let eff = Efficiency::calibrated(&gpu);
     let (w, kv) = (model.dtype, model.default_kv_dtype());
+    let eff = Efficiency::calibrated(&gpu, w);
     Deployment::new(model, gpu, 1, w, kv, eff).unwrap()
 }
 
