@@ -69,7 +69,8 @@ pub enum Command {
     Search(SearchArgs),
     /// Self-tests: `exp selftest stats` proves the statistics are calibrated (A/A false
     /// positives near α, detection near the analytical power); `exp selftest fidelity` sets the
-    /// simulated engine against published measurements. Exit 1 when a figure is out of range.
+    /// simulated engine against published measurements; `exp selftest steps` sets its step
+    /// times against steps timed on a GPU. Exit 1 when a figure is out of range.
     Selftest {
         /// Which self-test.
         #[command(subcommand)]
@@ -477,6 +478,20 @@ pub enum Selftest {
         /// Another fixture with the same keys (default: the one built in).
         #[arg(long)]
         cases: Option<PathBuf>,
+    },
+    /// Sets exp's step-time model against forward steps measured on a GPU by
+    /// `scripts/gpu-step-times.py` (prefill and decode of a random-weight model): measured vs
+    /// the `ideal` floor vs the preset, the error, and the MFU and MBU each measurement implies.
+    /// Exit 1 when a measurement is faster than the floor (a lower bound broken).
+    Steps {
+        /// The JSON the script wrote.
+        file: PathBuf,
+        /// GPU to model: catalog name or GPU TOML file (default: the measured device's name).
+        #[arg(long)]
+        gpu: Option<String>,
+        /// Efficiency preset: `calibrated`, `ideal`, or a profile written by `exp calibrate`.
+        #[arg(long, default_value = "calibrated")]
+        preset: String,
     },
 }
 

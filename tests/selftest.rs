@@ -71,3 +71,45 @@ fn selftest_fidelity_prints_every_case_and_the_summary_per_metric() {
     let ideal = run(["selftest", "fidelity", "--preset", "ideal"]).expect_code(1);
     assert!(ideal.stdout.contains("preset `ideal`"), "{}", ideal.stdout);
 }
+
+#[test]
+fn selftest_steps_compares_a_measured_file_and_fails_on_a_broken_floor() {
+    // Issue 13's GPU check: the file `scripts/gpu-step-times.py` writes. A batch-1 decode
+    // of Llama-3.1-8B on an H100 cannot take less than 4.52 ms (15.14 GB at 3.35 TB/s).
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, decode_ms: f64| {
+        let path = dir.path().join(name);
+        let text = format!(
+            r#"{{"schema": "exp-step-times/1", "complete": true, "device": "cuda",
+ "device_name": "NVIDIA H100 80GB HBM3", "dtype": "bf16",
+ "config": {{"model_type": "llama", "hidden_size": 4096, "num_hidden_layers": 32,
+  "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 128,
+  "intermediate_size": 14336, "vocab_size": 128256, "max_position_embeddings": 131072,
+  "tie_word_embeddings": false, "torch_dtype": "bfloat16"}},
+ "prefill": [], "decode": [{{"batch": 1, "context": 1024, "median_ms": {decode_ms}}}]}}"#
+        );
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let ok = run(["selftest", "steps", &write("ok.json", 6.0)]).expect_code(0);
+    assert!(
+        ok.stdout
+            .contains("decode b=1 c=1024              6.000       4.521"),
+        "{}",
+        ok.stdout
+    );
+    assert!(ok.stdout.contains("MBU"), "{}", ok.stdout);
+    let fast = run(["selftest", "steps", &write("fast.json", 4.0)]).expect_code(1);
+    assert!(
+        fast.stdout
+            .contains("⚠ 1 measurement(s) faster than exp's roofline floor (decode b=1 c=1024)"),
+        "{}",
+        fast.stdout
+    );
+    let missing = run(["selftest", "steps", "no-such.json"]).expect_code(2);
+    assert!(
+        missing.stderr.contains("reading no-such.json"),
+        "{}",
+        missing.stderr
+    );
+}

@@ -547,6 +547,9 @@ fn selftest(which: &crate::cli::Selftest) -> anyhow::Result<Status> {
         crate::cli::Selftest::Fidelity { preset, cases } => {
             return fidelity(preset, cases.as_deref());
         }
+        crate::cli::Selftest::Steps { file, gpu, preset } => {
+            return steps(file, gpu.as_deref(), preset);
+        }
     };
     let settings = crate::selftest::Settings {
         trials: *trials as usize,
@@ -563,7 +566,7 @@ fn selftest(which: &crate::cli::Selftest) -> anyhow::Result<Status> {
 }
 
 fn fidelity(preset: &str, cases: Option<&std::path::Path>) -> anyhow::Result<Status> {
-    use crate::selftest::fidelity::{self, Preset};
+    use crate::selftest::fidelity;
     let text = match cases {
         Some(path) => {
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
@@ -571,7 +574,19 @@ fn fidelity(preset: &str, cases: Option<&std::path::Path>) -> anyhow::Result<Sta
         None => fidelity::CASES_TOML.to_string(),
     };
     let cases = fidelity::fixture::parse(&text)?;
-    let chosen = match preset {
+    let outcome = fidelity::run(cases, selftest_preset(preset)?)?;
+    print!("{}", fidelity::render(&outcome, preset));
+    Ok(if outcome.meets_goal() {
+        Status::Ok
+    } else {
+        Status::ChecksFailed
+    })
+}
+
+/// `--preset` of `exp selftest fidelity|steps`: `calibrated`, `ideal`, or a profile file.
+fn selftest_preset(preset: &str) -> anyhow::Result<crate::selftest::fidelity::Preset> {
+    use crate::selftest::fidelity::Preset;
+    Ok(match preset {
         "calibrated" => Preset::Calibrated,
         "ideal" => Preset::Ideal,
         path => {
@@ -582,10 +597,23 @@ fn fidelity(preset: &str, cases: Option<&std::path::Path>) -> anyhow::Result<Sta
                 .map_err(|e| anyhow::anyhow!("--preset {path}: not a profile: {e}"))?;
             Preset::Fixed(profile.efficiency)
         }
+    })
+}
+
+fn steps(file: &std::path::Path, gpu: Option<&str>, preset: &str) -> anyhow::Result<Status> {
+    use crate::selftest::fidelity::Preset;
+    use crate::selftest::steps;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let measured = steps::parse(&text, &file.display().to_string())?;
+    let efficiency = match selftest_preset(preset)? {
+        Preset::Calibrated => None,
+        Preset::Ideal => Some(crate::hw::Efficiency::ideal()),
+        Preset::Fixed(e) => Some(e),
     };
-    let outcome = fidelity::run(cases, chosen)?;
-    print!("{}", fidelity::render(&outcome, preset));
-    Ok(if outcome.meets_goal() {
+    let comparison = steps::compare(&measured, gpu, efficiency)?;
+    print!("{}", steps::render(&comparison, preset));
+    Ok(if comparison.below_floor().is_empty() {
         Status::Ok
     } else {
         Status::ChecksFailed

@@ -13,6 +13,7 @@
 
 pub mod fidelity;
 mod paired;
+pub mod steps;
 
 pub use paired::PairedOutcome;
 
