@@ -149,12 +149,9 @@ impl Summary {
             return None;
         }
         errs.sort_by(f64::total_cmp);
-        let pos = (errs.len() - 1) as f64 * 0.5;
-        let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-        let median = errs[lo] + (errs[hi] - errs[lo]) * (pos - lo as f64);
         Some(Summary {
             count: errs.len(),
-            median,
+            median: crate::stats::quantile(&errs, 0.5)?,
             worst: errs[errs.len() - 1],
         })
     }

@@ -19,6 +19,7 @@ use serde::Deserialize;
 
 use crate::hw::{Deployment, Dtype, Efficiency, Gpu, ModelConfig, PrefillWork, StepTime};
 use crate::probe::gpu::{FIELDS, parse_csv};
+use crate::stats::{quantile, quantile_of};
 
 /// The only schema this reads.
 pub const SCHEMA: &str = "exp-step-times/1";
@@ -169,13 +170,8 @@ impl Comparison {
             return None;
         }
         errs.sort_by(f64::total_cmp);
-        let n = errs.len();
-        let median = if n % 2 == 1 {
-            errs[n / 2]
-        } else {
-            (errs[n / 2 - 1] + errs[n / 2]) / 2.0
-        };
-        Some((median, errs[n - 1], n))
+        let median = quantile(&errs, 0.5)?;
+        Some((median, errs[errs.len() - 1], errs.len()))
     }
 
     /// Points measured faster than the roofline floor.
@@ -335,8 +331,7 @@ fn smi_summary(m: &Measured) -> Result<Option<SmiSummary>, StepsError> {
             }
         }
     }
-    clocks.sort_by(f64::total_cmp);
-    s.median_sm_clock_hz = clocks.get(clocks.len() / 2).copied();
+    s.median_sm_clock_hz = quantile_of(&clocks, 0.5);
     Ok(Some(s))
 }
 
