@@ -19,8 +19,9 @@ Run once on the GPU machine (one H100/H200, no internet needed):
 
   python3 scripts/gpu-step-times.py --out $OUT/step-times.json
 
-It takes about 1-3 minutes on an H100 (weights 16 GB, ~30 points); --budget-s (default
-300) is a hard stop after which it stops measuring and writes what it has
+It should take 1-3 minutes on an H100 (weights 16 GB, 23 points; not yet run on a GPU).
+--budget-s (default 300) is checked between points and between timed runs (not inside a
+warm-up or a graph capture); past it the script stops measuring and writes what it has
 ("complete": false). The JSON ("schema": "exp-step-times/1") is rewritten after every
 point and is read by `exp selftest steps FILE`.
 
@@ -152,7 +153,10 @@ class Smi(threading.Thread):
                                     "--format=csv,noheader,nounits"],
                                    capture_output=True, text=True, timeout=5)
                 if r.returncode != 0:
-                    self.error = f"exit {r.returncode}: {r.stderr.strip()[:200]}"
+                    # Its stdout is then an error message, not readings.
+                    self.error = f"exit {r.returncode}: {(r.stderr or r.stdout).strip()[:200]}"
+                    self.stop.wait(0.5)
+                    continue
                 for line in r.stdout.splitlines():
                     if line.strip():
                         self.rows.append({"t_s": round(t, 3), "point": point, "line": line.strip()})
@@ -289,8 +293,9 @@ def main():
                     if cuda:
                         free = torch.cuda.mem_get_info(dev)[0]
                         if kv_bytes + act_bytes > 0.9 * free:
-                            raise MemoryError(f"KV cache {kv_bytes / 1e9:.1f} GB > free "
-                                              f"{free / 1e9:.1f} GB (less 10% headroom)")
+                            raise MemoryError(f"KV cache {kv_bytes / 1e9:.1f} GB + activations "
+                                              f"{act_bytes / 1e9:.1f} GB > 90% of free "
+                                              f"{free / 1e9:.1f} GB")
                     model.ctx = N
                     caches = [tuple(torch.empty(B, a.kv_heads, N + 1, cfg["head_dim"], device=dev,
                                                 dtype=dt).normal_() for _ in range(2))

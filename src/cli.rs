@@ -482,7 +482,8 @@ pub enum Selftest {
     /// Sets exp's step-time model against forward steps measured on a GPU by
     /// `scripts/gpu-step-times.py` (prefill and decode of a random-weight model): measured vs
     /// the `ideal` floor vs the preset, the error, and the MFU and MBU each measurement implies.
-    /// Exit 1 when a measurement is faster than the floor (a lower bound broken).
+    /// Exit 1 when a measurement is faster than the floor (a lower bound broken) or a point
+    /// failed in the script.
     Steps {
         /// The JSON the script wrote.
         file: PathBuf,

@@ -25,6 +25,7 @@ pub fn deployment(cell: &CellConfig) -> Result<Option<Deployment>, HwError> {
 /// The efficiency factors of a simulator preset: `ideal`, `calibrated`, or a TOML profile
 /// written by `exp calibrate` (the `[efficiency]` table; its optional `[profile]` metadata is
 /// checked for unknown keys, see [`crate::calibrate::Profile`]).
+///
 /// The `calibrated` preset depends on the weights' format (`weights`): FP8 GEMMs get their own
 /// fraction of the FP8 peak.
 pub fn efficiency(sim: &SimConfig, gpu: &Gpu, weights: Dtype) -> Result<Efficiency, HwError> {

@@ -106,6 +106,23 @@ fn selftest_steps_compares_a_measured_file_and_fails_on_a_broken_floor() {
         "{}",
         fast.stdout
     );
+    // An error about the file's content names the file.
+    let cpu = write("cpu.json", 6.0);
+    std::fs::write(
+        &cpu,
+        std::fs::read_to_string(&cpu)
+            .unwrap()
+            .replace("\"device\": \"cuda\"", "\"device\": \"cpu\""),
+    )
+    .unwrap();
+    let refused = run(["selftest", "steps", &cpu]).expect_code(2);
+    assert!(
+        refused.stderr.contains(&format!(
+            "error: {cpu}: measured on `cpu` (NVIDIA H100 80GB HBM3), not a GPU: pass --gpu NAME to compare with a GPU anyway"
+        )),
+        "{}",
+        refused.stderr
+    );
     let missing = run(["selftest", "steps", "no-such.json"]).expect_code(2);
     assert!(
         missing.stderr.contains("reading no-such.json"),

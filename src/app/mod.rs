@@ -611,9 +611,10 @@ fn steps(file: &std::path::Path, gpu: Option<&str>, preset: &str) -> anyhow::Res
         Preset::Ideal => Some(crate::hw::Efficiency::ideal()),
         Preset::Fixed(e) => Some(e),
     };
-    let comparison = steps::compare(&measured, gpu, efficiency)?;
+    let comparison =
+        steps::compare(&measured, gpu, efficiency).with_context(|| file.display().to_string())?;
     print!("{}", steps::render(&comparison, preset));
-    Ok(if comparison.below_floor().is_empty() {
+    Ok(if comparison.passed() {
         Status::Ok
     } else {
         Status::ChecksFailed

@@ -47,7 +47,7 @@ pub struct Measured {
     pub decode: Vec<DecodePoint>,
     /// Points the script did not measure, and why.
     #[serde(default)]
-    pub skipped: Vec<serde_json::Value>,
+    pub skipped: Vec<Skipped>,
     /// The `--query-gpu` fields of the `nvidia-smi` lines.
     #[serde(default)]
     pub nvidia_smi_query: Option<String>,
@@ -74,6 +74,38 @@ pub struct DecodePoint {
     pub context: u32,
     /// Median of the timed runs, ms.
     pub median_ms: f64,
+}
+
+/// A point the script did not measure: it would not fit in memory, the time budget ran out,
+/// or it failed (`why` starts with `error`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Skipped {
+    /// `prefill` or `decode`.
+    #[serde(default)]
+    pub kind: String,
+    /// Prompt tokens (prefill) or context (decode).
+    #[serde(default, alias = "context")]
+    pub tokens: Option<u32>,
+    /// Sequences (decode).
+    #[serde(default)]
+    pub batch: Option<u32>,
+    /// Why.
+    pub why: String,
+}
+
+impl Skipped {
+    /// Whether the point failed, as opposed to not fitting or running out of time.
+    pub fn failed(&self) -> bool {
+        self.why.starts_with("error")
+    }
+
+    fn label(&self) -> String {
+        match (self.kind.as_str(), self.batch, self.tokens) {
+            ("decode", Some(b), Some(c)) => format!("decode b={b} c={c}"),
+            (kind, _, Some(n)) => format!("{kind} {n}"),
+            (kind, _, None) => kind.to_string(),
+        }
+    }
 }
 
 /// One `nvidia-smi` line.
@@ -136,14 +168,16 @@ pub struct Comparison {
     pub complete: bool,
     /// Points in file order: prefill, then decode.
     pub points: Vec<Point>,
-    /// How many points the script skipped.
+    /// Points the script skipped because they failed (label, why).
+    pub failed: Vec<(String, String)>,
+    /// Points the script skipped for memory or time.
     pub skipped: usize,
     /// `nvidia-smi` summary, if there were lines.
     pub smi: Option<SmiSummary>,
 }
 
 /// The largest memory use and power, and the median SM clock, over the `nvidia-smi` lines.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SmiSummary {
     /// Readings read.
     pub readings: usize,
@@ -155,6 +189,8 @@ pub struct SmiSummary {
     pub max_power_w: Option<f64>,
     /// Median `clocks.sm`, Hz.
     pub median_sm_clock_hz: Option<f64>,
+    /// Lines the probe's parser could not read, and the first one's reason.
+    pub unreadable: (usize, Option<String>),
 }
 
 impl Comparison {
@@ -178,6 +214,11 @@ impl Comparison {
     pub fn below_floor(&self) -> Vec<&Point> {
         self.points.iter().filter(|p| p.below_floor()).collect()
     }
+
+    /// No point below the floor and none that failed in the script.
+    pub fn passed(&self) -> bool {
+        self.below_floor().is_empty() && self.failed.is_empty()
+    }
 }
 
 /// Parses a measured file; `source` names it in errors.
@@ -190,21 +231,35 @@ pub fn parse(text: &str, source: &str) -> Result<Measured, StepsError> {
             m.schema
         )));
     }
-    let bad = m
+    let points = m
         .prefill
         .iter()
-        .map(|p| (format!("prefill {}", p.tokens), p.median_ms, p.tokens))
+        .map(|p| {
+            (
+                format!("prefill {}", p.tokens),
+                p.median_ms,
+                p.tokens,
+                "tokens",
+            )
+        })
         .chain(m.decode.iter().map(|d| {
             (
                 format!("decode b={} c={}", d.batch, d.context),
                 d.median_ms,
                 d.batch,
+                "batch",
             )
-        }))
-        .find(|(_, ms, n)| !(ms.is_finite() && *ms > 0.0) || *n == 0);
-    if let Some((label, ms, _)) = bad {
+        }));
+    for (label, ms, size, key) in points {
+        let problem = if size == 0 {
+            format!("`{key}` is 0")
+        } else if !(ms.is_finite() && ms > 0.0) {
+            format!("`median_ms` is {ms}, not a time > 0")
+        } else {
+            continue;
+        };
         return Err(StepsError::Parse(format!(
-            "{source}: point `{label}` has median_ms = {ms} and needs a time > 0 and a size ≥ 1"
+            "{source}: point `{label}`: {problem}; the file is not as scripts/gpu-step-times.py writes it: measure again"
         )));
     }
     if m.prefill.is_empty() && m.decode.is_empty() {
@@ -292,15 +347,22 @@ pub fn compare(
         device_name: m.device_name.clone(),
         complete: m.complete,
         points,
-        skipped: m.skipped.len(),
-        smi: smi_summary(m)?,
+        failed: m
+            .skipped
+            .iter()
+            .filter(|s| s.failed())
+            .map(|s| (s.label(), s.why.clone()))
+            .collect(),
+        skipped: m.skipped.iter().filter(|s| !s.failed()).count(),
+        smi: smi_summary(m),
     })
 }
 
-/// Reads the `nvidia-smi` lines with exp's GPU probe parser.
-fn smi_summary(m: &Measured) -> Result<Option<SmiSummary>, StepsError> {
+/// Reads the `nvidia-smi` lines with exp's GPU probe parser; a line it cannot read is counted,
+/// not fatal (the readings are a side note to the step times).
+fn smi_summary(m: &Measured) -> Option<SmiSummary> {
     if m.nvidia_smi.is_empty() {
-        return Ok(None);
+        return None;
     }
     let fields: Vec<&str> = match &m.nvidia_smi_query {
         Some(q) => q.split(',').map(str::trim).collect(),
@@ -312,6 +374,7 @@ fn smi_summary(m: &Measured) -> Result<Option<SmiSummary>, StepsError> {
         memory_total: None,
         max_power_w: None,
         median_sm_clock_hz: None,
+        unreadable: (0, None),
     };
     let mut clocks = Vec::new();
     let max = |a: Option<f64>, b: Option<&f64>| match (a, b) {
@@ -319,8 +382,14 @@ fn smi_summary(m: &Measured) -> Result<Option<SmiSummary>, StepsError> {
         (a, b) => a.or(b.copied()),
     };
     for l in &m.nvidia_smi {
-        let readings = parse_csv(&l.line, &fields)
-            .map_err(|e| StepsError::Parse(format!("`nvidia_smi`: {e}")))?;
+        let readings = match parse_csv(&l.line, &fields) {
+            Ok(r) => r,
+            Err(e) => {
+                s.unreadable.0 += 1;
+                s.unreadable.1.get_or_insert(e);
+                continue;
+            }
+        };
         for (_, values) in readings {
             s.readings += 1;
             s.max_memory_used = max(s.max_memory_used, values.get("memory_used"));
@@ -332,7 +401,7 @@ fn smi_summary(m: &Measured) -> Result<Option<SmiSummary>, StepsError> {
         }
     }
     s.median_sm_clock_hz = quantile_of(&clocks, 0.5);
-    Ok(Some(s))
+    Some(s)
 }
 
 /// The printed comparison.
@@ -385,11 +454,23 @@ pub fn render(c: &Comparison, preset_name: &str) -> String {
     if c.skipped > 0 {
         let _ = writeln!(
             out,
-            "\n{} point(s) skipped by the script (see the file's `skipped`)",
+            "\n{} point(s) skipped by the script for memory or time (see the file's `skipped`)",
             c.skipped
         );
     }
-    if let Some(s) = c.smi {
+    if !c.failed.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n⚠ {} point(s) failed in the script, so they are not compared: {}",
+            c.failed.len(),
+            c.failed
+                .iter()
+                .map(|(label, why)| format!("{label} ({why})"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+    }
+    if let Some(s) = &c.smi {
         let gib = |b: Option<f64>| {
             b.map_or("?".into(), |b| {
                 format!("{:.1} GiB", b / (1u64 << 30) as f64)
@@ -405,6 +486,9 @@ pub fn render(c: &Comparison, preset_name: &str) -> String {
             s.median_sm_clock_hz
                 .map_or("?".into(), |h| format!("{:.0} MHz", h / 1e6))
         );
+        if let (n @ 1.., Some(first)) = &s.unreadable {
+            let _ = writeln!(out, "{n} nvidia-smi line(s) unreadable, left out: {first}");
+        }
     }
     let below = c.below_floor();
     if below.is_empty() {

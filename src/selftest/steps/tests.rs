@@ -140,7 +140,11 @@ fn bad_files_say_what_is_wrong() {
     );
     assert_eq!(
         err(&good.replace("\"median_ms\": 50", "\"median_ms\": 0")),
-        "st.json: point `prefill 512` has median_ms = 0 and needs a time > 0 and a size ≥ 1"
+        "st.json: point `prefill 512`: `median_ms` is 0, not a time > 0; the file is not as scripts/gpu-step-times.py writes it: measure again"
+    );
+    assert_eq!(
+        err(&good.replace("\"tokens\": 512", "\"tokens\": 0")),
+        "st.json: point `prefill 0`: `tokens` is 0; the file is not as scripts/gpu-step-times.py writes it: measure again"
     );
     assert_eq!(
         err(&file(&[], &[], &[])),
@@ -165,5 +169,59 @@ fn bad_files_say_what_is_wrong() {
     assert_eq!(
         compare(&odd, None, None).unwrap_err().to_string(),
         "the device `NVIDIA H100 NVL` is not in exp's GPU catalog: pass --gpu NAME (a catalog name or a GPU TOML file)"
+    );
+}
+
+#[test]
+fn a_point_that_failed_in_the_script_fails_the_check_and_is_named() {
+    let text = file(&[(512, 50.0)], &[], &[]).replace(
+        "\"skipped\": []",
+        r#""skipped": [{"kind": "decode", "batch": 8, "context": 1024, "why": "error: CUDA error: operation not permitted when stream is capturing"},
+                        {"kind": "decode", "batch": 256, "context": 8192, "why": "KV cache 68.7 GB + activations 0.1 GB > 90% of free 61.2 GB"}]"#,
+    );
+    let c = compare(&parse(&text, "x").unwrap(), None, None).unwrap();
+    assert!(!c.passed());
+    assert_eq!(c.skipped, 1);
+    assert_eq!(c.failed.len(), 1);
+    let out = render(&c, "calibrated");
+    assert!(
+        out.contains("1 point(s) skipped by the script for memory or time"),
+        "{out}"
+    );
+    assert!(
+        out.contains("⚠ 1 point(s) failed in the script, so they are not compared: decode b=8 c=1024 (error: CUDA error: operation not permitted when stream is capturing)"),
+        "{out}"
+    );
+    // Memory and time skips alone pass.
+    let fine = text.replace("\"why\": \"error: ", "\"why\": \"budget ");
+    assert!(
+        compare(&parse(&fine, "x").unwrap(), None, None)
+            .unwrap()
+            .passed()
+    );
+}
+
+#[test]
+fn an_unreadable_nvidia_smi_line_is_left_out_not_fatal() {
+    let m = parse(
+        &file(
+            &[(512, 50.0)],
+            &[],
+            &[
+                "0, 20480, 81559, 100, 512.3, 123456789, 1980",
+                "Failed to initialize NVML: Unknown Error",
+            ],
+        ),
+        "x",
+    )
+    .unwrap();
+    let c = compare(&m, None, None).unwrap();
+    let s = c.smi.as_ref().unwrap();
+    assert_eq!(s.readings, 1);
+    assert_eq!(s.unreadable.0, 1);
+    let out = render(&c, "calibrated");
+    assert!(
+        out.contains("1 nvidia-smi line(s) unreadable, left out: nvidia-smi printed 1 fields where 7 were asked for: \"Failed to initialize NVML: Unknown Error\""),
+        "{out}"
     );
 }
