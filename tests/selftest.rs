@@ -130,3 +130,26 @@ fn selftest_steps_compares_a_measured_file_and_fails_on_a_broken_floor() {
         missing.stderr
     );
 }
+
+#[test]
+fn selftest_steps_reads_what_the_script_writes() {
+    // tests/fixtures/steps/cpu-tiny.json is scripts/gpu-step-times.py's own output (a
+    // two-layer model on the CPU), so a drift between the script's keys and exp's reader fails
+    // here, not only in CI's stage that runs the script.
+    let path = common::root().join("tests/fixtures/steps/cpu-tiny.json");
+    let path = path.display().to_string();
+    let out = run(["selftest", "steps", &path, "--gpu", "h100-sxm"]).expect_code(0);
+    for needle in [
+        "against 3 forward steps measured on cpu",
+        "prefill 32 ",
+        "decode b=1 c=64 ",
+        "decode b=4 c=64 ",
+        "every measurement is at or above exp's roofline floor",
+    ] {
+        assert!(
+            out.stdout.contains(needle),
+            "missing {needle:?} in\n{}",
+            out.stdout
+        );
+    }
+}
