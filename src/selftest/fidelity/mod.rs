@@ -144,7 +144,12 @@ pub struct Summary {
 impl Summary {
     /// `None` for no rows.
     pub fn of<'a>(rows: impl Iterator<Item = &'a Row>) -> Option<Summary> {
-        let mut errs: Vec<f64> = rows.map(|r| r.error().abs()).collect();
+        Summary::of_errors(rows.map(Row::error))
+    }
+
+    /// Of signed relative errors; `None` for none.
+    pub fn of_errors(errors: impl Iterator<Item = f64>) -> Option<Summary> {
+        let mut errs: Vec<f64> = errors.map(f64::abs).collect();
         if errs.is_empty() {
             return None;
         }

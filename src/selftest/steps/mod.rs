@@ -17,9 +17,10 @@ use std::fmt::Write as _;
 
 use serde::Deserialize;
 
+use super::fidelity::Summary;
 use crate::hw::{Deployment, Dtype, Efficiency, Gpu, ModelConfig, PrefillWork, StepTime};
 use crate::probe::gpu::{FIELDS, parse_csv};
-use crate::stats::{quantile, quantile_of};
+use crate::stats::quantile_of;
 
 /// The only schema this reads.
 pub const SCHEMA: &str = "exp-step-times/1";
@@ -83,12 +84,15 @@ pub struct Skipped {
     /// `prefill` or `decode`.
     #[serde(default)]
     pub kind: String,
-    /// Prompt tokens (prefill) or context (decode).
-    #[serde(default, alias = "context")]
+    /// Prompt tokens (prefill).
+    #[serde(default)]
     pub tokens: Option<u32>,
     /// Sequences (decode).
     #[serde(default)]
     pub batch: Option<u32>,
+    /// KV context of each sequence (decode).
+    #[serde(default)]
+    pub context: Option<u32>,
     /// Why.
     pub why: String,
 }
@@ -100,10 +104,10 @@ impl Skipped {
     }
 
     fn label(&self) -> String {
-        match (self.kind.as_str(), self.batch, self.tokens) {
-            ("decode", Some(b), Some(c)) => format!("decode b={b} c={c}"),
-            (kind, _, Some(n)) => format!("{kind} {n}"),
-            (kind, _, None) => kind.to_string(),
+        match (self.batch, self.context, self.tokens) {
+            (Some(b), Some(c), _) => format!("{} b={b} c={c}", self.kind),
+            (_, _, Some(n)) => format!("{} {n}", self.kind),
+            _ => self.kind.clone(),
         }
     }
 }
@@ -195,19 +199,13 @@ pub struct SmiSummary {
 
 impl Comparison {
     /// Median and worst |error| of the points of one kind (`None` when there are none).
-    pub fn summary(&self, decode: bool) -> Option<(f64, f64, usize)> {
-        let mut errs: Vec<f64> = self
-            .points
-            .iter()
-            .filter(|p| p.decode == decode)
-            .map(|p| p.error().abs())
-            .collect();
-        if errs.is_empty() {
-            return None;
-        }
-        errs.sort_by(f64::total_cmp);
-        let median = quantile(&errs, 0.5)?;
-        Some((median, errs[errs.len() - 1], errs.len()))
+    pub fn summary(&self, decode: bool) -> Option<Summary> {
+        Summary::of_errors(
+            self.points
+                .iter()
+                .filter(|p| p.decode == decode)
+                .map(Point::error),
+        )
     }
 
     /// Points measured faster than the roofline floor.
@@ -442,12 +440,13 @@ pub fn render(c: &Comparison, preset_name: &str) -> String {
     }
     out.push_str("\n|error| vs measured   median    worst   (n)\n");
     for (name, decode) in [("prefill", false), ("decode", true)] {
-        if let Some((median, worst, n)) = c.summary(decode) {
+        if let Some(s) = c.summary(decode) {
             let _ = writeln!(
                 out,
-                "{name:<20} {:>7.1}% {:>7.1}%   ({n})",
-                median * 100.0,
-                worst * 100.0
+                "{name:<20} {:>7.1}% {:>7.1}%   ({})",
+                s.median * 100.0,
+                s.worst * 100.0,
+                s.count
             );
         }
     }

@@ -62,9 +62,9 @@ fn errors_are_the_prediction_over_the_measurement() {
         assert!((p.error() + 0.2).abs() < 1e-9, "{p:?}");
         assert!(!p.below_floor());
     }
-    let (median, worst, n) = c.summary(true).unwrap();
-    assert_eq!(n, 1);
-    assert!((median - 0.2).abs() < 1e-9 && (worst - 0.2).abs() < 1e-9);
+    let s = c.summary(true).unwrap();
+    assert_eq!(s.count, 1);
+    assert!((s.median - 0.2).abs() < 1e-9 && (s.worst - 0.2).abs() < 1e-9);
     let text = render(&c, "calibrated");
     assert!(text.contains("decode b=8 c=1024"), "{text}");
     assert!(
